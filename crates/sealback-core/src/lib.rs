@@ -1,0 +1,82 @@
+//! # sealback-core: the format, the keys and the crypto, with no I/O
+//!
+//! This crate owns everything that decides what bytes sealback writes: secret types, the key
+//! hierarchy, keyslots and the [`Protector`](protector::Protector) extension point, object
+//! encryption, the keyed chunker, and the codecs of every stored structure (repository config,
+//! keyslot file, pack, index, snapshot, tree). It is the executable form of `docs/SPEC.md`.
+//!
+//! It must not touch a file system, a network, a clock or the OS random number generator:
+//! callers pass bytes, times and a [`rand_core::CryptoRng`]. That keeps every derivation
+//! reproducible in test vectors and lets a fuzzer reach every parser.
+//!
+//! ## Key hierarchy
+//!
+//! ```text
+//!  protector secret (64-digit recovery key | passkey PRF output | vault export key)
+//!        │ HKDF-SHA256(salt = slot salt, info = "sealback 2026-11-25 slot keys")
+//!        ├──────────────► X25519 key pair (HPKE DeriveKeyPair) ── public key stored in the slot
+//!        └──────────────► slot attestation MAC key (HMAC-SHA-256)
+//!
+//!  keyslot entry = HPKE-Base-Seal(slot public key, K_e)          one per slot and epoch
+//!
+//!  K_e   root key of epoch e (256 bits, CSPRNG; e = 0 at init, +1 at every rotation)
+//!    ├─ HKDF(K_e, salt = repo id, "sealback 2026-11-25 data key")     → data blob encryption
+//!    └─ HKDF(K_e, salt = repo id, "sealback 2026-11-25 metadata key") → pack headers, index,
+//!                                                                         snapshots, keyring
+//!  K_0   genesis root key (carried forward in the keyring after a rotation)
+//!    ├─ HKDF(K_0, salt = repo id, "sealback 2026-11-25 content id key") → keyed BLAKE3 blob ids
+//!    └─ HKDF(K_0, salt = repo id, "sealback 2026-11-25 chunker key")    → gear table of the CDC
+//!
+//!  object key = HKDF(subkey, salt = 32-byte random seed, "sealback 2026-11-25 object key")
+//!  object     = AES-256-GCM(object key, nonce = 0^96, aad = header ‖ object id)
+//! ```
+//!
+//! Every object gets its own key, so nonce reuse cannot happen however many objects a
+//! repository holds (see SPEC §5).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chunker;
+pub mod codec;
+pub mod config;
+pub mod id;
+pub mod index;
+pub mod keys;
+pub mod keyslot;
+pub mod object;
+pub mod pack;
+pub mod protector;
+pub mod recovery;
+pub mod secret;
+pub mod snapshot;
+
+pub use codec::FormatError;
+pub use id::{BlobId, Id, RepoId};
+pub use keys::Keyring;
+pub use object::{ObjectError, ObjectType};
+pub use secret::{ProtectorSecret, RootKey};
+
+/// Derivation labels. Dated so that a future change of any derivation gets a new label
+/// instead of silently changing the meaning of an old one (as libsignal does).
+pub mod labels {
+    /// HKDF info for the data subkey.
+    pub const DATA_KEY: &[u8] = b"sealback 2026-11-25 data key";
+    /// HKDF info for the metadata subkey.
+    pub const METADATA_KEY: &[u8] = b"sealback 2026-11-25 metadata key";
+    /// HKDF info for the content-id (keyed BLAKE3) key.
+    pub const CONTENT_ID_KEY: &[u8] = b"sealback 2026-11-25 content id key";
+    /// HKDF info for the chunker key.
+    pub const CHUNKER_KEY: &[u8] = b"sealback 2026-11-25 chunker key";
+    /// HKDF info expanding the chunker key into the gear table.
+    pub const GEAR_TABLE: &[u8] = b"sealback 2026-11-25 gear table";
+    /// HKDF info for a per-object AES-256-GCM key.
+    pub const OBJECT_KEY: &[u8] = b"sealback 2026-11-25 object key";
+    /// HKDF info for a slot's key pair seed and attestation key.
+    pub const SLOT_KEYS: &[u8] = b"sealback 2026-11-25 slot keys";
+    /// HPKE info prefix for a sealed root key.
+    pub const SLOT_ROOT_KEY: &[u8] = b"sealback 2026-11-25 root key";
+    /// HMAC prefix of a slot attestation.
+    pub const SLOT_ATTESTATION: &[u8] = b"sealback 2026-11-25 slot attestation";
+    /// AAD prefix of every encrypted object.
+    pub const OBJECT_AAD: &[u8] = b"sealback object v1";
+}

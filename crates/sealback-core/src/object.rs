@@ -1,0 +1,320 @@
+//! Object encryption: every blob, pack header, index file, snapshot and keyring is one sealed
+//! object (SPEC §5).
+//!
+//! ```text
+//! object  = version(1)=1 ‖ type(1) ‖ epoch(u32) ‖ seed(32) ‖ AES-256-GCM ciphertext ‖ tag(16)
+//! key     = HKDF-SHA256(ikm = subkey(type, epoch), salt = seed, info = "sealback 2026-11-25 object key")
+//! nonce   = 96 zero bits (each key encrypts exactly one message)
+//! aad     = "sealback object v1" ‖ header(38) ‖ object id(32)
+//! payload = encoding(1) ‖ body          encoding 0 = stored, 1 = zstd
+//! ```
+//! Binding the header and the object id into the AAD means a renamed, swapped or re-typed object
+//! fails authentication like a flipped bit or a truncation does.
+
+use crate::codec::FormatError;
+use crate::id::Id;
+use crate::keys::{hkdf_subkey, Keyring};
+use crate::labels;
+use crate::secret::SubKey;
+use rand_core::CryptoRng;
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// Format version of sealed objects.
+pub const OBJECT_VERSION: u8 = 1;
+/// Bytes before the ciphertext.
+pub const HEADER_LEN: usize = 38;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+/// Bytes a sealed object adds to its body (header, encoding byte, tag).
+pub const OVERHEAD: usize = HEADER_LEN + 1 + TAG_LEN;
+
+const ENCODING_STORED: u8 = 0;
+const ENCODING_ZSTD: u8 = 1;
+
+/// What an object is. The type is authenticated, so an object cannot be read as another type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ObjectType {
+    /// A chunk of file content.
+    Data = 1,
+    /// A directory listing.
+    Tree = 2,
+    /// A list of blob ids making up a large file's content.
+    ContentList = 3,
+    /// The header at the end of a pack.
+    PackHeader = 0x10,
+    /// An index file.
+    Index = 0x11,
+    /// A snapshot manifest.
+    Snapshot = 0x12,
+    /// The keyring of older root keys.
+    Keyring = 0x13,
+}
+
+impl ObjectType {
+    /// Parses the type byte.
+    pub fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => Self::Data,
+            2 => Self::Tree,
+            3 => Self::ContentList,
+            0x10 => Self::PackHeader,
+            0x11 => Self::Index,
+            0x12 => Self::Snapshot,
+            0x13 => Self::Keyring,
+            _ => return None,
+        })
+    }
+    /// Whether objects of this type are encrypted with the data subkey.
+    pub fn is_data(self) -> bool {
+        matches!(self, Self::Data)
+    }
+    /// Whether this type is stored as a blob inside packs.
+    pub fn is_blob(self) -> bool {
+        matches!(self, Self::Data | Self::Tree | Self::ContentList)
+    }
+    /// A name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Data => "data blob",
+            Self::Tree => "tree blob",
+            Self::ContentList => "content list blob",
+            Self::PackHeader => "pack header",
+            Self::Index => "index",
+            Self::Snapshot => "snapshot",
+            Self::Keyring => "keyring",
+        }
+    }
+}
+
+/// Why an object could not be opened. Every variant means the stored bytes are not what this
+/// repository's owner wrote, so callers report all of them as integrity failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The tag did not verify: the object was altered, truncated, swapped with another object,
+    /// or written under other keys.
+    #[error("authentication failed (the {ty} was modified, truncated, swapped or written under other keys)")]
+    Authentication {
+        /// The type that was expected.
+        ty: &'static str,
+    },
+    /// The object is of another type than expected.
+    #[error("expected a {expected}, found a {found}")]
+    WrongType {
+        /// Type expected.
+        expected: &'static str,
+        /// Type found.
+        found: String,
+    },
+    /// The object names a key epoch this keyring does not have.
+    #[error("the {ty} was written in key epoch {epoch}, which this keyring does not hold")]
+    UnknownEpoch {
+        /// Type of the object.
+        ty: &'static str,
+        /// Epoch found.
+        epoch: u32,
+    },
+    /// The framing is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The decrypted body does not decompress within the allowed size.
+    #[error("the {ty} does not decompress within {limit} bytes: {detail}")]
+    Decompression {
+        /// Type of the object.
+        ty: &'static str,
+        /// The size limit.
+        limit: usize,
+        /// What zstd said.
+        detail: String,
+    },
+}
+
+/// How the body should be stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is (incompressible media).
+    None,
+    /// zstd at this level, kept only if it saves at least 1/16 of the size.
+    Zstd(i32),
+}
+
+/// A sealed object and whether its body was compressed.
+pub struct Sealed {
+    /// The bytes to store.
+    pub bytes: Vec<u8>,
+    /// Whether compression paid and was kept.
+    pub compressed: bool,
+}
+
+fn object_aead_key(subkey: &SubKey, seed: &[u8; 32]) -> LessSafeKey {
+    let k = hkdf_subkey(subkey.expose_secret(), seed, labels::OBJECT_KEY);
+    let unbound = UnboundKey::new(&aead::AES_256_GCM, k.expose_secret())
+        .expect("32 bytes is an AES-256 key");
+    LessSafeKey::new(unbound)
+}
+
+fn aad(header: &[u8], id: &Id) -> Vec<u8> {
+    let mut a = Vec::with_capacity(labels::OBJECT_AAD.len() + HEADER_LEN + 32);
+    a.extend_from_slice(labels::OBJECT_AAD);
+    a.extend_from_slice(header);
+    a.extend_from_slice(&id.0);
+    a
+}
+
+/// Seals `body` as an object of type `ty` named `id`, in the keyring's current epoch.
+pub fn seal(
+    keyring: &Keyring,
+    ty: ObjectType,
+    id: &Id,
+    body: &[u8],
+    compression: Compression,
+    rng: &mut impl CryptoRng,
+) -> Sealed {
+    let epoch = keyring.current_epoch();
+    let subkey = keyring
+        .object_key(ty, epoch)
+        .expect("the current epoch always has keys");
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    seal_with_seed(subkey, epoch, ty, id, body, compression, seed)
+}
+
+/// [`seal`] with an explicit subkey and seed: for test vectors and other implementations.
+pub fn seal_with_seed(
+    subkey: &SubKey,
+    epoch: u32,
+    ty: ObjectType,
+    id: &Id,
+    body: &[u8],
+    compression: Compression,
+    seed: [u8; 32],
+) -> Sealed {
+    let compressed_body = match compression {
+        Compression::None => None,
+        Compression::Zstd(level) => zstd::bulk::compress(body, level)
+            .ok()
+            .filter(|c| c.len() <= body.len() - body.len() / 16),
+    };
+    let (encoding, payload) = match &compressed_body {
+        Some(c) => (ENCODING_ZSTD, c.as_slice()),
+        None => (ENCODING_STORED, body),
+    };
+    let mut out = Vec::with_capacity(OVERHEAD + payload.len());
+    out.push(OBJECT_VERSION);
+    out.push(ty as u8);
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&seed);
+    out.push(encoding);
+    out.extend_from_slice(payload);
+    let (header, plaintext) = out.split_at_mut(HEADER_LEN);
+    let key = object_aead_key(subkey, &seed);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([0u8; 12]),
+            Aad::from(aad(header, id)),
+            plaintext,
+        )
+        .expect("a sealed object is far below AES-GCM's message size limit");
+    out.extend_from_slice(tag.as_ref());
+    Sealed {
+        bytes: out,
+        compressed: compressed_body.is_some(),
+    }
+}
+
+/// The type and key epoch an object claims, read without decrypting.
+pub fn peek(bytes: &[u8]) -> Result<(ObjectType, u32), ObjectError> {
+    if bytes.len() < HEADER_LEN + 1 + TAG_LEN {
+        return Err(FormatError::Truncated { what: "object" }.into());
+    }
+    if bytes[0] != OBJECT_VERSION {
+        return Err(FormatError::UnsupportedVersion {
+            what: "object",
+            found: bytes[0].into(),
+            supported: OBJECT_VERSION.into(),
+        }
+        .into());
+    }
+    let ty = ObjectType::from_u8(bytes[1]).ok_or_else(|| {
+        FormatError::invalid("object", format!("unknown object type {:#04x}", bytes[1]))
+    })?;
+    let epoch = u32::from_be_bytes(bytes[2..6].try_into().expect("4 bytes"));
+    Ok((ty, epoch))
+}
+
+/// Opens an object of type `expected` named `id` and returns its body, refusing bodies larger
+/// than `max_len` bytes.
+pub fn open(
+    keyring: &Keyring,
+    expected: ObjectType,
+    id: &Id,
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<Vec<u8>, ObjectError> {
+    let (ty, epoch) = peek(bytes)?;
+    if ty != expected {
+        return Err(ObjectError::WrongType {
+            expected: expected.name(),
+            found: ty.name().to_string(),
+        });
+    }
+    let subkey = keyring
+        .object_key(ty, epoch)
+        .ok_or(ObjectError::UnknownEpoch {
+            ty: ty.name(),
+            epoch,
+        })?;
+    open_with_key(subkey, expected, id, bytes, max_len)
+}
+
+/// [`open`] with an explicit subkey: for test vectors.
+pub fn open_with_key(
+    subkey: &SubKey,
+    expected: ObjectType,
+    id: &Id,
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<Vec<u8>, ObjectError> {
+    let (ty, _) = peek(bytes)?;
+    if ty != expected {
+        return Err(ObjectError::WrongType {
+            expected: expected.name(),
+            found: ty.name().to_string(),
+        });
+    }
+    let seed: [u8; 32] = bytes[6..HEADER_LEN].try_into().expect("32 bytes");
+    let key = object_aead_key(subkey, &seed);
+    let mut buf = bytes[HEADER_LEN..].to_vec();
+    let plain_len = key
+        .open_in_place(
+            Nonce::assume_unique_for_key([0u8; 12]),
+            Aad::from(aad(&bytes[..HEADER_LEN], id)),
+            &mut buf,
+        )
+        .map_err(|_| ObjectError::Authentication { ty: ty.name() })?
+        .len();
+    buf.truncate(plain_len);
+    let encoding = buf[0];
+    match encoding {
+        ENCODING_STORED => {
+            if buf.len() - 1 > max_len {
+                return Err(ObjectError::Decompression {
+                    ty: ty.name(),
+                    limit: max_len,
+                    detail: "stored body too large".into(),
+                });
+            }
+            buf.remove(0);
+            Ok(buf)
+        }
+        ENCODING_ZSTD => {
+            zstd::bulk::decompress(&buf[1..], max_len).map_err(|e| ObjectError::Decompression {
+                ty: ty.name(),
+                limit: max_len,
+                detail: e.to_string(),
+            })
+        }
+        other => Err(FormatError::invalid("object", format!("unknown encoding {other}")).into()),
+    }
+}
