@@ -1,0 +1,216 @@
+//! Check: verify that every snapshot can be restored.
+//!
+//! Without `read_data`: every index file and snapshot opens, every tree opens, every blob a
+//! snapshot needs is in the index, and every pack the index names exists. With `read_data`:
+//! additionally every pack is read in full, its header must open and agree with the index, and
+//! every blob must open and match its id.
+
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::progress::Progress;
+use crate::repo::{Repository, MAX_METADATA_LEN};
+use sealback_core::chunker::ChunkerParams;
+use sealback_core::object::ObjectType;
+use sealback_core::pack;
+use sealback_core::snapshot::{decode_content_list, Content, NodeKind};
+use sealback_core::{BlobId, Id};
+use std::collections::{BTreeMap, HashSet};
+
+/// What a check found.
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Packs in storage.
+    pub packs: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Bytes read and verified with `read_data`.
+    pub bytes_verified: u64,
+    /// Integrity failures. Empty means the repository is sound.
+    pub problems: Vec<String>,
+    /// Things worth knowing that lose nothing (for example packs left by an interrupted backup).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// `Err(Integrity)` naming the first problems when there are any.
+    pub fn into_result(self) -> Result<Self> {
+        if self.problems.is_empty() {
+            return Ok(self);
+        }
+        let shown: Vec<_> = self.problems.iter().take(5).cloned().collect();
+        let more = self.problems.len().saturating_sub(5);
+        let mut msg = format!("{} problem(s): {}", self.problems.len(), shown.join("; "));
+        if more > 0 {
+            msg.push_str(&format!("; and {more} more"));
+        }
+        Err(Error::Integrity(msg))
+    }
+}
+
+/// Checks the repository; problems are collected, not returned as errors, so one run lists
+/// all of them.
+pub async fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        blobs: repo.index().len(),
+        ..Default::default()
+    };
+    // Packs the index names, and what it says is in each.
+    let mut by_pack: BTreeMap<Id, Vec<pack::BlobEntry>> = BTreeMap::new();
+    for loc in repo.index().values() {
+        by_pack.entry(loc.pack).or_default().push(loc.entry);
+    }
+    let stored: HashSet<Id> = repo
+        .store()
+        .list(layout::PACKS)
+        .await?
+        .iter()
+        .filter_map(|p| layout::id_of(p))
+        .collect();
+    report.packs = stored.len();
+    for id in by_pack.keys() {
+        if !stored.contains(id) {
+            report
+                .problems
+                .push(format!("{} is in the index but missing from storage", layout::pack(id)));
+        }
+    }
+    for id in &stored {
+        if !by_pack.contains_key(id) {
+            report.warnings.push(format!(
+                "{} is not in any index (left by an interrupted backup; it is never read)",
+                layout::pack(id)
+            ));
+        }
+    }
+
+    // Every snapshot's trees, and every blob they need.
+    let snapshots = match repo.list_snapshots().await {
+        Ok(s) => s,
+        Err(e @ Error::Integrity(_)) => {
+            report.problems.push(e.to_string());
+            vec![]
+        }
+        Err(e) => return Err(e),
+    };
+    report.snapshots = snapshots.len();
+    let mut seen_trees = HashSet::new();
+    for (sid, snap) in &snapshots {
+        let mut stack = vec![snap.tree];
+        while let Some(tid) = stack.pop() {
+            if !seen_trees.insert(tid) {
+                continue;
+            }
+            let tree = match repo.load_tree(&tid).await {
+                Ok(t) => t,
+                Err(e) => {
+                    report.problems.push(format!("snapshot {}: {e}", sid.short()));
+                    continue;
+                }
+            };
+            for node in &tree.nodes {
+                match &node.kind {
+                    NodeKind::Dir { subtree } => stack.push(*subtree),
+                    NodeKind::File { content, .. } => {
+                        check_content(repo, content, &mut report).await;
+                    }
+                    NodeKind::Symlink { .. } => {}
+                }
+            }
+        }
+    }
+
+    if read_data {
+        let total: u64 = by_pack
+            .values()
+            .flat_map(|e| e.iter())
+            .map(|e| u64::from(e.length))
+            .sum();
+        progress.start("check", Some(total));
+        for (pack_id, expected) in &by_pack {
+            if !stored.contains(pack_id) {
+                continue;
+            }
+            verify_pack(repo, pack_id, expected, &mut report, progress).await?;
+        }
+        progress.finish();
+    }
+    Ok(report)
+}
+
+async fn check_content(repo: &Repository, content: &Content, report: &mut CheckReport) {
+    let ids: Vec<BlobId> = match content {
+        Content::Blobs(ids) => ids.clone(),
+        Content::Lists(lists) => {
+            let mut ids = vec![];
+            for l in lists {
+                match repo.read_blob(ObjectType::ContentList, l, MAX_METADATA_LEN).await {
+                    Ok(body) => match decode_content_list(&body) {
+                        Ok(v) => ids.extend(v),
+                        Err(e) => report.problems.push(format!("content list {}: {e}", l.short())),
+                    },
+                    Err(e) => report.problems.push(e.to_string()),
+                }
+            }
+            ids
+        }
+    };
+    for id in ids {
+        match repo.lookup(&id) {
+            Some(loc) if loc.entry.ty == ObjectType::Data => {}
+            Some(_) => report.problems.push(format!("blob {} has the wrong type", id.short())),
+            None => report
+                .problems
+                .push(format!("data blob {} is referenced but not in the index", id.short())),
+        }
+    }
+}
+
+async fn verify_pack(
+    repo: &Repository,
+    pack_id: &Id,
+    expected: &[pack::BlobEntry],
+    report: &mut CheckReport,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let path = layout::pack(pack_id);
+    let bytes = match repo.store().read(&path).await {
+        Ok(b) => b,
+        Err(e) => {
+            report.problems.push(Error::referenced(e).to_string());
+            return Ok(());
+        }
+    };
+    let entries = match pack::read_header(repo.keyring(), pack_id, &bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            report.problems.push(format!("{path}: {e}"));
+            return Ok(());
+        }
+    };
+    let in_pack: HashSet<(BlobId, u32, u32)> = entries.iter().map(|e| (e.id, e.offset, e.length)).collect();
+    for e in expected {
+        if !in_pack.contains(&(e.id, e.offset, e.length)) {
+            report.problems.push(format!(
+                "{path}: the index places blob {} where the pack header does not",
+                e.id.short()
+            ));
+        }
+    }
+    for e in &entries {
+        let start = e.offset as usize;
+        let sealed = &bytes[start..start + e.length as usize];
+        let max = if e.ty == ObjectType::Data {
+            ChunkerParams::V1.max
+        } else {
+            MAX_METADATA_LEN
+        };
+        if let Err(err) = repo.open_blob(e.ty, &e.id, sealed, max, &path) {
+            report.problems.push(err.to_string());
+        }
+        report.bytes_verified += u64::from(e.length);
+        progress.advance(u64::from(e.length));
+    }
+    Ok(())
+}

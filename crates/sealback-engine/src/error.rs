@@ -1,0 +1,113 @@
+//! The engine's errors, sorted into the few kinds a caller acts on.
+
+use sealback_core::keyslot::UnlockError;
+use sealback_core::{FormatError, ObjectError};
+use sealback_store::StoreError;
+use std::path::PathBuf;
+
+/// What kind of failure, for exit codes and for deciding what to tell the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The protector did not unlock the backup (wrong key, passkey, password; failed or
+    /// cancelled verification).
+    Unlock,
+    /// Stored data is corrupt, truncated, swapped, missing or tampered with.
+    Integrity,
+    /// The key vault refused (locked out, rate limited).
+    VaultRefused,
+    /// Anything else: I/O, storage unreachable, bad arguments.
+    Other,
+}
+
+/// An engine failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Unlocking failed.
+    #[error(transparent)]
+    Unlock(#[from] UnlockError),
+    /// Stored data failed verification.
+    #[error("integrity failure: {0}")]
+    Integrity(String),
+    /// No repository at the location.
+    #[error("no sealback repository at {0} (run `sealback init` first, or check --repo)")]
+    NotARepository(String),
+    /// `init` on a location that already holds one.
+    #[error("{0} already holds a sealback repository")]
+    AlreadyExists(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A SQLite database could not be copied.
+    #[error("could not copy SQLite database {}: {detail}", path.display())]
+    Sqlite {
+        /// The database.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The request cannot be done as asked.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// The kind, for exit codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Unlock(UnlockError::Tampered { .. }) => ErrorKind::Integrity,
+            Error::Unlock(UnlockError::Protector(
+                sealback_core::protector::ProtectorError::Refused(_),
+            )) => ErrorKind::VaultRefused,
+            Error::Unlock(_) => ErrorKind::Unlock,
+            Error::Integrity(_) => ErrorKind::Integrity,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An object failed to open: always an integrity failure, naming the object.
+    pub(crate) fn object(what: impl std::fmt::Display, e: ObjectError) -> Self {
+        Error::Integrity(format!("{what}: {e}"))
+    }
+
+    pub(crate) fn format(what: impl std::fmt::Display, e: FormatError) -> Self {
+        Error::Integrity(format!("{what}: {e}"))
+    }
+
+    /// A storage error while reading an object the repository refers to: a missing object is an
+    /// integrity failure, anything else a storage failure.
+    pub(crate) fn referenced(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { path } => {
+                Error::Integrity(format!("{path} is referenced but missing from storage"))
+            }
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+/// Result with the engine's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,42 @@
+//! Where things live in storage (SPEC §3).
+//!
+//! ```text
+//! config                      plaintext: format version and repository id
+//! keys                        keyslot file
+//! packs/<2 hex>/<64 hex>      pack files, named by a random id
+//! index/<64 hex>              index files
+//! snapshots/<64 hex>          snapshot manifests
+//! ```
+
+use sealback_core::Id;
+
+/// The repository config.
+pub const CONFIG: &str = "config";
+/// The keyslot file.
+pub const KEYS: &str = "keys";
+/// Folder of packs.
+pub const PACKS: &str = "packs/";
+/// Folder of index files.
+pub const INDEX: &str = "index/";
+/// Folder of snapshots.
+pub const SNAPSHOTS: &str = "snapshots/";
+
+/// Path of a pack.
+pub fn pack(id: &Id) -> String {
+    let h = id.to_hex();
+    format!("{PACKS}{}/{h}", &h[..2])
+}
+/// Path of an index file.
+pub fn index(id: &Id) -> String {
+    format!("{INDEX}{}", id.to_hex())
+}
+/// Path of a snapshot.
+pub fn snapshot(id: &Id) -> String {
+    format!("{SNAPSHOTS}{}", id.to_hex())
+}
+
+/// The id at the end of an object path, if it is one.
+pub fn id_of(path: &str) -> Option<Id> {
+    let name = path.rsplit('/').next()?;
+    Id::from_hex(name).ok()
+}

@@ -1,0 +1,308 @@
+//! A repository: its storage, its unlocked keys and its index.
+
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::os_rng;
+use sealback_core::config::RepoConfig;
+use sealback_core::index::IndexFile;
+use sealback_core::keyslot::{KeySlot, KeySlotFile, SlotId, SlotTemplate};
+use sealback_core::object::{self, Compression, ObjectType};
+use sealback_core::pack::BlobEntry;
+use sealback_core::protector::Protector;
+use sealback_core::snapshot::{Snapshot, Tree};
+use sealback_core::{BlobId, Id, Keyring, ProtectorSecret, RepoId, RootKey};
+use sealback_store::{Store, StoreError};
+use std::collections::HashMap;
+
+/// Largest tree, content list, index or snapshot body accepted.
+pub const MAX_METADATA_LEN: usize = 256 << 20;
+
+/// Where a blob is stored.
+#[derive(Clone, Copy, Debug)]
+pub struct BlobLocation {
+    /// The pack.
+    pub pack: Id,
+    /// Its entry in the pack.
+    pub entry: BlobEntry,
+}
+
+/// An unlocked repository.
+pub struct Repository {
+    store: Store,
+    config: RepoConfig,
+    keyslots: KeySlotFile,
+    keyring: Keyring,
+    slot_id: SlotId,
+    index: HashMap<BlobId, BlobLocation>,
+    index_files: Vec<Id>,
+}
+
+impl core::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Repository({})", self.store.location())
+    }
+}
+
+impl Repository {
+    /// Creates a repository with a fresh root key and one keyslot. The config is written last,
+    /// so an interrupted init leaves no repository behind.
+    pub async fn init(store: Store, first: SlotTemplate, secret: &ProtectorSecret) -> Result<Self> {
+        if store.exists(layout::CONFIG).await? {
+            return Err(Error::AlreadyExists(store.location().to_string()));
+        }
+        let mut rng = os_rng();
+        let repo_id = RepoId::random(&mut rng);
+        let keyring = Keyring::new(repo_id, vec![RootKey::random(&mut rng)]);
+        let slot = KeySlot::enroll(&keyring, first, secret, &mut rng)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let slot_id = slot.id;
+        let mut keyslots = KeySlotFile::new(repo_id);
+        keyslots
+            .add(slot)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        store.write(layout::KEYS, keyslots.encode()).await?;
+        let config = RepoConfig { repo_id };
+        store.write(layout::CONFIG, config.encode()).await?;
+        Ok(Self {
+            store,
+            config,
+            keyslots,
+            keyring,
+            slot_id,
+            index: HashMap::new(),
+            index_files: vec![],
+        })
+    }
+
+    /// Reads the config and keyslot file without unlocking (for `key list`).
+    pub async fn read_keyslots(store: &Store) -> Result<(RepoConfig, KeySlotFile)> {
+        let config = match store.read(layout::CONFIG).await {
+            Ok(b) => RepoConfig::decode(&b).map_err(|e| Error::format("config", e))?,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(Error::NotARepository(store.location().to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let keys = store.read(layout::KEYS).await.map_err(Error::referenced)?;
+        let keyslots = KeySlotFile::decode(&keys).map_err(|e| Error::format("keys", e))?;
+        if keyslots.repo_id != config.repo_id {
+            return Err(Error::Integrity(
+                "the keyslot file belongs to another repository than the config".into(),
+            ));
+        }
+        Ok((config, keyslots))
+    }
+
+    /// Opens a repository by unlocking one of its keyslots with `protector`, and loads its index.
+    pub async fn open(store: Store, protector: &mut dyn Protector) -> Result<Self> {
+        let (config, keyslots) = Self::read_keyslots(&store).await?;
+        let unlocked = keyslots.unlock(protector)?;
+        tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
+        let mut repo = Self {
+            store,
+            config,
+            keyslots,
+            keyring: unlocked.keyring,
+            slot_id: unlocked.slot_id,
+            index: HashMap::new(),
+            index_files: vec![],
+        };
+        repo.load_index().await?;
+        Ok(repo)
+    }
+
+    /// The storage.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    /// The config.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+    /// The keyslots.
+    pub fn keyslots(&self) -> &KeySlotFile {
+        &self.keyslots
+    }
+    /// The keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+    /// The slot that unlocked this session.
+    pub fn unlocked_slot(&self) -> SlotId {
+        self.slot_id
+    }
+
+    /// Enrolls another protector. The keyslot file is re-read after writing to confirm the new
+    /// slot is there.
+    pub async fn add_slot(&mut self, template: SlotTemplate, secret: &ProtectorSecret) -> Result<SlotId> {
+        let slot = KeySlot::enroll(&self.keyring, template, secret, &mut os_rng())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let id = slot.id;
+        let mut next = self.keyslots.clone();
+        next.add(slot).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.write_keyslots(next).await?;
+        Ok(id)
+    }
+
+    /// Writes a new keyslot file and verifies it reads back identical.
+    pub async fn write_keyslots(&mut self, next: KeySlotFile) -> Result<()> {
+        let bytes = next.encode();
+        self.store.write(layout::KEYS, bytes.clone()).await?;
+        let back = self.store.read(layout::KEYS).await?;
+        if back != bytes {
+            return Err(Error::Integrity(
+                "the keyslot file read back differs from what was written (a concurrent change?); run `sealback key list` and retry".into(),
+            ));
+        }
+        self.keyslots = next;
+        Ok(())
+    }
+
+    /// Loads every index file into memory.
+    pub async fn load_index(&mut self) -> Result<()> {
+        self.index.clear();
+        self.index_files.clear();
+        for path in self.store.list(layout::INDEX).await? {
+            let Some(id) = layout::id_of(&path) else {
+                tracing::warn!(%path, "ignoring a file that is not an index file");
+                continue;
+            };
+            let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
+            let body = object::open(&self.keyring, ObjectType::Index, &id, &bytes, MAX_METADATA_LEN)
+                .map_err(|e| Error::object(format!("index file {path}"), e))?;
+            let file = IndexFile::decode(&body).map_err(|e| Error::format(format!("index file {path}"), e))?;
+            for (pack, entries) in file.packs {
+                for entry in entries {
+                    self.index.insert(entry.id, BlobLocation { pack, entry });
+                }
+            }
+            self.index_files.push(id);
+        }
+        Ok(())
+    }
+
+    /// Where a blob is, if the index knows it.
+    pub fn lookup(&self, id: &BlobId) -> Option<&BlobLocation> {
+        self.index.get(id)
+    }
+
+    /// Every indexed blob.
+    pub fn index(&self) -> &HashMap<BlobId, BlobLocation> {
+        &self.index
+    }
+
+    /// Ids of the loaded index files.
+    pub fn index_files(&self) -> &[Id] {
+        &self.index_files
+    }
+
+    /// Reads, decrypts and verifies one blob.
+    pub async fn read_blob(&self, ty: ObjectType, id: &BlobId, max_len: usize) -> Result<Vec<u8>> {
+        let loc = self.lookup(id).ok_or_else(|| {
+            Error::Integrity(format!("{} {} is referenced but not in the index", ty.name(), id.short()))
+        })?;
+        if loc.entry.ty != ty {
+            return Err(Error::Integrity(format!(
+                "{} is indexed as a {}, expected a {}",
+                id.short(),
+                loc.entry.ty.name(),
+                ty.name()
+            )));
+        }
+        let path = layout::pack(&loc.pack);
+        let bytes = self
+            .store
+            .read_range(&path, loc.entry.offset.into(), loc.entry.length.into())
+            .await
+            .map_err(Error::referenced)?;
+        self.open_blob(ty, id, &bytes, max_len, &path)
+    }
+
+    /// Decrypts sealed blob bytes and checks the plaintext hashes to `id`.
+    pub fn open_blob(&self, ty: ObjectType, id: &BlobId, sealed: &[u8], max_len: usize, pack_path: &str) -> Result<Vec<u8>> {
+        let plain = object::open(&self.keyring, ty, id, sealed, max_len)
+            .map_err(|e| Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e))?;
+        if self.keyring.content_id().blob_id(ty, &plain) != *id {
+            return Err(Error::Integrity(format!(
+                "{} {} in {pack_path} does not match its id",
+                ty.name(),
+                id.short()
+            )));
+        }
+        Ok(plain)
+    }
+
+    /// Writes an index file and adds its entries to the in-memory index.
+    pub async fn save_index(&mut self, file: IndexFile) -> Result<Option<Id>> {
+        if file.packs.is_empty() {
+            return Ok(None);
+        }
+        let mut rng = os_rng();
+        let id = Id::random(&mut rng);
+        let sealed = object::seal(&self.keyring, ObjectType::Index, &id, &file.encode(), Compression::Zstd(3), &mut rng);
+        self.store.write(&layout::index(&id), sealed.bytes).await?;
+        for (pack, entries) in file.packs {
+            for entry in entries {
+                self.index.insert(entry.id, BlobLocation { pack, entry });
+            }
+        }
+        self.index_files.push(id);
+        Ok(Some(id))
+    }
+
+    /// Writes a snapshot manifest: the commit point of a backup.
+    pub async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
+        let mut rng = os_rng();
+        let id = Id::random(&mut rng);
+        let sealed = object::seal(&self.keyring, ObjectType::Snapshot, &id, &snapshot.encode(), Compression::Zstd(3), &mut rng);
+        self.store.write(&layout::snapshot(&id), sealed.bytes).await?;
+        Ok(id)
+    }
+
+    /// Reads one snapshot.
+    pub async fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let path = layout::snapshot(id);
+        let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
+        let body = object::open(&self.keyring, ObjectType::Snapshot, id, &bytes, MAX_METADATA_LEN)
+            .map_err(|e| Error::object(format!("snapshot {}", id.short()), e))?;
+        Snapshot::decode(&body).map_err(|e| Error::format(format!("snapshot {}", id.short()), e))
+    }
+
+    /// Every snapshot, oldest first.
+    pub async fn list_snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let mut out = vec![];
+        for path in self.store.list(layout::SNAPSHOTS).await? {
+            let Some(id) = layout::id_of(&path) else {
+                tracing::warn!(%path, "ignoring a file that is not a snapshot");
+                continue;
+            };
+            out.push((id, self.load_snapshot(&id).await?));
+        }
+        out.sort_by_key(|(id, s)| (s.time_unix_ns, *id));
+        Ok(out)
+    }
+
+    /// Finds a snapshot by `latest` or by a unique prefix of its id.
+    pub async fn find_snapshot(&self, query: &str) -> Result<(Id, Snapshot)> {
+        let all = self.list_snapshots().await?;
+        if query == "latest" {
+            return all
+                .into_iter()
+                .next_back()
+                .ok_or_else(|| Error::Invalid("the repository has no snapshots yet".into()));
+        }
+        let q = query.to_ascii_lowercase();
+        let mut hits: Vec<_> = all.into_iter().filter(|(id, _)| id.to_hex().starts_with(&q)).collect();
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(Error::Invalid(format!("no snapshot matches {query:?} (see `sealback snapshots`)"))),
+            n => Err(Error::Invalid(format!("{n} snapshots match {query:?}; give more digits"))),
+        }
+    }
+
+    /// Reads one tree.
+    pub async fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let body = self.read_blob(ObjectType::Tree, id, MAX_METADATA_LEN).await?;
+        Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
+    }
+}

@@ -1,0 +1,164 @@
+//! Restore: write a snapshot's files into a target folder.
+//!
+//! Every blob is authenticated and its id recomputed before a byte of it is written, and each
+//! file is written to a temporary name and renamed into place only when complete and of the
+//! recorded size. A failure removes the partial file, so a restore never leaves a wrong file
+//! under a real name.
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use sealback_core::chunker::ChunkerParams;
+use sealback_core::object::ObjectType;
+use sealback_core::snapshot::{decode_content_list, Content, Node, NodeKind, Tree};
+use sealback_core::{BlobId, Id};
+use std::ffi::OsStr;
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+/// What a restore wrote.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreReport {
+    /// Files written.
+    pub files: u64,
+    /// Folders made.
+    pub dirs: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Restores the snapshot `id` into `target`, which must not exist or be empty.
+pub async fn restore(repo: &Repository, id: &Id, target: &Path, progress: &dyn Progress) -> Result<RestoreReport> {
+    let snapshot = repo.load_snapshot(id).await?;
+    match std::fs::read_dir(target) {
+        Ok(mut rd) => {
+            if rd.next().is_some() {
+                return Err(Error::Invalid(format!(
+                    "{} is not empty; restore into a new or empty folder so nothing is overwritten",
+                    target.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+        }
+        Err(e) => return Err(Error::io(target, e)),
+    }
+    let root = repo.load_tree(&snapshot.tree).await?;
+    progress.start("restore", Some(snapshot.summary.bytes_read));
+    let mut report = RestoreReport::default();
+    restore_tree(repo, &root, target, progress, &mut report).await?;
+    progress.finish();
+    Ok(report)
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+fn restore_tree<'a>(
+    repo: &'a Repository,
+    tree: &'a Tree,
+    dir: &'a Path,
+    progress: &'a dyn Progress,
+    report: &'a mut RestoreReport,
+) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        for node in &tree.nodes {
+            let path = dir.join(OsStr::from_bytes(&node.name));
+            match &node.kind {
+                NodeKind::Dir { subtree } => {
+                    let sub = repo.load_tree(subtree).await?;
+                    std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+                    report.dirs += 1;
+                    restore_tree(repo, &sub, &path, progress, report).await?;
+                    set_meta(&path, node)?;
+                }
+                NodeKind::File { size, content, .. } => {
+                    restore_file(repo, node, *size, content, &path, progress).await?;
+                    report.files += 1;
+                    report.bytes += size;
+                }
+                NodeKind::Symlink { target } => {
+                    std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
+                        .map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The data blob ids of a file, resolving content lists.
+pub async fn data_ids(repo: &Repository, content: &Content) -> Result<Vec<BlobId>> {
+    Ok(match content {
+        Content::Blobs(ids) => ids.clone(),
+        Content::Lists(lists) => {
+            let mut ids = vec![];
+            for l in lists {
+                let body = repo
+                    .read_blob(ObjectType::ContentList, l, crate::repo::MAX_METADATA_LEN)
+                    .await?;
+                ids.extend(
+                    decode_content_list(&body)
+                        .map_err(|e| Error::format(format!("content list {}", l.short()), e))?,
+                );
+            }
+            ids
+        }
+    })
+}
+
+async fn restore_file(
+    repo: &Repository,
+    node: &Node,
+    size: u64,
+    content: &Content,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let dir = path.parent().expect("a restored file has a parent");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sealback-partial-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let mut written = 0u64;
+    for id in data_ids(repo, content).await? {
+        let plain = repo
+            .read_blob(ObjectType::Data, &id, ChunkerParams::V1.max)
+            .await?;
+        written += plain.len() as u64;
+        if written > size {
+            break;
+        }
+        tmp.write_all(&plain).map_err(|e| Error::io(path, e))?;
+        progress.advance(plain.len() as u64);
+    }
+    if written != size {
+        // `tmp` is deleted when dropped.
+        return Err(Error::Integrity(format!(
+            "{} should be {size} bytes but its content adds up to {written}",
+            path.display()
+        )));
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    let file: PathBuf = path.to_path_buf();
+    tmp.persist_noclobber(&file)
+        .map_err(|e| Error::io(&file, e.error))?;
+    set_meta(&file, node)
+}
+
+fn set_meta(path: &Path, node: &Node) -> Result<()> {
+    let mtime = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::new(node.mtime_s.max(0) as u64, node.mtime_ns))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let f = std::fs::File::options()
+        .read(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.set_modified(mtime).map_err(|e| Error::io(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))
+        .map_err(|e| Error::io(path, e))
+}
