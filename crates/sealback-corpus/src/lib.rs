@@ -350,3 +350,110 @@ pub fn list_media(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+/// How two chat stores differ; empty when they hold the same chats and media.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// Files compared.
+    pub files: usize,
+    /// Databases compared row by row.
+    pub databases: usize,
+    /// Rows compared.
+    pub rows: u64,
+    /// Differences found.
+    pub differences: Vec<String>,
+}
+
+fn is_sqlite(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map(|_| &head == b"SQLite format 3\0")
+        .unwrap_or(false)
+}
+
+fn sidecar(name: &str) -> bool {
+    name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal")
+}
+
+fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !sidecar(&p.file_name().unwrap_or_default().to_string_lossy()) {
+                out.push(p.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every row of every table, in rowid order, as text.
+fn dump_database(path: &Path) -> Result<(Vec<String>, String), CorpusError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    tables.retain(|t| !t.starts_with("sqlite_"));
+    let mut rows = vec![];
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid"))?;
+        let n = stmt.column_count();
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            let mut line = format!("{t}:");
+            for i in 0..n {
+                let v: rusqlite::types::Value = r.get(i)?;
+                line.push_str(&format!("{v:?}|"));
+            }
+            rows.push(line);
+        }
+    }
+    Ok((rows, integrity))
+}
+
+/// Compares two chat stores: databases by their rows (and `PRAGMA integrity_check` of the
+/// second), every other file by its bytes.
+pub fn compare(original: &Path, restored: &Path) -> Result<Comparison, CorpusError> {
+    let mut c = Comparison::default();
+    let a = files_under(original)?;
+    let b = files_under(restored)?;
+    for missing in a.iter().filter(|p| !b.contains(p)) {
+        c.differences.push(format!("{} is missing", missing.display()));
+    }
+    for extra in b.iter().filter(|p| !a.contains(p)) {
+        c.differences.push(format!("{} is extra", extra.display()));
+    }
+    for rel in a.iter().filter(|p| b.contains(p)) {
+        c.files += 1;
+        let (pa, pb) = (original.join(rel), restored.join(rel));
+        if is_sqlite(&pa) {
+            c.databases += 1;
+            let (ra, _) = dump_database(&pa)?;
+            let (rb, integrity) = dump_database(&pb)?;
+            if integrity != "ok" {
+                c.differences
+                    .push(format!("{}: integrity_check says {integrity}", rel.display()));
+            }
+            c.rows += ra.len() as u64;
+            if ra != rb {
+                c.differences.push(format!(
+                    "{}: rows differ ({} vs {})",
+                    rel.display(),
+                    ra.len(),
+                    rb.len()
+                ));
+            }
+        } else if std::fs::read(&pa)? != std::fs::read(&pb)? {
+            c.differences.push(format!("{}: bytes differ", rel.display()));
+        }
+    }
+    Ok(c)
+}

@@ -1,0 +1,58 @@
+//! # sealback: the command
+//!
+//! This crate owns the command line: parsing flags, `SEALBACK_*` variables and the config file,
+//! prompting, progress bars, human and `--json` output, and exit codes. It holds no logic a
+//! library user would need: every operation is a call into `sealback-engine`.
+//!
+//! Exit codes: 0 success; 1 other error; 2 usage; 3 could not unlock; 4 integrity failure;
+//! 5 refused by the key vault.
+
+mod cli;
+mod commands;
+mod demo;
+mod output;
+mod settings;
+mod unlock;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit codes of the CLI contract.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Any other error.
+    pub const OTHER: u8 = 1;
+    /// Bad usage.
+    pub const USAGE: u8 = 2;
+    /// Could not unlock.
+    pub const UNLOCK: u8 = 3;
+    /// Integrity failure.
+    pub const INTEGRITY: u8 = 4;
+    /// Refused by the key vault.
+    pub const VAULT: u8 = 5;
+}
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    output::init_logging(args.global.verbose);
+    let json = args.global.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    match runtime.block_on(commands::run(args)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            output::report_error(&e, json);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Settings: flags, then `SEALBACK_*` variables (both through clap), then the config file.
+
+use crate::cli::Global;
+use crate::output::CliError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The config file's keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// Default repository.
+    pub repo: Option<String>,
+    /// Default recovery key file.
+    pub recovery_key_file: Option<PathBuf>,
+}
+
+/// Resolved settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub repo: Option<String>,
+    pub recovery_key_file: Option<PathBuf>,
+    pub json: bool,
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("sealback").join("config.toml"))
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<FileSettings, CliError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            CliError::Usage(format!("config file {}: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileSettings::default()),
+        Err(e) => Err(CliError::Usage(format!("cannot read config file {}: {e}", path.display()))),
+    }
+}
+
+impl Settings {
+    pub fn resolve(g: &Global) -> Result<Self, CliError> {
+        let file = match (&g.config, default_config_path()) {
+            (Some(p), _) => read_file(p, true)?,
+            (None, Some(p)) => read_file(&p, false)?,
+            (None, None) => FileSettings::default(),
+        };
+        Ok(Self {
+            repo: g.repo.clone().or(file.repo),
+            recovery_key_file: g.recovery_key_file.clone().or(file.recovery_key_file),
+            json: g.json,
+        })
+    }
+
+    pub fn repo(&self) -> Result<&str, CliError> {
+        self.repo.as_deref().ok_or_else(|| {
+            CliError::Usage(
+                "no repository given: pass --repo PATH, set SEALBACK_REPO, or put `repo = \"...\"` in the config file".into(),
+            )
+        })
+    }
+}
