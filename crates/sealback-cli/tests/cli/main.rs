@@ -1,0 +1,464 @@
+//! End-to-end tests of the `sealback` binary and its CLI contract, against a real file-system
+//! repository and real SQLite databases.
+
+use sealback_corpus::{ChatStoreSpec, DayOfUse};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealback");
+
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    key_file: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        Self {
+            repo: root.join("repo"),
+            key_file: root.join("recovery.txt"),
+            root,
+            _tmp: tmp,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SEALBACK_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.root.join("home"))
+            .env("XDG_CONFIG_HOME", self.root.join("home/.config"))
+            .env("SEALBACK_TEMP_DIR", &self.root)
+            .arg("--repo")
+            .arg(&self.repo)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs with the recovery key file.
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .arg("--recovery-key-file")
+            .arg(&self.key_file)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(&[&["--json"], args].concat());
+        assert_ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn init(&self) {
+        let out = self.run(&["init"]);
+        assert_ok(&out);
+    }
+
+    fn chats(&self, seed: u64) -> PathBuf {
+        let dir = self.root.join("phone").join("chats");
+        sealback_corpus::generate(&dir, &ChatStoreSpec::tiny(seed)).unwrap();
+        dir
+    }
+
+    fn backup(&self, dir: &Path) -> Value {
+        self.json(&["backup", dir.to_str().unwrap()])
+    }
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn assert_exit(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn backup_change_backup_restore_is_identical_and_incremental() {
+    let w = World::new();
+    w.init();
+    let meta = std::fs::metadata(&w.key_file).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+
+    let chats = w.chats(1);
+    let first = w.backup(&chats);
+    for field in ["snapshot_id", "files", "bytes_read", "bytes_added", "duration_s"] {
+        assert!(first.get(field).is_some(), "backup --json lacks {field}: {first}");
+    }
+    sealback_corpus::apply_day(&chats, &DayOfUse { seed: 9, new_messages: 300, new_photos: 0, deleted_media: 1 }).unwrap();
+    let second = w.backup(&chats);
+    let (a, b) = (first["bytes_added"].as_u64().unwrap(), second["bytes_added"].as_u64().unwrap());
+    assert!(b * 3 < a, "second backup added {b} bytes, first {a}: not incremental");
+
+    let snaps = w.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 2);
+    assert_eq!(snaps[1]["parent"], first["snapshot_id"]);
+
+    let target = w.root.join("new-phone");
+    assert_ok(&w.run(&["restore", "latest", "--target", target.to_str().unwrap()]));
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+    assert!(cmp.databases == 1 && cmp.rows > 3_000, "{cmp:?}");
+
+    // The first snapshot restores the state before the change.
+    let older = w.root.join("older");
+    let first_id = first["snapshot_id"].as_str().unwrap();
+    assert_ok(&w.run(&["restore", &first_id[..12], "--target", older.to_str().unwrap()]));
+    let cmp = sealback_corpus::compare(&chats, &older.join("chats")).unwrap();
+    assert!(!cmp.differences.is_empty(), "the first snapshot should differ from the changed store");
+
+    let check = w.json(&["check", "--read-data"]);
+    assert_eq!(check["ok"], true, "{check}");
+}
+
+#[test]
+fn recovery_key_from_env_and_wrong_keys_exit_3() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(2);
+    w.backup(&chats);
+    let key = std::fs::read_to_string(&w.key_file).unwrap();
+
+    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", key.trim()).args(["snapshots"]).output().unwrap();
+    assert_ok(&out);
+
+    // A valid key of another repository.
+    let other = World::new();
+    other.init();
+    let other_key = std::fs::read_to_string(&other.key_file).unwrap();
+    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", other_key.trim()).args(["snapshots"]).output().unwrap();
+    assert_exit(&out, 3, "does not match any keyslot");
+
+    // A typo: one digit changed.
+    let mut typo: Vec<u8> = key.trim().bytes().collect();
+    typo[5] = if typo[5] == b'9' { b'0' } else { typo[5] + 1 };
+    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", String::from_utf8(typo).unwrap()).args(["snapshots"]).output().unwrap();
+    assert_exit(&out, 3, "checksum");
+
+    // No key at all, not on a terminal.
+    let out = w.cmd().args(["snapshots"]).output().unwrap();
+    assert_exit(&out, 3, "no recovery key given");
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_repo_is_explained() {
+    let w = World::new();
+    let out = Command::new(BIN).args(["backup"]).env_remove("SEALBACK_REPO").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = w.run(&["snapshots"]);
+    assert_exit(&out, 1, "no sealback repository");
+    let out = Command::new(BIN)
+        .args(["snapshots"])
+        .env_remove("SEALBACK_REPO")
+        .env("HOME", w.root.join("home"))
+        .env("XDG_CONFIG_HOME", w.root.join("home/.config"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, "no repository given");
+}
+
+#[test]
+fn config_file_supplies_the_repository() {
+    let w = World::new();
+    w.init();
+    let cfg = w.root.join("sealback.toml");
+    std::fs::write(&cfg, format!("repo = {:?}\nrecovery_key_file = {:?}\n", w.repo, w.key_file)).unwrap();
+    let out = Command::new(BIN)
+        .args(["--json", "--config", cfg.to_str().unwrap(), "key", "list"])
+        .env_remove("SEALBACK_REPO")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["keys"][0]["type"], "recovery-key");
+    assert_eq!(v["epoch"], 0);
+}
+
+#[test]
+fn init_refuses_an_existing_repository_and_an_existing_key_file() {
+    let w = World::new();
+    w.init();
+    let out = w.cmd().args(["init", "--recovery-key-file"]).arg(w.root.join("k2")).output().unwrap();
+    assert_exit(&out, 1, "already holds a sealback repository");
+    assert!(!w.root.join("k2").exists(), "a key file for a failed init must not be left behind");
+    let out = Command::new(BIN)
+        .arg("--repo")
+        .arg(w.root.join("repo2"))
+        .args(["init", "--recovery-key-file"])
+        .arg(&w.key_file)
+        .output()
+        .unwrap();
+    assert_exit(&out, 1, "must not exist yet");
+}
+
+#[test]
+fn init_shows_the_recovery_key_once_when_no_file_is_given() {
+    let w = World::new();
+    let out = w.cmd().args(["init"]).output().unwrap();
+    assert_ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.trim().len() == 79 && l.trim().split(' ').count() == 16).expect("a 16-group key line");
+    let key = line.trim();
+    assert!(stdout.contains("shown only this once"));
+    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", key).args(["snapshots"]).output().unwrap();
+    assert_ok(&out);
+}
+
+/// The repository's bytes contain no message text, media bytes, file names or recovery key.
+#[test]
+fn repository_holds_no_plaintext() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(3);
+    w.backup(&chats);
+    let conn = rusqlite::Connection::open(chats.join("msgstore.db")).unwrap();
+    let mut needles: Vec<Vec<u8>> = conn
+        .prepare("SELECT body FROM messages WHERE length(body) > 60 LIMIT 50")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|s| s.unwrap().into_bytes()[..40].to_vec())
+        .collect();
+    assert!(needles.len() >= 10);
+    needles.push(b"CREATE TABLE messages".to_vec());
+    needles.push(b"SQLite format 3".to_vec());
+    needles.push(b"IMG-2026".to_vec());
+    needles.push(b"msgstore".to_vec());
+    for m in sealback_corpus::list_media(&chats).unwrap() {
+        let b = std::fs::read(m).unwrap();
+        needles.push(b[1000..1032].to_vec());
+    }
+    let key: String = std::fs::read_to_string(&w.key_file).unwrap().chars().filter(|c| c.is_ascii_digit()).collect();
+    needles.push(key.as_bytes()[..32].to_vec());
+    needles.push(key.replace(' ', "").as_bytes()[16..48].to_vec());
+    let files = files_in(&w.repo);
+    assert!(files.len() >= 4);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|win| win == n.as_slice()),
+                "{} contains plaintext {:?}",
+                f.display(),
+                String::from_utf8_lossy(n)
+            );
+        }
+    }
+}
+
+enum Damage {
+    FlipBit,
+    Truncate,
+    Swap,
+    Delete,
+}
+
+fn packs(repo: &Path) -> Vec<PathBuf> {
+    files_in(&repo.join("packs"))
+}
+
+/// Damages the repository, then checks that restore and check --read-data exit 4 and that
+/// restore wrote no wrong file.
+fn damaged_repository_is_detected(damage: Damage) {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(4);
+    w.backup(&chats);
+    sealback_corpus::apply_day(&chats, &DayOfUse { seed: 5, new_messages: 500, new_photos: 1, deleted_media: 0 }).unwrap();
+    w.backup(&chats);
+    let p = packs(&w.repo);
+    assert!(p.len() >= 2, "two backups make two packs");
+    match damage {
+        Damage::FlipBit => {
+            let mut b = std::fs::read(&p[0]).unwrap();
+            let at = b.len() / 3;
+            b[at] ^= 0x10;
+            std::fs::write(&p[0], b).unwrap();
+        }
+        Damage::Truncate => {
+            let b = std::fs::read(&p[0]).unwrap();
+            std::fs::write(&p[0], &b[..b.len() / 2]).unwrap();
+        }
+        Damage::Swap => {
+            let (a, b) = (std::fs::read(&p[0]).unwrap(), std::fs::read(&p[1]).unwrap());
+            std::fs::write(&p[0], b).unwrap();
+            std::fs::write(&p[1], a).unwrap();
+        }
+        Damage::Delete => std::fs::remove_file(&p[0]).unwrap(),
+    }
+    let out = w.run(&["check", "--read-data"]);
+    assert_exit(&out, 4, "integrity failure");
+    let target = w.root.join("restore");
+    let out = w.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_exit(&out, 4, "integrity failure");
+    // Whatever restore wrote before stopping is correct, and nothing partial is left.
+    for f in files_in(&target) {
+        let rel = f.strip_prefix(&target).unwrap();
+        let name = rel.file_name().unwrap().to_string_lossy();
+        assert!(!name.starts_with(".sealback-partial-"), "partial file left: {}", f.display());
+        let original = chats.parent().unwrap().join(rel);
+        if name.ends_with(".db") {
+            continue; // compared logically below when present
+        }
+        assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(&original).unwrap(), "{} restored wrong", rel.display());
+    }
+    let db = target.join("chats/msgstore.db");
+    if db.exists() {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+    }
+}
+
+#[test]
+fn flipped_bit_is_detected() {
+    damaged_repository_is_detected(Damage::FlipBit);
+}
+#[test]
+fn truncated_pack_is_detected() {
+    damaged_repository_is_detected(Damage::Truncate);
+}
+#[test]
+fn swapped_packs_are_detected() {
+    damaged_repository_is_detected(Damage::Swap);
+}
+#[test]
+fn deleted_pack_is_detected() {
+    damaged_repository_is_detected(Damage::Delete);
+}
+
+#[test]
+fn tampered_snapshot_and_keys_are_detected() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(6);
+    w.backup(&chats);
+    let snap = files_in(&w.repo.join("snapshots")).remove(0);
+    let mut b = std::fs::read(&snap).unwrap();
+    let n = b.len();
+    b[n - 20] ^= 1;
+    std::fs::write(&snap, &b).unwrap();
+    let out = w.run(&["snapshots"]);
+    assert_exit(&out, 4, "authentication failed");
+    b[n - 20] ^= 1;
+    std::fs::write(&snap, &b).unwrap();
+    assert_ok(&w.run(&["snapshots"]));
+
+    // The attestation at the end of the only slot.
+    let keys = w.repo.join("keys");
+    let mut k = std::fs::read(&keys).unwrap();
+    let n = k.len();
+    k[n - 10] ^= 1;
+    std::fs::write(&keys, &k).unwrap();
+    let out = w.run(&["snapshots"]);
+    assert_exit(&out, 4, "keyslot");
+}
+
+/// A writer process keeps inserting messages while the backup copies the database.
+#[test]
+fn database_written_during_backup_restores_consistent() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(7);
+    let db = chats.join("msgstore.db");
+    let script = r#"
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=30)
+con.execute("PRAGMA journal_mode=WAL")
+i = 0
+end = time.time() + 60
+print("started", flush=True)
+while time.time() < end:
+    con.execute("BEGIN")
+    for _ in range(50):
+        con.execute("INSERT INTO messages(chat_id, sender_id, ts, body, status) VALUES (1, 1, ?, ?, 0)", (2000000000 + i, "concurrent message %d " % i * 8))
+        i += 1
+    con.execute("UPDATE messages SET status = status + 1 WHERE id % 97 = ?", (i % 97,))
+    con.commit()
+"#;
+    let mut writer = Command::new("python3")
+        .args(["-c", script, db.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for this test: apt-get install -y python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(writer.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "started");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let results: Vec<Value> = (0..3).map(|_| w.backup(&chats)).collect();
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert_eq!(results.len(), 3);
+    for (i, snap) in results.iter().enumerate() {
+        let target = w.root.join(format!("restore-{i}"));
+        assert_ok(&w.run(&["restore", snap["snapshot_id"].as_str().unwrap(), "--target", target.to_str().unwrap()]));
+        let conn = rusqlite::Connection::open(target.join("chats/msgstore.db")).unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        // Transactions are whole: concurrent rows come in batches of 50.
+        let concurrent: i64 = conn.query_row("SELECT count(*) FROM messages WHERE ts >= 2000000000", [], |r| r.get(0)).unwrap();
+        assert_eq!(concurrent % 50, 0, "a half-committed transaction was captured");
+        assert!(!target.join("chats/msgstore.db-wal").exists());
+    }
+}
+
+#[test]
+fn key_list_shows_the_recovery_key_slot() {
+    let w = World::new();
+    w.init();
+    let out = w.run(&["key", "list"]);
+    assert_ok(&out);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("recovery-key") && s.contains("recovery key"), "{s}");
+}
+
+#[test]
+fn restore_refuses_a_non_empty_target() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(8);
+    w.backup(&chats);
+    let target = w.root.join("occupied");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("precious.txt"), b"keep me").unwrap();
+    let out = w.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_exit(&out, 1, "not empty");
+    assert_eq!(std::fs::read(target.join("precious.txt")).unwrap(), b"keep me");
+}
