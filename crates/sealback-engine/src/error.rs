@@ -98,6 +98,9 @@ impl Error {
             StoreError::NotFound { path } => {
                 Error::Integrity(format!("{path} is referenced but missing from storage"))
             }
+            StoreError::Truncated { path, detail } => {
+                Error::Integrity(format!("{path} is truncated ({detail})"))
+            }
             other => Error::Store(other),
         }
     }

@@ -28,6 +28,14 @@ pub enum StoreError {
         /// Object path.
         path: String,
     },
+    /// The object is shorter than the range asked for: it was truncated.
+    #[error("{path} is truncated: {detail}")]
+    Truncated {
+        /// Object path.
+        path: String,
+        /// What was expected.
+        detail: String,
+    },
     /// The backend failed.
     #[error("storage could not {op} {path}: {source}")]
     Backend {
@@ -47,6 +55,10 @@ pub enum StoreError {
 fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
     match e.kind() {
         ErrorKind::NotFound => StoreError::NotFound { path: path.into() },
+        ErrorKind::RangeNotSatisfied => StoreError::Truncated {
+            path: path.into(),
+            detail: "a range read reaches past its end".into(),
+        },
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
             StoreError::AlreadyExists { path: path.into() }
         }
@@ -141,13 +153,9 @@ impl Store {
             .await
             .map_err(|e| map_err("read", path, e))?;
         if buf.len() as u64 != len {
-            return Err(StoreError::Backend {
-                op: "read",
+            return Err(StoreError::Truncated {
                 path: path.into(),
-                source: opendal::Error::new(
-                    ErrorKind::Unexpected,
-                    format!("expected {len} bytes at offset {offset}, got {}", buf.len()),
-                ),
+                detail: format!("expected {len} bytes at offset {offset}, got {}", buf.len()),
             });
         }
         Ok(buf.to_vec())
