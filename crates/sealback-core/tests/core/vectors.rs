@@ -1,0 +1,195 @@
+//! Recomputes every value in tests/vectors/*.json from its inputs.
+
+use sealback_core::chunker::{Chunker, ChunkerParams};
+use sealback_core::keys::hkdf_subkey;
+use sealback_core::keyslot::{KeySlotFile, UnlockError};
+use sealback_core::object::{open_with_key, ObjectError, ObjectType};
+use sealback_core::protector::{Protector, ProtectorError};
+use sealback_core::recovery::{RecoveryKey, RecoveryKeyError, RecoveryKeyProtector};
+use sealback_core::secret::SubKey;
+use sealback_core::snapshot::Tree;
+use sealback_core::{Id, Keyring, ProtectorSecret, RepoId, RootKey};
+use serde_json::Value;
+
+fn load(name: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/");
+    let text = std::fs::read_to_string(format!("{path}{name}"))
+        .unwrap_or_else(|e| panic!("tests/vectors/{name}: {e} (regenerate with `cargo run -p sealback-core --example gen_vectors -- tests/vectors`)"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn hx(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex string")).expect("valid hex")
+}
+
+fn subkey(v: &Value) -> SubKey {
+    SubKey::from_slice(&hx(v)).unwrap()
+}
+
+#[test]
+fn key_derivation() {
+    let v = load("key_derivation.json");
+    let (root, salt) = (hx(&v["root_key"]), hx(&v["repo_id"]));
+    let outs = v["outputs"].as_array().unwrap();
+    assert_eq!(outs.len(), 4);
+    for o in outs {
+        let k = hkdf_subkey(&root, &salt, o["label"].as_str().unwrap().as_bytes());
+        assert_eq!(hex::encode(k.expose_secret()), o["key"].as_str().unwrap(), "{}", o["label"]);
+    }
+}
+
+#[test]
+fn blob_ids() {
+    let v = load("blob_id.json");
+    let kd = load("key_derivation.json");
+    let keyring = Keyring::new(
+        RepoId(hx(&kd["repo_id"]).try_into().unwrap()),
+        vec![RootKey::from_slice(&hx(&kd["root_key"])).unwrap()],
+    );
+    for c in v["cases"].as_array().unwrap() {
+        let ty = ObjectType::from_u8(c["type"].as_u64().unwrap() as u8).unwrap();
+        let id = keyring.content_id().blob_id(ty, &hx(&c["data"]));
+        assert_eq!(id.to_hex(), c["id"].as_str().unwrap());
+        let direct = blake3::keyed_hash(
+            &hx(&v["content_id_key"]).try_into().unwrap(),
+            &[&[ty as u8][..], &hx(&c["data"])].concat(),
+        );
+        assert_eq!(direct.to_hex().as_str(), c["id"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn objects() {
+    let v = load("object.json");
+    for c in v["valid"].as_array().unwrap() {
+        let key = subkey(&c["subkey"]);
+        let ty = ObjectType::from_u8(c["type"].as_u64().unwrap() as u8).unwrap();
+        let id = Id::from_hex(c["id"].as_str().unwrap()).unwrap();
+        let body = open_with_key(&key, ty, &id, &hx(&c["object"]), 1 << 20).unwrap();
+        assert_eq!(body, hx(&c["body"]));
+        let resealed = sealback_core::object::seal_with_seed(
+            &key,
+            c["epoch"].as_u64().unwrap() as u32,
+            ty,
+            &id,
+            &body,
+            if c["compression"] == "zstd" {
+                sealback_core::object::Compression::Zstd(3)
+            } else {
+                sealback_core::object::Compression::None
+            },
+            hx(&c["seed"]).try_into().unwrap(),
+        );
+        assert_eq!(hex::encode(resealed.bytes), c["object"].as_str().unwrap());
+    }
+    let invalid = v["invalid"].as_array().unwrap();
+    assert!(invalid.len() >= 5);
+    for c in invalid {
+        let key = subkey(&c["subkey"]);
+        let ty = ObjectType::from_u8(c["type"].as_u64().unwrap() as u8).unwrap();
+        let id = Id::from_hex(c["id"].as_str().unwrap()).unwrap();
+        let err = open_with_key(&key, ty, &id, &hx(&c["object"]), 1 << 20).unwrap_err();
+        let kind = match err {
+            ObjectError::Authentication { .. } | ObjectError::WrongType { .. } => "authentication",
+            ObjectError::Format(_) => "format",
+            other => panic!("unexpected {other}"),
+        };
+        assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
+    }
+}
+
+#[test]
+fn recovery_keys() {
+    let v = load("recovery_key.json");
+    for c in v["valid"].as_array().unwrap() {
+        let key = RecoveryKey::parse(c["input"].as_str().unwrap()).unwrap();
+        assert_eq!(key.to_secret().expose_secret(), c["digits"].as_str().unwrap().as_bytes());
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        let err = RecoveryKey::parse(c["input"].as_str().unwrap()).unwrap_err();
+        let kind = match err {
+            RecoveryKeyError::Checksum => "checksum",
+            RecoveryKeyError::Length(_) => "length",
+            RecoveryKeyError::Character(_) => "character",
+            other => panic!("unexpected {other}"),
+        };
+        assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
+    }
+}
+
+struct RawSecret(Vec<u8>);
+impl Protector for RawSecret {
+    fn protector_type(&self) -> sealback_core::keyslot::ProtectorType {
+        sealback_core::keyslot::ProtectorType::RECOVERY_KEY
+    }
+    fn secret_for(&mut self, _: &sealback_core::keyslot::KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
+        Ok(Some(ProtectorSecret::new(self.0.clone())))
+    }
+}
+
+#[test]
+fn keyslots() {
+    let v = load("keyslot.json");
+    let secret = hx(&v["protector_secret"]);
+    assert_eq!(
+        hex::encode(sealback_core::keyslot::slot_public_key(
+            &ProtectorSecret::new(secret.clone()),
+            &hx(&v["slot_salt"]).try_into().unwrap()
+        )),
+        v["slot_public_key"].as_str().unwrap()
+    );
+    for c in v["valid"].as_array().unwrap() {
+        let file = KeySlotFile::decode(&hx(&c["file"])).unwrap();
+        assert_eq!(file.encode(), hx(&c["file"]), "re-encoding is byte-identical");
+        let digits = String::from_utf8(secret.clone()).unwrap();
+        let mut p = RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap());
+        let unlocked = file.unlock(&mut p).unwrap();
+        assert_eq!(hex::encode(unlocked.keyring.current_root().expose_secret()), v["root_key"].as_str().unwrap());
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        let kind = match KeySlotFile::decode(&hx(&c["file"])) {
+            Err(_) => "format".to_string(),
+            Ok(file) => {
+                let s = c.get("secret").map(hx).unwrap_or_else(|| secret.clone());
+                match file.unlock(&mut RawSecret(s)) {
+                    Err(UnlockError::WrongSecret { .. }) => "wrong_secret".into(),
+                    Err(UnlockError::Tampered { .. }) => "tampered".into(),
+                    other => format!("{other:?}"),
+                }
+            }
+        };
+        assert_eq!(kind, c["expected"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn chunker() {
+    let v = load("chunker.json");
+    let p = &v["params"];
+    let params = ChunkerParams {
+        min: p["min"].as_u64().unwrap() as usize,
+        avg_bits: p["avg_bits"].as_u64().unwrap() as u32,
+        max: p["max"].as_u64().unwrap() as usize,
+    };
+    let input = hx(&v["input"]);
+    let chunker = Chunker::new(&subkey(&v["chunker_key"]), params);
+    let lengths: Vec<u64> = chunker.split_all(&input).iter().map(|&n| n as u64).collect();
+    let expected: Vec<u64> = v["lengths"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_eq!(lengths, expected);
+    assert!(expected.len() > 10, "the vector exercises many boundaries");
+    let other: Vec<u64> = v["lengths_under_another_key"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_ne!(expected, other, "boundaries depend on the key");
+}
+
+#[test]
+fn trees() {
+    let v = load("tree.json");
+    for c in v["valid"].as_array().unwrap() {
+        let t = Tree::decode(&hx(&c["encoded"])).unwrap();
+        assert_eq!(t.nodes.len() as u64, c["nodes"].as_u64().unwrap());
+        assert_eq!(t.encode(), hx(&c["encoded"]));
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        assert!(Tree::decode(&hx(&c["encoded"])).is_err(), "{}", c["why"]);
+    }
+}
