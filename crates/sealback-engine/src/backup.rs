@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// Packs are flushed once they reach this size.
 pub const PACK_TARGET: usize = 16 << 20;
 /// A file with more data blobs than this lists them in content-list blobs.
-pub const DIRECT_CONTENT_MAX: usize = 64;
+pub const DIRECT_CONTENT_MAX: usize = 16;
 /// Most ids in one content-list blob.
 const LIST_MAX: usize = 1024;
 /// zstd level for compressible data.
