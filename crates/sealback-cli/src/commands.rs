@@ -71,7 +71,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             } else if all.is_empty() {
                 println!("no snapshots yet: run `sealback backup PATH`");
             } else {
-                println!("{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  paths", "id", "time (UTC)", "host", "files", "size", "added");
+                println!(
+                    "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  paths",
+                    "id", "time (UTC)", "host", "files", "size", "added"
+                );
                 for (id, s) in &all {
                     println!(
                         "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}",
@@ -144,7 +147,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             r.into_result().map(|_| ()).map_err(CliError::from)
         }
-        Command::Key { command: KeyCommand::List } => key_list(&settings).await,
+        Command::Key {
+            command: KeyCommand::List,
+        } => key_list(&settings).await,
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
 }
@@ -185,14 +190,20 @@ async fn init(settings: &Settings, name: String) -> Result<(), CliError> {
     };
     let repo_id = repo.config().repo_id.to_hex();
     match (&settings.recovery_key_file, settings.json) {
-        (Some(path), true) => println!("{}", json!({"repo": settings.repo()?, "repo_id": repo_id, "recovery_key_file": path})),
+        (Some(path), true) => println!(
+            "{}",
+            json!({"repo": settings.repo()?, "repo_id": repo_id, "recovery_key_file": path})
+        ),
         (None, true) => println!(
             "{}",
             json!({"repo": settings.repo()?, "repo_id": repo_id, "recovery_key": key.display_groups().as_str()})
         ),
         (Some(path), false) => {
             println!("Encrypted backup is on for {}.", settings.repo()?);
-            println!("Your recovery key was written to {} (readable only by you).", path.display());
+            println!(
+                "Your recovery key was written to {} (readable only by you).",
+                path.display()
+            );
             println!("Keep a copy somewhere safe and away from this device: without it, or another key you add later, the backups cannot be opened by anyone.");
         }
         (None, false) => {
@@ -216,7 +227,12 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> Result<(), CliError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| CliError::Other(format!("cannot create {} for the recovery key: {e} (it must not exist yet)", path.display())))?;
+        .map_err(|e| {
+            CliError::Other(format!(
+                "cannot create {} for the recovery key: {e} (it must not exist yet)",
+                path.display()
+            ))
+        })?;
     f.write_all(content)
         .and_then(|_| f.write_all(b"\n"))
         .and_then(|_| f.sync_all())
@@ -232,7 +248,10 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
             .iter()
             .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": s.name, "created_unix": s.created_unix}))
             .collect();
-        println!("{}", json!({"epoch": keyslots.current_epoch, "keys": v, "unreadable_slots": keyslots.foreign_slots.len()}));
+        println!(
+            "{}",
+            json!({"epoch": keyslots.current_epoch, "keys": v, "unreadable_slots": keyslots.foreign_slots.len()})
+        );
     } else {
         println!("{:<34} {:<16} {:<20} name", "id", "type", "created (UTC)");
         for s in &keyslots.slots {
@@ -245,7 +264,10 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
             );
         }
         if !keyslots.foreign_slots.is_empty() {
-            println!("({} slots of a newer format this version cannot use)", keyslots.foreign_slots.len());
+            println!(
+                "({} slots of a newer format this version cannot use)",
+                keyslots.foreign_slots.len()
+            );
         }
     }
     Ok(())
@@ -282,5 +304,10 @@ pub fn format_time(ns: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -29,11 +29,15 @@ fn default_config_path() -> Option<PathBuf> {
 
 fn read_file(path: &Path, explicit: bool) -> Result<FileSettings, CliError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| {
-            CliError::Usage(format!("config file {}: {e}", path.display()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileSettings::default()),
-        Err(e) => Err(CliError::Usage(format!("cannot read config file {}: {e}", path.display()))),
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| CliError::Usage(format!("config file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(FileSettings::default())
+        }
+        Err(e) => Err(CliError::Usage(format!(
+            "cannot read config file {}: {e}",
+            path.display()
+        ))),
     }
 }
 

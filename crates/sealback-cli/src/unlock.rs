@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 pub const RECOVERY_KEY_ENV: &str = "SEALBACK_RECOVERY_KEY";
 
 fn parse(text: &str, source: &str) -> Result<RecoveryKey, CliError> {
-    RecoveryKey::parse(text).map_err(|e| CliError::Unlock(format!("the recovery key from {source} is not valid: {e}")))
+    RecoveryKey::parse(text)
+        .map_err(|e| CliError::Unlock(format!("the recovery key from {source} is not valid: {e}")))
 }
 
 /// The recovery key to unlock with.
@@ -22,9 +23,15 @@ pub fn recovery_key(settings: &Settings) -> Result<RecoveryKeyProtector, CliErro
     }
     if let Some(path) = &settings.recovery_key_file {
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            CliError::Unlock(format!("cannot read the recovery key file {}: {e}", path.display()))
+            CliError::Unlock(format!(
+                "cannot read the recovery key file {}: {e}",
+                path.display()
+            ))
         })?);
-        return Ok(RecoveryKeyProtector(parse(&text, &path.display().to_string())?));
+        return Ok(RecoveryKeyProtector(parse(
+            &text,
+            &path.display().to_string(),
+        )?));
     }
     if std::io::stdin().is_terminal() {
         for attempt in 1..=3 {

@@ -38,25 +38,32 @@ fn input_bytes(seed: u8, n: usize) -> Vec<u8> {
 }
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "tests/vectors".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tests/vectors".into());
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir).unwrap();
 
     // Key derivation.
     let keyring = Keyring::new(RepoId(REPO_ID), vec![root(0x11)]);
     let k = root(0x11);
-    let sub = |label: &[u8]| hex::encode(hkdf_subkey(k.expose_secret(), &REPO_ID, label).expose_secret());
-    write(dir, "key_derivation.json", json!({
-        "description": "HKDF-SHA256(ikm = root key, salt = repo id, info = label) -> 32 bytes",
-        "repo_id": hex::encode(REPO_ID),
-        "root_key": hex::encode(k.expose_secret()),
-        "outputs": [
-            {"label": String::from_utf8_lossy(labels::DATA_KEY), "key": sub(labels::DATA_KEY)},
-            {"label": String::from_utf8_lossy(labels::METADATA_KEY), "key": sub(labels::METADATA_KEY)},
-            {"label": String::from_utf8_lossy(labels::CONTENT_ID_KEY), "key": sub(labels::CONTENT_ID_KEY)},
-            {"label": String::from_utf8_lossy(labels::CHUNKER_KEY), "key": sub(labels::CHUNKER_KEY)},
-        ],
-    }));
+    let sub =
+        |label: &[u8]| hex::encode(hkdf_subkey(k.expose_secret(), &REPO_ID, label).expose_secret());
+    write(
+        dir,
+        "key_derivation.json",
+        json!({
+            "description": "HKDF-SHA256(ikm = root key, salt = repo id, info = label) -> 32 bytes",
+            "repo_id": hex::encode(REPO_ID),
+            "root_key": hex::encode(k.expose_secret()),
+            "outputs": [
+                {"label": String::from_utf8_lossy(labels::DATA_KEY), "key": sub(labels::DATA_KEY)},
+                {"label": String::from_utf8_lossy(labels::METADATA_KEY), "key": sub(labels::METADATA_KEY)},
+                {"label": String::from_utf8_lossy(labels::CONTENT_ID_KEY), "key": sub(labels::CONTENT_ID_KEY)},
+                {"label": String::from_utf8_lossy(labels::CHUNKER_KEY), "key": sub(labels::CHUNKER_KEY)},
+            ],
+        }),
+    );
 
     // Blob ids.
     let data = b"hello from sealback".to_vec();
@@ -64,11 +71,15 @@ fn main() {
         .iter()
         .map(|ty| json!({"type": *ty as u8, "data": hex::encode(&data), "id": keyring.content_id().blob_id(*ty, &data).to_hex()}))
         .collect();
-    write(dir, "blob_id.json", json!({
-        "description": "BLAKE3 keyed with the content id key, over type byte || plaintext",
-        "content_id_key": sub(labels::CONTENT_ID_KEY),
-        "cases": blob_cases,
-    }));
+    write(
+        dir,
+        "blob_id.json",
+        json!({
+            "description": "BLAKE3 keyed with the content id key, over type byte || plaintext",
+            "content_id_key": sub(labels::CONTENT_ID_KEY),
+            "cases": blob_cases,
+        }),
+    );
 
     // Objects.
     let data_key = hkdf_subkey(k.expose_secret(), &REPO_ID, labels::DATA_KEY);
@@ -76,58 +87,93 @@ fn main() {
     let id = Id([0x22; 32]);
     let seed = [0x33; 32];
     let text = b"compressible compressible compressible compressible compressible".to_vec();
-    let stored = seal_with_seed(&data_key, 0, ObjectType::Data, &id, &data, Compression::None, seed).bytes;
-    let zstd = seal_with_seed(&meta_key, 0, ObjectType::Snapshot, &id, &text, Compression::Zstd(3), seed).bytes;
+    let stored = seal_with_seed(
+        &data_key,
+        0,
+        ObjectType::Data,
+        &id,
+        &data,
+        Compression::None,
+        seed,
+    )
+    .bytes;
+    let zstd = seal_with_seed(
+        &meta_key,
+        0,
+        ObjectType::Snapshot,
+        &id,
+        &text,
+        Compression::Zstd(3),
+        seed,
+    )
+    .bytes;
     let mut flipped = stored.clone();
     flipped[40] ^= 1;
     let mut retyped = stored.clone();
     retyped[1] = ObjectType::Tree as u8;
-    write(dir, "object.json", json!({
-        "description": "object = 01 || type || epoch(u32) || seed(32) || AES-256-GCM(HKDF(subkey, seed, 'sealback 2026-11-25 object key'), nonce 0, aad 'sealback object v1' || header || id) of encoding || body",
-        "valid": [
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&data), "compression": "none", "object": hex::encode(&stored), "expected": "ok"},
-            {"subkey": hex::encode(meta_key.expose_secret()), "type": 0x12, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&text), "compression": "zstd", "object": hex::encode(&zstd), "expected": "ok"},
-        ],
-        "invalid": [
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&flipped), "expected": "authentication", "why": "one bit of the ciphertext flipped"},
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": Id([0x23; 32]).to_hex(), "object": hex::encode(&stored), "expected": "authentication", "why": "opened under another object id (a swapped object)"},
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 2, "id": id.to_hex(), "object": hex::encode(&retyped), "expected": "authentication", "why": "type byte changed"},
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..stored.len() - 1]), "expected": "authentication", "why": "truncated by one byte"},
-            {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..20]), "expected": "format", "why": "shorter than a header"},
-            {"subkey": hex::encode(meta_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored), "expected": "authentication", "why": "wrong subkey"},
-        ],
-    }));
+    write(
+        dir,
+        "object.json",
+        json!({
+            "description": "object = 01 || type || epoch(u32) || seed(32) || AES-256-GCM(HKDF(subkey, seed, 'sealback 2026-11-25 object key'), nonce 0, aad 'sealback object v1' || header || id) of encoding || body",
+            "valid": [
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&data), "compression": "none", "object": hex::encode(&stored), "expected": "ok"},
+                {"subkey": hex::encode(meta_key.expose_secret()), "type": 0x12, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&text), "compression": "zstd", "object": hex::encode(&zstd), "expected": "ok"},
+            ],
+            "invalid": [
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&flipped), "expected": "authentication", "why": "one bit of the ciphertext flipped"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": Id([0x23; 32]).to_hex(), "object": hex::encode(&stored), "expected": "authentication", "why": "opened under another object id (a swapped object)"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 2, "id": id.to_hex(), "object": hex::encode(&retyped), "expected": "authentication", "why": "type byte changed"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..stored.len() - 1]), "expected": "authentication", "why": "truncated by one byte"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..20]), "expected": "format", "why": "shorter than a header"},
+                {"subkey": hex::encode(meta_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored), "expected": "authentication", "why": "wrong subkey"},
+            ],
+        }),
+    );
 
     // Recovery keys.
     let mut rng = ChaCha20Rng::from_seed([7; 32]);
     let key = RecoveryKey::generate(&mut rng);
-    let digits: String = key.display_groups().chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits: String = key
+        .display_groups()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     let mut typo = digits.clone().into_bytes();
     typo[10] = if typo[10] == b'9' { b'0' } else { typo[10] + 1 };
     let mut swap = digits.clone().into_bytes();
     let i = (0..63).find(|&i| swap[i] != swap[i + 1]).unwrap();
     swap.swap(i, i + 1);
     let d: Vec<u8> = digits.bytes().take(63).map(|b| b - b'0').collect();
-    write(dir, "recovery_key.json", json!({
-        "description": "63 random digits and a Damm check digit, shown in 16 groups of 4",
-        "valid": [
-            {"input": key.display_groups().as_str(), "digits": digits, "check_digit": damm(&d)},
-            {"input": digits.chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"), "digits": digits, "check_digit": damm(&d)},
-        ],
-        "invalid": [
-            {"input": String::from_utf8(typo).unwrap(), "expected": "checksum", "why": "one digit changed"},
-            {"input": String::from_utf8(swap).unwrap(), "expected": "checksum", "why": "two neighbours swapped"},
-            {"input": &digits[..63], "expected": "length", "why": "a digit missing"},
-            {"input": format!("{}x", &digits[..63]), "expected": "character", "why": "a letter"},
-        ],
-    }));
+    write(
+        dir,
+        "recovery_key.json",
+        json!({
+            "description": "63 random digits and a Damm check digit, shown in 16 groups of 4",
+            "valid": [
+                {"input": key.display_groups().as_str(), "digits": digits, "check_digit": damm(&d)},
+                {"input": digits.chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"), "digits": digits, "check_digit": damm(&d)},
+            ],
+            "invalid": [
+                {"input": String::from_utf8(typo).unwrap(), "expected": "checksum", "why": "one digit changed"},
+                {"input": String::from_utf8(swap).unwrap(), "expected": "checksum", "why": "two neighbours swapped"},
+                {"input": &digits[..63], "expected": "length", "why": "a digit missing"},
+                {"input": format!("{}x", &digits[..63]), "expected": "character", "why": "a letter"},
+            ],
+        }),
+    );
 
     // A keyslot file with one recovery-key slot.
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let secret = key.to_secret();
     let slot = KeySlot::enroll_with(
         &keyring,
-        SlotTemplate { protector_type: ProtectorType::RECOVERY_KEY, name: "paper".into(), created_unix: 1_764_028_800, params: vec![] },
+        SlotTemplate {
+            protector_type: ProtectorType::RECOVERY_KEY,
+            name: "paper".into(),
+            created_unix: 1_764_028_800,
+            params: vec![],
+        },
         &secret,
         SlotId([0x44; 16]),
         [0x55; 32],
@@ -142,53 +188,92 @@ fn main() {
     unknown.slots.insert(0, foreign);
     let mut tampered = file.clone();
     tampered.slots[0].name = "renamed".into();
-    write(dir, "keyslot.json", json!({
-        "description": "HPKE(DHKEM-X25519-HKDF-SHA256, HKDF-SHA256, AES-256-GCM) base mode; slot keys = HKDF-SHA256(secret, slot salt, 'sealback 2026-11-25 slot keys') -> 64 bytes",
-        "protector_secret": hex::encode(secret.expose_secret()),
-        "slot_salt": hex::encode([0x55; 32]),
-        "slot_public_key": hex::encode(slot.public_key),
-        "root_key": hex::encode(k.expose_secret()),
-        "valid": [
-            {"file": hex::encode(file.encode()), "expected": "unlocks", "why": "one recovery-key slot"},
-            {"file": hex::encode(unknown.encode()), "expected": "unlocks", "why": "a slot of unknown protector type 0x7777 comes first and is skipped"},
-        ],
-        "invalid": [
-            {"file": hex::encode(file.encode()), "secret": hex::encode(b"0000000000000000000000000000000000000000000000000000000000000000"), "expected": "wrong_secret"},
-            {"file": hex::encode(tampered.encode()), "expected": "tampered", "why": "slot name changed after attestation"},
-            {"file": hex::encode(&file.encode()[..40]), "expected": "format", "why": "truncated"},
-        ],
-    }));
+    write(
+        dir,
+        "keyslot.json",
+        json!({
+            "description": "HPKE(DHKEM-X25519-HKDF-SHA256, HKDF-SHA256, AES-256-GCM) base mode; slot keys = HKDF-SHA256(secret, slot salt, 'sealback 2026-11-25 slot keys') -> 64 bytes",
+            "protector_secret": hex::encode(secret.expose_secret()),
+            "slot_salt": hex::encode([0x55; 32]),
+            "slot_public_key": hex::encode(slot.public_key),
+            "root_key": hex::encode(k.expose_secret()),
+            "valid": [
+                {"file": hex::encode(file.encode()), "expected": "unlocks", "why": "one recovery-key slot"},
+                {"file": hex::encode(unknown.encode()), "expected": "unlocks", "why": "a slot of unknown protector type 0x7777 comes first and is skipped"},
+            ],
+            "invalid": [
+                {"file": hex::encode(file.encode()), "secret": hex::encode(b"0000000000000000000000000000000000000000000000000000000000000000"), "expected": "wrong_secret"},
+                {"file": hex::encode(tampered.encode()), "expected": "tampered", "why": "slot name changed after attestation"},
+                {"file": hex::encode(&file.encode()[..40]), "expected": "format", "why": "truncated"},
+            ],
+        }),
+    );
 
     // Chunker: small parameters so the vector stays small.
     let chunker_key = hkdf_subkey(k.expose_secret(), &REPO_ID, labels::CHUNKER_KEY);
-    let params = ChunkerParams { min: 256, avg_bits: 10, max: 4096 };
+    let params = ChunkerParams {
+        min: 256,
+        avg_bits: 10,
+        max: 4096,
+    };
     let chunker = Chunker::new(&chunker_key, params);
     let input = input_bytes(1, 32 * 1024);
-    let other = Chunker::new(&hkdf_subkey(root(0x12).expose_secret(), &REPO_ID, labels::CHUNKER_KEY), params);
-    write(dir, "chunker.json", json!({
-        "description": "FastCDC with gear table = HKDF-Expand(chunker key, 'sealback 2026-11-25 gear table', 2048) as 256 big-endian u64; masks = top (avg_bits+2) / (avg_bits-2) bits",
-        "chunker_key": hex::encode(chunker_key.expose_secret()),
-        "params": {"min": params.min, "avg_bits": params.avg_bits, "max": params.max},
-        "input": hex::encode(&input),
-        "lengths": chunker.split_all(&input),
-        "lengths_under_another_key": other.split_all(&input),
-    }));
+    let other = Chunker::new(
+        &hkdf_subkey(root(0x12).expose_secret(), &REPO_ID, labels::CHUNKER_KEY),
+        params,
+    );
+    write(
+        dir,
+        "chunker.json",
+        json!({
+            "description": "FastCDC with gear table = HKDF-Expand(chunker key, 'sealback 2026-11-25 gear table', 2048) as 256 big-endian u64; masks = top (avg_bits+2) / (avg_bits-2) bits",
+            "chunker_key": hex::encode(chunker_key.expose_secret()),
+            "params": {"min": params.min, "avg_bits": params.avg_bits, "max": params.max},
+            "input": hex::encode(&input),
+            "lengths": chunker.split_all(&input),
+            "lengths_under_another_key": other.split_all(&input),
+        }),
+    );
 
     // A tree.
-    let tree = Tree { nodes: vec![
-        Node { name: b"Media".to_vec(), mode: 0o755, mtime_s: 1_764_028_800, mtime_ns: 5, kind: NodeKind::Dir { subtree: Id([0x66; 32]) } },
-        Node { name: b"msgstore.db".to_vec(), mode: 0o600, mtime_s: 1_764_028_801, mtime_ns: 0, kind: NodeKind::File { size: 4096, flags: 1, content: Content::Blobs(vec![Id([0x77; 32])]) } },
-    ]};
+    let tree = Tree {
+        nodes: vec![
+            Node {
+                name: b"Media".to_vec(),
+                mode: 0o755,
+                mtime_s: 1_764_028_800,
+                mtime_ns: 5,
+                kind: NodeKind::Dir {
+                    subtree: Id([0x66; 32]),
+                },
+            },
+            Node {
+                name: b"msgstore.db".to_vec(),
+                mode: 0o600,
+                mtime_s: 1_764_028_801,
+                mtime_ns: 0,
+                kind: NodeKind::File {
+                    size: 4096,
+                    flags: 1,
+                    content: Content::Blobs(vec![Id([0x77; 32])]),
+                },
+            },
+        ],
+    };
     let mut unsorted = tree.clone();
     unsorted.nodes.reverse();
     let mut escape = tree.clone();
     escape.nodes[0].name = b"..".to_vec();
-    write(dir, "tree.json", json!({
-        "valid": [{"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"}],
-        "invalid": [
-            {"encoded": hex::encode(unsorted.encode()), "expected": "format", "why": "names not sorted"},
-            {"encoded": hex::encode(escape.encode()), "expected": "format", "why": "a name of '..' would escape the restore target"},
-        ],
-    }));
+    write(
+        dir,
+        "tree.json",
+        json!({
+            "valid": [{"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"}],
+            "invalid": [
+                {"encoded": hex::encode(unsorted.encode()), "expected": "format", "why": "names not sorted"},
+                {"encoded": hex::encode(escape.encode()), "expected": "format", "why": "a name of '..' would escape the restore target"},
+            ],
+        }),
+    );
     println!("vectors written to {}", dir.display());
 }

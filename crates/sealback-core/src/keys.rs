@@ -53,7 +53,10 @@ impl Keyring {
     /// # Panics
     /// If `roots` is empty.
     pub fn new(repo_id: RepoId, roots: Vec<RootKey>) -> Self {
-        assert!(!roots.is_empty(), "a keyring needs at least the genesis root key");
+        assert!(
+            !roots.is_empty(),
+            "a keyring needs at least the genesis root key"
+        );
         let salt = &repo_id.0[..];
         let epochs = roots
             .iter()

@@ -304,7 +304,10 @@ impl KeySlot {
             ));
         }
         if template.params.len() > MAX_PARAMS_LEN {
-            return Err(FormatError::invalid("keyslot", "protector parameters too large"));
+            return Err(FormatError::invalid(
+                "keyslot",
+                "protector parameters too large",
+            ));
         }
         let keys = slot_keys(secret, &salt);
         let epoch = keyring.current_epoch();
@@ -523,7 +526,14 @@ impl KeySlotFile {
         let dropped = self.foreign_slots.len();
         self.foreign_slots.clear();
         for slot in &mut self.slots {
-            let entry = seal_root(&self.repo_id, &slot.id, &slot.public_key, new_epoch, &new_root, rng);
+            let entry = seal_root(
+                &self.repo_id,
+                &slot.id,
+                &slot.public_key,
+                new_epoch,
+                &new_root,
+                rng,
+            );
             slot.sealed.retain(|e| e.epoch == slot.attested_epoch);
             slot.sealed.push(entry);
         }
@@ -551,7 +561,11 @@ impl KeySlotFile {
 
     /// Re-attests `slot_id` at the current epoch, dropping its older entries. Called after the
     /// protector unlocked, when it is present.
-    pub fn reattest(&mut self, slot_id: SlotId, secret: &ProtectorSecret) -> Result<(), UnlockError> {
+    pub fn reattest(
+        &mut self,
+        slot_id: SlotId,
+        secret: &ProtectorSecret,
+    ) -> Result<(), UnlockError> {
         let repo = self.repo_id;
         let epoch = self.current_epoch;
         let slot = self
@@ -562,13 +576,10 @@ impl KeySlotFile {
                 protector: "matching".into(),
             })?;
         let keys = slot_keys(secret, &slot.salt);
-        let entry = slot
-            .entry(epoch)
-            .cloned()
-            .ok_or(UnlockError::Tampered {
-                slot: slot_id.to_hex(),
-                detail: "no entry for the current epoch",
-            })?;
+        let entry = slot.entry(epoch).cloned().ok_or(UnlockError::Tampered {
+            slot: slot_id.to_hex(),
+            detail: "no entry for the current epoch",
+        })?;
         slot.attested_epoch = epoch;
         slot.attestation = attestation(&repo, slot, &entry, &keys.mac);
         slot.sealed = vec![entry];
@@ -672,7 +683,10 @@ fn decode_slot(raw: &[u8]) -> Result<KeySlot, FormatError> {
     for _ in 0..n {
         let epoch = r.u32()?;
         if sealed.iter().any(|e: &SealedRootKey| e.epoch == epoch) {
-            return Err(FormatError::invalid("keyslot", "two sealed keys for one epoch"));
+            return Err(FormatError::invalid(
+                "keyslot",
+                "two sealed keys for one epoch",
+            ));
         }
         sealed.push(SealedRootKey {
             epoch,

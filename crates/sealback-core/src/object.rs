@@ -149,8 +149,8 @@ pub struct Sealed {
 
 fn object_aead_key(subkey: &SubKey, seed: &[u8; 32]) -> LessSafeKey {
     let k = hkdf_subkey(subkey.expose_secret(), seed, labels::OBJECT_KEY);
-    let unbound = UnboundKey::new(&aead::AES_256_GCM, k.expose_secret())
-        .expect("32 bytes is an AES-256 key");
+    let unbound =
+        UnboundKey::new(&aead::AES_256_GCM, k.expose_secret()).expect("32 bytes is an AES-256 key");
     LessSafeKey::new(unbound)
 }
 

@@ -185,7 +185,11 @@ pub enum PackError {
 }
 
 /// Reads and verifies a whole pack's header.
-pub fn read_header(keyring: &Keyring, pack_id: &Id, pack: &[u8]) -> Result<Vec<BlobEntry>, PackError> {
+pub fn read_header(
+    keyring: &Keyring,
+    pack_id: &Id,
+    pack: &[u8],
+) -> Result<Vec<BlobEntry>, PackError> {
     let mut r = Reader::new(pack, "pack");
     r.magic(MAGIC)?;
     r.version_u8(VERSION)?;

@@ -203,7 +203,10 @@ impl Tree {
         let mut w = Writer::new();
         w.u8(TREE_VERSION).u32(self.nodes.len() as u32);
         for n in &self.nodes {
-            w.bytes_u16(&n.name).u32(n.mode).i64(n.mtime_s).u32(n.mtime_ns);
+            w.bytes_u16(&n.name)
+                .u32(n.mode)
+                .i64(n.mtime_s)
+                .u32(n.mtime_ns);
             match &n.kind {
                 NodeKind::File {
                     size,
@@ -243,7 +246,10 @@ impl Tree {
             validate_name(&name)?;
             if let Some(prev) = nodes.last() {
                 if prev.name >= name {
-                    return Err(FormatError::invalid("tree", "names are not sorted and unique"));
+                    return Err(FormatError::invalid(
+                        "tree",
+                        "names are not sorted and unique",
+                    ));
                 }
             }
             let mode = r.u32()?;
@@ -280,7 +286,12 @@ impl Tree {
                 3 => NodeKind::Symlink {
                     target: r.bytes_u16(MAX_NAME_LEN)?.to_vec(),
                 },
-                k => return Err(FormatError::invalid("tree", format!("unknown node kind {k}"))),
+                k => {
+                    return Err(FormatError::invalid(
+                        "tree",
+                        format!("unknown node kind {k}"),
+                    ))
+                }
             };
             nodes.push(Node {
                 name,

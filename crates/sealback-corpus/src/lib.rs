@@ -116,14 +116,91 @@ pub enum CorpusError {
 pub const DATABASE: &str = "msgstore.db";
 
 const WORDS: &[&str] = &[
-    "ok", "yes", "no", "haha", "see", "you", "tomorrow", "tonight", "at", "the", "station", "love",
-    "this", "photo", "where", "are", "we", "meeting", "running", "late", "sorry", "thanks", "so",
-    "much", "did", "get", "my", "message", "call", "me", "when", "free", "happy", "birthday",
-    "dinner", "is", "ready", "bring", "kids", "school", "pick", "up", "train", "delayed", "again",
-    "weekend", "plans", "beach", "coffee", "lunch", "meeting", "moved", "to", "three", "great",
-    "news", "congrats", "miss", "already", "what", "time", "flight", "lands", "landed", "home",
-    "safe", "good", "night", "morning", "weather", "rain", "sun", "match", "score", "won", "lost",
-    "send", "address", "link", "recipe", "doctor", "appointment", "car", "keys", "forgot",
+    "ok",
+    "yes",
+    "no",
+    "haha",
+    "see",
+    "you",
+    "tomorrow",
+    "tonight",
+    "at",
+    "the",
+    "station",
+    "love",
+    "this",
+    "photo",
+    "where",
+    "are",
+    "we",
+    "meeting",
+    "running",
+    "late",
+    "sorry",
+    "thanks",
+    "so",
+    "much",
+    "did",
+    "get",
+    "my",
+    "message",
+    "call",
+    "me",
+    "when",
+    "free",
+    "happy",
+    "birthday",
+    "dinner",
+    "is",
+    "ready",
+    "bring",
+    "kids",
+    "school",
+    "pick",
+    "up",
+    "train",
+    "delayed",
+    "again",
+    "weekend",
+    "plans",
+    "beach",
+    "coffee",
+    "lunch",
+    "meeting",
+    "moved",
+    "to",
+    "three",
+    "great",
+    "news",
+    "congrats",
+    "miss",
+    "already",
+    "what",
+    "time",
+    "flight",
+    "lands",
+    "landed",
+    "home",
+    "safe",
+    "good",
+    "night",
+    "morning",
+    "weather",
+    "rain",
+    "sun",
+    "match",
+    "score",
+    "won",
+    "lost",
+    "send",
+    "address",
+    "link",
+    "recipe",
+    "doctor",
+    "appointment",
+    "car",
+    "keys",
+    "forgot",
 ];
 
 fn sentence(rng: &mut ChaCha8Rng) -> String {
@@ -189,17 +266,38 @@ pub fn generate(dir: &Path, spec: &ChatStoreSpec) -> Result<CorpusStats, CorpusE
         for i in 0..spec.chats {
             tx.execute(
                 "INSERT INTO chats(id, title, is_group) VALUES (?1, ?2, ?3)",
-                params![i as i64 + 1, format!("chat {i}"), rng.random_bool(0.3) as i64],
+                params![
+                    i as i64 + 1,
+                    format!("chat {i}"),
+                    rng.random_bool(0.3) as i64
+                ],
             )?;
         }
         tx.commit()?;
     }
     let media = write_media(dir, &mut rng, spec, 0, &mut stats)?;
-    insert_messages(&conn, &mut rng, spec.messages, spec.chats, spec.contacts, &media, 1_600_000_000)?;
+    insert_messages(
+        &conn,
+        &mut rng,
+        spec.messages,
+        spec.chats,
+        spec.contacts,
+        &media,
+        1_600_000_000,
+    )?;
     stats.messages = spec.messages;
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     stats.files += 1;
     Ok(stats)
+}
+
+struct MediaKind {
+    folder: &'static str,
+    prefix: &'static str,
+    ext: &'static str,
+    count: usize,
+    size: (usize, usize),
+    magic: &'static [u8],
 }
 
 fn write_media(
@@ -209,18 +307,51 @@ fn write_media(
     serial_base: usize,
     stats: &mut CorpusStats,
 ) -> Result<Vec<String>, CorpusError> {
-    let kinds: [(&str, &str, &str, usize, (usize, usize), &[u8]); 3] = [
-        ("Media/Photos", "IMG", "jpg", spec.photos, spec.photo_size, b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),
-        ("Media/Video", "VID", "mp4", spec.videos, spec.video_size, b"\x00\x00\x00\x20ftypmp42"),
-        ("Media/Voice Notes", "PTT", "opus", spec.voice_notes, spec.voice_size, b"OggS\x00\x02"),
+    let kinds = [
+        MediaKind {
+            folder: "Media/Photos",
+            prefix: "IMG",
+            ext: "jpg",
+            count: spec.photos,
+            size: spec.photo_size,
+            magic: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+        },
+        MediaKind {
+            folder: "Media/Video",
+            prefix: "VID",
+            ext: "mp4",
+            count: spec.videos,
+            size: spec.video_size,
+            magic: b"\x00\x00\x00\x20ftypmp42",
+        },
+        MediaKind {
+            folder: "Media/Voice Notes",
+            prefix: "PTT",
+            ext: "opus",
+            count: spec.voice_notes,
+            size: spec.voice_size,
+            magic: b"OggS\x00\x02",
+        },
     ];
     let mut names = vec![];
-    for (folder, prefix, ext, count, (lo, hi), magic) in kinds {
+    for MediaKind {
+        folder,
+        prefix,
+        ext,
+        count,
+        size: (lo, hi),
+        magic,
+    } in kinds
+    {
         let d = dir.join(folder);
         std::fs::create_dir_all(&d)?;
         for i in 0..count {
             let size = rng.random_range(lo..=hi);
-            let name = format!("{folder}/{prefix}-2026{:04}-WA{:05}.{ext}", 101 + (i % 1200), serial_base + i);
+            let name = format!(
+                "{folder}/{prefix}-2026{:04}-WA{:05}.{ext}",
+                101 + (i % 1200),
+                serial_base + i
+            );
             write_random_file(&dir.join(&name), size, magic, rng)?;
             stats.files += 1;
             stats.media_bytes += size as u64;
@@ -231,7 +362,12 @@ fn write_media(
 }
 
 /// Writes `size` bytes of incompressible content behind a format's magic bytes.
-fn write_random_file(path: &Path, size: usize, magic: &[u8], rng: &mut ChaCha8Rng) -> std::io::Result<()> {
+fn write_random_file(
+    path: &Path,
+    size: usize,
+    magic: &[u8],
+    rng: &mut ChaCha8Rng,
+) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     f.write_all(&magic[..magic.len().min(size)])?;
     let mut left = size.saturating_sub(magic.len());
@@ -322,7 +458,15 @@ pub fn apply_day(dir: &Path, day: &DayOfUse) -> Result<CorpusStats, CorpusError>
     };
     let serial = 50_000 + (day.seed % 40_000) as usize;
     let new_media = write_media(dir, &mut rng, &spec, serial, &mut stats)?;
-    insert_messages(&conn, &mut rng, day.new_messages, chats as usize, contacts as usize, &new_media, last_ts)?;
+    insert_messages(
+        &conn,
+        &mut rng,
+        day.new_messages,
+        chats as usize,
+        contacts as usize,
+        &new_media,
+        last_ts,
+    )?;
     // Read receipts: a real app also updates old rows.
     conn.execute(
         "UPDATE messages SET status = 3 WHERE id IN (SELECT id FROM messages ORDER BY random() LIMIT ?1)",
@@ -426,7 +570,8 @@ pub fn compare(original: &Path, restored: &Path) -> Result<Comparison, CorpusErr
     let a = files_under(original)?;
     let b = files_under(restored)?;
     for missing in a.iter().filter(|p| !b.contains(p)) {
-        c.differences.push(format!("{} is missing", missing.display()));
+        c.differences
+            .push(format!("{} is missing", missing.display()));
     }
     for extra in b.iter().filter(|p| !a.contains(p)) {
         c.differences.push(format!("{} is extra", extra.display()));
@@ -439,8 +584,10 @@ pub fn compare(original: &Path, restored: &Path) -> Result<Comparison, CorpusErr
             let (ra, _) = dump_database(&pa)?;
             let (rb, integrity) = dump_database(&pb)?;
             if integrity != "ok" {
-                c.differences
-                    .push(format!("{}: integrity_check says {integrity}", rel.display()));
+                c.differences.push(format!(
+                    "{}: integrity_check says {integrity}",
+                    rel.display()
+                ));
             }
             c.rows += ra.len() as u64;
             if ra != rb {
@@ -452,7 +599,8 @@ pub fn compare(original: &Path, restored: &Path) -> Result<Comparison, CorpusErr
                 ));
             }
         } else if std::fs::read(&pa)? != std::fs::read(&pb)? {
-            c.differences.push(format!("{}: bytes differ", rel.display()));
+            c.differences
+                .push(format!("{}: bytes differ", rel.display()));
         }
     }
     Ok(c)

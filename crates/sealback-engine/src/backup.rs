@@ -11,7 +11,9 @@ use sealback_core::chunker::{Chunker, ChunkerParams};
 use sealback_core::index::IndexFile;
 use sealback_core::object::{self, Compression, ObjectType};
 use sealback_core::pack::PackBuilder;
-use sealback_core::snapshot::{Content, Node, NodeKind, Snapshot, Summary, Tree, FLAG_SQLITE_SNAPSHOT};
+use sealback_core::snapshot::{
+    Content, Node, NodeKind, Snapshot, Summary, Tree, FLAG_SQLITE_SNAPSHOT,
+};
 use sealback_core::{BlobId, Id};
 use std::collections::HashSet;
 use std::future::Future;
@@ -75,13 +77,15 @@ pub async fn backup(
 ) -> Result<BackupReport> {
     let started = Instant::now();
     if paths.is_empty() {
-        return Err(Error::Invalid("nothing to back up: give at least one path".into()));
+        return Err(Error::Invalid(
+            "nothing to back up: give at least one path".into(),
+        ));
     }
     let mut names = HashSet::new();
     for p in paths {
-        let name = p
-            .file_name()
-            .ok_or_else(|| Error::Invalid(format!("{} has no name to store it under", p.display())))?;
+        let name = p.file_name().ok_or_else(|| {
+            Error::Invalid(format!("{} has no name to store it under", p.display()))
+        })?;
         if !names.insert(name.to_owned()) {
             return Err(Error::Invalid(format!(
                 "two paths end in {:?}; back them up separately",
@@ -162,7 +166,11 @@ impl<'a> Saver<'a> {
             } else if meta.is_file() {
                 self.summary.files += 1;
                 let (size, flags, content) = self.save_file(path).await?;
-                NodeKind::File { size, flags, content }
+                NodeKind::File {
+                    size,
+                    flags,
+                    content,
+                }
             } else if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
                 NodeKind::Symlink {
@@ -197,7 +205,11 @@ impl<'a> Saver<'a> {
         // A database's -wal/-shm/-journal files are covered by its consistent copy.
         let mut databases = HashSet::new();
         for (name, path) in &entries {
-            if std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false) && source::is_sqlite(path)? {
+            if std::fs::metadata(path)
+                .map(|m| m.is_file())
+                .unwrap_or(false)
+                && source::is_sqlite(path)?
+            {
                 databases.insert(name.clone());
             }
         }
@@ -221,13 +233,18 @@ impl<'a> Saver<'a> {
 
     async fn save_tree(&mut self, tree: &Tree) -> Result<Id> {
         let body = tree.encode();
-        self.save_blob(ObjectType::Tree, &body, Compression::Zstd(ZSTD_LEVEL)).await.map(|(id, _)| id)
+        self.save_blob(ObjectType::Tree, &body, Compression::Zstd(ZSTD_LEVEL))
+            .await
+            .map(|(id, _)| id)
     }
 
     /// Returns (size, flags, content).
     async fn save_file(&mut self, path: &Path) -> Result<(u64, u8, Content)> {
         let (copy, flags) = if source::is_sqlite(path)? {
-            (Some(source::sqlite_snapshot(path, &self.temp_dir)?), FLAG_SQLITE_SNAPSHOT)
+            (
+                Some(source::sqlite_snapshot(path, &self.temp_dir)?),
+                FLAG_SQLITE_SNAPSHOT,
+            )
         } else {
             (None, 0)
         };
@@ -286,7 +303,11 @@ impl<'a> Saver<'a> {
             let mut lists = vec![];
             for group in split_content_list(&ids) {
                 let body: Vec<u8> = group.iter().flat_map(|id| id.0).collect();
-                lists.push(self.save_blob(ObjectType::ContentList, &body, Compression::None).await?.0);
+                lists.push(
+                    self.save_blob(ObjectType::ContentList, &body, Compression::None)
+                        .await?
+                        .0,
+                );
             }
             Content::Lists(lists)
         };
@@ -295,12 +316,24 @@ impl<'a> Saver<'a> {
 
     /// Stores a blob unless the repository or this run already has it. Returns its id and
     /// whether the stored form is compressed (false also when deduplicated).
-    async fn save_blob(&mut self, ty: ObjectType, data: &[u8], compression: Compression) -> Result<(BlobId, bool)> {
+    async fn save_blob(
+        &mut self,
+        ty: ObjectType,
+        data: &[u8],
+        compression: Compression,
+    ) -> Result<(BlobId, bool)> {
         let id = self.repo.keyring().content_id().blob_id(ty, data);
         if self.repo.lookup(&id).is_some() || self.pending.contains(&id) {
             return Ok((id, !matches!(compression, Compression::None)));
         }
-        let sealed = object::seal(self.repo.keyring(), ty, &id, data, compression, &mut self.rng);
+        let sealed = object::seal(
+            self.repo.keyring(),
+            ty,
+            &id,
+            data,
+            compression,
+            &mut self.rng,
+        );
         self.pack.add(ty, id, &sealed.bytes, data.len());
         self.pending.insert(id);
         self.summary.blobs_added += 1;
@@ -318,7 +351,10 @@ impl<'a> Saver<'a> {
         let pack_id = Id::random(&mut self.rng);
         let (bytes, entries) = pack.finish(self.repo.keyring(), &pack_id, &mut self.rng);
         self.summary.bytes_added += bytes.len() as u64;
-        self.repo.store().write(&layout::pack(&pack_id), bytes).await?;
+        self.repo
+            .store()
+            .write(&layout::pack(&pack_id), bytes)
+            .await?;
         self.index.packs.push((pack_id, entries));
         Ok(())
     }

@@ -51,7 +51,11 @@ impl CheckReport {
 
 /// Checks the repository; problems are collected, not returned as errors, so one run lists
 /// all of them.
-pub async fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Result<CheckReport> {
+pub async fn check(
+    repo: &Repository,
+    read_data: bool,
+    progress: &dyn Progress,
+) -> Result<CheckReport> {
     let mut report = CheckReport {
         blobs: repo.index().len(),
         ..Default::default()
@@ -71,9 +75,10 @@ pub async fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) 
     report.packs = stored.len();
     for id in by_pack.keys() {
         if !stored.contains(id) {
-            report
-                .problems
-                .push(format!("{} is in the index but missing from storage", layout::pack(id)));
+            report.problems.push(format!(
+                "{} is in the index but missing from storage",
+                layout::pack(id)
+            ));
         }
     }
     for id in &stored {
@@ -105,7 +110,9 @@ pub async fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) 
             let tree = match repo.load_tree(&tid).await {
                 Ok(t) => t,
                 Err(e) => {
-                    report.problems.push(format!("snapshot {}: {e}", sid.short()));
+                    report
+                        .problems
+                        .push(format!("snapshot {}: {e}", sid.short()));
                     continue;
                 }
             };
@@ -145,10 +152,15 @@ async fn check_content(repo: &Repository, content: &Content, report: &mut CheckR
         Content::Lists(lists) => {
             let mut ids = vec![];
             for l in lists {
-                match repo.read_blob(ObjectType::ContentList, l, MAX_METADATA_LEN).await {
+                match repo
+                    .read_blob(ObjectType::ContentList, l, MAX_METADATA_LEN)
+                    .await
+                {
                     Ok(body) => match decode_content_list(&body) {
                         Ok(v) => ids.extend(v),
-                        Err(e) => report.problems.push(format!("content list {}: {e}", l.short())),
+                        Err(e) => report
+                            .problems
+                            .push(format!("content list {}: {e}", l.short())),
                     },
                     Err(e) => report.problems.push(e.to_string()),
                 }
@@ -159,10 +171,13 @@ async fn check_content(repo: &Repository, content: &Content, report: &mut CheckR
     for id in ids {
         match repo.lookup(&id) {
             Some(loc) if loc.entry.ty == ObjectType::Data => {}
-            Some(_) => report.problems.push(format!("blob {} has the wrong type", id.short())),
-            None => report
+            Some(_) => report
                 .problems
-                .push(format!("data blob {} is referenced but not in the index", id.short())),
+                .push(format!("blob {} has the wrong type", id.short())),
+            None => report.problems.push(format!(
+                "data blob {} is referenced but not in the index",
+                id.short()
+            )),
         }
     }
 }
@@ -189,7 +204,8 @@ async fn verify_pack(
             return Ok(());
         }
     };
-    let in_pack: HashSet<(BlobId, u32, u32)> = entries.iter().map(|e| (e.id, e.offset, e.length)).collect();
+    let in_pack: HashSet<(BlobId, u32, u32)> =
+        entries.iter().map(|e| (e.id, e.offset, e.length)).collect();
     for e in expected {
         if !in_pack.contains(&(e.id, e.offset, e.length)) {
             report.problems.push(format!(

@@ -134,7 +134,11 @@ impl Repository {
 
     /// Enrolls another protector. The keyslot file is re-read after writing to confirm the new
     /// slot is there.
-    pub async fn add_slot(&mut self, template: SlotTemplate, secret: &ProtectorSecret) -> Result<SlotId> {
+    pub async fn add_slot(
+        &mut self,
+        template: SlotTemplate,
+        secret: &ProtectorSecret,
+    ) -> Result<SlotId> {
         let slot = KeySlot::enroll(&self.keyring, template, secret, &mut os_rng())
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let id = slot.id;
@@ -168,9 +172,16 @@ impl Repository {
                 continue;
             };
             let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
-            let body = object::open(&self.keyring, ObjectType::Index, &id, &bytes, MAX_METADATA_LEN)
-                .map_err(|e| Error::object(format!("index file {path}"), e))?;
-            let file = IndexFile::decode(&body).map_err(|e| Error::format(format!("index file {path}"), e))?;
+            let body = object::open(
+                &self.keyring,
+                ObjectType::Index,
+                &id,
+                &bytes,
+                MAX_METADATA_LEN,
+            )
+            .map_err(|e| Error::object(format!("index file {path}"), e))?;
+            let file = IndexFile::decode(&body)
+                .map_err(|e| Error::format(format!("index file {path}"), e))?;
             for (pack, entries) in file.packs {
                 for entry in entries {
                     self.index.insert(entry.id, BlobLocation { pack, entry });
@@ -199,7 +210,11 @@ impl Repository {
     /// Reads, decrypts and verifies one blob.
     pub async fn read_blob(&self, ty: ObjectType, id: &BlobId, max_len: usize) -> Result<Vec<u8>> {
         let loc = self.lookup(id).ok_or_else(|| {
-            Error::Integrity(format!("{} {} is referenced but not in the index", ty.name(), id.short()))
+            Error::Integrity(format!(
+                "{} {} is referenced but not in the index",
+                ty.name(),
+                id.short()
+            ))
         })?;
         if loc.entry.ty != ty {
             return Err(Error::Integrity(format!(
@@ -219,9 +234,17 @@ impl Repository {
     }
 
     /// Decrypts sealed blob bytes and checks the plaintext hashes to `id`.
-    pub fn open_blob(&self, ty: ObjectType, id: &BlobId, sealed: &[u8], max_len: usize, pack_path: &str) -> Result<Vec<u8>> {
-        let plain = object::open(&self.keyring, ty, id, sealed, max_len)
-            .map_err(|e| Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e))?;
+    pub fn open_blob(
+        &self,
+        ty: ObjectType,
+        id: &BlobId,
+        sealed: &[u8],
+        max_len: usize,
+        pack_path: &str,
+    ) -> Result<Vec<u8>> {
+        let plain = object::open(&self.keyring, ty, id, sealed, max_len).map_err(|e| {
+            Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e)
+        })?;
         if self.keyring.content_id().blob_id(ty, &plain) != *id {
             return Err(Error::Integrity(format!(
                 "{} {} in {pack_path} does not match its id",
@@ -239,7 +262,14 @@ impl Repository {
         }
         let mut rng = os_rng();
         let id = Id::random(&mut rng);
-        let sealed = object::seal(&self.keyring, ObjectType::Index, &id, &file.encode(), Compression::Zstd(3), &mut rng);
+        let sealed = object::seal(
+            &self.keyring,
+            ObjectType::Index,
+            &id,
+            &file.encode(),
+            Compression::Zstd(3),
+            &mut rng,
+        );
         self.store.write(&layout::index(&id), sealed.bytes).await?;
         for (pack, entries) in file.packs {
             for entry in entries {
@@ -254,8 +284,17 @@ impl Repository {
     pub async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
         let mut rng = os_rng();
         let id = Id::random(&mut rng);
-        let sealed = object::seal(&self.keyring, ObjectType::Snapshot, &id, &snapshot.encode(), Compression::Zstd(3), &mut rng);
-        self.store.write(&layout::snapshot(&id), sealed.bytes).await?;
+        let sealed = object::seal(
+            &self.keyring,
+            ObjectType::Snapshot,
+            &id,
+            &snapshot.encode(),
+            Compression::Zstd(3),
+            &mut rng,
+        );
+        self.store
+            .write(&layout::snapshot(&id), sealed.bytes)
+            .await?;
         Ok(id)
     }
 
@@ -263,8 +302,14 @@ impl Repository {
     pub async fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
         let path = layout::snapshot(id);
         let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
-        let body = object::open(&self.keyring, ObjectType::Snapshot, id, &bytes, MAX_METADATA_LEN)
-            .map_err(|e| Error::object(format!("snapshot {}", id.short()), e))?;
+        let body = object::open(
+            &self.keyring,
+            ObjectType::Snapshot,
+            id,
+            &bytes,
+            MAX_METADATA_LEN,
+        )
+        .map_err(|e| Error::object(format!("snapshot {}", id.short()), e))?;
         Snapshot::decode(&body).map_err(|e| Error::format(format!("snapshot {}", id.short()), e))
     }
 
@@ -292,17 +337,26 @@ impl Repository {
                 .ok_or_else(|| Error::Invalid("the repository has no snapshots yet".into()));
         }
         let q = query.to_ascii_lowercase();
-        let mut hits: Vec<_> = all.into_iter().filter(|(id, _)| id.to_hex().starts_with(&q)).collect();
+        let mut hits: Vec<_> = all
+            .into_iter()
+            .filter(|(id, _)| id.to_hex().starts_with(&q))
+            .collect();
         match hits.len() {
             1 => Ok(hits.remove(0)),
-            0 => Err(Error::Invalid(format!("no snapshot matches {query:?} (see `sealback snapshots`)"))),
-            n => Err(Error::Invalid(format!("{n} snapshots match {query:?}; give more digits"))),
+            0 => Err(Error::Invalid(format!(
+                "no snapshot matches {query:?} (see `sealback snapshots`)"
+            ))),
+            n => Err(Error::Invalid(format!(
+                "{n} snapshots match {query:?}; give more digits"
+            ))),
         }
     }
 
     /// Reads one tree.
     pub async fn load_tree(&self, id: &Id) -> Result<Tree> {
-        let body = self.read_blob(ObjectType::Tree, id, MAX_METADATA_LEN).await?;
+        let body = self
+            .read_blob(ObjectType::Tree, id, MAX_METADATA_LEN)
+            .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
     }
 }

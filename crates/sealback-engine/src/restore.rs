@@ -32,7 +32,12 @@ pub struct RestoreReport {
 }
 
 /// Restores the snapshot `id` into `target`, which must not exist or be empty.
-pub async fn restore(repo: &Repository, id: &Id, target: &Path, progress: &dyn Progress) -> Result<RestoreReport> {
+pub async fn restore(
+    repo: &Repository,
+    id: &Id,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
     let snapshot = repo.load_snapshot(id).await?;
     match std::fs::read_dir(target) {
         Ok(mut rd) => {
@@ -152,7 +157,10 @@ async fn restore_file(
 
 fn set_meta(path: &Path, node: &Node) -> Result<()> {
     let mtime = std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::new(node.mtime_s.max(0) as u64, node.mtime_ns))
+        .checked_add(std::time::Duration::new(
+            node.mtime_s.max(0) as u64,
+            node.mtime_ns,
+        ))
         .unwrap_or(std::time::UNIX_EPOCH);
     let f = std::fs::File::options()
         .read(true)

@@ -81,7 +81,8 @@ pub fn sqlite_snapshot(path: &Path, temp_dir: &Path) -> Result<tempfile::NamedTe
         }
     }
     // The copy is a rollback-journal database; make sure it is a single self-contained file.
-    dst.execute_batch("PRAGMA journal_mode=DELETE;").map_err(sql_err)?;
+    dst.execute_batch("PRAGMA journal_mode=DELETE;")
+        .map_err(sql_err)?;
     drop(dst);
     Ok(tmp)
 }

@@ -45,7 +45,7 @@ pub enum StoreError {
         path: String,
         /// The backend's error.
         #[source]
-        source: opendal::Error,
+        source: Box<opendal::Error>,
     },
     /// The location URL is not usable.
     #[error("{0}")]
@@ -65,7 +65,7 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
         _ => StoreError::Backend {
             op,
             path: path.into(),
-            source: e,
+            source: Box::new(e),
         },
     }
 }
@@ -114,8 +114,8 @@ impl Store {
                 .map_err(|e| StoreError::Location(format!("cannot open memory store: {e}")))?,
             other => {
                 return Err(StoreError::Location(format!(
-                    "unsupported storage scheme {other:?}: use a folder path, file://PATH or memory://"
-                )))
+                "unsupported storage scheme {other:?}: use a folder path, file://PATH or memory://"
+            )))
             }
         };
         let op = op.layer(
@@ -145,7 +145,12 @@ impl Store {
     }
 
     /// Reads `len` bytes at `offset`. A short object is an error, not a short read.
-    pub async fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+    pub async fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         let buf = self
             .op
             .read_with(path)

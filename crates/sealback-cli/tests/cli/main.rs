@@ -57,7 +57,8 @@ impl World {
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(&[&["--json"], args].concat());
         assert_ok(&out);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     fn init(&self) {
@@ -96,7 +97,9 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
             if p.is_dir() {
@@ -115,17 +118,44 @@ fn backup_change_backup_restore_is_identical_and_incremental() {
     let w = World::new();
     w.init();
     let meta = std::fs::metadata(&w.key_file).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
 
     let chats = w.chats(1);
     let first = w.backup(&chats);
-    for field in ["snapshot_id", "files", "bytes_read", "bytes_added", "duration_s"] {
-        assert!(first.get(field).is_some(), "backup --json lacks {field}: {first}");
+    for field in [
+        "snapshot_id",
+        "files",
+        "bytes_read",
+        "bytes_added",
+        "duration_s",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "backup --json lacks {field}: {first}"
+        );
     }
-    sealback_corpus::apply_day(&chats, &DayOfUse { seed: 9, new_messages: 300, new_photos: 0, deleted_media: 1 }).unwrap();
+    sealback_corpus::apply_day(
+        &chats,
+        &DayOfUse {
+            seed: 9,
+            new_messages: 300,
+            new_photos: 0,
+            deleted_media: 1,
+        },
+    )
+    .unwrap();
     let second = w.backup(&chats);
-    let (a, b) = (first["bytes_added"].as_u64().unwrap(), second["bytes_added"].as_u64().unwrap());
-    assert!(b * 3 < a, "second backup added {b} bytes, first {a}: not incremental");
+    let (a, b) = (
+        first["bytes_added"].as_u64().unwrap(),
+        second["bytes_added"].as_u64().unwrap(),
+    );
+    assert!(
+        b * 3 < a,
+        "second backup added {b} bytes, first {a}: not incremental"
+    );
 
     let snaps = w.json(&["snapshots"]);
     assert_eq!(snaps.as_array().unwrap().len(), 2);
@@ -140,9 +170,17 @@ fn backup_change_backup_restore_is_identical_and_incremental() {
     // The first snapshot restores the state before the change.
     let older = w.root.join("older");
     let first_id = first["snapshot_id"].as_str().unwrap();
-    assert_ok(&w.run(&["restore", &first_id[..12], "--target", older.to_str().unwrap()]));
+    assert_ok(&w.run(&[
+        "restore",
+        &first_id[..12],
+        "--target",
+        older.to_str().unwrap(),
+    ]));
     let cmp = sealback_corpus::compare(&chats, &older.join("chats")).unwrap();
-    assert!(!cmp.differences.is_empty(), "the first snapshot should differ from the changed store");
+    assert!(
+        !cmp.differences.is_empty(),
+        "the first snapshot should differ from the changed store"
+    );
 
     let check = w.json(&["check", "--read-data"]);
     assert_eq!(check["ok"], true, "{check}");
@@ -156,20 +194,35 @@ fn recovery_key_from_env_and_wrong_keys_exit_3() {
     w.backup(&chats);
     let key = std::fs::read_to_string(&w.key_file).unwrap();
 
-    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", key.trim()).args(["snapshots"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("SEALBACK_RECOVERY_KEY", key.trim())
+        .args(["snapshots"])
+        .output()
+        .unwrap();
     assert_ok(&out);
 
     // A valid key of another repository.
     let other = World::new();
     other.init();
     let other_key = std::fs::read_to_string(&other.key_file).unwrap();
-    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", other_key.trim()).args(["snapshots"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("SEALBACK_RECOVERY_KEY", other_key.trim())
+        .args(["snapshots"])
+        .output()
+        .unwrap();
     assert_exit(&out, 3, "does not match any keyslot");
 
     // A typo: one digit changed.
     let mut typo: Vec<u8> = key.trim().bytes().collect();
     typo[5] = if typo[5] == b'9' { b'0' } else { typo[5] + 1 };
-    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", String::from_utf8(typo).unwrap()).args(["snapshots"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("SEALBACK_RECOVERY_KEY", String::from_utf8(typo).unwrap())
+        .args(["snapshots"])
+        .output()
+        .unwrap();
     assert_exit(&out, 3, "checksum");
 
     // No key at all, not on a terminal.
@@ -180,7 +233,11 @@ fn recovery_key_from_env_and_wrong_keys_exit_3() {
 #[test]
 fn usage_errors_exit_2_and_missing_repo_is_explained() {
     let w = World::new();
-    let out = Command::new(BIN).args(["backup"]).env_remove("SEALBACK_REPO").output().unwrap();
+    let out = Command::new(BIN)
+        .args(["backup"])
+        .env_remove("SEALBACK_REPO")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = w.run(&["snapshots"]);
     assert_exit(&out, 1, "no sealback repository");
@@ -199,7 +256,14 @@ fn config_file_supplies_the_repository() {
     let w = World::new();
     w.init();
     let cfg = w.root.join("sealback.toml");
-    std::fs::write(&cfg, format!("repo = {:?}\nrecovery_key_file = {:?}\n", w.repo, w.key_file)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "repo = {:?}\nrecovery_key_file = {:?}\n",
+            w.repo, w.key_file
+        ),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["--json", "--config", cfg.to_str().unwrap(), "key", "list"])
         .env_remove("SEALBACK_REPO")
@@ -215,9 +279,17 @@ fn config_file_supplies_the_repository() {
 fn init_refuses_an_existing_repository_and_an_existing_key_file() {
     let w = World::new();
     w.init();
-    let out = w.cmd().args(["init", "--recovery-key-file"]).arg(w.root.join("k2")).output().unwrap();
+    let out = w
+        .cmd()
+        .args(["init", "--recovery-key-file"])
+        .arg(w.root.join("k2"))
+        .output()
+        .unwrap();
     assert_exit(&out, 1, "already holds a sealback repository");
-    assert!(!w.root.join("k2").exists(), "a key file for a failed init must not be left behind");
+    assert!(
+        !w.root.join("k2").exists(),
+        "a key file for a failed init must not be left behind"
+    );
     let out = Command::new(BIN)
         .arg("--repo")
         .arg(w.root.join("repo2"))
@@ -234,10 +306,18 @@ fn init_shows_the_recovery_key_once_when_no_file_is_given() {
     let out = w.cmd().args(["init"]).output().unwrap();
     assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find(|l| l.trim().len() == 79 && l.trim().split(' ').count() == 16).expect("a 16-group key line");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim().len() == 79 && l.trim().split(' ').count() == 16)
+        .expect("a 16-group key line");
     let key = line.trim();
     assert!(stdout.contains("shown only this once"));
-    let out = w.cmd().env("SEALBACK_RECOVERY_KEY", key).args(["snapshots"]).output().unwrap();
+    let out = w
+        .cmd()
+        .env("SEALBACK_RECOVERY_KEY", key)
+        .args(["snapshots"])
+        .output()
+        .unwrap();
     assert_ok(&out);
 }
 
@@ -265,7 +345,11 @@ fn repository_holds_no_plaintext() {
         let b = std::fs::read(m).unwrap();
         needles.push(b[1000..1032].to_vec());
     }
-    let key: String = std::fs::read_to_string(&w.key_file).unwrap().chars().filter(|c| c.is_ascii_digit()).collect();
+    let key: String = std::fs::read_to_string(&w.key_file)
+        .unwrap()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     needles.push(key.as_bytes()[..32].to_vec());
     needles.push(key.replace(' ', "").as_bytes()[16..48].to_vec());
     let files = files_in(&w.repo);
@@ -301,7 +385,16 @@ fn damaged_repository_is_detected(damage: Damage) {
     w.init();
     let chats = w.chats(4);
     w.backup(&chats);
-    sealback_corpus::apply_day(&chats, &DayOfUse { seed: 5, new_messages: 500, new_photos: 1, deleted_media: 0 }).unwrap();
+    sealback_corpus::apply_day(
+        &chats,
+        &DayOfUse {
+            seed: 5,
+            new_messages: 500,
+            new_photos: 1,
+            deleted_media: 0,
+        },
+    )
+    .unwrap();
     w.backup(&chats);
     let p = packs(&w.repo);
     assert!(p.len() >= 2, "two backups make two packs");
@@ -332,17 +425,28 @@ fn damaged_repository_is_detected(damage: Damage) {
     for f in files_in(&target) {
         let rel = f.strip_prefix(&target).unwrap();
         let name = rel.file_name().unwrap().to_string_lossy();
-        assert!(!name.starts_with(".sealback-partial-"), "partial file left: {}", f.display());
+        assert!(
+            !name.starts_with(".sealback-partial-"),
+            "partial file left: {}",
+            f.display()
+        );
         let original = chats.parent().unwrap().join(rel);
         if name.ends_with(".db") {
             continue; // compared logically below when present
         }
-        assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(&original).unwrap(), "{} restored wrong", rel.display());
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            std::fs::read(&original).unwrap(),
+            "{} restored wrong",
+            rel.display()
+        );
     }
     let db = target.join("chats/msgstore.db");
     if db.exists() {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
     }
 }
@@ -419,7 +523,11 @@ while time.time() < end:
         .spawn()
         .expect("python3 is needed for this test: apt-get install -y python3");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(writer.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(writer.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert_eq!(line.trim(), "started");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let results: Vec<Value> = (0..3).map(|_| w.backup(&chats)).collect();
@@ -428,13 +536,30 @@ while time.time() < end:
     assert_eq!(results.len(), 3);
     for (i, snap) in results.iter().enumerate() {
         let target = w.root.join(format!("restore-{i}"));
-        assert_ok(&w.run(&["restore", snap["snapshot_id"].as_str().unwrap(), "--target", target.to_str().unwrap()]));
+        assert_ok(&w.run(&[
+            "restore",
+            snap["snapshot_id"].as_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ]));
         let conn = rusqlite::Connection::open(target.join("chats/msgstore.db")).unwrap();
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
         // Transactions are whole: concurrent rows come in batches of 50.
-        let concurrent: i64 = conn.query_row("SELECT count(*) FROM messages WHERE ts >= 2000000000", [], |r| r.get(0)).unwrap();
-        assert_eq!(concurrent % 50, 0, "a half-committed transaction was captured");
+        let concurrent: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE ts >= 2000000000",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            concurrent % 50,
+            0,
+            "a half-committed transaction was captured"
+        );
         assert!(!target.join("chats/msgstore.db-wal").exists());
     }
 }
@@ -446,7 +571,10 @@ fn key_list_shows_the_recovery_key_slot() {
     let out = w.run(&["key", "list"]);
     assert_ok(&out);
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("recovery-key") && s.contains("recovery key"), "{s}");
+    assert!(
+        s.contains("recovery-key") && s.contains("recovery key"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -460,5 +588,8 @@ fn restore_refuses_a_non_empty_target() {
     std::fs::write(target.join("precious.txt"), b"keep me").unwrap();
     let out = w.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_exit(&out, 1, "not empty");
-    assert_eq!(std::fs::read(target.join("precious.txt")).unwrap(), b"keep me");
+    assert_eq!(
+        std::fs::read(target.join("precious.txt")).unwrap(),
+        b"keep me"
+    );
 }

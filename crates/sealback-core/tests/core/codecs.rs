@@ -14,31 +14,50 @@ fn id() -> impl Strategy<Value = Id> {
 
 fn node_kind() -> impl Strategy<Value = NodeKind> {
     prop_oneof![
-        (any::<u64>(), any::<u8>(), proptest::collection::vec(id(), 0..5), any::<bool>()).prop_map(|(size, flags, ids, lists)| NodeKind::File {
-            size,
-            flags,
-            content: if lists { Content::Lists(ids) } else { Content::Blobs(ids) }
-        }),
+        (
+            any::<u64>(),
+            any::<u8>(),
+            proptest::collection::vec(id(), 0..5),
+            any::<bool>()
+        )
+            .prop_map(|(size, flags, ids, lists)| NodeKind::File {
+                size,
+                flags,
+                content: if lists {
+                    Content::Lists(ids)
+                } else {
+                    Content::Blobs(ids)
+                }
+            }),
         id().prop_map(|subtree| NodeKind::Dir { subtree }),
-        proptest::collection::vec(any::<u8>(), 0..50).prop_map(|target| NodeKind::Symlink { target }),
+        proptest::collection::vec(any::<u8>(), 0..50)
+            .prop_map(|target| NodeKind::Symlink { target }),
     ]
 }
 
 fn tree() -> impl Strategy<Value = Tree> {
-    proptest::collection::btree_map("[a-zA-Z0-9 ._-]{1,20}", (any::<u32>(), any::<i64>(), 0u32..1_000_000_000, node_kind()), 0..8).prop_filter_map(
-        "names must be valid",
-        |m| {
-            if m.keys().any(|k| k == "." || k == "..") {
-                return None;
-            }
-            Some(Tree {
-                nodes: m
-                    .into_iter()
-                    .map(|(name, (mode, mtime_s, mtime_ns, kind))| Node { name: name.into_bytes(), mode, mtime_s, mtime_ns, kind })
-                    .collect(),
-            })
-        },
+    proptest::collection::btree_map(
+        "[a-zA-Z0-9 ._-]{1,20}",
+        (any::<u32>(), any::<i64>(), 0u32..1_000_000_000, node_kind()),
+        0..8,
     )
+    .prop_filter_map("names must be valid", |m| {
+        if m.keys().any(|k| k == "." || k == "..") {
+            return None;
+        }
+        Some(Tree {
+            nodes: m
+                .into_iter()
+                .map(|(name, (mode, mtime_s, mtime_ns, kind))| Node {
+                    name: name.into_bytes(),
+                    mode,
+                    mtime_s,
+                    mtime_ns,
+                    kind,
+                })
+                .collect(),
+        })
+    })
 }
 
 proptest! {
@@ -86,7 +105,11 @@ proptest! {
 
 #[test]
 fn chunk_boundaries_resynchronise_after_an_insertion() {
-    let params = ChunkerParams { min: 2048, avg_bits: 13, max: 65536 };
+    let params = ChunkerParams {
+        min: 2048,
+        avg_bits: 13,
+        max: 65536,
+    };
     let c = Chunker::new(&SubKey::from_bytes([5; 32]), params);
     let mut data = vec![0u8; 1 << 20];
     rand_core::Rng::fill_bytes(&mut crate::rng(5), &mut data);
@@ -103,7 +126,11 @@ fn chunk_boundaries_resynchronise_after_an_insertion() {
     };
     let (a, b) = (chunks(&data), chunks(&edited));
     let shared = a.intersection(&b).count();
-    assert!(shared + 3 >= a.len(), "only {shared} of {} chunks survive an 8-byte insertion", a.len());
+    assert!(
+        shared + 3 >= a.len(),
+        "only {shared} of {} chunks survive an 8-byte insertion",
+        a.len()
+    );
 }
 
 #[test]
@@ -114,7 +141,12 @@ fn streaming_cut_agrees_with_whole_buffer_cut() {
     let whole = c.split_all(&data);
     // Feeding a prefix that is shorter than max never decides early.
     assert_eq!(c.cut(&data[..ChunkerParams::V1.min], false), None);
-    let first = c.cut(&data[..ChunkerParams::V1.max.min(data.len())], data.len() <= ChunkerParams::V1.max).unwrap();
+    let first = c
+        .cut(
+            &data[..ChunkerParams::V1.max.min(data.len())],
+            data.len() <= ChunkerParams::V1.max,
+        )
+        .unwrap();
     assert_eq!(first, whole[0]);
 }
 
@@ -126,19 +158,31 @@ fn packs_round_trip_and_bind_their_id() {
     for i in 0..5u8 {
         let body = vec![i; 100 + i as usize];
         let bid = k.content_id().blob_id(ObjectType::Data, &body);
-        let s = sealback_core::object::seal(&k, ObjectType::Data, &bid, &body, sealback_core::object::Compression::None, &mut rng);
+        let s = sealback_core::object::seal(
+            &k,
+            ObjectType::Data,
+            &bid,
+            &body,
+            sealback_core::object::Compression::None,
+            &mut rng,
+        );
         b.add(ObjectType::Data, bid, &s.bytes, body.len());
     }
     let pid = Id([3; 32]);
     let (bytes, entries) = b.finish(&k, &pid, &mut rng);
     assert_eq!(pack::read_header(&k, &pid, &bytes).unwrap(), entries);
-    assert!(pack::read_header(&k, &Id([4; 32]), &bytes).is_err(), "a renamed pack is detected");
+    assert!(
+        pack::read_header(&k, &Id([4; 32]), &bytes).is_err(),
+        "a renamed pack is detected"
+    );
     assert!(pack::read_header(&k, &pid, &bytes[..bytes.len() - 1]).is_err());
 }
 
 #[test]
 fn config_round_trip_and_version_check() {
-    let c = RepoConfig { repo_id: RepoId([7; 16]) };
+    let c = RepoConfig {
+        repo_id: RepoId([7; 16]),
+    };
     let mut b = c.encode();
     assert_eq!(RepoConfig::decode(&b).unwrap(), c);
     b[9] = 2;

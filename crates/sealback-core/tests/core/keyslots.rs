@@ -1,10 +1,17 @@
-use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotId, SlotTemplate, UnlockError};
+use sealback_core::keyslot::{
+    KeySlot, KeySlotFile, ProtectorType, SlotId, SlotTemplate, UnlockError,
+};
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::recovery::{RecoveryKey, RecoveryKeyProtector};
 use sealback_core::{Keyring, ProtectorSecret, RepoId, RootKey};
 
 fn template(name: &str) -> SlotTemplate {
-    SlotTemplate { protector_type: ProtectorType::RECOVERY_KEY, name: name.into(), created_unix: 1, params: vec![] }
+    SlotTemplate {
+        protector_type: ProtectorType::RECOVERY_KEY,
+        name: name.into(),
+        created_unix: 1,
+        params: vec![],
+    }
 }
 
 fn setup() -> (Keyring, KeySlotFile, RecoveryKey) {
@@ -13,7 +20,8 @@ fn setup() -> (Keyring, KeySlotFile, RecoveryKey) {
     let keyring = Keyring::new(repo, vec![RootKey::random(&mut rng)]);
     let key = RecoveryKey::generate(&mut rng);
     let mut file = KeySlotFile::new(repo);
-    file.add(KeySlot::enroll(&keyring, template("paper"), &key.to_secret(), &mut rng).unwrap()).unwrap();
+    file.add(KeySlot::enroll(&keyring, template("paper"), &key.to_secret(), &mut rng).unwrap())
+        .unwrap();
     (keyring, file, key)
 }
 
@@ -30,16 +38,34 @@ fn the_right_key_unlocks_and_another_does_not() {
     let k = unlock(&file, &key).unwrap();
     assert_eq!(k.current_root(), keyring.current_root());
     let other = RecoveryKey::generate(&mut crate::rng(99));
-    assert!(matches!(unlock(&file, &other), Err(UnlockError::WrongSecret { .. })));
+    assert!(matches!(
+        unlock(&file, &other),
+        Err(UnlockError::WrongSecret { .. })
+    ));
 }
 
 #[test]
 fn any_of_several_slots_unlocks() {
     let (keyring, mut file, key) = setup();
     let second = RecoveryKey::generate(&mut crate::rng(12));
-    file.add(KeySlot::enroll(&keyring, template("second"), &second.to_secret(), &mut crate::rng(13)).unwrap()).unwrap();
-    assert_eq!(unlock(&file, &key).unwrap().current_root(), keyring.current_root());
-    assert_eq!(unlock(&file, &second).unwrap().current_root(), keyring.current_root());
+    file.add(
+        KeySlot::enroll(
+            &keyring,
+            template("second"),
+            &second.to_secret(),
+            &mut crate::rng(13),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        unlock(&file, &key).unwrap().current_root(),
+        keyring.current_root()
+    );
+    assert_eq!(
+        unlock(&file, &second).unwrap().current_root(),
+        keyring.current_root()
+    );
 }
 
 struct Cancelling;
@@ -65,8 +91,14 @@ impl Protector for Passkey {
 #[test]
 fn protector_errors_and_missing_slot_types_are_reported() {
     let (_, file, _) = setup();
-    assert!(matches!(file.unlock(&mut Cancelling), Err(UnlockError::Protector(ProtectorError::Cancelled(_)))));
-    assert!(matches!(file.unlock(&mut Passkey), Err(UnlockError::NoSlot { .. })));
+    assert!(matches!(
+        file.unlock(&mut Cancelling),
+        Err(UnlockError::Protector(ProtectorError::Cancelled(_)))
+    ));
+    assert!(matches!(
+        file.unlock(&mut Passkey),
+        Err(UnlockError::NoSlot { .. })
+    ));
 }
 
 #[test]
@@ -80,19 +112,38 @@ fn a_substituted_root_key_is_refused() {
     // Enrol a throwaway slot under the attacker's key, then move its sealed entry into the genuine
     // slot (re-sealing to the genuine public key needs only public data; here the entry is the
     // attacker's own, which is enough to show the attestation binds the entry).
-    let fake = KeySlot::enroll(&attacker_keyring, template("x"), &key.to_secret(), &mut attacker_rng).unwrap();
+    let fake = KeySlot::enroll(
+        &attacker_keyring,
+        template("x"),
+        &key.to_secret(),
+        &mut attacker_rng,
+    )
+    .unwrap();
     file.slots[0].sealed = fake.sealed.clone();
     file.slots[0].salt = genuine.salt;
-    assert!(matches!(unlock(&file, &key), Err(UnlockError::Tampered { .. }) | Err(UnlockError::WrongSecret { .. })));
+    assert!(matches!(
+        unlock(&file, &key),
+        Err(UnlockError::Tampered { .. }) | Err(UnlockError::WrongSecret { .. })
+    ));
     // Same salt and public key as the genuine slot, the attacker's sealed entry:
     let mut forged = genuine.clone();
-    forged.sealed = KeySlot::enroll_with(&attacker_keyring, template("paper"), &key.to_secret(), genuine.id, genuine.salt, &mut attacker_rng)
-        .unwrap()
-        .sealed;
+    forged.sealed = KeySlot::enroll_with(
+        &attacker_keyring,
+        template("paper"),
+        &key.to_secret(),
+        genuine.id,
+        genuine.salt,
+        &mut attacker_rng,
+    )
+    .unwrap()
+    .sealed;
     // (The attacker would not know the secret; even with an entry sealed to the right public
     // key, the attestation is over the genuine entry.)
     file.slots[0] = forged;
-    assert!(matches!(unlock(&file, &key), Err(UnlockError::Tampered { .. })));
+    assert!(matches!(
+        unlock(&file, &key),
+        Err(UnlockError::Tampered { .. })
+    ));
 }
 
 #[test]
@@ -106,14 +157,23 @@ fn unknown_protector_types_and_slot_layouts_are_skipped_and_kept() {
     let back = KeySlotFile::decode(&bytes).unwrap();
     assert_eq!(back.foreign_slots, vec![vec![42, 1, 2, 3]]);
     assert_eq!(back.encode(), bytes);
-    assert_eq!(unlock(&back, &key).unwrap().current_root(), keyring.current_root());
+    assert_eq!(
+        unlock(&back, &key).unwrap().current_root(),
+        keyring.current_root()
+    );
 }
 
 #[test]
 fn rotation_excludes_the_removed_protector_and_keeps_old_keys() {
     let (keyring, mut file, key) = setup();
     let lost = RecoveryKey::generate(&mut crate::rng(20));
-    let lost_slot = KeySlot::enroll(&keyring, template("lost phone"), &lost.to_secret(), &mut crate::rng(21)).unwrap();
+    let lost_slot = KeySlot::enroll(
+        &keyring,
+        template("lost phone"),
+        &lost.to_secret(),
+        &mut crate::rng(21),
+    )
+    .unwrap();
     let lost_id: SlotId = lost_slot.id;
     file.add(lost_slot).unwrap();
     let before = file.clone();
@@ -128,26 +188,45 @@ fn rotation_excludes_the_removed_protector_and_keeps_old_keys() {
     assert_eq!(k.current_root(), rotated.current_root());
     assert_eq!(&k.roots()[0], keyring.current_root());
     // Content ids stay stable across the rotation, so deduplication keeps working.
-    assert_eq!(k.content_id().blob_id(sealback_core::ObjectType::Data, b"x"), keyring.content_id().blob_id(sealback_core::ObjectType::Data, b"x"));
+    assert_eq!(
+        k.content_id()
+            .blob_id(sealback_core::ObjectType::Data, b"x"),
+        keyring
+            .content_id()
+            .blob_id(sealback_core::ObjectType::Data, b"x")
+    );
     // The removed protector is gone...
-    assert!(matches!(unlock(&file, &lost), Err(UnlockError::WrongSecret { .. })));
+    assert!(matches!(
+        unlock(&file, &lost),
+        Err(UnlockError::WrongSecret { .. })
+    ));
     // ...and putting its old slot back gives it only the old epoch: its attested entry is at
     // epoch 0, and it has no entry for epoch 1.
     let mut replay = file.clone();
     replay.slots.push(before.slots[1].clone());
-    assert!(matches!(unlock(&replay, &lost), Err(UnlockError::Tampered { .. })));
+    assert!(matches!(
+        unlock(&replay, &lost),
+        Err(UnlockError::Tampered { .. })
+    ));
 
     // After re-attesting, the remaining slot holds only the current entry.
     file.reattest(file.slots[0].id, &key.to_secret()).unwrap();
     assert_eq!(file.slots[0].sealed.len(), 1);
-    assert_eq!(unlock(&file, &key).unwrap().current_root(), rotated.current_root());
+    assert_eq!(
+        unlock(&file, &key).unwrap().current_root(),
+        rotated.current_root()
+    );
 }
 
 #[test]
 fn debug_output_never_shows_keys() {
     let (keyring, _, _) = setup();
     let root_hex = hex::encode(keyring.current_root().expose_secret());
-    let dbg = format!("{keyring:?} {:?} {:?}", keyring.current_root(), ProtectorSecret::new(vec![1, 2, 3]));
+    let dbg = format!(
+        "{keyring:?} {:?} {:?}",
+        keyring.current_root(),
+        ProtectorSecret::new(vec![1, 2, 3])
+    );
     assert!(!dbg.contains(&root_hex[..16]));
     assert!(dbg.contains("redacted"));
 }

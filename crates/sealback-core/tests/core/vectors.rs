@@ -34,7 +34,12 @@ fn key_derivation() {
     assert_eq!(outs.len(), 4);
     for o in outs {
         let k = hkdf_subkey(&root, &salt, o["label"].as_str().unwrap().as_bytes());
-        assert_eq!(hex::encode(k.expose_secret()), o["key"].as_str().unwrap(), "{}", o["label"]);
+        assert_eq!(
+            hex::encode(k.expose_secret()),
+            o["key"].as_str().unwrap(),
+            "{}",
+            o["label"]
+        );
     }
 }
 
@@ -103,7 +108,10 @@ fn recovery_keys() {
     let v = load("recovery_key.json");
     for c in v["valid"].as_array().unwrap() {
         let key = RecoveryKey::parse(c["input"].as_str().unwrap()).unwrap();
-        assert_eq!(key.to_secret().expose_secret(), c["digits"].as_str().unwrap().as_bytes());
+        assert_eq!(
+            key.to_secret().expose_secret(),
+            c["digits"].as_str().unwrap().as_bytes()
+        );
     }
     for c in v["invalid"].as_array().unwrap() {
         let err = RecoveryKey::parse(c["input"].as_str().unwrap()).unwrap_err();
@@ -122,7 +130,10 @@ impl Protector for RawSecret {
     fn protector_type(&self) -> sealback_core::keyslot::ProtectorType {
         sealback_core::keyslot::ProtectorType::RECOVERY_KEY
     }
-    fn secret_for(&mut self, _: &sealback_core::keyslot::KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
+    fn secret_for(
+        &mut self,
+        _: &sealback_core::keyslot::KeySlot,
+    ) -> Result<Option<ProtectorSecret>, ProtectorError> {
         Ok(Some(ProtectorSecret::new(self.0.clone())))
     }
 }
@@ -140,11 +151,18 @@ fn keyslots() {
     );
     for c in v["valid"].as_array().unwrap() {
         let file = KeySlotFile::decode(&hx(&c["file"])).unwrap();
-        assert_eq!(file.encode(), hx(&c["file"]), "re-encoding is byte-identical");
+        assert_eq!(
+            file.encode(),
+            hx(&c["file"]),
+            "re-encoding is byte-identical"
+        );
         let digits = String::from_utf8(secret.clone()).unwrap();
         let mut p = RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap());
         let unlocked = file.unlock(&mut p).unwrap();
-        assert_eq!(hex::encode(unlocked.keyring.current_root().expose_secret()), v["root_key"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(unlocked.keyring.current_root().expose_secret()),
+            v["root_key"].as_str().unwrap()
+        );
     }
     for c in v["invalid"].as_array().unwrap() {
         let kind = match KeySlotFile::decode(&hx(&c["file"])) {
@@ -173,11 +191,25 @@ fn chunker() {
     };
     let input = hx(&v["input"]);
     let chunker = Chunker::new(&subkey(&v["chunker_key"]), params);
-    let lengths: Vec<u64> = chunker.split_all(&input).iter().map(|&n| n as u64).collect();
-    let expected: Vec<u64> = v["lengths"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    let lengths: Vec<u64> = chunker
+        .split_all(&input)
+        .iter()
+        .map(|&n| n as u64)
+        .collect();
+    let expected: Vec<u64> = v["lengths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
     assert_eq!(lengths, expected);
     assert!(expected.len() > 10, "the vector exercises many boundaries");
-    let other: Vec<u64> = v["lengths_under_another_key"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    let other: Vec<u64> = v["lengths_under_another_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
     assert_ne!(expected, other, "boundaries depend on the key");
 }
 

@@ -10,16 +10,27 @@ use sealback_store::Store;
 use std::path::Path;
 
 fn opts(t: i64) -> BackupOptions {
-    BackupOptions { hostname: "test".into(), tags: vec![], time_unix_ns: t }
+    BackupOptions {
+        hostname: "test".into(),
+        tags: vec![],
+        time_unix_ns: t,
+    }
 }
 
 fn template() -> SlotTemplate {
-    SlotTemplate { protector_type: ProtectorType::RECOVERY_KEY, name: "k".into(), created_unix: 0, params: vec![] }
+    SlotTemplate {
+        protector_type: ProtectorType::RECOVERY_KEY,
+        name: "k".into(),
+        created_unix: 0,
+        params: vec![],
+    }
 }
 
 async fn init(store: &Store) -> (Repository, RecoveryKey) {
     let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
-    let repo = Repository::init(store.clone(), template(), &key.to_secret()).await.unwrap();
+    let repo = Repository::init(store.clone(), template(), &key.to_secret())
+        .await
+        .unwrap();
     (repo, key)
 }
 
@@ -44,12 +55,30 @@ async fn unchanged_data_adds_no_blobs_and_snapshots_chain() {
     sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(1)).unwrap();
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let a = backup(&mut repo, std::slice::from_ref(&chats), &opts(1), &NoProgress).await.unwrap();
-    let b = backup(&mut repo, std::slice::from_ref(&chats), &opts(2), &NoProgress).await.unwrap();
+    let a = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(1),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let b = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(2),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     assert!(a.summary.blobs_added > 5);
     // Copying the live database creates and removes its -wal/-shm files, which touches the
     // folder's mtime: at most the one root tree blob is new.
-    assert!(b.summary.blobs_added <= 1, "nothing changed, nothing stored: {:?}", b.summary);
+    assert!(
+        b.summary.blobs_added <= 1,
+        "nothing changed, nothing stored: {:?}",
+        b.summary
+    );
     assert!(b.summary.bytes_added < 4096, "{:?}", b.summary);
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps[1].1.parent, Some(a.snapshot_id));
@@ -65,7 +94,14 @@ async fn keys_never_reach_storage() {
     let repo_dir = tmp.path().join("repo");
     let store = Store::open(repo_dir.to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
-    backup(&mut repo, std::slice::from_ref(&chats), &opts(1), &NoProgress).await.unwrap();
+    backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(1),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     let root = repo.keyring().current_root().expose_secret().to_vec();
     let digits = key.to_secret().expose_secret().to_vec();
     let mut stack = vec![repo_dir];
@@ -80,7 +116,11 @@ async fn keys_never_reach_storage() {
             files += 1;
             let bytes = std::fs::read(&p).unwrap();
             for needle in [&root[..16], &root[16..], &digits[..20], &digits[40..60]] {
-                assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{} holds key material", p.display());
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} holds key material",
+                    p.display()
+                );
             }
         }
     }
@@ -98,18 +138,35 @@ async fn large_files_use_content_lists_and_symlinks_restore() {
     std::fs::write(src.join("empty"), b"").unwrap();
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let r = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress).await.unwrap();
+    let r = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
+        .await
+        .unwrap();
     let snap = repo.load_snapshot(&r.snapshot_id).await.unwrap();
     let root = repo.load_tree(&snap.tree).await.unwrap();
-    let sealback_core::snapshot::NodeKind::Dir { subtree } = &root.nodes[0].kind else { panic!() };
+    let sealback_core::snapshot::NodeKind::Dir { subtree } = &root.nodes[0].kind else {
+        panic!()
+    };
     let dir = repo.load_tree(subtree).await.unwrap();
     let video = dir.nodes.iter().find(|n| n.name == b"video.mp4").unwrap();
-    let sealback_core::snapshot::NodeKind::File { content, .. } = &video.kind else { panic!() };
-    assert!(matches!(content, sealback_core::snapshot::Content::Lists(_)), "a 40 MiB file lists its chunks in content-list blobs");
+    let sealback_core::snapshot::NodeKind::File { content, .. } = &video.kind else {
+        panic!()
+    };
+    assert!(
+        matches!(content, sealback_core::snapshot::Content::Lists(_)),
+        "a 40 MiB file lists its chunks in content-list blobs"
+    );
     let target = tmp.path().join("out");
-    restore::restore(&repo, &r.snapshot_id, &target, &NoProgress).await.unwrap();
-    assert_eq!(std::fs::read(target.join("src/video.mp4")).unwrap(), std::fs::read(src.join("video.mp4")).unwrap());
-    assert_eq!(std::fs::read_link(target.join("src/link")).unwrap(), Path::new("video.mp4"));
+    restore::restore(&repo, &r.snapshot_id, &target, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(target.join("src/video.mp4")).unwrap(),
+        std::fs::read(src.join("video.mp4")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_link(target.join("src/link")).unwrap(),
+        Path::new("video.mp4")
+    );
     assert_eq!(std::fs::read(target.join("src/empty")).unwrap(), b"");
 }
 
@@ -121,31 +178,55 @@ async fn an_interrupted_backup_leaves_earlier_snapshots_intact() {
     std::fs::write(src.join("note.txt"), b"first version").unwrap();
     let store = Store::open(tmp.path().join("repo").to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
-    let first = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress).await.unwrap();
+    let first = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
+        .await
+        .unwrap();
 
     // 20 MiB fills a pack, which is uploaded; then a FIFO stops the backup.
     random_file(&src.join("a-big.bin"), 20 << 20, 4);
     let fifo = src.join("z-pipe");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let err = backup(&mut repo, std::slice::from_ref(&src), &opts(2), &NoProgress).await.unwrap_err();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let err = backup(&mut repo, std::slice::from_ref(&src), &opts(2), &NoProgress)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other);
-    assert!(err.to_string().contains("not a file, folder or symlink"), "{err}");
+    assert!(
+        err.to_string().contains("not a file, folder or symlink"),
+        "{err}"
+    );
 
-    let repo = Repository::open(store.clone(), &mut same_key(&key)).await.unwrap();
+    let repo = Repository::open(store.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps.len(), 1, "no snapshot from the interrupted run");
     let report = check::check(&repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
-    assert_eq!(report.warnings.len(), 1, "the uploaded pack is reported as unreferenced: {report:?}");
+    assert_eq!(
+        report.warnings.len(),
+        1,
+        "the uploaded pack is reported as unreferenced: {report:?}"
+    );
     let target = tmp.path().join("out");
-    restore::restore(&repo, &first.snapshot_id, &target, &NoProgress).await.unwrap();
-    assert_eq!(std::fs::read(target.join("src/note.txt")).unwrap(), b"first version");
+    restore::restore(&repo, &first.snapshot_id, &target, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(target.join("src/note.txt")).unwrap(),
+        b"first version"
+    );
     assert!(!target.join("src/a-big.bin").exists());
 
     // The next run completes once the obstacle is gone.
     std::fs::remove_file(&fifo).unwrap();
     let mut repo = repo;
-    backup(&mut repo, std::slice::from_ref(&src), &opts(3), &NoProgress).await.unwrap();
+    backup(&mut repo, std::slice::from_ref(&src), &opts(3), &NoProgress)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -153,9 +234,16 @@ async fn a_second_protector_opens_the_same_repository() {
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
     let second = RecoveryKey::generate(&mut sealback_engine::os_rng());
-    repo.add_slot(template(), &second.to_secret()).await.unwrap();
-    let reopened = Repository::open(store.clone(), &mut same_key(&second)).await.unwrap();
-    assert_eq!(reopened.keyring().current_root(), repo.keyring().current_root());
+    repo.add_slot(template(), &second.to_secret())
+        .await
+        .unwrap();
+    let reopened = Repository::open(store.clone(), &mut same_key(&second))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.keyring().current_root(),
+        repo.keyring().current_root()
+    );
     assert_eq!(reopened.keyslots().slots.len(), 2);
 }
 
@@ -163,6 +251,8 @@ async fn a_second_protector_opens_the_same_repository() {
 async fn opening_a_missing_repository_says_so() {
     let store = Store::open("memory://").unwrap();
     let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
-    let err = Repository::open(store, &mut same_key(&key)).await.unwrap_err();
+    let err = Repository::open(store, &mut same_key(&key))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("no sealback repository"), "{err}");
 }
