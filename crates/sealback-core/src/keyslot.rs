@@ -177,6 +177,10 @@ pub struct Unlocked {
     pub keyring: Keyring,
     /// The slot that opened.
     pub slot_id: SlotId,
+    /// When the slot was attested at an older epoch (a rotation happened since this protector
+    /// was last used): the same slot re-attested at the current epoch, with its older entries
+    /// dropped. The caller should write it back (SPEC §6.5).
+    pub reattested: Option<KeySlot>,
 }
 
 struct SlotKeys {
@@ -388,9 +392,21 @@ impl KeySlotFile {
                 continue;
             }
             let keyring = self.open_slot(slot, &keys)?;
+            let reattested = (slot.attested_epoch != self.current_epoch).then(|| {
+                let mut updated = slot.clone();
+                let entry = slot
+                    .entry(self.current_epoch)
+                    .cloned()
+                    .expect("open_slot checked the current entry");
+                updated.attested_epoch = self.current_epoch;
+                updated.attestation = attestation(&self.repo_id, &updated, &entry, &keys.mac);
+                updated.sealed = vec![entry];
+                updated
+            });
             return Ok(Unlocked {
                 keyring,
                 slot_id: slot.id,
+                reattested,
             });
         }
         Err(if saw_slot {
@@ -559,31 +575,22 @@ impl KeySlotFile {
         (Keyring::new(self.repo_id, roots), dropped)
     }
 
-    /// Re-attests `slot_id` at the current epoch, dropping its older entries. Called after the
-    /// protector unlocked, when it is present.
-    pub fn reattest(
-        &mut self,
-        slot_id: SlotId,
-        secret: &ProtectorSecret,
-    ) -> Result<(), UnlockError> {
-        let repo = self.repo_id;
-        let epoch = self.current_epoch;
-        let slot = self
-            .slots
-            .iter_mut()
-            .find(|s| s.id == slot_id)
-            .ok_or(UnlockError::NoSlot {
-                protector: "matching".into(),
-            })?;
-        let keys = slot_keys(secret, &slot.salt);
-        let entry = slot.entry(epoch).cloned().ok_or(UnlockError::Tampered {
-            slot: slot_id.to_hex(),
-            detail: "no entry for the current epoch",
-        })?;
-        slot.attested_epoch = epoch;
-        slot.attestation = attestation(&repo, slot, &entry, &keys.mac);
-        slot.sealed = vec![entry];
-        Ok(())
+    /// Replaces a slot by its re-attested form from [`Unlocked::reattested`].
+    pub fn replace_slot(&mut self, slot: KeySlot) -> bool {
+        match self.slots.iter_mut().find(|s| s.id == slot.id) {
+            Some(existing) => {
+                *existing = slot;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a slot; false if there is no such slot.
+    pub fn remove(&mut self, id: SlotId) -> bool {
+        let before = self.slots.len();
+        self.slots.retain(|s| s.id != id);
+        self.slots.len() != before
     }
 
     /// Encodes the file (SPEC §6.2).

@@ -45,6 +45,7 @@ pub mod keys;
 pub mod keyslot;
 pub mod object;
 pub mod pack;
+pub mod passkey;
 pub mod protector;
 pub mod recovery;
 pub mod secret;

@@ -26,6 +26,15 @@ pub struct BlobLocation {
     pub entry: BlobEntry,
 }
 
+/// What removing a keyslot did.
+#[derive(Clone, Debug)]
+pub struct RemovedSlot {
+    /// The new key epoch, when the root key was rotated.
+    pub new_epoch: Option<u32>,
+    /// Slots of an unknown layout that a rotation could not reseal and dropped.
+    pub dropped_foreign_slots: usize,
+}
+
 /// An unlocked repository.
 pub struct Repository {
     store: Store,
@@ -98,6 +107,7 @@ impl Repository {
         let (config, keyslots) = Self::read_keyslots(&store).await?;
         let unlocked = keyslots.unlock(protector)?;
         tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
+        let reattested = unlocked.reattested;
         let mut repo = Self {
             store,
             config,
@@ -107,8 +117,51 @@ impl Repository {
             index: HashMap::new(),
             index_files: vec![],
         };
+        if let Some(slot) = reattested {
+            // A rotation happened since this protector was last used: record that it has now
+            // confirmed the current root key (SPEC §6.5).
+            let mut next = repo.keyslots.clone();
+            next.replace_slot(slot);
+            repo.write_keyslots(next).await?;
+            tracing::info!("keyslot re-attested at the current key epoch");
+        }
         repo.load_index().await?;
         Ok(repo)
+    }
+
+    /// Removes a keyslot. With `rotate`, also replaces the root key: new objects are written
+    /// under a key sealed only to the remaining slots (SPEC §6.5). The last slot cannot be
+    /// removed: nothing could open the backup afterwards.
+    pub async fn remove_slot(&mut self, id: SlotId, rotate: bool) -> Result<RemovedSlot> {
+        if !self.keyslots.slots.iter().any(|s| s.id == id) {
+            return Err(Error::Invalid(format!(
+                "no keyslot {} (see `sealback key list`)",
+                id.to_hex()
+            )));
+        }
+        if self.keyslots.slots.len() == 1 {
+            return Err(Error::Invalid(
+                "this is the only key that opens the backup; add another key first".into(),
+            ));
+        }
+        let mut next = self.keyslots.clone();
+        let outcome = if rotate {
+            let (keyring, dropped) = next.rotate(&self.keyring, Some(id), &mut os_rng());
+            self.write_keyslots(next).await?;
+            self.keyring = keyring;
+            RemovedSlot {
+                new_epoch: Some(self.keyring.current_epoch()),
+                dropped_foreign_slots: dropped,
+            }
+        } else {
+            next.remove(id);
+            self.write_keyslots(next).await?;
+            RemovedSlot {
+                new_epoch: None,
+                dropped_foreign_slots: 0,
+            }
+        };
+        Ok(outcome)
     }
 
     /// The storage.

@@ -209,13 +209,35 @@ fn rotation_excludes_the_removed_protector_and_keeps_old_keys() {
         Err(UnlockError::Tampered { .. })
     ));
 
-    // After re-attesting, the remaining slot holds only the current entry.
-    file.reattest(file.slots[0].id, &key.to_secret()).unwrap();
-    assert_eq!(file.slots[0].sealed.len(), 1);
+    // Unlocking after a rotation offers the slot re-attested at the new epoch.
+    let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+    let unlocked = file
+        .unlock(&mut RecoveryKeyProtector(
+            RecoveryKey::parse(&digits).unwrap(),
+        ))
+        .unwrap();
+    let updated = unlocked
+        .reattested
+        .expect("attested at epoch 0, current epoch 1");
+    assert_eq!((updated.attested_epoch, updated.sealed.len()), (1, 1));
+    assert!(file.replace_slot(updated));
     assert_eq!(
         unlock(&file, &key).unwrap().current_root(),
         rotated.current_root()
     );
+    let again = file
+        .unlock(&mut RecoveryKeyProtector(
+            RecoveryKey::parse(&digits).unwrap(),
+        ))
+        .unwrap();
+    assert!(again.reattested.is_none());
+    // The lost key's replayed epoch-0 slot still does not reach epoch 1.
+    let mut replay = file.clone();
+    replay.slots.push(before.slots[1].clone());
+    assert!(matches!(
+        unlock(&replay, &lost),
+        Err(UnlockError::Tampered { .. })
+    ));
 }
 
 #[test]

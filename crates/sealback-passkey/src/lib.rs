@@ -1,0 +1,99 @@
+//! # sealback-passkey: unlocking backups with a passkey
+//!
+//! This crate owns the passkey protector (SPEC §7a): the [`PrfAuthenticator`] interface that
+//! any passkey provider implements (this crate's software provider, the web UI's browser bridge,
+//! a hardware key later), the [`software`] provider built on 1Password's passkey-rs with its
+//! encrypted store file, and [`PasskeyProtector`], which feeds a PRF output to the core's
+//! keyslot machinery.
+//!
+//! It must not touch the backup repository or its storage, and a PRF output must never leave
+//! the process except into a keyslot derivation: not to a log, a file or a server.
+
+pub mod protector;
+pub mod software;
+pub mod store;
+
+pub use protector::{enroll_template, passkey_slots, PasskeyProtector};
+pub use software::SoftwareAuthenticator;
+
+use sealback_core::ProtectorSecret;
+
+/// Why a passkey operation failed. Each variant is something the person can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasskeyError {
+    /// The provider cannot evaluate the PRF extension.
+    #[error("this passkey provider does not support the PRF extension, so a passkey from it cannot protect the backup key by itself; use the recovery key instead (or, where available, the key vault's passkey mode)")]
+    NoPrf,
+    /// None of the offered credentials is in this provider.
+    #[error("no passkey in this passkey store belongs to this backup (was the store copied from the device that enrolled it?)")]
+    NoCredential,
+    /// User verification failed: the PIN is wrong.
+    #[error("wrong PIN for the passkey store {0}")]
+    WrongPin(String),
+    /// The person cancelled.
+    #[error("passkey verification was cancelled")]
+    Cancelled,
+    /// The store file is malformed.
+    #[error("the passkey store {path} cannot be read: {detail}")]
+    Store {
+        /// Store file.
+        path: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The provider failed.
+    #[error("the passkey provider failed: {0}")]
+    Provider(String),
+}
+
+impl From<PasskeyError> for sealback_core::protector::ProtectorError {
+    fn from(e: PasskeyError) -> Self {
+        use sealback_core::protector::ProtectorError as P;
+        match e {
+            PasskeyError::Cancelled => P::Cancelled(e.to_string()),
+            PasskeyError::WrongPin(_) => P::VerificationFailed(e.to_string()),
+            other => P::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A new passkey.
+pub struct CreatedPasskey {
+    /// Its credential id.
+    pub credential_id: Vec<u8>,
+    /// The PRF output for the salt given at creation.
+    pub prf_output: ProtectorSecret,
+}
+
+/// The outcome of one assertion with PRF.
+pub struct PrfAssertion {
+    /// The credential the provider used.
+    pub credential_id: Vec<u8>,
+    /// Its PRF output for that credential's salt.
+    pub prf_output: ProtectorSecret,
+}
+
+/// A passkey provider that can evaluate the WebAuthn PRF extension with user verification.
+///
+/// Implementations: [`SoftwareAuthenticator`]; the web UI's browser bridge; a CTAP2 security key.
+#[allow(async_fn_in_trait)]
+pub trait PrfAuthenticator {
+    /// Creates a passkey for `rp_id` with user verification, and returns the PRF output for
+    /// `prf_salt` (evaluating it in a second ceremony when the provider does not do so at
+    /// creation). Fails with [`PasskeyError::NoPrf`] when the provider has no PRF.
+    async fn create(
+        &mut self,
+        rp_id: &str,
+        user_name: &str,
+        prf_salt: &[u8; 32],
+    ) -> Result<CreatedPasskey, PasskeyError>;
+
+    /// One assertion with user verification, offering every `(credential id, PRF salt)`; the
+    /// provider picks a credential it holds and returns its PRF output.
+    async fn get_prf(
+        &mut self,
+        rp_id: &str,
+        offered: &[(Vec<u8>, [u8; 32])],
+    ) -> Result<PrfAssertion, PasskeyError>;
+}
