@@ -27,6 +27,16 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALBACK_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// The software passkey store (stands for a synced password manager); default
+    /// ~/.local/share/sealback/passkeys.sbpk. Its PIN comes from SEALBACK_PASSKEY_PIN or a prompt.
+    #[arg(long, global = true, env = "SEALBACK_PASSKEY_STORE")]
+    pub passkey_store: Option<PathBuf>,
+
+    /// How to unlock: auto (a recovery key if one is given, else a passkey if the backup has
+    /// passkey keys and a passkey store exists, else ask for the recovery key), recovery-key, passkey.
+    #[arg(long, global = true, env = "SEALBACK_UNLOCK", value_enum, default_value_t = UnlockWith::Auto)]
+    pub unlock: UnlockWith,
+
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -42,10 +52,22 @@ pub enum Command {
     ///
     /// With --recovery-key-file F the new recovery key is written to F (mode 0600, which must
     /// not exist yet) instead of being shown.
+    ///
+    /// With --passkey, a passkey is the first key; a recovery key is still made unless
+    /// --no-recovery-key is given.
     Init {
         /// A name for the recovery key's slot.
         #[arg(long, default_value = "recovery key")]
         name: String,
+        /// Turn on backup with a passkey (in the passkey store).
+        #[arg(long)]
+        passkey: bool,
+        /// A name for the passkey's slot.
+        #[arg(long, default_value = "passkey")]
+        passkey_name: String,
+        /// Make no recovery key. Losing every passkey then loses the backups.
+        #[arg(long, requires = "passkey")]
+        no_recovery_key: bool,
     },
     /// Back up files and folders; prints the new snapshot's id.
     Backup {
@@ -91,6 +113,50 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
-    /// List keyslots: type, name, created.
+    /// List keys: id, type, name, created, last used on this device.
     List,
+    /// Add a key (unlocks with an existing one first).
+    Add {
+        #[command(subcommand)]
+        kind: AddKey,
+    },
+    /// Remove a key by id (or a unique prefix of it).
+    Remove {
+        /// The key's id from `sealback key list`.
+        id: String,
+        /// Also replace the backup key, so the removed key cannot open anything backed up
+        /// from now on (do this after losing a device).
+        #[arg(long)]
+        rotate: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AddKey {
+    /// A passkey in the passkey store, unlocked by its PRF extension.
+    Passkey {
+        /// A name for it ("Pixel 9", "1Password").
+        #[arg(long, default_value = "passkey")]
+        name: String,
+    },
+    /// Another 64-digit recovery key (shown once, or written to --recovery-key-out).
+    RecoveryKey {
+        /// A name for it.
+        #[arg(long, default_value = "recovery key")]
+        name: String,
+        /// Write the new key to this file (mode 0600) instead of showing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// How to unlock.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnlockWith {
+    /// Pick from what is available.
+    Auto,
+    /// The 64-digit recovery key.
+    RecoveryKey,
+    /// A passkey.
+    Passkey,
 }

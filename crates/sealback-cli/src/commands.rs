@@ -1,6 +1,6 @@
 //! One function per subcommand; each wires flags to an engine call and prints the result.
 
-use crate::cli::{Cli, Command, KeyCommand};
+use crate::cli::{AddKey, Cli, Command, KeyCommand};
 use crate::output::{bytes, Bar, CliError};
 use crate::settings::Settings;
 use crate::unlock;
@@ -17,7 +17,20 @@ use std::path::Path;
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
-        Command::Init { name } => init(&settings, name).await,
+        Command::Init {
+            name,
+            passkey,
+            passkey_name,
+            no_recovery_key,
+        } => {
+            init(
+                &settings,
+                name,
+                passkey.then_some(passkey_name),
+                no_recovery_key,
+            )
+            .await
+        }
         Command::Backup { paths, tags, host } => {
             let mut repo = open(&settings).await?;
             let opts = BackupOptions {
@@ -147,9 +160,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             r.into_result().map(|_| ()).map_err(CliError::from)
         }
-        Command::Key {
-            command: KeyCommand::List,
-        } => key_list(&settings).await,
+        Command::Key { command } => match command {
+            KeyCommand::List => key_list(&settings).await,
+            KeyCommand::Add { kind } => key_add(&settings, kind).await,
+            KeyCommand::Remove { id, rotate } => key_remove(&settings, &id, rotate).await,
+        },
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
 }
@@ -159,63 +174,250 @@ fn store(settings: &Settings) -> Result<Store, CliError> {
 }
 
 async fn open(settings: &Settings) -> Result<Repository, CliError> {
-    let store = store(settings)?;
-    // Fail on a missing repository before asking for a key.
-    Repository::read_keyslots(&store).await?;
-    let mut protector = unlock::recovery_key(settings)?;
-    Ok(Repository::open(store, &mut protector).await?)
+    unlock::open(settings, store(settings)?).await
 }
 
-async fn init(settings: &Settings, name: String) -> Result<(), CliError> {
-    let store = store(settings)?;
-    let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
-    // Write the key file first: if that fails, no repository exists that nobody can open.
-    if let Some(path) = &settings.recovery_key_file {
-        write_secret_file(path, key.display_groups().as_bytes())?;
-    }
-    let template = SlotTemplate {
+fn unix_now() -> u64 {
+    (now_ns() / 1_000_000_000) as u64
+}
+
+fn recovery_template(name: String) -> SlotTemplate {
+    SlotTemplate {
         protector_type: ProtectorType::RECOVERY_KEY,
         name,
-        created_unix: now_ns() as u64 / 1_000_000_000,
+        created_unix: unix_now(),
         params: vec![],
-    };
-    let repo = match Repository::init(store, template, &key.to_secret()).await {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(path) = &settings.recovery_key_file {
-                let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Shows a new recovery key once, or writes it to `out`.
+fn deliver_recovery_key(key: &RecoveryKey, out: Option<&Path>, json: bool) -> serde_json::Value {
+    match (out, json) {
+        (Some(path), _) => {
+            if !json {
+                println!(
+                    "Your recovery key was written to {} (readable only by you).",
+                    path.display()
+                );
+                println!("Keep a copy somewhere safe and away from this device: without it, or another key, the backups cannot be opened by anyone.");
             }
-            return Err(e.into());
+            json!({"recovery_key_file": path})
         }
-    };
-    let repo_id = repo.config().repo_id.to_hex();
-    match (&settings.recovery_key_file, settings.json) {
-        (Some(path), true) => println!(
-            "{}",
-            json!({"repo": settings.repo()?, "repo_id": repo_id, "recovery_key_file": path})
-        ),
-        (None, true) => println!(
-            "{}",
-            json!({"repo": settings.repo()?, "repo_id": repo_id, "recovery_key": key.display_groups().as_str()})
-        ),
-        (Some(path), false) => {
-            println!("Encrypted backup is on for {}.", settings.repo()?);
-            println!(
-                "Your recovery key was written to {} (readable only by you).",
-                path.display()
-            );
-            println!("Keep a copy somewhere safe and away from this device: without it, or another key you add later, the backups cannot be opened by anyone.");
-        }
+        (None, true) => json!({"recovery_key": key.display_groups().as_str()}),
         (None, false) => {
-            println!("Encrypted backup is on for {}.", settings.repo()?);
             println!();
             println!("Your recovery key — shown only this once:");
             println!();
             println!("    {}", key.display_groups().as_str());
             println!();
             println!("Write it down or store it in a password manager, away from this device.");
-            println!("Without it (or another key you add later) nobody can open these backups: not the cloud, not us.");
+            println!(
+                "Without it (or another key) nobody can open these backups: not the cloud, not us."
+            );
+            json!({})
         }
+    }
+}
+
+const NO_RECOVERY_KEY_WARNING: &str = "warning: no recovery key was made. If you lose every passkey enrolled for this backup (deleted from your password manager, or the only device that holds it is lost), the backups are gone for good: nobody can open them. Add one at any time with `sealback key add recovery-key`.";
+
+async fn init(
+    settings: &Settings,
+    name: String,
+    passkey: Option<String>,
+    no_recovery_key: bool,
+) -> Result<(), CliError> {
+    let store = store(settings)?;
+    if Repository::exists(&store).await? {
+        return Err(sealback_engine::Error::AlreadyExists(store.location().to_string()).into());
+    }
+    let mut rng = sealback_engine::os_rng();
+    let recovery = (!no_recovery_key).then(|| RecoveryKey::generate(&mut rng));
+    let key_file = settings
+        .recovery_key_file
+        .as_deref()
+        .filter(|_| recovery.is_some());
+    // Write the key file first: if that fails, no repository exists that nobody can open.
+    if let (Some(path), Some(key)) = (key_file, &recovery) {
+        write_secret_file(path, key.display_groups().as_bytes())?;
+    }
+    let result = async {
+        let (first, secret) = match &passkey {
+            Some(slot_name) => {
+                let mut provider = unlock::passkey_provider(settings, true)?;
+                sealback_passkey::enroll_template(
+                    &mut provider,
+                    unlock::RP_ID,
+                    "sealback backup",
+                    slot_name.clone(),
+                    unix_now(),
+                    &mut rng,
+                )
+                .await
+                .map_err(unlock::passkey_error)?
+            }
+            None => {
+                let key = recovery
+                    .as_ref()
+                    .expect("a recovery key unless a passkey is first");
+                (recovery_template(name.clone()), key.to_secret())
+            }
+        };
+        let mut repo = Repository::init(store.clone(), first, &secret).await?;
+        if let (Some(_), Some(key)) = (&passkey, &recovery) {
+            repo.add_slot(recovery_template(name.clone()), &key.to_secret())
+                .await?;
+        }
+        Ok::<_, CliError>(repo)
+    }
+    .await;
+    let repo = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(path) = key_file {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
+    let repo_id = repo.config().repo_id.to_hex();
+    if !settings.json {
+        println!("Encrypted backup is on for {}.", settings.repo()?);
+        if passkey.is_some() {
+            println!(
+                "It unlocks with your passkey (store {}).",
+                settings.passkey_store.display()
+            );
+        }
+    }
+    let mut out = json!({"repo": settings.repo()?, "repo_id": repo_id, "keys": repo.keyslots().slots.iter().map(|s| s.protector_type.name()).collect::<Vec<_>>()});
+    if let Some(key) = &recovery {
+        let delivered = deliver_recovery_key(key, key_file, settings.json);
+        if let (Some(o), Some(d)) = (out.as_object_mut(), delivered.as_object()) {
+            o.extend(d.clone());
+        }
+    } else {
+        eprintln!("{NO_RECOVERY_KEY_WARNING}");
+    }
+    if settings.json {
+        println!("{out}");
+    }
+    Ok(())
+}
+
+fn find_slot(
+    keys: &sealback_core::keyslot::KeySlotFile,
+    query: &str,
+) -> Result<sealback_core::keyslot::SlotId, CliError> {
+    let q = query.to_ascii_lowercase();
+    let hits: Vec<_> = keys
+        .slots
+        .iter()
+        .filter(|s| s.id.to_hex().starts_with(&q))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(CliError::Usage(format!(
+            "no key matches {query:?} (see `sealback key list`)"
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "several keys match {query:?}; give more digits"
+        ))),
+    }
+}
+
+async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
+    match kind {
+        AddKey::Passkey { name } => {
+            let mut provider = unlock::passkey_provider(settings, true)?;
+            let mut repo =
+                unlock::open_with(settings, store(settings)?, Some(&mut provider)).await?;
+            let (template, secret) = sealback_passkey::enroll_template(
+                &mut provider,
+                unlock::RP_ID,
+                "sealback backup",
+                name.clone(),
+                unix_now(),
+                &mut sealback_engine::os_rng(),
+            )
+            .await
+            .map_err(unlock::passkey_error)?;
+            let id = repo.add_slot(template, &secret).await?;
+            if settings.json {
+                println!(
+                    "{}",
+                    json!({"id": id.to_hex(), "type": "passkey", "name": name})
+                );
+            } else {
+                println!(
+                    "Added passkey {name:?} ({}). It unlocks this backup from now on.",
+                    id.to_hex()
+                );
+            }
+        }
+        AddKey::RecoveryKey { name, out } => {
+            let mut repo = open(settings).await?;
+            let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
+            if let Some(path) = &out {
+                write_secret_file(path, key.display_groups().as_bytes())?;
+            }
+            let id = match repo
+                .add_slot(recovery_template(name.clone()), &key.to_secret())
+                .await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    if let Some(path) = &out {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(e.into());
+                }
+            };
+            if !settings.json {
+                println!("Added recovery key {name:?} ({}).", id.to_hex());
+            }
+            let mut v = json!({"id": id.to_hex(), "type": "recovery-key", "name": name});
+            let delivered = deliver_recovery_key(&key, out.as_deref(), settings.json);
+            if let (Some(o), Some(d)) = (v.as_object_mut(), delivered.as_object()) {
+                o.extend(d.clone());
+            }
+            if settings.json {
+                println!("{v}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key_remove(settings: &Settings, query: &str, rotate: bool) -> Result<(), CliError> {
+    let mut repo = open(settings).await?;
+    let id = find_slot(repo.keyslots(), query)?;
+    let removed = repo.remove_slot(id, rotate).await?;
+    if settings.json {
+        println!(
+            "{}",
+            json!({"removed": id.to_hex(), "rotated": rotate, "epoch": repo.keyring().current_epoch(), "dropped_unreadable_slots": removed.dropped_foreign_slots})
+        );
+        return Ok(());
+    }
+    println!("Removed key {}.", id.to_hex());
+    match removed.new_epoch {
+        Some(epoch) => {
+            println!("The backup key was replaced (key epoch {epoch}) and sealed to the remaining keys only.");
+            println!("Backups made from now on cannot be opened with the removed key.");
+            println!("Snapshots made before stay readable to whoever holds the removed key until they are deleted: remove old snapshots once new backups exist.");
+            println!("If a device was lost, also sign it out of the cloud drive: with write access it could still tamper with the repository.");
+        }
+        None => {
+            println!("The backup key itself was not replaced: a device that ever unlocked this backup with the removed key still knows it.");
+            println!("After losing a device, use `sealback key remove ID --rotate`.");
+        }
+    }
+    if removed.dropped_foreign_slots > 0 {
+        println!(
+            "note: {} key(s) of a newer sealback could not be resealed and were dropped.",
+            removed.dropped_foreign_slots
+        );
     }
     Ok(())
 }
@@ -241,25 +443,32 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> Result<(), CliError> {
 
 async fn key_list(settings: &Settings) -> Result<(), CliError> {
     let store = store(settings)?;
-    let (_, keyslots) = Repository::read_keyslots(&store).await?;
+    let (config, keyslots) = Repository::read_keyslots(&store).await?;
+    let used = unlock::last_used(config.repo_id);
     if settings.json {
         let v: Vec<_> = keyslots
             .slots
             .iter()
-            .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": s.name, "created_unix": s.created_unix}))
+            .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": s.name, "created_unix": s.created_unix, "last_used_unix": used.get(&s.id.to_hex())}))
             .collect();
         println!(
             "{}",
             json!({"epoch": keyslots.current_epoch, "keys": v, "unreadable_slots": keyslots.foreign_slots.len()})
         );
     } else {
-        println!("{:<34} {:<16} {:<20} name", "id", "type", "created (UTC)");
+        println!(
+            "{:<34} {:<16} {:<20} {:<20} name",
+            "id", "type", "created (UTC)", "last used here"
+        );
         for s in &keyslots.slots {
             println!(
-                "{:<34} {:<16} {:<20} {}",
+                "{:<34} {:<16} {:<20} {:<20} {}",
                 s.id.to_hex(),
                 s.protector_type.name(),
                 format_time(s.created_unix as i64 * 1_000_000_000),
+                used.get(&s.id.to_hex())
+                    .map(|t| format_time(*t as i64 * 1_000_000_000))
+                    .unwrap_or_else(|| "-".into()),
                 s.name
             );
         }

@@ -1,6 +1,6 @@
 //! Settings: flags, then `SEALBACK_*` variables (both through clap), then the config file.
 
-use crate::cli::Global;
+use crate::cli::{Global, UnlockWith};
 use crate::output::CliError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,8 @@ pub struct FileSettings {
     pub repo: Option<String>,
     /// Default recovery key file.
     pub recovery_key_file: Option<PathBuf>,
+    /// The software passkey store.
+    pub passkey_store: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -20,7 +22,16 @@ pub struct FileSettings {
 pub struct Settings {
     pub repo: Option<String>,
     pub recovery_key_file: Option<PathBuf>,
+    pub passkey_store: PathBuf,
+    pub unlock: UnlockWith,
     pub json: bool,
+}
+
+/// Where sealback keeps per-user data (the passkey store, when keys were last used).
+pub fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("sealback")
 }
 
 fn default_config_path() -> Option<PathBuf> {
@@ -51,6 +62,12 @@ impl Settings {
         Ok(Self {
             repo: g.repo.clone().or(file.repo),
             recovery_key_file: g.recovery_key_file.clone().or(file.recovery_key_file),
+            passkey_store: g
+                .passkey_store
+                .clone()
+                .or(file.passkey_store)
+                .unwrap_or_else(|| data_dir().join("passkeys.sbpk")),
+            unlock: g.unlock,
             json: g.json,
         })
     }

@@ -1,18 +1,38 @@
-//! Getting a protector to unlock with: today the recovery key, from `SEALBACK_RECOVERY_KEY`, a
-//! file, or a hidden prompt on the terminal.
+//! Choosing a key and opening the repository with it: the recovery key (from
+//! `SEALBACK_RECOVERY_KEY`, a file, or a prompt) or a passkey (from the passkey store, whose PIN
+//! comes from `SEALBACK_PASSKEY_PIN` or a prompt).
 
+use crate::cli::UnlockWith;
 use crate::output::CliError;
-use crate::settings::Settings;
+use crate::settings::{data_dir, Settings};
+use sealback_core::keyslot::{KeySlotFile, ProtectorType, SlotId};
+use sealback_core::passkey::KdfParams;
 use sealback_core::recovery::{RecoveryKey, RecoveryKeyProtector};
+use sealback_core::RepoId;
+use sealback_engine::Repository;
+use sealback_passkey::store::Pin;
+use sealback_passkey::{PasskeyError, PasskeyProtector, SoftwareAuthenticator};
+use sealback_store::Store;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
 
 /// The environment variable holding a recovery key.
 pub const RECOVERY_KEY_ENV: &str = "SEALBACK_RECOVERY_KEY";
+/// The environment variable holding the passkey store's PIN.
+pub const PASSKEY_PIN_ENV: &str = "SEALBACK_PASSKEY_PIN";
+/// `0` makes a new passkey store stand for a provider without the PRF extension.
+pub const PASSKEY_PRF_ENV: &str = "SEALBACK_PASSKEY_PRF";
+/// The relying party id of passkeys made by the CLI.
+pub const RP_ID: &str = "localhost";
 
 fn parse(text: &str, source: &str) -> Result<RecoveryKey, CliError> {
     RecoveryKey::parse(text)
         .map_err(|e| CliError::Unlock(format!("the recovery key from {source} is not valid: {e}")))
+}
+
+fn recovery_key_given(settings: &Settings) -> bool {
+    std::env::var_os(RECOVERY_KEY_ENV).is_some() || settings.recovery_key_file.is_some()
 }
 
 /// The recovery key to unlock with.
@@ -49,4 +69,162 @@ pub fn recovery_key(settings: &Settings) -> Result<RecoveryKeyProtector, CliErro
     Err(CliError::Unlock(format!(
         "no recovery key given: set {RECOVERY_KEY_ENV}, pass --recovery-key-file FILE, or run in a terminal to be asked"
     )))
+}
+
+/// A passkey error as the CLI reports it: failures of the person exit 3.
+pub fn passkey_error(e: PasskeyError) -> CliError {
+    match e {
+        PasskeyError::NoCredential | PasskeyError::WrongPin(_) | PasskeyError::Cancelled => {
+            CliError::Unlock(e.to_string())
+        }
+        other => CliError::Other(other.to_string()),
+    }
+}
+
+fn read_pin(settings: &Settings, confirm: bool) -> Result<Pin, CliError> {
+    if let Ok(pin) = std::env::var(PASSKEY_PIN_ENV) {
+        return Ok(Pin::new(pin));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Unlock(format!(
+            "passkey verification needs the passkey store's PIN: set {PASSKEY_PIN_ENV} or run in a terminal to be asked"
+        )));
+    }
+    let prompt = format!(
+        "PIN for the passkey store {}: ",
+        settings.passkey_store.display()
+    );
+    let first = Zeroizing::new(
+        rpassword::prompt_password(prompt).map_err(|_| passkey_error(PasskeyError::Cancelled))?,
+    );
+    if first.is_empty() {
+        return Err(passkey_error(PasskeyError::Cancelled));
+    }
+    if confirm {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Repeat the PIN: ")
+                .map_err(|_| passkey_error(PasskeyError::Cancelled))?,
+        );
+        if *again != *first {
+            return Err(CliError::Usage(
+                "the PINs differ; nothing was created".into(),
+            ));
+        }
+    }
+    Ok(Pin::new(first.to_string()))
+}
+
+/// The software passkey provider; `create` makes an empty store when there is none.
+pub fn passkey_provider(
+    settings: &Settings,
+    create: bool,
+) -> Result<SoftwareAuthenticator, CliError> {
+    let path = &settings.passkey_store;
+    if create && !path.exists() {
+        let pin = read_pin(settings, true)?;
+        let prf = std::env::var(PASSKEY_PRF_ENV)
+            .map(|v| v != "0")
+            .unwrap_or(true);
+        return SoftwareAuthenticator::open_or_create(path, pin, prf, KdfParams::DEFAULT)
+            .map_err(passkey_error);
+    }
+    if !path.exists() {
+        return Err(CliError::Unlock(format!(
+            "no passkey store at {}: copy it from the device that enrolled the passkey, or set SEALBACK_PASSKEY_STORE",
+            path.display()
+        )));
+    }
+    SoftwareAuthenticator::open(path, read_pin(settings, false)?).map_err(passkey_error)
+}
+
+fn has_passkey_slots(keys: &KeySlotFile) -> bool {
+    keys.slots
+        .iter()
+        .any(|s| s.protector_type == ProtectorType::PASSKEY_PRF)
+}
+
+/// Opens the repository, unlocking with the key the settings point to.
+pub async fn open(settings: &Settings, store: Store) -> Result<Repository, CliError> {
+    open_with(settings, store, None).await
+}
+
+/// [`open`], reusing an already opened passkey provider (so the PIN is asked once).
+pub async fn open_with(
+    settings: &Settings,
+    store: Store,
+    provider: Option<&mut SoftwareAuthenticator>,
+) -> Result<Repository, CliError> {
+    // Fail on a missing repository before asking for a key.
+    let (_, keys) = Repository::read_keyslots(&store).await?;
+    let use_passkey = match settings.unlock {
+        UnlockWith::Passkey => true,
+        UnlockWith::RecoveryKey => false,
+        UnlockWith::Auto => {
+            !recovery_key_given(settings)
+                && has_passkey_slots(&keys)
+                && settings.passkey_store.exists()
+        }
+    };
+    let repo = if use_passkey {
+        if !has_passkey_slots(&keys) {
+            return Err(CliError::Unlock(
+                "this backup has no passkey; unlock it with the recovery key (--unlock recovery-key)".into(),
+            ));
+        }
+        let mut opened;
+        let provider = match provider {
+            Some(p) => p,
+            None => {
+                opened = passkey_provider(settings, false)?;
+                &mut opened
+            }
+        };
+        let mut protector = PasskeyProtector::assert(&keys, provider)
+            .await
+            .map_err(passkey_error)?;
+        Repository::open(store, &mut protector).await?
+    } else {
+        let mut protector = recovery_key(settings)?;
+        Repository::open(store, &mut protector).await?
+    };
+    record_use(repo.config().repo_id, repo.unlocked_slot());
+    Ok(repo)
+}
+
+fn last_used_path() -> std::path::PathBuf {
+    data_dir().join("last-used.json")
+}
+
+/// When each key of a repository was last used to unlock on this device (Unix seconds).
+pub fn last_used(repo: RepoId) -> BTreeMap<String, u64> {
+    let all: BTreeMap<String, u64> = std::fs::read(last_used_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let prefix = format!("{}:", repo.to_hex());
+    all.into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|slot| (slot.to_string(), v)))
+        .collect()
+}
+
+/// Records that a key unlocked a repository now. Best effort: it is a convenience display.
+pub fn record_use(repo: RepoId, slot: SlotId) {
+    let path = last_used_path();
+    let mut all: BTreeMap<String, u64> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    all.insert(format!("{}:{}", repo.to_hex(), slot.to_hex()), now);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(bytes) = serde_json::to_vec_pretty(&all) {
+        if let Err(e) = std::fs::write(&path, bytes) {
+            tracing::debug!("cannot record key use: {e}");
+        }
+    }
 }

@@ -83,6 +83,11 @@ impl Repository {
         })
     }
 
+    /// Whether a repository exists at the location.
+    pub async fn exists(store: &Store) -> Result<bool> {
+        Ok(store.exists(layout::CONFIG).await?)
+    }
+
     /// Reads the config and keyslot file without unlocking (for `key list`).
     pub async fn read_keyslots(store: &Store) -> Result<(RepoConfig, KeySlotFile)> {
         let config = match store.read(layout::CONFIG).await {

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `sealback` binary and its CLI contract, against a real file-system
 //! repository and real SQLite databases.
 
+mod passkeys;
+
 use sealback_corpus::{ChatStoreSpec, DayOfUse};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
