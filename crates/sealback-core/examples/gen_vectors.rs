@@ -285,18 +285,26 @@ fn main() {
         m.update(&hmac_salt);
         m.finalize().into_bytes().to_vec()
     };
-    let params = sealback_core::passkey::PasskeyParams { credential_id: vec![0x7c; 16], rp_id: "localhost".into(), prf_salt: prf_input };
+    let params = sealback_core::passkey::PasskeyParams {
+        credential_id: vec![0x7c; 16],
+        rp_id: "localhost".into(),
+        prf_salt: prf_input,
+    };
     let slot_salt = [0x8d; 32];
     let secret = sealback_core::ProtectorSecret::new(prf_output.clone());
-    write(dir, "passkey.json", json!({
-        "description": "PRF output = HMAC-SHA-256(CredRandom, SHA-256('WebAuthn PRF' || 0x00 || prf input)); the output is the protector secret of a passkey keyslot",
-        "cred_random": hex::encode(cred_random),
-        "prf_input": hex::encode(prf_input),
-        "hmac_secret_salt": hex::encode(hmac_salt),
-        "prf_output": hex::encode(&prf_output),
-        "params": {"credential_id": hex::encode(&params.credential_id), "rp_id": params.rp_id, "encoded": hex::encode(params.encode())},
-        "slot_salt": hex::encode(slot_salt),
-        "slot_public_key": hex::encode(sealback_core::keyslot::slot_public_key(&secret, &slot_salt)),
-    }));
+    write(
+        dir,
+        "passkey.json",
+        json!({
+            "description": "PRF output = HMAC-SHA-256(CredRandom, SHA-256('WebAuthn PRF' || 0x00 || prf input)); the output is the protector secret of a passkey keyslot",
+            "cred_random": hex::encode(cred_random),
+            "prf_input": hex::encode(prf_input),
+            "hmac_secret_salt": hex::encode(hmac_salt),
+            "prf_output": hex::encode(&prf_output),
+            "params": {"credential_id": hex::encode(&params.credential_id), "rp_id": params.rp_id, "encoded": hex::encode(params.encode())},
+            "slot_salt": hex::encode(slot_salt),
+            "slot_public_key": hex::encode(sealback_core::keyslot::slot_public_key(&secret, &slot_salt)),
+        }),
+    );
     println!("vectors written to {}", dir.display());
 }

@@ -235,15 +235,25 @@ fn passkey_prf() {
     assert_eq!(hex::encode(salt), v["hmac_secret_salt"].as_str().unwrap());
     let mut direct = Vec::from(&b"WebAuthn PRF\0"[..]);
     direct.extend_from_slice(&input);
-    assert_eq!(<sha2::Sha256 as sha2::Digest>::digest(&direct).as_slice(), salt);
+    assert_eq!(
+        <sha2::Sha256 as sha2::Digest>::digest(&direct).as_slice(),
+        salt
+    );
     let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&hx(&v["cred_random"])).unwrap();
     m.update(&salt);
     let out = m.finalize().into_bytes().to_vec();
     assert_eq!(hex::encode(&out), v["prf_output"].as_str().unwrap());
-    let params = sealback_core::passkey::PasskeyParams::decode(&hx(&v["params"]["encoded"])).unwrap();
-    assert_eq!(hex::encode(&params.credential_id), v["params"]["credential_id"].as_str().unwrap());
+    let params =
+        sealback_core::passkey::PasskeyParams::decode(&hx(&v["params"]["encoded"])).unwrap();
+    assert_eq!(
+        hex::encode(&params.credential_id),
+        v["params"]["credential_id"].as_str().unwrap()
+    );
     assert_eq!(params.prf_salt.to_vec(), input);
     assert_eq!(params.encode(), hx(&v["params"]["encoded"]));
-    let pk = sealback_core::keyslot::slot_public_key(&ProtectorSecret::new(out), &hx(&v["slot_salt"]).try_into().unwrap());
+    let pk = sealback_core::keyslot::slot_public_key(
+        &ProtectorSecret::new(out),
+        &hx(&v["slot_salt"]).try_into().unwrap(),
+    );
     assert_eq!(hex::encode(pk), v["slot_public_key"].as_str().unwrap());
 }
