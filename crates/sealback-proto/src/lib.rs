@@ -1,0 +1,150 @@
+//! # sealback-proto: what the Backup Key Vault and its clients say to each other
+//!
+//! This crate owns the vault's versioned HTTP API (`/v1`, described in docs/openapi.yaml) as
+//! serde types, and the OPAQUE cipher suite both sides must agree on. It must not do I/O or hold
+//! server or client logic.
+
+use serde::{Deserialize, Serialize};
+
+/// The OPAQUE cipher suite (RFC 9807): ristretto255 OPRF, triple-DH over ristretto255 with
+/// SHA-512, Argon2id as the key stretching function (parameters: [`ksf`]).
+pub struct Suite;
+
+impl opaque_ke::CipherSuite for Suite {
+    type OprfCs = opaque_ke::Ristretto255;
+    type KeyExchange = opaque_ke::TripleDh<opaque_ke::Ristretto255, sha2_010::Sha512>;
+    type Ksf = opaque_argon2::Argon2<'static>;
+}
+
+/// The client's Argon2id: 64 MiB, 3 passes, 4 lanes (what a phone affords in about 0.15 s, and
+/// what `@serenity-kit/opaque` uses, so a web client interoperates).
+pub fn ksf() -> opaque_argon2::Argon2<'static> {
+    let params =
+        opaque_argon2::Params::new(64 * 1024, 3, 4, None).expect("valid Argon2 parameters");
+    opaque_argon2::Argon2::new(
+        opaque_argon2::Algorithm::Argon2id,
+        opaque_argon2::Version::V0x13,
+        params,
+    )
+}
+
+/// The wrong-guess limit the reference vault enforces per record.
+pub const DEFAULT_GUESS_LIMIT: u32 = 10;
+
+/// Base64url (no padding) for byte fields in JSON.
+pub mod b64 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes bytes.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(v))
+    }
+    /// Deserializes bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        URL_SAFE_NO_PAD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `GET /v1/info`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Info {
+    /// API version ("1").
+    pub version: String,
+    /// The vault's OPAQUE public key: clients pin it.
+    #[serde(with = "b64")]
+    pub server_public_key: Vec<u8>,
+    /// Wrong guesses allowed before a record is destroyed.
+    pub guess_limit: u32,
+}
+
+/// `POST /v1/register/start`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RegisterStart {
+    /// The account (the messaging app's account id).
+    pub account: String,
+    /// Proof of account ownership (a token from the app's operator).
+    pub proof: String,
+    /// OPAQUE RegistrationRequest.
+    #[serde(with = "b64")]
+    pub request: Vec<u8>,
+}
+
+/// Reply to [`RegisterStart`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RegisterStartReply {
+    /// OPAQUE RegistrationResponse.
+    #[serde(with = "b64")]
+    pub response: Vec<u8>,
+}
+
+/// `POST /v1/register/finish`: creates or replaces the account's record.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RegisterFinish {
+    /// The account.
+    pub account: String,
+    /// Proof of account ownership.
+    pub proof: String,
+    /// OPAQUE RegistrationUpload.
+    #[serde(with = "b64")]
+    pub upload: Vec<u8>,
+    /// The key the vault keeps for the account, wrapped by the client under a key derived from
+    /// the OPAQUE export key: the vault cannot open it.
+    #[serde(with = "b64")]
+    pub wrapped_key: Vec<u8>,
+}
+
+/// `POST /v1/login/start`: counts one guess before answering.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LoginStart {
+    /// The account.
+    pub account: String,
+    /// OPAQUE CredentialRequest (KE1).
+    #[serde(with = "b64")]
+    pub request: Vec<u8>,
+}
+
+/// Reply to [`LoginStart`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LoginStartReply {
+    /// Names this login for [`LoginFinish`].
+    pub session: String,
+    /// OPAQUE CredentialResponse (KE2).
+    #[serde(with = "b64")]
+    pub response: Vec<u8>,
+    /// Guesses left if this one is wrong.
+    pub attempts_remaining: u32,
+}
+
+/// `POST /v1/login/finish`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LoginFinish {
+    /// From [`LoginStartReply`].
+    pub session: String,
+    /// OPAQUE CredentialFinalization (KE3).
+    #[serde(with = "b64")]
+    pub finalization: Vec<u8>,
+}
+
+/// Reply to [`LoginFinish`]: the wrapped key, after a successful login.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LoginFinishReply {
+    /// As given at registration.
+    #[serde(with = "b64")]
+    pub wrapped_key: Vec<u8>,
+}
+
+/// Every error reply.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// Machine-readable: `locked`, `rate_limited`, `bad_request`, `unauthorized`, `login_failed`,
+    /// `session_expired`, `internal`.
+    pub error: String,
+    /// For people.
+    pub message: String,
+    /// Guesses left, where it applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_remaining: Option<u32>,
+}

@@ -1,0 +1,410 @@
+//! # sealback-vault-client: unlocking with a password through the Backup Key Vault
+//!
+//! This crate owns the client side of the password protector: OPAQUE registration and login
+//! against a vault over HTTP, pinning the vault's OPAQUE public key, wrapping the keyslot's
+//! secret under a key derived from the OPAQUE export key (so the vault holds it but cannot open
+//! it), the slot parameters, and the [`VaultPasswordProtector`].
+//!
+//! It must not touch the repository or storage, and must never send or log the password, the
+//! export key or the unwrapped secret.
+
+use hkdf::Hkdf;
+use opaque_ke::{
+    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
+    ClientRegistrationFinishParameters, CredentialResponse, RegistrationResponse,
+};
+use rand08::rngs::OsRng;
+use rand08::RngCore;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use sealback_core::codec::{FormatError, Reader, Writer};
+use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType};
+use sealback_core::protector::{Protector, ProtectorError};
+use sealback_core::ProtectorSecret;
+use sealback_proto::{self as proto, Suite};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// HKDF info for the wrapping key derived from the OPAQUE export key.
+pub const WRAP_LABEL: &[u8] = b"sealback 2026-11-25 vault wrap";
+
+/// What a vault-password keyslot stores in its `params` (SPEC §7b):
+/// `u8(1) ‖ bytes16(vault URL) ‖ bytes16(account) ‖ bytes16(pinned OPAQUE server public key)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultParams {
+    /// The vault's base URL.
+    pub url: String,
+    /// The account at the vault.
+    pub account: String,
+    /// The vault's OPAQUE public key, pinned at registration.
+    pub server_public_key: Vec<u8>,
+}
+
+impl VaultParams {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(1)
+            .bytes_u16(self.url.as_bytes())
+            .bytes_u16(self.account.as_bytes())
+            .bytes_u16(&self.server_public_key);
+        w.into_inner()
+    }
+    /// Decodes.
+    pub fn decode(b: &[u8]) -> Result<Self, FormatError> {
+        let mut r = Reader::new(b, "vault keyslot parameters");
+        r.version_u8(1)?;
+        let url = r.string_u16(2048)?;
+        let account = r.string_u16(256)?;
+        let server_public_key = r.bytes_u16(256)?.to_vec();
+        r.finish()?;
+        Ok(Self {
+            url,
+            account,
+            server_public_key,
+        })
+    }
+}
+
+/// What went wrong talking to the vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// Wrong password; the guess was counted.
+    #[error("wrong password: {remaining} attempts remain before the vault destroys this key")]
+    WrongPassword {
+        /// Guesses left.
+        remaining: u32,
+    },
+    /// The vault destroyed the key after too many wrong guesses.
+    #[error("the key vault has destroyed this key after too many wrong passwords; it cannot be recovered")]
+    Locked,
+    /// The vault limits requests for now.
+    #[error("the key vault is limiting requests: try again later")]
+    RateLimited,
+    /// The vault presented another key than the pinned one.
+    #[error("the key vault at {url} presented a different key than the one pinned for this backup: refusing to talk to it (a wrong URL, or someone impersonating the vault)")]
+    PinMismatch {
+        /// The vault.
+        url: String,
+    },
+    /// The vault refused the account proof.
+    #[error("the key vault refused the account proof: {0}")]
+    Unauthorized(String),
+    /// Network or protocol failure.
+    #[error("cannot reach the key vault at {url}: {detail}")]
+    Unreachable {
+        /// The vault.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The vault answered something unexpected.
+    #[error("the key vault answered unexpectedly: {0}")]
+    Protocol(String),
+}
+
+/// A password, zeroized on drop.
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(p: String) -> Self {
+        Self(Zeroizing::new(p))
+    }
+}
+
+impl core::fmt::Debug for Password {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+fn wrap_key(export_key: &[u8]) -> LessSafeKey {
+    let mut k = Zeroizing::new([0u8; 32]);
+    Hkdf::<sha2::Sha256>::new(None, export_key)
+        .expand(WRAP_LABEL, &mut k[..])
+        .expect("32 bytes");
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k[..]).expect("32 bytes"))
+}
+
+/// A client for one vault.
+pub struct VaultClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl VaultClient {
+    /// A client for the vault at `url` (`http://127.0.0.1:PORT`).
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    async fn post<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Option<Rep>, VaultError> {
+        let unreachable = |e: reqwest::Error| VaultError::Unreachable {
+            url: self.url.clone(),
+            detail: e.to_string(),
+        };
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status();
+        if status.is_success() {
+            if status == reqwest::StatusCode::NO_CONTENT {
+                return Ok(None);
+            }
+            return resp.json().await.map(Some).map_err(unreachable);
+        }
+        let err: proto::ErrorReply = resp
+            .json()
+            .await
+            .map_err(|e| VaultError::Protocol(format!("HTTP {status}: {e}")))?;
+        Err(match err.error.as_str() {
+            "locked" => VaultError::Locked,
+            "login_failed" => VaultError::WrongPassword {
+                remaining: err.attempts_remaining.unwrap_or(0),
+            },
+            "rate_limited" => VaultError::RateLimited,
+            "unauthorized" => VaultError::Unauthorized(err.message),
+            _ => VaultError::Protocol(err.message),
+        })
+    }
+
+    /// `GET /v1/info`.
+    pub async fn info(&self) -> Result<proto::Info, VaultError> {
+        let unreachable = |e: reqwest::Error| VaultError::Unreachable {
+            url: self.url.clone(),
+            detail: e.to_string(),
+        };
+        self.http
+            .get(format!("{}/v1/info", self.url))
+            .send()
+            .await
+            .map_err(unreachable)?
+            .json()
+            .await
+            .map_err(unreachable)
+    }
+
+    /// Registers `password` for `account` and stores `secret` at the vault, wrapped under the
+    /// export key. Returns the slot parameters (with the vault's key pinned). With `pin`, the
+    /// vault must present that key.
+    pub async fn register(
+        &self,
+        account: &str,
+        proof: &str,
+        password: &Password,
+        secret: &ProtectorSecret,
+        pin: Option<&[u8]>,
+    ) -> Result<VaultParams, VaultError> {
+        let start = ClientRegistration::<Suite>::start(&mut OsRng, password.0.as_bytes())
+            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        let reply: proto::RegisterStartReply = self
+            .post(
+                "/v1/register/start",
+                &proto::RegisterStart {
+                    account: account.into(),
+                    proof: proof.into(),
+                    request: start.message.serialize().to_vec(),
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let response = RegistrationResponse::<Suite>::deserialize(&reply.response)
+            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        let ksf = proto::ksf();
+        let finish = start
+            .state
+            .finish(
+                &mut OsRng,
+                password.0.as_bytes(),
+                response,
+                ClientRegistrationFinishParameters::new(Default::default(), Some(&ksf)),
+            )
+            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        let server_public_key = finish.server_s_pk.serialize().to_vec();
+        if let Some(pinned) = pin {
+            if !bool::from(pinned.ct_eq(&server_public_key)) {
+                return Err(VaultError::PinMismatch {
+                    url: self.url.clone(),
+                });
+            }
+        }
+        let key = wrap_key(&finish.export_key);
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let mut buf = secret.expose_secret().to_vec();
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(account.as_bytes()),
+                &mut buf,
+            )
+            .expect("small message");
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&buf);
+        wrapped.extend_from_slice(tag.as_ref());
+        let _: Option<serde_json::Value> = self
+            .post(
+                "/v1/register/finish",
+                &proto::RegisterFinish {
+                    account: account.into(),
+                    proof: proof.into(),
+                    upload: finish.message.serialize().to_vec(),
+                    wrapped_key: wrapped,
+                },
+            )
+            .await?;
+        Ok(VaultParams {
+            url: self.url.clone(),
+            account: account.into(),
+            server_public_key,
+        })
+    }
+
+    /// Logs in with `password` and returns the keyslot secret. The vault counts the guess first;
+    /// the vault's key must be the pinned one.
+    pub async fn login(
+        &self,
+        params: &VaultParams,
+        password: &Password,
+    ) -> Result<ProtectorSecret, VaultError> {
+        let start = ClientLogin::<Suite>::start(&mut OsRng, password.0.as_bytes())
+            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        let reply: proto::LoginStartReply = self
+            .post(
+                "/v1/login/start",
+                &proto::LoginStart {
+                    account: params.account.clone(),
+                    request: start.message.serialize().to_vec(),
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let response = CredentialResponse::<Suite>::deserialize(&reply.response)
+            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        let ksf = proto::ksf();
+        let finish = match start.state.finish(
+            &mut OsRng,
+            password.0.as_bytes(),
+            response,
+            ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf)),
+        ) {
+            Ok(f) => f,
+            // The envelope did not open: a wrong password (or a vault with another setup).
+            Err(_) => {
+                return Err(VaultError::WrongPassword {
+                    remaining: reply.attempts_remaining,
+                })
+            }
+        };
+        if !bool::from(
+            finish
+                .server_s_pk
+                .serialize()
+                .as_slice()
+                .ct_eq(&params.server_public_key),
+        ) {
+            return Err(VaultError::PinMismatch {
+                url: self.url.clone(),
+            });
+        }
+        let done: proto::LoginFinishReply = self
+            .post(
+                "/v1/login/finish",
+                &proto::LoginFinish {
+                    session: reply.session,
+                    finalization: finish.message.serialize().to_vec(),
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let w = &done.wrapped_key;
+        if w.len() < 12 + 16 {
+            return Err(VaultError::Protocol("wrapped key too short".into()));
+        }
+        let key = wrap_key(&finish.export_key);
+        let mut buf = Zeroizing::new(w[12..].to_vec());
+        let n = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(w[..12].try_into().expect("12 bytes")),
+                Aad::from(params.account.as_bytes()),
+                &mut buf[..],
+            )
+            .map_err(|_| {
+                VaultError::Protocol(
+                    "the released key does not open under this password's export key".into(),
+                )
+            })?
+            .len();
+        Ok(ProtectorSecret::new(buf[..n].to_vec()))
+    }
+}
+
+/// The vault-password slots of a keyslot file with their parameters.
+pub fn vault_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultParams)> {
+    file.slots
+        .iter()
+        .filter(|s| s.protector_type == ProtectorType::VAULT_PASSWORD)
+        .filter_map(|s| VaultParams::decode(&s.params).ok().map(|p| (s, p)))
+        .collect()
+}
+
+/// The secret released by one successful vault login; it opens that vault account's slot.
+pub struct VaultPasswordProtector {
+    account: String,
+    url: String,
+    secret: ProtectorSecret,
+}
+
+impl VaultPasswordProtector {
+    /// Logs in to the vault of the first vault slot (of `account`, when given).
+    pub async fn login(
+        file: &KeySlotFile,
+        account: Option<&str>,
+        password: &Password,
+    ) -> Result<Self, VaultError> {
+        let slots = vault_slots(file);
+        let (_, params) = slots
+            .iter()
+            .find(|(_, p)| account.is_none_or(|a| a == p.account))
+            .ok_or_else(|| {
+                VaultError::Protocol("this backup has no password key for that account".into())
+            })?;
+        let secret = VaultClient::new(&params.url)
+            .login(params, password)
+            .await?;
+        Ok(Self {
+            account: params.account.clone(),
+            url: params.url.clone(),
+            secret,
+        })
+    }
+}
+
+impl Protector for VaultPasswordProtector {
+    fn protector_type(&self) -> ProtectorType {
+        ProtectorType::VAULT_PASSWORD
+    }
+    fn secret_for(&mut self, slot: &KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
+        match VaultParams::decode(&slot.params) {
+            Ok(p) if p.account == self.account && p.url == self.url => Ok(Some(
+                ProtectorSecret::new(self.secret.expose_secret().to_vec()),
+            )),
+            _ => Ok(None),
+        }
+    }
+}

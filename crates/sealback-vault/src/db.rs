@@ -1,0 +1,283 @@
+//! The vault's database. SQLite is the embedded default (PostgreSQL for scale is planned behind
+//! the same operations).
+//!
+//! Every guess is counted in a transaction that commits (durably: WAL with `synchronous=FULL`)
+//! before the vault computes its answer, so a crash or a kill at any point never refunds one,
+//! and `BEGIN IMMEDIATE` makes the count exact across threads and processes sharing the file.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// What a login attempt may do.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The limit was reached: the record (if any) is destroyed.
+    Locked,
+    /// Go on: this is guess number `count`.
+    Proceed {
+        /// Guesses counted so far, this one included.
+        count: u32,
+        /// The sealed record, if the account has one.
+        record: Option<Vec<u8>>,
+        /// This is the last allowed guess: the record has been taken out of the table and lives
+        /// only in this login's session until it succeeds.
+        last: bool,
+    },
+}
+
+/// A database error (the message never carries secrets).
+#[derive(Debug, thiserror::Error)]
+#[error("vault database: {0}")]
+pub struct DbError(String);
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError(e.to_string())
+    }
+}
+
+/// The SQLite database, shared by the server's tasks.
+#[derive(Clone)]
+pub struct SqliteDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining INTEGER, source TEXT);
+";
+
+impl SqliteDb {
+    /// Opens (and creates) the database file.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn
+                .lock()
+                .map_err(|_| DbError("database lock poisoned".into()))?;
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| DbError(format!("database task failed: {e}")))?
+    }
+
+    /// The sealed OPAQUE server setup, creating it with `make` if no process has yet.
+    pub async fn setup(
+        &self,
+        make: impl FnOnce() -> Vec<u8> + Send + 'static,
+    ) -> Result<Vec<u8>, DbError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: Option<Vec<u8>> = tx
+                .query_row("SELECT sealed FROM setup WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            let sealed = match existing {
+                Some(s) => s,
+                None => {
+                    let s = make();
+                    tx.execute("INSERT INTO setup(id, sealed) VALUES (1, ?1)", params![s])?;
+                    s
+                }
+            };
+            tx.commit()?;
+            Ok(sealed)
+        })
+        .await
+    }
+
+    /// Creates or replaces a record and resets its guess count.
+    pub async fn put_record(
+        &self,
+        account: String,
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO records(account, sealed, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+                params![account, sealed, now],
+            )?;
+            tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
+            tx.execute(
+                "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, 'register', 'ok')",
+                params![now, account],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Counts one guess, durably, and says whether it may proceed.
+    pub async fn begin_attempt(
+        &self,
+        account: String,
+        limit: u32,
+        now: i64,
+        source: String,
+    ) -> Result<Attempt, DbError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM sessions WHERE expires < ?1", params![now])?;
+            let count: i64 = tx.query_row(
+                "INSERT INTO attempts(account, count) VALUES (?1, 1)
+                 ON CONFLICT(account) DO UPDATE SET count = count + 1 RETURNING count",
+                params![account],
+                |r| r.get(0),
+            )?;
+            let count = count as u32;
+            if count > limit {
+                tx.execute("DELETE FROM records WHERE account = ?1", params![account])?;
+                tx.execute(
+                    "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'locked', 0, ?3)",
+                    params![now, account, source],
+                )?;
+                tx.commit()?;
+                return Ok(Attempt::Locked);
+            }
+            let record: Option<Vec<u8>> = tx
+                .query_row("SELECT sealed FROM records WHERE account = ?1", params![account], |r| r.get(0))
+                .optional()?;
+            let last = count == limit;
+            if last && record.is_some() {
+                tx.execute("DELETE FROM records WHERE account = ?1", params![account])?;
+            }
+            tx.execute(
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'counted', ?3, ?4)",
+                params![now, account, limit - count, source],
+            )?;
+            tx.commit()?;
+            Ok(Attempt::Proceed { count, record, last })
+        })
+        .await
+    }
+
+    /// Stores a login's sealed server state until `expires`.
+    pub async fn put_session(
+        &self,
+        id: String,
+        account: String,
+        sealed: Vec<u8>,
+        expires: i64,
+    ) -> Result<(), DbError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions(id, account, sealed, expires) VALUES (?1, ?2, ?3, ?4)",
+                params![id, account, sealed, expires],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Takes (and deletes) a live session.
+    pub async fn take_session(
+        &self,
+        id: String,
+        now: i64,
+    ) -> Result<Option<(String, Vec<u8>)>, DbError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(String, Vec<u8>, i64)> = tx
+                .query_row(
+                    "SELECT account, sealed, expires FROM sessions WHERE id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            tx.execute("DELETE FROM sessions WHERE id = ?1", params![id])?;
+            tx.commit()?;
+            Ok(row
+                .filter(|(_, _, exp)| *exp >= now)
+                .map(|(a, s, _)| (a, s)))
+        })
+        .await
+    }
+
+    /// A login succeeded: reset the count, and put back a record taken by the last guess.
+    pub async fn login_succeeded(
+        &self,
+        account: String,
+        restore: Option<Vec<u8>>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
+            if let Some(sealed) = restore {
+                tx.execute(
+                    "INSERT INTO records(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING",
+                    params![account, sealed, now],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO audit(time, account, event, outcome, remaining) VALUES (?1, ?2, 'login', 'ok', NULL)",
+                params![now, account],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a failed login finish (the guess was already counted).
+    pub async fn login_failed(
+        &self,
+        account: String,
+        remaining: u32,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO audit(time, account, event, outcome, remaining) VALUES (?1, ?2, 'login', 'failed', ?3)",
+                params![now, account, remaining],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether the account has a record (for operators and tests).
+    pub async fn has_record(&self, account: String) -> Result<bool, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM records WHERE account = ?1",
+                params![account],
+                |r| r.get::<_, i64>(0),
+            )? > 0)
+        })
+        .await
+    }
+
+    /// Guesses counted for an account.
+    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT coalesce((SELECT count FROM attempts WHERE account = ?1), 0)",
+                params![account],
+                |r| r.get::<_, i64>(0),
+            )? as u32)
+        })
+        .await
+    }
+}

@@ -1,0 +1,101 @@
+//! The vault's HTTP API (`/v1`, docs/openapi.yaml) as an axum Router.
+
+use crate::service::{Vault, VaultError};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sealback_proto as proto;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+impl IntoResponse for VaultError {
+    fn into_response(self) -> Response {
+        let (status, code, remaining) = match &self {
+            VaultError::Locked => (StatusCode::LOCKED, "locked", Some(0)),
+            VaultError::LoginFailed { remaining } => {
+                (StatusCode::UNAUTHORIZED, "login_failed", Some(*remaining))
+            }
+            VaultError::SessionExpired => (StatusCode::GONE, "session_expired", None),
+            VaultError::Unauthorized(_) => (StatusCode::FORBIDDEN, "unauthorized", None),
+            VaultError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            VaultError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+            }
+        };
+        let body = proto::ErrorReply {
+            error: code.into(),
+            message: self.to_string(),
+            attempts_remaining: remaining,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+async fn info(State(v): State<Arc<Vault>>) -> Json<proto::Info> {
+    Json(v.info())
+}
+
+async fn register_start(
+    State(v): State<Arc<Vault>>,
+    Json(req): Json<proto::RegisterStart>,
+) -> Result<Json<proto::RegisterStartReply>, VaultError> {
+    v.register_start(&req).map(Json)
+}
+
+async fn register_finish(
+    State(v): State<Arc<Vault>>,
+    Json(req): Json<proto::RegisterFinish>,
+) -> Result<StatusCode, VaultError> {
+    v.register_finish(req).await.map(|_| StatusCode::NO_CONTENT)
+}
+
+async fn login_start(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::LoginStart>,
+) -> Result<Json<proto::LoginStartReply>, VaultError> {
+    v.login_start(req, addr.ip().to_string()).await.map(Json)
+}
+
+async fn login_finish(
+    State(v): State<Arc<Vault>>,
+    Json(req): Json<proto::LoginFinish>,
+) -> Result<Json<proto::LoginFinishReply>, VaultError> {
+    v.login_finish(req).await.map(Json)
+}
+
+/// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(vault: Arc<Vault>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/register/start", post(register_start))
+        .route("/v1/register/finish", post(register_finish))
+        .route("/v1/login/start", post(login_start))
+        .route("/v1/login/finish", post(login_finish))
+        .with_state(vault)
+}
+
+/// Serves the API on a bound listener until `shutdown` resolves. Plain HTTP is refused except on
+/// loopback (TLS is not available in this version).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    vault: Arc<Vault>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refusing plain HTTP on {addr}: only loopback addresses may serve without TLS"),
+        ));
+    }
+    axum::serve(
+        listener,
+        router(vault).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,286 @@
+//! The vault over real HTTP on loopback, with a real SQLite database.
+
+use sealback_core::ProtectorSecret;
+use sealback_vault::db::SqliteDb;
+use sealback_vault::sealer::{Sealer, SoftwareSealer};
+use sealback_vault::{SystemClock, Vault, VaultOptions};
+use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
+use std::path::Path;
+use std::sync::Arc;
+
+struct Running {
+    url: String,
+    vault: Arc<Vault>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn start(dir: &Path) -> Running {
+    let db = SqliteDb::open(&dir.join("vault.db")).unwrap();
+    let sealer = Arc::new(SoftwareSealer::open_or_create(&dir.join("vault.key")).unwrap());
+    let options = VaultOptions {
+        dev_accounts: true,
+        ..Default::default()
+    };
+    let vault = Arc::new(
+        Vault::new(db, sealer, options, Arc::new(SystemClock))
+            .await
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sealback_vault::http::serve(
+        listener,
+        vault.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    Running {
+        url,
+        vault,
+        stop: Some(tx),
+    }
+}
+
+fn secret() -> ProtectorSecret {
+    ProtectorSecret::new(vec![0x42; 32])
+}
+
+async fn register(v: &Running, account: &str, password: &str) -> VaultParams {
+    VaultClient::new(&v.url)
+        .register(
+            account,
+            "dev",
+            &Password::new(password.into()),
+            &secret(),
+            None,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let params = register(&v, "alice", "correct horse").await;
+    let c = VaultClient::new(&v.url);
+    let got = c
+        .login(&params, &Password::new("correct horse".into()))
+        .await
+        .unwrap();
+    assert_eq!(got.expose_secret(), secret().expose_secret());
+    match c.login(&params, &Password::new("wrong".into())).await {
+        Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 9),
+        other => panic!("{other:?}"),
+    }
+    // A success resets the count.
+    c.login(&params, &Password::new("correct horse".into()))
+        .await
+        .unwrap();
+    assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn ten_wrong_guesses_destroy_the_record_for_good() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let params = register(&v, "bob", "right").await;
+    let c = VaultClient::new(&v.url);
+    for i in 0..10 {
+        match c.login(&params, &Password::new(format!("guess {i}"))).await {
+            Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 9 - i),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        !v.vault.db().has_record("bob".into()).await.unwrap(),
+        "gone after the tenth wrong guess"
+    );
+    assert!(matches!(
+        c.login(&params, &Password::new("right".into())).await,
+        Err(VaultError::Locked)
+    ));
+    assert!(!v.vault.db().has_record("bob".into()).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_tenth_guess_may_still_be_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let params = register(&v, "carol", "right").await;
+    let c = VaultClient::new(&v.url);
+    for i in 0..9 {
+        assert!(c
+            .login(&params, &Password::new(format!("guess {i}")))
+            .await
+            .is_err());
+    }
+    c.login(&params, &Password::new("right".into()))
+        .await
+        .unwrap();
+    assert!(
+        v.vault.db().has_record("carol".into()).await.unwrap(),
+        "a right last guess keeps the record"
+    );
+    assert_eq!(v.vault.db().attempts("carol".into()).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_never_exceed_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let params = register(&v, "dave", "right").await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let url = v.url.clone();
+            let params = params.clone();
+            tokio::spawn(async move {
+                VaultClient::new(&url)
+                    .login(&params, &Password::new(format!("g{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut evaluated = 0;
+    let mut locked = 0;
+    for t in futures::future::join_all(tasks).await {
+        match t.unwrap() {
+            Err(VaultError::WrongPassword { .. }) => evaluated += 1,
+            Err(VaultError::Locked) => locked += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(evaluated, 10, "exactly the limit was evaluated");
+    assert_eq!(locked, 190);
+    assert!(!v.vault.db().has_record("dave".into()).await.unwrap());
+}
+
+#[tokio::test]
+async fn unknown_accounts_look_like_known_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let known = register(&v, "erin", "right").await;
+    let unknown = VaultParams {
+        account: "nobody".into(),
+        ..known.clone()
+    };
+    let c = VaultClient::new(&v.url);
+    let a = c.login(&known, &Password::new("x".into())).await;
+    let b = c.login(&unknown, &Password::new("x".into())).await;
+    assert!(
+        matches!(a, Err(VaultError::WrongPassword { remaining: 9 })),
+        "{a:?}"
+    );
+    assert!(
+        matches!(b, Err(VaultError::WrongPassword { remaining: 9 })),
+        "{b:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_vault_with_another_key_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a_dir = tmp.path().join("a");
+    let b_dir = tmp.path().join("b");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let a = start(&a_dir).await;
+    let b = start(&b_dir).await;
+    let params = register(&a, "frank", "pw").await;
+    // An impostor registered the same account and password on its own vault.
+    register(&b, "frank", "pw").await;
+    let moved = VaultParams {
+        url: b.url.clone(),
+        ..params.clone()
+    };
+    let r = VaultClient::new(&b.url)
+        .login(&moved, &Password::new("pw".into()))
+        .await;
+    assert!(matches!(r, Err(VaultError::PinMismatch { .. })), "{r:?}");
+    // Registering against a pinned key also refuses another vault.
+    let r = VaultClient::new(&b.url)
+        .register(
+            "frank",
+            "dev",
+            &Password::new("pw".into()),
+            &secret(),
+            Some(&params.server_public_key),
+        )
+        .await;
+    assert!(matches!(r, Err(VaultError::PinMismatch { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_database_alone_reveals_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    register(&v, "grace", "a long and unusual password").await;
+    let c = VaultClient::new(&v.url);
+    let params = register(&v, "heidi", "another password").await;
+    c.login(&params, &Password::new("nope".into()))
+        .await
+        .unwrap_err();
+    drop(v);
+    let mut dump = std::fs::read(tmp.path().join("vault.db")).unwrap();
+    if let Ok(wal) = std::fs::read(tmp.path().join("vault.db-wal")) {
+        dump.extend(wal);
+    }
+    for needle in [
+        b"a long and unusual password".as_slice(),
+        b"another password",
+        &[0x42; 16],
+    ] {
+        assert!(
+            !dump.windows(needle.len()).any(|w| w == needle),
+            "found {:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    // Every stored record and the server setup are sealed: the vault's key opens them, any
+    // other key does not, so a copy of the database allows no offline guessing.
+    let conn = rusqlite::Connection::open(tmp.path().join("vault.db")).unwrap();
+    let real = SoftwareSealer::open_or_create(&tmp.path().join("vault.key")).unwrap();
+    let other = SoftwareSealer::open_or_create(&tmp.path().join("other.key")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT account, sealed FROM records ORDER BY account")
+        .unwrap();
+    let records: Vec<(String, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    for (account, blob) in &records {
+        let aad = [
+            b"sealback vault 2026-11-25 record:".as_slice(),
+            account.as_bytes(),
+        ]
+        .concat();
+        assert!(real.open(&aad, blob).is_some());
+        assert!(other.open(&aad, blob).is_none());
+        let swapped = [b"sealback vault 2026-11-25 record:".as_slice(), b"mallory"].concat();
+        assert!(
+            real.open(&swapped, blob).is_none(),
+            "a record moved to another account does not open"
+        );
+    }
+    let setup: Vec<u8> = conn
+        .query_row("SELECT sealed FROM setup", [], |r| r.get(0))
+        .unwrap();
+    assert!(real
+        .open(b"sealback vault 2026-11-25 server setup", &setup)
+        .is_some());
+    assert!(other
+        .open(b"sealback vault 2026-11-25 server setup", &setup)
+        .is_none());
+}
