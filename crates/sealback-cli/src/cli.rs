@@ -32,10 +32,15 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALBACK_PASSKEY_STORE")]
     pub passkey_store: Option<PathBuf>,
 
-    /// How to unlock: auto (a recovery key if one is given, else a passkey if the backup has
-    /// passkey keys and a passkey store exists, else ask for the recovery key), recovery-key, passkey.
+    /// How to unlock: auto (a recovery key if one is given, else a password if SEALBACK_PASSWORD
+    /// is set and the backup has a password key, else a passkey if the backup has passkey keys
+    /// and a passkey store exists, else ask for the recovery key), recovery-key, passkey, password.
     #[arg(long, global = true, env = "SEALBACK_UNLOCK", value_enum, default_value_t = UnlockWith::Auto)]
     pub unlock: UnlockWith,
+
+    /// The account at the key vault (for password keys).
+    #[arg(long, global = true, env = "SEALBACK_ACCOUNT")]
+    pub account: Option<String>,
 
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -102,6 +107,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Run the Backup Key Vault.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
     /// See it work: generate a chat store, back it up, change it, back up again, restore it
     /// on a "new phone" and verify it, explaining each step.
     Demo {
@@ -139,6 +149,19 @@ pub enum AddKey {
         #[arg(long, default_value = "passkey")]
         name: String,
     },
+    /// A password held by the Backup Key Vault (OPAQUE; 10 wrong guesses destroy it).
+    Password {
+        /// The vault's URL.
+        #[arg(long, env = "SEALBACK_VAULT_URL")]
+        vault: String,
+        /// A name for it.
+        #[arg(long, default_value = "password")]
+        name: String,
+        /// Proof that you own the account (a token from the messaging app's operator; any
+        /// value for a vault in development mode).
+        #[arg(long, env = "SEALBACK_ACCOUNT_PROOF")]
+        account_proof: String,
+    },
     /// Another 64-digit recovery key (shown once, or written to --recovery-key-out).
     RecoveryKey {
         /// A name for it.
@@ -147,6 +170,26 @@ pub enum AddKey {
         /// Write the new key to this file (mode 0600) instead of showing it.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCommand {
+    /// Serve the vault's HTTP API; prints the URL as the first line on stdout.
+    Serve {
+        /// Address to listen on (plain HTTP only on loopback).
+        #[arg(long, default_value = "127.0.0.1:8443", env = "SEALBACK_VAULT_LISTEN")]
+        listen: String,
+        /// Database: sqlite:PATH.
+        #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
+        database: String,
+        /// The key that seals records (created if missing). A software key file is weaker than
+        /// an HSM: whoever copies it and the database can guess passwords offline.
+        #[arg(long, env = "SEALBACK_VAULT_KEY_FILE")]
+        key_file: PathBuf,
+        /// Development mode: accept any account proof. For the demo and tests only.
+        #[arg(long)]
+        dev: bool,
     },
 }
 
@@ -159,4 +202,6 @@ pub enum UnlockWith {
     RecoveryKey,
     /// A passkey.
     Passkey,
+    /// A password through the key vault.
+    Password,
 }

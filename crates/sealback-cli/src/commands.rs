@@ -1,6 +1,6 @@
 //! One function per subcommand; each wires flags to an engine call and prints the result.
 
-use crate::cli::{AddKey, Cli, Command, KeyCommand};
+use crate::cli::{AddKey, Cli, Command, KeyCommand, VaultCommand};
 use crate::output::{bytes, Bar, CliError};
 use crate::settings::Settings;
 use crate::unlock;
@@ -165,6 +165,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             KeyCommand::Add { kind } => key_add(&settings, kind).await,
             KeyCommand::Remove { id, rotate } => key_remove(&settings, &id, rotate).await,
         },
+        Command::Vault {
+            command:
+                VaultCommand::Serve {
+                    listen,
+                    database,
+                    key_file,
+                    dev,
+                },
+        } => vault_serve(&listen, &database, &key_file, dev).await,
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
 }
@@ -355,6 +364,48 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 );
             }
         }
+        AddKey::Password {
+            vault,
+            name,
+            account_proof,
+        } => {
+            let account = settings.account.clone().ok_or_else(|| {
+                CliError::Usage(
+                    "a password key needs an account: --account or SEALBACK_ACCOUNT".into(),
+                )
+            })?;
+            let mut repo = open(settings).await?;
+            let password = unlock::read_password(true)?;
+            let secret = sealback_core::ProtectorSecret::new({
+                let mut b = vec![0u8; 32];
+                rand_core::Rng::fill_bytes(&mut sealback_engine::os_rng(), &mut b);
+                b
+            });
+            let params = sealback_vault_client::VaultClient::new(&vault)
+                .register(&account, &account_proof, &password, &secret, None)
+                .await
+                .map_err(|e| unlock::vault_error(e, None))?;
+            let template = SlotTemplate {
+                protector_type: ProtectorType::VAULT_PASSWORD,
+                name: name.clone(),
+                created_unix: unix_now(),
+                params: params.encode(),
+            };
+            let id = repo.add_slot(template, &secret).await?;
+            if settings.json {
+                println!(
+                    "{}",
+                    json!({"id": id.to_hex(), "type": "vault-password", "name": name, "vault": vault, "account": account})
+                );
+            } else {
+                println!(
+                    "Added password key {name:?} ({}) held by the key vault at {vault}.",
+                    id.to_hex()
+                );
+                println!("On a new device, the repository, the account ({account}) and the password open the backup.");
+                println!("The vault allows 10 wrong passwords, then destroys this key for good.");
+            }
+        }
         AddKey::RecoveryKey { name, out } => {
             let mut repo = open(settings).await?;
             let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
@@ -519,4 +570,59 @@ pub fn format_time(ns: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+async fn vault_serve(
+    listen: &str,
+    database: &str,
+    key_file: &Path,
+    dev: bool,
+) -> Result<(), CliError> {
+    use sealback_vault::{db::SqliteDb, sealer::SoftwareSealer, SystemClock, Vault, VaultOptions};
+    use std::sync::Arc;
+    let path = database.strip_prefix("sqlite:").ok_or_else(|| {
+        CliError::Usage(format!("unsupported database {database:?}: use sqlite:PATH (PostgreSQL is not available in this version)"))
+    })?;
+    let db = SqliteDb::open(Path::new(path)).map_err(|e| CliError::Other(e.to_string()))?;
+    let sealer = Arc::new(
+        SoftwareSealer::open_or_create(key_file)
+            .map_err(|e| CliError::Other(format!("vault key file {}: {e}", key_file.display())))?,
+    );
+    let options = VaultOptions {
+        dev_accounts: dev,
+        ..Default::default()
+    };
+    if dev {
+        eprintln!("WARNING: development mode: any account proof is accepted. Never use this for real accounts.");
+    }
+    eprintln!(
+        "records are sealed with a {}",
+        sealback_vault::sealer::Sealer::describe(sealer.as_ref())
+    );
+    let vault = Arc::new(
+        Vault::new(db, sealer, options, Arc::new(SystemClock))
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Other(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    println!("http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        eprintln!("shutting down");
+    };
+    sealback_vault::http::serve(listener, vault, shutdown)
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))
 }

@@ -15,6 +15,8 @@ pub enum CliError {
     Usage(String),
     /// Could not unlock (exit 3).
     Unlock(String),
+    /// Refused by the key vault (exit 5).
+    Vault(String),
     /// Anything else (exit 1).
     Other(String),
 }
@@ -36,6 +38,7 @@ impl CliError {
             },
             CliError::Usage(_) => exit::USAGE,
             CliError::Unlock(_) => exit::UNLOCK,
+            CliError::Vault(_) => exit::VAULT,
             CliError::Other(_) => exit::OTHER,
         }
     }
@@ -53,7 +56,9 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Engine(e) => e.to_string(),
-            CliError::Usage(m) | CliError::Unlock(m) | CliError::Other(m) => m.clone(),
+            CliError::Usage(m) | CliError::Unlock(m) | CliError::Vault(m) | CliError::Other(m) => {
+                m.clone()
+            }
         }
     }
 
@@ -62,7 +67,7 @@ impl CliError {
         Some(match self.exit_code() {
             exit::UNLOCK => "check the key you gave; any other enrolled key (`sealback key list`) opens the backup too",
             exit::INTEGRITY => "nothing wrong was restored. Run `sealback check --read-data` to list every damaged object; snapshots that do not use them still restore",
-            exit::VAULT => "the key vault will not release this key; use another enrolled key (`sealback key list`)",
+            exit::VAULT => "the key vault will not release this key; open the backup with another key (`sealback key list`)",
             _ => return None,
         })
     }

@@ -24,6 +24,7 @@ pub struct Settings {
     pub recovery_key_file: Option<PathBuf>,
     pub passkey_store: PathBuf,
     pub unlock: UnlockWith,
+    pub account: Option<String>,
     pub json: bool,
 }
 
@@ -68,6 +69,7 @@ impl Settings {
                 .or(file.passkey_store)
                 .unwrap_or_else(|| data_dir().join("passkeys.sbpk")),
             unlock: g.unlock,
+            account: g.account.clone(),
             json: g.json,
         })
     }

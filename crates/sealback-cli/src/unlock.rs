@@ -13,6 +13,7 @@ use sealback_engine::Repository;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{PasskeyError, PasskeyProtector, SoftwareAuthenticator};
 use sealback_store::Store;
+use sealback_vault_client::{Password, VaultError, VaultPasswordProtector};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
@@ -23,6 +24,8 @@ pub const RECOVERY_KEY_ENV: &str = "SEALBACK_RECOVERY_KEY";
 pub const PASSKEY_PIN_ENV: &str = "SEALBACK_PASSKEY_PIN";
 /// `0` makes a new passkey store stand for a provider without the PRF extension.
 pub const PASSKEY_PRF_ENV: &str = "SEALBACK_PASSKEY_PRF";
+/// The environment variable holding a vault password.
+pub const PASSWORD_ENV: &str = "SEALBACK_PASSWORD";
 /// The relying party id of passkeys made by the CLI.
 pub const RP_ID: &str = "localhost";
 
@@ -137,6 +140,69 @@ pub fn passkey_provider(
     SoftwareAuthenticator::open(path, read_pin(settings, false)?).map_err(passkey_error)
 }
 
+/// A vault error as the CLI reports it.
+pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
+    match e {
+        VaultError::WrongPassword { .. } => CliError::Unlock(e.to_string()),
+        VaultError::Locked | VaultError::RateLimited => {
+            let others: Vec<String> = keys
+                .map(|k| {
+                    k.slots
+                        .iter()
+                        .filter(|s| s.protector_type != ProtectorType::VAULT_PASSWORD)
+                        .map(|s| format!("{} ({:?})", s.protector_type.name(), s.name))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let tail = if others.is_empty() {
+                " No other key is enrolled for this backup.".to_string()
+            } else {
+                format!(
+                    " These keys can still open the backup: {}.",
+                    others.join(", ")
+                )
+            };
+            CliError::Vault(format!("{e}.{tail}"))
+        }
+        VaultError::PinMismatch { .. } | VaultError::Unauthorized(_) => {
+            CliError::Unlock(e.to_string())
+        }
+        other => CliError::Other(other.to_string()),
+    }
+}
+
+/// The password, from `SEALBACK_PASSWORD` or a prompt (asked twice when `confirm`).
+pub fn read_password(confirm: bool) -> Result<Password, CliError> {
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(Password::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Unlock(format!(
+            "no password given: set {PASSWORD_ENV} or run in a terminal to be asked"
+        )));
+    }
+    let first = rpassword::prompt_password("Backup password: ")
+        .map_err(|e| CliError::Other(format!("cannot read from the terminal: {e}")))?;
+    if confirm {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Repeat the password: ")
+                .map_err(|e| CliError::Other(e.to_string()))?,
+        );
+        if *again != first {
+            return Err(CliError::Usage(
+                "the passwords differ; nothing was changed".into(),
+            ));
+        }
+    }
+    Ok(Password::new(first))
+}
+
+fn has_vault_slots(keys: &KeySlotFile) -> bool {
+    keys.slots
+        .iter()
+        .any(|s| s.protector_type == ProtectorType::VAULT_PASSWORD)
+}
+
 fn has_passkey_slots(keys: &KeySlotFile) -> bool {
     keys.slots
         .iter()
@@ -156,16 +222,30 @@ pub async fn open_with(
 ) -> Result<Repository, CliError> {
     // Fail on a missing repository before asking for a key.
     let (_, keys) = Repository::read_keyslots(&store).await?;
-    let use_passkey = match settings.unlock {
-        UnlockWith::Passkey => true,
-        UnlockWith::RecoveryKey => false,
-        UnlockWith::Auto => {
-            !recovery_key_given(settings)
-                && has_passkey_slots(&keys)
-                && settings.passkey_store.exists()
+    let method = match settings.unlock {
+        UnlockWith::Auto if recovery_key_given(settings) => UnlockWith::RecoveryKey,
+        UnlockWith::Auto if std::env::var_os(PASSWORD_ENV).is_some() && has_vault_slots(&keys) => {
+            UnlockWith::Password
         }
+        UnlockWith::Auto if has_passkey_slots(&keys) && settings.passkey_store.exists() => {
+            UnlockWith::Passkey
+        }
+        UnlockWith::Auto => UnlockWith::RecoveryKey,
+        other => other,
     };
-    let repo = if use_passkey {
+    let repo = if method == UnlockWith::Password {
+        if !has_vault_slots(&keys) {
+            return Err(CliError::Unlock(
+                "this backup has no password key; unlock it with another key".into(),
+            ));
+        }
+        let password = read_password(false)?;
+        let mut protector =
+            VaultPasswordProtector::login(&keys, settings.account.as_deref(), &password)
+                .await
+                .map_err(|e| vault_error(e, Some(&keys)))?;
+        Repository::open(store, &mut protector).await?
+    } else if method == UnlockWith::Passkey {
         if !has_passkey_slots(&keys) {
             return Err(CliError::Unlock(
                 "this backup has no passkey; unlock it with the recovery key (--unlock recovery-key)".into(),

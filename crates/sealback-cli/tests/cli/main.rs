@@ -2,6 +2,7 @@
 //! repository and real SQLite databases.
 
 mod passkeys;
+mod vault;
 
 use sealback_corpus::{ChatStoreSpec, DayOfUse};
 use serde_json::Value;

@@ -1,0 +1,292 @@
+//! The password protector end to end: a real `sealback vault serve` process on loopback, real
+//! SQLite, the CLI on two "devices".
+
+use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealback");
+
+struct VaultProcess {
+    child: Child,
+    url: String,
+}
+
+impl VaultProcess {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "vault",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--dev",
+                "--database",
+            ])
+            .arg(format!("sqlite:{}", dir.join("vault.db").display()))
+            .arg("--key-file")
+            .arg(dir.join("vault.key"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+        Self {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for VaultProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(home: &Path, repo: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SEALBACK_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("SEALBACK_TEMP_DIR", home)
+        .arg("--repo")
+        .arg(repo)
+        .stdin(Stdio::null());
+    c
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+}
+
+fn records(dir: &Path, account: &str) -> i64 {
+    let c = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM records WHERE account = ?1",
+        [account],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf) {
+    let vault_dir = tmp.join("vault");
+    std::fs::create_dir_all(&vault_dir).unwrap();
+    let vault = VaultProcess::start(&vault_dir);
+    let repo = tmp.join("cloud");
+    let home_a = tmp.join("device-a");
+    std::fs::create_dir_all(&home_a).unwrap();
+    let key = tmp.join("recovery.txt");
+    ok(&cli(&home_a, &repo)
+        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+        .output()
+        .unwrap());
+    ok(&cli(&home_a, &repo)
+        .env("SEALBACK_ACCOUNT", account)
+        .env("SEALBACK_PASSWORD", "the right password")
+        .args([
+            "--recovery-key-file",
+            key.to_str().unwrap(),
+            "key",
+            "add",
+            "password",
+            "--vault",
+            &vault.url,
+            "--account-proof",
+            "dev",
+        ])
+        .output()
+        .unwrap());
+    let chats = tmp.join("phone-A").join("chats");
+    sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(21)).unwrap();
+    ok(&cli(&home_a, &repo)
+        .args([
+            "--recovery-key-file",
+            key.to_str().unwrap(),
+            "backup",
+            chats.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    (vault, repo, chats, vault_dir)
+}
+
+#[test]
+fn a_new_device_restores_with_the_password_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_vault, repo, chats, _) = setup(tmp.path(), "alice");
+    let home_b = tmp.path().join("device-b");
+    std::fs::create_dir_all(&home_b).unwrap();
+    let target = tmp.path().join("restored");
+    let out = cli(&home_b, &repo)
+        .env("SEALBACK_ACCOUNT", "alice")
+        .env("SEALBACK_PASSWORD", "the right password")
+        .args(["restore", "latest", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+    let out = cli(&home_b, &repo)
+        .env("SEALBACK_PASSWORD", "wrong")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    fails(&out, 3, "9 attempts remain");
+}
+
+#[test]
+fn ten_wrong_passwords_then_the_right_one_exits_5_and_the_record_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_vault, repo, _, vault_dir) = setup(tmp.path(), "bob");
+    let home_b = tmp.path().join("device-b");
+    std::fs::create_dir_all(&home_b).unwrap();
+    assert_eq!(records(&vault_dir, "bob"), 1);
+    for i in 0..10 {
+        let out = cli(&home_b, &repo)
+            .env("SEALBACK_PASSWORD", format!("guess {i}"))
+            .args(["snapshots"])
+            .output()
+            .unwrap();
+        fails(&out, 3, &format!("{} attempts remain", 9 - i));
+    }
+    let out = cli(&home_b, &repo)
+        .env("SEALBACK_PASSWORD", "the right password")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    fails(&out, 5, "destroyed this key");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("recovery-key"),
+        "names the keys that still work"
+    );
+    assert_eq!(
+        records(&vault_dir, "bob"),
+        0,
+        "the record is gone from the database"
+    );
+}
+
+#[test]
+fn a_killed_vault_never_gives_an_attempt_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vault_dir = tmp.path().join("vault");
+    std::fs::create_dir_all(&vault_dir).unwrap();
+    let mut vault = VaultProcess::start(&vault_dir);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let params: VaultParams = rt
+        .block_on(VaultClient::new(&vault.url).register(
+            "carol",
+            "dev",
+            &Password::new("pw".into()),
+            &sealback_core::ProtectorSecret::new(vec![1; 32]),
+            None,
+        ))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = vault.url.clone();
+    let p2 = params.clone();
+    let guesses = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let (url, params, tx) = (url.clone(), p2.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let r = VaultClient::new(&url)
+                            .login(&params, &Password::new(format!("g{i}")))
+                            .await;
+                        let answered = matches!(
+                            r,
+                            Err(VaultError::WrongPassword { .. }) | Err(VaultError::Locked)
+                        );
+                        let _ = tx.send(answered);
+                        r.err()
+                    })
+                })
+                .collect();
+            let (mut wrong, mut locked) = (0usize, false);
+            for t in tasks {
+                match t.await.unwrap() {
+                    Some(VaultError::WrongPassword { .. }) => wrong += 1,
+                    Some(VaultError::Locked) => locked = true,
+                    // Killed before it answered (the guess may or may not have been counted).
+                    Some(VaultError::Unreachable { .. }) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            (wrong, locked)
+        })
+    });
+    // Kill the vault (SIGKILL) once a few guesses have been answered.
+    let mut answered = 0;
+    while answered < 3 {
+        if rx.recv().unwrap() {
+            answered += 1;
+        }
+    }
+    vault.child.kill().unwrap();
+    vault.child.wait().unwrap();
+    let (answered_wrong, saw_locked) = guesses.join().unwrap();
+    // Restart on the same database: every answered guess is still counted.
+    let vault = VaultProcess::start(&vault_dir);
+    let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
+    let counted: i64 = c
+        .query_row(
+            "SELECT count FROM attempts WHERE account = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        counted as usize >= answered_wrong,
+        "counted {counted}, answered {answered_wrong}"
+    );
+    if saw_locked {
+        assert!(
+            counted >= 10,
+            "a locked answer means the limit was reached, and stays reached"
+        );
+    }
+    assert!(
+        answered_wrong > 0 || saw_locked,
+        "some guesses were answered before the kill"
+    );
+    let moved = VaultParams {
+        url: vault.url.clone(),
+        ..params
+    };
+    let next =
+        rt.block_on(VaultClient::new(&vault.url).login(&moved, &Password::new("again".into())));
+    match next {
+        Err(VaultError::WrongPassword { remaining }) => {
+            assert_eq!(remaining as i64, 10 - counted - 1)
+        }
+        Err(VaultError::Locked) => assert!(counted >= 10),
+        other => panic!("{other:?}"),
+    }
+}
