@@ -180,7 +180,8 @@ pub enum VaultCommand {
         /// Address to listen on (plain HTTP only on loopback).
         #[arg(long, default_value = "127.0.0.1:8443", env = "SEALBACK_VAULT_LISTEN")]
         listen: String,
-        /// Database: sqlite:PATH.
+        /// Database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (several vault
+        /// processes may share one).
         #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
         database: String,
         /// The key that seals records (created if missing). A software key file is weaker than

@@ -578,12 +578,11 @@ async fn vault_serve(
     key_file: &Path,
     dev: bool,
 ) -> Result<(), CliError> {
-    use sealback_vault::{db::SqliteDb, sealer::SoftwareSealer, SystemClock, Vault, VaultOptions};
+    use sealback_vault::{db::Db, sealer::SoftwareSealer, SystemClock, Vault, VaultOptions};
     use std::sync::Arc;
-    let path = database.strip_prefix("sqlite:").ok_or_else(|| {
-        CliError::Usage(format!("unsupported database {database:?}: use sqlite:PATH (PostgreSQL is not available in this version)"))
-    })?;
-    let db = SqliteDb::open(Path::new(path)).map_err(|e| CliError::Other(e.to_string()))?;
+    let db = Db::open(database)
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let sealer = Arc::new(
         SoftwareSealer::open_or_create(key_file)
             .map_err(|e| CliError::Other(format!("vault key file {}: {e}", key_file.display())))?,

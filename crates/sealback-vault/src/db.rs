@@ -1,5 +1,5 @@
-//! The vault's database. SQLite is the embedded default (PostgreSQL for scale is planned behind
-//! the same operations).
+//! The vault's database: SQLite embedded by default, PostgreSQL ([`crate::pg`]) for several
+//! vault processes, behind the one [`Db`] type.
 //!
 //! Every guess is counted in a transaction that commits (durably: WAL with `synchronous=FULL`)
 //! before the vault computes its answer, so a crash or a kill at any point never refunds one,
@@ -30,6 +30,134 @@ pub enum Attempt {
 #[derive(Debug, thiserror::Error)]
 #[error("vault database: {0}")]
 pub struct DbError(String);
+
+impl DbError {
+    pub(crate) fn new(s: String) -> Self {
+        DbError(s)
+    }
+}
+
+/// The vault's database.
+#[derive(Clone)]
+pub enum Db {
+    /// Embedded SQLite.
+    Sqlite(SqliteDb),
+    /// PostgreSQL.
+    Postgres(crate::pg::PgDb),
+}
+
+impl Db {
+    /// Opens `sqlite:PATH` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return Ok(Db::Sqlite(SqliteDb::open(Path::new(path))?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Db::Postgres(crate::pg::PgDb::connect(url, 32).await?));
+        }
+        Err(DbError(format!(
+            "unsupported database {url:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DB"
+        )))
+    }
+
+    /// The sealed server setup, made by `make` on first use.
+    pub async fn setup(
+        &self,
+        make: impl FnOnce() -> Vec<u8> + Send + 'static,
+    ) -> Result<Vec<u8>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.setup(make).await,
+            Db::Postgres(d) => d.setup(make).await,
+        }
+    }
+    /// See [`SqliteDb::put_record`].
+    pub async fn put_record(
+        &self,
+        account: String,
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.put_record(account, sealed, now).await,
+            Db::Postgres(d) => d.put_record(&account, &sealed, now).await,
+        }
+    }
+    /// See [`SqliteDb::begin_attempt`].
+    pub async fn begin_attempt(
+        &self,
+        account: String,
+        limit: u32,
+        now: i64,
+        source: String,
+    ) -> Result<Attempt, DbError> {
+        match self {
+            Db::Sqlite(d) => d.begin_attempt(account, limit, now, source).await,
+            Db::Postgres(d) => d.begin_attempt(&account, limit, now, &source).await,
+        }
+    }
+    /// See [`SqliteDb::put_session`].
+    pub async fn put_session(
+        &self,
+        id: String,
+        account: String,
+        sealed: Vec<u8>,
+        expires: i64,
+    ) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.put_session(id, account, sealed, expires).await,
+            Db::Postgres(d) => d.put_session(&id, &account, &sealed, expires).await,
+        }
+    }
+    /// See [`SqliteDb::take_session`].
+    pub async fn take_session(
+        &self,
+        id: String,
+        now: i64,
+    ) -> Result<Option<(String, Vec<u8>)>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.take_session(id, now).await,
+            Db::Postgres(d) => d.take_session(&id, now).await,
+        }
+    }
+    /// See [`SqliteDb::login_succeeded`].
+    pub async fn login_succeeded(
+        &self,
+        account: String,
+        restore: Option<Vec<u8>>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.login_succeeded(account, restore, now).await,
+            Db::Postgres(d) => d.login_succeeded(&account, restore.as_deref(), now).await,
+        }
+    }
+    /// See [`SqliteDb::login_failed`].
+    pub async fn login_failed(
+        &self,
+        account: String,
+        remaining: u32,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.login_failed(account, remaining, now).await,
+            Db::Postgres(d) => d.login_failed(&account, remaining, now).await,
+        }
+    }
+    /// Whether the account has a record.
+    pub async fn has_record(&self, account: String) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => d.has_record(account).await,
+            Db::Postgres(d) => d.has_record(&account).await,
+        }
+    }
+    /// Guesses counted for an account.
+    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+        match self {
+            Db::Sqlite(d) => d.attempts(account).await,
+            Db::Postgres(d) => d.attempts(&account).await,
+        }
+    }
+}
 
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {

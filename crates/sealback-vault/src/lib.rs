@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod http;
+pub mod pg;
 pub mod sealer;
 pub mod service;
 

@@ -1,7 +1,7 @@
 //! The vault's logic, independent of HTTP: registration, login with the guess limit, and what
 //! it stores. The clock is injected so that session expiry can be driven by tests.
 
-use crate::db::{Attempt, DbError, SqliteDb};
+use crate::db::{Attempt, Db, DbError};
 use crate::sealer::Sealer;
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
@@ -84,7 +84,7 @@ impl Default for VaultOptions {
 
 /// The vault.
 pub struct Vault {
-    db: SqliteDb,
+    db: Db,
     sealer: Arc<dyn Sealer>,
     setup: ServerSetup<Suite>,
     options: VaultOptions,
@@ -138,7 +138,7 @@ impl Vault {
     /// Opens the vault over a database and a sealer, creating the OPAQUE server setup on first
     /// use (sealed: the database alone does not hold it).
     pub async fn new(
-        db: SqliteDb,
+        db: Db,
         sealer: Arc<dyn Sealer>,
         options: VaultOptions,
         clock: Arc<dyn Clock>,
@@ -172,7 +172,7 @@ impl Vault {
     }
 
     /// The database (for operators and tests).
-    pub fn db(&self) -> &SqliteDb {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 

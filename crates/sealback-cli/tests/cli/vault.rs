@@ -15,6 +15,10 @@ struct VaultProcess {
 
 impl VaultProcess {
     fn start(dir: &Path) -> Self {
+        Self::start_on(dir, &format!("sqlite:{}", dir.join("vault.db").display()))
+    }
+
+    fn start_on(dir: &Path, database: &str) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "vault",
@@ -23,8 +27,8 @@ impl VaultProcess {
                 "127.0.0.1:0",
                 "--dev",
                 "--database",
+                database,
             ])
-            .arg(format!("sqlite:{}", dir.join("vault.db").display()))
             .arg("--key-file")
             .arg(dir.join("vault.key"))
             .stdout(Stdio::piped())
@@ -289,4 +293,64 @@ fn a_killed_vault_never_gives_an_attempt_back() {
         Err(VaultError::Locked) => assert!(counted >= 10),
         other => panic!("{other:?}"),
     }
+}
+
+/// 500 concurrent wrong guesses over many connections, against two vault processes sharing one
+/// PostgreSQL: no more than 10 are evaluated.
+#[test]
+fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
+    let pg = sealback_testkit::PgServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = VaultProcess::start_on(tmp.path(), &pg.url());
+    let b = VaultProcess::start_on(tmp.path(), &pg.url());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let params: VaultParams = rt
+        .block_on(VaultClient::new(&a.url).register(
+            "dana",
+            "dev",
+            &Password::new("pw".into()),
+            &sealback_core::ProtectorSecret::new(vec![2; 32]),
+            None,
+        ))
+        .unwrap();
+    let (evaluated, locked) = rt.block_on(async {
+        let tasks: Vec<_> = (0..500)
+            .map(|i| {
+                let url = if i % 2 == 0 {
+                    a.url.clone()
+                } else {
+                    b.url.clone()
+                };
+                let params = VaultParams {
+                    url: url.clone(),
+                    ..params.clone()
+                };
+                tokio::spawn(async move {
+                    VaultClient::new(&url)
+                        .login(&params, &Password::new(format!("guess {i}")))
+                        .await
+                })
+            })
+            .collect();
+        let (mut evaluated, mut locked) = (0, 0);
+        for r in futures::future::join_all(tasks).await {
+            match r.unwrap() {
+                Err(VaultError::WrongPassword { .. }) => evaluated += 1,
+                Err(VaultError::Locked) => locked += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        (evaluated, locked)
+    });
+    assert_eq!(evaluated, 10, "exactly the limit is evaluated");
+    assert_eq!(locked, 490);
+    // The right password is refused too: the record is gone.
+    let r = rt.block_on(VaultClient::new(&b.url).login(
+        &VaultParams {
+            url: b.url.clone(),
+            ..params
+        },
+        &Password::new("pw".into()),
+    ));
+    assert!(matches!(r, Err(VaultError::Locked)), "{r:?}");
 }

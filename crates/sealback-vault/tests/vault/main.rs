@@ -1,7 +1,7 @@
 //! The vault over real HTTP on loopback, with a real SQLite database.
 
 use sealback_core::ProtectorSecret;
-use sealback_vault::db::SqliteDb;
+use sealback_vault::db::Db;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
 use sealback_vault::{SystemClock, Vault, VaultOptions};
 use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
@@ -23,7 +23,11 @@ impl Drop for Running {
 }
 
 async fn start(dir: &Path) -> Running {
-    let db = SqliteDb::open(&dir.join("vault.db")).unwrap();
+    start_on(dir, &format!("sqlite:{}", dir.join("vault.db").display())).await
+}
+
+async fn start_on(dir: &Path, database: &str) -> Running {
+    let db = Db::open(database).await.unwrap();
     let sealer = Arc::new(SoftwareSealer::open_or_create(&dir.join("vault.key")).unwrap());
     let options = VaultOptions {
         dev_accounts: true,
@@ -283,4 +287,58 @@ async fn the_database_alone_reveals_nothing() {
     assert!(other
         .open(b"sealback vault 2026-11-25 server setup", &setup)
         .is_none());
+}
+
+/// Two vault instances, each with its own connection pool, on one PostgreSQL: the limit holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vaults_on_one_postgresql_share_the_limit() {
+    let pg = sealback_testkit::PgServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start_on(tmp.path(), &pg.url()).await;
+    let b = start_on(tmp.path(), &pg.url()).await;
+    assert_eq!(
+        a.vault.info().server_public_key,
+        b.vault.info().server_public_key,
+        "one server setup"
+    );
+    let params = register(&a, "ivan", "right").await;
+    let ok = VaultClient::new(&b.url)
+        .login(
+            &VaultParams {
+                url: b.url.clone(),
+                ..params.clone()
+            },
+            &Password::new("right".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.expose_secret(), secret().expose_secret());
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
+            let params = VaultParams {
+                url: url.clone(),
+                ..params.clone()
+            };
+            tokio::spawn(async move {
+                VaultClient::new(&url)
+                    .login(&params, &Password::new(format!("g{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for t in futures::future::join_all(tasks).await {
+        match t.unwrap() {
+            Err(VaultError::WrongPassword { .. }) => evaluated += 1,
+            Err(VaultError::Locked) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(evaluated, 10);
+    assert!(!a.vault.db().has_record("ivan".into()).await.unwrap());
 }

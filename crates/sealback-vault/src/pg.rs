@@ -1,0 +1,271 @@
+//! The PostgreSQL database, for several vault processes sharing one database.
+//!
+//! The same operations as [`SqliteDb`](crate::db::SqliteDb). A guess is counted by an upsert
+//! that row-locks the account's counter until its transaction commits, so concurrent guesses
+//! for one account, from any number of processes, are counted one after another.
+
+use crate::db::{Attempt, DbError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::new(e.to_string())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        DbError::new(e.to_string())
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(id BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining BIGINT, source TEXT);
+";
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgDb {
+    pool: Pool,
+}
+
+impl PgDb {
+    /// Connects (`postgres://user@host:port/db`) and creates the tables if needed.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self, DbError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::new(format!("bad database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(|e| DbError::new(e.to_string()))?;
+        let mut c = pool.get().await?;
+        let tx = c.transaction().await?;
+        // Serialise schema creation between processes starting together.
+        tx.execute("SELECT pg_advisory_xact_lock(7262201)", &[])
+            .await?;
+        tx.batch_execute(SCHEMA).await?;
+        tx.commit().await?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn setup(&self, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7262202)", &[])
+            .await?;
+        let row = tx
+            .query_opt("SELECT sealed FROM setup WHERE id = 1", &[])
+            .await?;
+        let sealed = match row {
+            Some(r) => r.get(0),
+            None => {
+                let s = make();
+                tx.execute("INSERT INTO setup(id, sealed) VALUES (1, $1)", &[&s])
+                    .await?;
+                s
+            }
+        };
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    pub(crate) async fn put_record(
+        &self,
+        account: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3)
+             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+            &[&account, &sealed, &now],
+        )
+        .await?;
+        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
+            .await?;
+        tx.execute(
+            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'register', 'ok')",
+            &[&now, &account],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn begin_attempt(
+        &self,
+        account: &str,
+        limit: u32,
+        now: i64,
+        source: &str,
+    ) -> Result<Attempt, DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let count: i64 = tx
+            .query_one(
+                "INSERT INTO attempts(account, count) VALUES ($1, 1)
+                 ON CONFLICT (account) DO UPDATE SET count = attempts.count + 1 RETURNING count",
+                &[&account],
+            )
+            .await?
+            .get(0);
+        let count = count as u32;
+        if count > limit {
+            tx.execute("DELETE FROM records WHERE account = $1", &[&account])
+                .await?;
+            tx.execute(
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'locked', 0, $3)",
+                &[&now, &account, &source],
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Attempt::Locked);
+        }
+        let record: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT sealed FROM records WHERE account = $1 FOR UPDATE",
+                &[&account],
+            )
+            .await?
+            .map(|r| r.get(0));
+        let last = count == limit;
+        if last && record.is_some() {
+            tx.execute("DELETE FROM records WHERE account = $1", &[&account])
+                .await?;
+        }
+        let remaining = i64::from(limit - count);
+        tx.execute(
+            "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'counted', $3, $4)",
+            &[&now, &account, &remaining, &source],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Attempt::Proceed {
+            count,
+            record,
+            last,
+        })
+    }
+
+    pub(crate) async fn put_session(
+        &self,
+        id: &str,
+        account: &str,
+        sealed: &[u8],
+        expires: i64,
+    ) -> Result<(), DbError> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "DELETE FROM sessions WHERE expires < $1",
+            &[&(expires - 3600)],
+        )
+        .await?;
+        c.execute(
+            "INSERT INTO sessions(id, account, sealed, expires) VALUES ($1, $2, $3, $4)",
+            &[&id, &account, &sealed, &expires],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn take_session(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<(String, Vec<u8>)>, DbError> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                "DELETE FROM sessions WHERE id = $1 RETURNING account, sealed, expires",
+                &[&id],
+            )
+            .await?;
+        Ok(row
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    r.get::<_, Vec<u8>>(1),
+                    r.get::<_, i64>(2),
+                )
+            })
+            .filter(|(_, _, exp)| *exp >= now)
+            .map(|(a, s, _)| (a, s)))
+    }
+
+    pub(crate) async fn login_succeeded(
+        &self,
+        account: &str,
+        restore: Option<&[u8]>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
+            .await?;
+        if let Some(sealed) = restore {
+            tx.execute(
+                "INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING",
+                &[&account, &sealed, &now],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'login', 'ok')",
+            &[&now, &account],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn login_failed(
+        &self,
+        account: &str,
+        remaining: u32,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "INSERT INTO audit(time, account, event, outcome, remaining) VALUES ($1, $2, 'login', 'failed', $3)",
+            &[&now, &account, &i64::from(remaining)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn has_record(&self, account: &str) -> Result<bool, DbError> {
+        let c = self.pool.get().await?;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM records WHERE account = $1",
+                &[&account],
+            )
+            .await?
+            .get(0);
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn attempts(&self, account: &str) -> Result<u32, DbError> {
+        let c = self.pool.get().await?;
+        let n: Option<i64> = c
+            .query_opt("SELECT count FROM attempts WHERE account = $1", &[&account])
+            .await?
+            .map(|r| r.get(0));
+        Ok(n.unwrap_or(0) as u32)
+    }
+}
