@@ -184,10 +184,22 @@ pub enum VaultCommand {
         /// processes may share one).
         #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
         database: String,
-        /// The key that seals records (created if missing). A software key file is weaker than
-        /// an HSM: whoever copies it and the database can guess passwords offline.
-        #[arg(long, env = "SEALBACK_VAULT_KEY_FILE")]
-        key_file: PathBuf,
+        /// The key that seals records (created if missing), when no HSM is given. A software
+        /// key file is weaker than an HSM: whoever copies it and the database can guess
+        /// passwords offline.
+        #[arg(
+            long,
+            env = "SEALBACK_VAULT_KEY_FILE",
+            required_unless_present = "hsm_module"
+        )]
+        key_file: Option<PathBuf>,
+        /// A PKCS#11 module (an HSM; SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) whose token
+        /// holds the sealing key. Its user PIN comes from SEALBACK_HSM_PIN.
+        #[arg(long, env = "SEALBACK_HSM_MODULE", requires = "hsm_token")]
+        hsm_module: Option<PathBuf>,
+        /// The token's label.
+        #[arg(long, env = "SEALBACK_HSM_TOKEN")]
+        hsm_token: Option<String>,
         /// Development mode: accept any account proof. For the demo and tests only.
         #[arg(long)]
         dev: bool,

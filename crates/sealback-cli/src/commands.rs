@@ -171,9 +171,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     listen,
                     database,
                     key_file,
+                    hsm_module,
+                    hsm_token,
                     dev,
                 },
-        } => vault_serve(&listen, &database, &key_file, dev).await,
+        } => {
+            let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
+            vault_serve(&listen, &database, sealer, dev).await
+        }
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
 }
@@ -572,21 +577,43 @@ pub fn format_time(ns: i64) -> String {
     )
 }
 
+/// The vault's sealing key: in a PKCS#11 token, or (weaker) in a key file.
+fn vault_sealer(
+    key_file: Option<std::path::PathBuf>,
+    hsm_module: Option<std::path::PathBuf>,
+    hsm_token: Option<String>,
+) -> Result<std::sync::Arc<dyn sealback_vault::sealer::Sealer>, CliError> {
+    use sealback_vault::sealer::{Pkcs11Sealer, SoftwareSealer};
+    match (hsm_module, hsm_token, key_file) {
+        (Some(module), Some(token), _) => {
+            let pin = zeroize::Zeroizing::new(std::env::var("SEALBACK_HSM_PIN").map_err(|_| {
+                CliError::Usage("the HSM token's user PIN is needed: set SEALBACK_HSM_PIN".into())
+            })?);
+            Ok(std::sync::Arc::new(
+                Pkcs11Sealer::open(&module, &token, &pin).map_err(CliError::Other)?,
+            ))
+        }
+        (_, _, Some(file)) => Ok(std::sync::Arc::new(
+            SoftwareSealer::open_or_create(&file)
+                .map_err(|e| CliError::Other(format!("vault key file {}: {e}", file.display())))?,
+        )),
+        _ => Err(CliError::Usage(
+            "give --key-file FILE, or --hsm-module PATH with --hsm-token LABEL".into(),
+        )),
+    }
+}
+
 async fn vault_serve(
     listen: &str,
     database: &str,
-    key_file: &Path,
+    sealer: std::sync::Arc<dyn sealback_vault::sealer::Sealer>,
     dev: bool,
 ) -> Result<(), CliError> {
-    use sealback_vault::{db::Db, sealer::SoftwareSealer, SystemClock, Vault, VaultOptions};
+    use sealback_vault::{db::Db, SystemClock, Vault, VaultOptions};
     use std::sync::Arc;
     let db = Db::open(database)
         .await
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let sealer = Arc::new(
-        SoftwareSealer::open_or_create(key_file)
-            .map_err(|e| CliError::Other(format!("vault key file {}: {e}", key_file.display())))?,
-    );
     let options = VaultOptions {
         dev_accounts: dev,
         ..Default::default()
@@ -594,10 +621,7 @@ async fn vault_serve(
     if dev {
         eprintln!("WARNING: development mode: any account proof is accepted. Never use this for real accounts.");
     }
-    eprintln!(
-        "records are sealed with a {}",
-        sealback_vault::sealer::Sealer::describe(sealer.as_ref())
-    );
+    eprintln!("records are sealed with a {}", sealer.describe());
     let vault = Arc::new(
         Vault::new(db, sealer, options, Arc::new(SystemClock))
             .await

@@ -145,3 +145,76 @@ impl Drop for PgServer {
         );
     }
 }
+
+/// The SoftHSM2 PKCS#11 module.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 token directory for this test process. SoftHSM2 reads `SOFTHSM2_CONF` once per
+/// process, so every test in a process shares one directory and makes its own token in it.
+pub struct SoftHsm {
+    /// The configuration file to put in `SOFTHSM2_CONF` (for child processes too).
+    pub conf: PathBuf,
+    /// The token directory (what a thief of the HSM's disk would get).
+    pub tokens: PathBuf,
+}
+
+static SOFTHSM: std::sync::OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> =
+    std::sync::OnceLock::new();
+
+impl SoftHsm {
+    /// The process's SoftHSM2 directory, made (and `SOFTHSM2_CONF` set) on first use.
+    pub fn shared() -> Self {
+        let (_, conf, tokens) = SOFTHSM.get_or_init(|| {
+            find_tool("softhsm2-util", "apt-get install -y softhsm2");
+            assert!(
+                Path::new(SOFTHSM_MODULE).exists(),
+                "{SOFTHSM_MODULE} is missing: run `apt-get install -y softhsm2`"
+            );
+            let dir = tempfile::Builder::new()
+                .prefix("sealback-hsm-")
+                .tempdir()
+                .unwrap();
+            let tokens = dir.path().join("tokens");
+            std::fs::create_dir_all(&tokens).unwrap();
+            let conf = dir.path().join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .unwrap();
+            // Set before any PKCS#11 use in this process.
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+            (dir, conf, tokens)
+        });
+        Self {
+            conf: conf.clone(),
+            tokens: tokens.clone(),
+        }
+    }
+
+    /// Initialises a new token with this label and user PIN.
+    pub fn init_token(&self, label: &str, pin: &str) {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "so-pin-1234",
+                "--pin",
+                pin,
+            ])
+            .output()
+            .expect("softhsm2-util runs");
+        assert!(
+            out.status.success(),
+            "softhsm2-util --init-token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -111,3 +111,117 @@ impl Sealer for SoftwareSealer {
         )
     }
 }
+
+/// AES-256-GCM inside a PKCS#11 token (an HSM; SoftHSM2 in tests): the key is generated in the
+/// token as sensitive and non-extractable, and every seal and open is a call into the token.
+pub struct Pkcs11Sealer {
+    session: std::sync::Mutex<cryptoki::session::Session>,
+    key: cryptoki::object::ObjectHandle,
+    token: String,
+    // Keeps the module loaded for as long as the session lives.
+    _context: cryptoki::context::Pkcs11,
+}
+
+/// The label of the vault's key in the token.
+pub const PKCS11_KEY_LABEL: &str = "sealback-vault-record-key";
+
+impl Pkcs11Sealer {
+    /// Opens the token labelled `token_label` through `module`, logs in with `pin`, and finds
+    /// (or, the first time, generates) the vault's key.
+    pub fn open(module: &Path, token_label: &str, pin: &str) -> Result<Self, String> {
+        use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+        use cryptoki::mechanism::Mechanism;
+        use cryptoki::object::{Attribute, KeyType, ObjectClass};
+        use cryptoki::session::UserType;
+        use cryptoki::types::AuthPin;
+        let context = Pkcs11::new(module)
+            .map_err(|e| format!("cannot load PKCS#11 module {}: {e}", module.display()))?;
+        context
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(|e| format!("PKCS#11 initialize: {e}"))?;
+        let slot = context
+            .get_slots_with_token()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|s| {
+                context
+                    .get_token_info(*s)
+                    .map(|t| t.label().trim() == token_label)
+                    .unwrap_or(false)
+            })
+            .ok_or_else(|| format!("no PKCS#11 token labelled {token_label:?}"))?;
+        let session = context.open_rw_session(slot).map_err(|e| e.to_string())?;
+        session
+            .login(UserType::User, Some(&AuthPin::new(pin.into())))
+            .map_err(|e| format!("PKCS#11 login to {token_label:?} failed: {e}"))?;
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Label(PKCS11_KEY_LABEL.as_bytes().to_vec()),
+        ];
+        let found = session.find_objects(&template).map_err(|e| e.to_string())?;
+        let key = match found.first() {
+            Some(k) => *k,
+            None => session
+                .generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Token(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Encrypt(true),
+                        Attribute::Decrypt(true),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Label(PKCS11_KEY_LABEL.as_bytes().to_vec()),
+                    ],
+                )
+                .map_err(|e| format!("cannot generate the vault key in the token: {e}"))?,
+        };
+        Ok(Self {
+            session: std::sync::Mutex::new(session),
+            key,
+            token: token_label.to_string(),
+            _context: context,
+        })
+    }
+}
+
+impl Sealer for Pkcs11Sealer {
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        use cryptoki::mechanism::{aead::GcmParams, Mechanism};
+        let mut nonce = [0u8; 12];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("system randomness");
+        let mut iv = nonce;
+        let params = GcmParams::new(&mut iv, aad, 128.into()).expect("valid GCM parameters");
+        let session = self.session.lock().expect("token session");
+        let ct = session
+            .encrypt(&Mechanism::AesGcm(params), self.key, plaintext)
+            .expect("the token encrypts");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        use cryptoki::mechanism::{aead::GcmParams, Mechanism};
+        if sealed.len() < 28 {
+            return None;
+        }
+        let mut iv: [u8; 12] = sealed[..12].try_into().ok()?;
+        let params = GcmParams::new(&mut iv, aad, 128.into()).ok()?;
+        let session = self.session.lock().ok()?;
+        // A tag failure comes back as CKR_GENERAL_ERROR from SoftHSM2: any error means "does not open".
+        session
+            .decrypt(&Mechanism::AesGcm(params), self.key, &sealed[12..])
+            .ok()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "key in PKCS#11 token {:?} (never leaves the token)",
+            self.token
+        )
+    }
+}

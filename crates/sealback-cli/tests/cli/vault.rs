@@ -19,6 +19,11 @@ impl VaultProcess {
     }
 
     fn start_on(dir: &Path, database: &str) -> Self {
+        let key = dir.join("vault.key");
+        Self::start_with(database, &["--key-file", key.to_str().unwrap()], &[])
+    }
+
+    fn start_with(database: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "vault",
@@ -29,8 +34,8 @@ impl VaultProcess {
                 "--database",
                 database,
             ])
-            .arg("--key-file")
-            .arg(dir.join("vault.key"))
+            .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -353,4 +358,62 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
         &Password::new("pw".into()),
     ));
     assert!(matches!(r, Err(VaultError::Locked)), "{r:?}");
+}
+
+#[test]
+fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
+    let hsm = sealback_testkit::SoftHsm::shared();
+    hsm.init_token("cli-vault", "2468");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("vault.db").display());
+    let conf = hsm.conf.to_str().unwrap().to_string();
+    let vault = VaultProcess::start_with(
+        &db,
+        &[
+            "--hsm-module",
+            sealback_testkit::SOFTHSM_MODULE,
+            "--hsm-token",
+            "cli-vault",
+        ],
+        &[("SEALBACK_HSM_PIN", "2468"), ("SOFTHSM2_CONF", &conf)],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = VaultClient::new(&vault.url);
+    let secret = sealback_core::ProtectorSecret::new(vec![3; 32]);
+    let params = rt
+        .block_on(c.register("kim", "dev", &Password::new("pw".into()), &secret, None))
+        .unwrap();
+    let got = rt
+        .block_on(c.login(&params, &Password::new("pw".into())))
+        .unwrap();
+    assert_eq!(got.expose_secret(), secret.expose_secret());
+    assert!(
+        !tmp.path().join("vault.key").exists(),
+        "no software key file when an HSM is used"
+    );
+    // A wrong token PIN is refused at start.
+    let out = Command::new(BIN)
+        .args([
+            "vault",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--database",
+            &db,
+            "--hsm-module",
+            sealback_testkit::SOFTHSM_MODULE,
+            "--hsm-token",
+            "cli-vault",
+        ])
+        .env("SEALBACK_HSM_PIN", "0000")
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("login"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -342,3 +342,94 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
     assert_eq!(evaluated, 10);
     assert!(!a.vault.db().has_record("ivan".into()).await.unwrap());
 }
+
+/// Records sealed by a key inside a PKCS#11 token: the database and the token's files together
+/// hold no password, no released key, and the sealing key cannot be read out of the token.
+#[tokio::test]
+async fn records_sealed_by_an_hsm_key() {
+    use sealback_vault::sealer::Pkcs11Sealer;
+    let hsm = sealback_testkit::SoftHsm::shared();
+    hsm.init_token("vault-test", "4321");
+    let tmp = tempfile::tempdir().unwrap();
+    let sealer = Arc::new(
+        Pkcs11Sealer::open(
+            Path::new(sealback_testkit::SOFTHSM_MODULE),
+            "vault-test",
+            "4321",
+        )
+        .unwrap(),
+    );
+    assert!(sealer.describe().contains("PKCS#11"));
+    let db = Db::open(&format!("sqlite:{}", tmp.path().join("vault.db").display()))
+        .await
+        .unwrap();
+    let vault = Arc::new(
+        Vault::new(
+            db,
+            sealer.clone(),
+            VaultOptions {
+                dev_accounts: true,
+                ..Default::default()
+            },
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sealback_vault::http::serve(
+        listener,
+        vault.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let c = VaultClient::new(&url);
+    let params = c
+        .register(
+            "judy",
+            "dev",
+            &Password::new("hsm protected password".into()),
+            &secret(),
+            None,
+        )
+        .await
+        .unwrap();
+    let got = c
+        .login(&params, &Password::new("hsm protected password".into()))
+        .await
+        .unwrap();
+    assert_eq!(got.expose_secret(), secret().expose_secret());
+    let _ = tx.send(());
+    // Sealed blobs open only through the token.
+    let blob = sealer.seal(b"ctx", b"payload");
+    assert_eq!(sealer.open(b"ctx", &blob).unwrap(), b"payload");
+    assert!(sealer.open(b"other ctx", &blob).is_none());
+    let software = SoftwareSealer::open_or_create(&tmp.path().join("guess.key")).unwrap();
+    assert!(software.open(b"ctx", &blob).is_none());
+    // A dump of the database and of the token directory.
+    let mut dump = std::fs::read(tmp.path().join("vault.db")).unwrap();
+    if let Ok(wal) = std::fs::read(tmp.path().join("vault.db-wal")) {
+        dump.extend(wal);
+    }
+    let mut stack = vec![hsm.tokens.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                dump.extend(std::fs::read(p).unwrap())
+            }
+        }
+    }
+    for needle in [b"hsm protected password".as_slice(), &[0x42; 16]] {
+        assert!(
+            !dump.windows(needle.len()).any(|w| w == needle),
+            "found {:?} in the dump",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}
