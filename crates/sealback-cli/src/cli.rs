@@ -200,6 +200,13 @@ pub enum VaultCommand {
         /// The token's label.
         #[arg(long, env = "SEALBACK_HSM_TOKEN")]
         hsm_token: Option<String>,
+        /// TLS certificate chain (PEM). With --tls-key, the vault serves HTTPS; without, plain
+        /// HTTP is allowed on loopback only.
+        #[arg(long, env = "SEALBACK_VAULT_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long, env = "SEALBACK_VAULT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Development mode: accept any account proof. For the demo and tests only.
         #[arg(long)]
         dev: bool,

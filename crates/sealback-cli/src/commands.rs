@@ -173,11 +173,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     key_file,
                     hsm_module,
                     hsm_token,
+                    tls_cert,
+                    tls_key,
                     dev,
                 },
         } => {
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
-            vault_serve(&listen, &database, sealer, dev).await
+            let tls = tls_cert.zip(tls_key);
+            vault_serve(&listen, &database, sealer, tls, dev).await
         }
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
@@ -607,6 +610,7 @@ async fn vault_serve(
     listen: &str,
     database: &str,
     sealer: std::sync::Arc<dyn sealback_vault::sealer::Sealer>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     dev: bool,
 ) -> Result<(), CliError> {
     use sealback_vault::{db::Db, SystemClock, Vault, VaultOptions};
@@ -627,15 +631,6 @@ async fn vault_serve(
             .await
             .map_err(|e| CliError::Other(e.to_string()))?,
     );
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::Other(format!("cannot listen on {listen}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    println!("http://{addr}");
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("signal handler");
@@ -645,6 +640,33 @@ async fn vault_serve(
         }
         eprintln!("shutting down");
     };
+    let announce = |scheme: &str, addr: std::net::SocketAddr| {
+        use std::io::Write as _;
+        println!("{scheme}://{addr}");
+        let _ = std::io::stdout().flush();
+    };
+    if let Some((cert, key)) = tls {
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|e| CliError::Usage(format!("--listen {listen}: {e}")))?;
+        return sealback_vault::http::serve_tls(
+            addr,
+            vault,
+            &cert,
+            &key,
+            |a| announce("https", a),
+            shutdown,
+        )
+        .await
+        .map_err(|e| CliError::Other(format!("cannot serve TLS on {listen}: {e}")));
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Other(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    announce("http", addr);
     sealback_vault::http::serve(listener, vault, shutdown)
         .await
         .map_err(|e| CliError::Other(e.to_string()))

@@ -134,15 +134,40 @@ pub struct VaultClient {
 }
 
 impl VaultClient {
-    /// A client for the vault at `url` (`http://127.0.0.1:PORT`).
+    /// A client for the vault at `url`: `https://…` checked against the public web PKI (or the
+    /// CA in `SEALBACK_VAULT_CA`, a PEM file), or `http://127.0.0.1:PORT` on loopback.
     pub fn new(url: &str) -> Self {
-        Self {
-            url: url.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .expect("HTTP client"),
+        let ca = std::env::var_os("SEALBACK_VAULT_CA").and_then(|p| std::fs::read(p).ok());
+        Self::with_ca(url, ca.as_deref()).expect("HTTP client")
+    }
+
+    /// A client that trusts only the CA certificates in `ca_pem` (when given) for TLS.
+    pub fn with_ca(url: &str, ca_pem: Option<&[u8]>) -> Result<Self, VaultError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_pem {
+            Some(pem) => {
+                for cert in rustls_pemfile::certs(&mut &pem[..]) {
+                    let cert = cert.map_err(|e| VaultError::Protocol(format!("CA file: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| VaultError::Protocol(format!("CA certificate: {e}")))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| VaultError::Protocol(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            http,
+        })
     }
 
     async fn post<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(

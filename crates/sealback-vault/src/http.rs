@@ -99,3 +99,30 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
 }
+
+/// Serves the API over TLS (rustls) with a certificate chain and key in PEM files, until
+/// `shutdown` resolves.
+pub async fn serve_tls(
+    addr: SocketAddr,
+    vault: Arc<Vault>,
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem).await?;
+    let handle = axum_server::Handle::new();
+    let h2 = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h2.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    on_bound(listener.local_addr()?);
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(router(vault).into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}

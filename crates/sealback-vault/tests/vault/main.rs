@@ -433,3 +433,71 @@ async fn records_sealed_by_an_hsm_key() {
         );
     }
 }
+
+/// Over TLS: a client that trusts the vault's certificate works; one that does not refuses it.
+#[tokio::test]
+async fn tls_with_a_trusted_certificate_and_refusal_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let db = Db::open(&format!("sqlite:{}", tmp.path().join("vault.db").display()))
+        .await
+        .unwrap();
+    let sealer = Arc::new(SoftwareSealer::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let vault = Arc::new(
+        Vault::new(
+            db,
+            sealer,
+            VaultOptions {
+                dev_accounts: true,
+                ..Default::default()
+            },
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        sealback_vault::http::serve_tls(
+            "127.0.0.1:0".parse().unwrap(),
+            vault,
+            &cert,
+            &key,
+            move |a| bound_tx.send(a).unwrap(),
+            async {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+        .unwrap()
+    });
+    let addr = bound_rx.await.unwrap();
+    let url = format!("https://127.0.0.1:{}", addr.port());
+    let trusting = VaultClient::with_ca(&url, Some(ck.cert.pem().as_bytes())).unwrap();
+    let params = trusting
+        .register("liam", "dev", &Password::new("pw".into()), &secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        trusting
+            .login(&params, &Password::new("pw".into()))
+            .await
+            .unwrap()
+            .expose_secret(),
+        secret().expose_secret()
+    );
+    // Another CA (a vault impersonated with another certificate) is refused before any guess.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let wary = VaultClient::with_ca(&url, Some(other.cert.pem().as_bytes())).unwrap();
+    assert!(matches!(
+        wary.login(&params, &Password::new("pw".into())).await,
+        Err(VaultError::Unreachable { .. })
+    ));
+    let _ = stop_tx.send(());
+}
