@@ -42,6 +42,17 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALBACK_ACCOUNT")]
     pub account: Option<String>,
 
+    /// Proof that you own the account: a token the messaging app's operator signs (`sbp1.…`;
+    /// scope `register` to add a password key, `login` or `register` to unlock with one). A
+    /// vault in development mode needs none.
+    #[arg(
+        long,
+        global = true,
+        env = "SEALBACK_ACCOUNT_PROOF",
+        hide_env_values = true
+    )]
+    pub account_proof: Option<String>,
+
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -157,10 +168,6 @@ pub enum AddKey {
         /// A name for it.
         #[arg(long, default_value = "password")]
         name: String,
-        /// Proof that you own the account (a token from the messaging app's operator; any
-        /// value for a vault in development mode).
-        #[arg(long, env = "SEALBACK_ACCOUNT_PROOF")]
-        account_proof: String,
     },
     /// Another 64-digit recovery key (shown once, or written to --recovery-key-out).
     RecoveryKey {
@@ -207,10 +214,58 @@ pub enum VaultCommand {
         /// TLS private key (PEM).
         #[arg(long, env = "SEALBACK_VAULT_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Development mode: accept any account proof. For the demo and tests only.
-        #[arg(long)]
+        /// The messaging app operator's Ed25519 public key (base64url or hex), which signs
+        /// account proofs. Repeat it while rotating keys. Required unless --dev.
+        #[arg(
+            long = "operator-key",
+            env = "SEALBACK_VAULT_OPERATOR_KEYS",
+            value_delimiter = ','
+        )]
+        operator_keys: Vec<String>,
+        /// Login attempts allowed per account per minute (0: no limit).
+        #[arg(long, default_value_t = 6, env = "SEALBACK_VAULT_RATE_PER_ACCOUNT")]
+        rate_per_account: u32,
+        /// Requests allowed per client address per minute (0: no limit).
+        #[arg(long, default_value_t = 600, env = "SEALBACK_VAULT_RATE_PER_SOURCE")]
+        rate_per_source: u32,
+        /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address, e.g.
+        /// 127.0.0.1:9464. Keep it internal.
+        #[arg(long, env = "SEALBACK_VAULT_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
+        /// Development mode: accept any account proof, or none. For the demo and tests only.
+        #[arg(long, conflicts_with = "operator_keys")]
         dev: bool,
     },
+    /// Operator tool: make an Ed25519 key for signing account proofs (the messaging app's
+    /// servers hold it); writes it to OUT (mode 0600) and prints the public key for
+    /// `vault serve --operator-key`.
+    OperatorKey {
+        /// Where to write the private key (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Operator tool: sign an account proof for --account (what the messaging app's servers
+    /// give a client after it has verified the account).
+    IssueProof {
+        /// The operator's private key (from `vault operator-key`).
+        #[arg(long, env = "SEALBACK_OPERATOR_KEY_FILE")]
+        operator_key_file: PathBuf,
+        /// `register` (add or replace the password key; also logs in) or `login`.
+        #[arg(long, value_enum, default_value_t = ProofScope::Login)]
+        scope: ProofScope,
+        /// Seconds the proof stays valid (at most a day).
+        #[arg(long, default_value_t = 600)]
+        ttl: i64,
+    },
+}
+
+/// What an account proof allows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProofScope {
+    /// Add or replace the account's password key, and log in.
+    Register,
+    /// Log in only.
+    Login,
 }
 
 /// How to unlock.

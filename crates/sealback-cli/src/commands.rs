@@ -175,13 +175,54 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     hsm_token,
                     tls_cert,
                     tls_key,
+                    operator_keys,
+                    rate_per_account,
+                    rate_per_source,
+                    metrics_listen,
                     dev,
                 },
         } => {
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
+            let operator_keys = operator_keys
+                .iter()
+                .map(|k| {
+                    sealback_proto::proof::OperatorKey::parse(k).map_err(|_| {
+                        CliError::Usage(format!(
+                            "--operator-key {k:?} is not a 32-byte Ed25519 public key in base64url or hex"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if operator_keys.is_empty() && !dev {
+                return Err(CliError::Usage(
+                    "the vault needs the messaging app operator's public key to check account proofs: --operator-key KEY (make one with `sealback vault operator-key`), or --dev for a demo".into(),
+                ));
+            }
+            let options = sealback_vault::VaultOptions {
+                dev_accounts: dev,
+                operator_keys,
+                account_rate: sealback_vault::limits::RateLimit {
+                    per_minute: rate_per_account,
+                },
+                source_rate: sealback_vault::limits::RateLimit {
+                    per_minute: rate_per_source,
+                },
+                ..Default::default()
+            };
             let tls = tls_cert.zip(tls_key);
-            vault_serve(&listen, &database, sealer, tls, dev).await
+            vault_serve(&listen, &database, sealer, tls, options, metrics_listen).await
         }
+        Command::Vault {
+            command: VaultCommand::OperatorKey { out },
+        } => operator_key(&out, settings.json),
+        Command::Vault {
+            command:
+                VaultCommand::IssueProof {
+                    operator_key_file,
+                    scope,
+                    ttl,
+                },
+        } => issue_proof(&settings, &operator_key_file, scope, ttl),
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
     }
 }
@@ -372,11 +413,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 );
             }
         }
-        AddKey::Password {
-            vault,
-            name,
-            account_proof,
-        } => {
+        AddKey::Password { vault, name } => {
             let account = settings.account.clone().ok_or_else(|| {
                 CliError::Usage(
                     "a password key needs an account: --account or SEALBACK_ACCOUNT".into(),
@@ -390,7 +427,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 b
             });
             let params = sealback_vault_client::VaultClient::new(&vault)
-                .register(&account, &account_proof, &password, &secret, None)
+                .register(&account, settings.account_proof(), &password, &secret, None)
                 .await
                 .map_err(|e| unlock::vault_error(e, None))?;
             let template = SlotTemplate {
@@ -606,22 +643,85 @@ fn vault_sealer(
     }
 }
 
+fn operator_key(out: &std::path::Path, json: bool) -> Result<(), CliError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let (signer, pkcs8) = sealback_proto::proof::OperatorSigner::generate();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| CliError::Other(format!("cannot create {}: {e}", out.display())))?;
+    file.write_all(&pkcs8)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", out.display())))?;
+    let public = signer.public_key().to_text();
+    if json {
+        println!("{}", json!({ "public_key": public, "file": out }));
+    } else {
+        println!("{public}");
+        eprintln!(
+            "Wrote the operator's private key to {}. Start vaults with --operator-key {public}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn issue_proof(
+    settings: &Settings,
+    key_file: &std::path::Path,
+    scope: crate::cli::ProofScope,
+    ttl: i64,
+) -> Result<(), CliError> {
+    use sealback_proto::proof::{Claims, OperatorSigner, Scope, MAX_LIFETIME};
+    let account = settings.account.clone().ok_or_else(|| {
+        CliError::Usage("a proof is for an account: --account or SEALBACK_ACCOUNT".into())
+    })?;
+    if !(1..=MAX_LIFETIME).contains(&ttl) {
+        return Err(CliError::Usage(format!(
+            "--ttl must be 1..{MAX_LIFETIME} seconds"
+        )));
+    }
+    let pkcs8 = zeroize::Zeroizing::new(
+        std::fs::read(key_file)
+            .map_err(|e| CliError::Other(format!("cannot read {}: {e}", key_file.display())))?,
+    );
+    let signer = OperatorSigner::from_pkcs8(&pkcs8).map_err(|_| {
+        CliError::Usage(format!(
+            "{} is not an operator key (make one with `sealback vault operator-key`)",
+            key_file.display()
+        ))
+    })?;
+    let now = unix_now() as i64;
+    let token = signer.issue(&Claims {
+        account,
+        scope: match scope {
+            crate::cli::ProofScope::Register => Scope::Register,
+            crate::cli::ProofScope::Login => Scope::Login,
+        },
+        iat: now,
+        exp: now + ttl,
+    });
+    println!("{token}");
+    Ok(())
+}
+
 async fn vault_serve(
     listen: &str,
     database: &str,
     sealer: std::sync::Arc<dyn sealback_vault::sealer::Sealer>,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    dev: bool,
+    options: sealback_vault::VaultOptions,
+    metrics_listen: Option<String>,
 ) -> Result<(), CliError> {
-    use sealback_vault::{db::Db, SystemClock, Vault, VaultOptions};
+    use sealback_vault::{db::Db, SystemClock, Vault};
     use std::sync::Arc;
     let db = Db::open(database)
         .await
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let options = VaultOptions {
-        dev_accounts: dev,
-        ..Default::default()
-    };
+    let dev = options.dev_accounts;
     if dev {
         eprintln!("WARNING: development mode: any account proof is accepted. Never use this for real accounts.");
     }
@@ -631,6 +731,23 @@ async fn vault_serve(
             .await
             .map_err(|e| CliError::Other(e.to_string()))?,
     );
+    // Printed after the API's URL (the first line), so scripts find both.
+    let mut metrics_url = None;
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| CliError::Other(format!("cannot listen on {addr} for metrics: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        metrics_url = Some(format!("http://{bound}/metrics"));
+        let router = sealback_vault::http::metrics_router(vault.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(%e, "metrics listener stopped");
+            }
+        });
+    }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("signal handler");
@@ -643,6 +760,9 @@ async fn vault_serve(
     let announce = |scheme: &str, addr: std::net::SocketAddr| {
         use std::io::Write as _;
         println!("{scheme}://{addr}");
+        if let Some(m) = &metrics_url {
+            println!("metrics: {m}");
+        }
         let _ = std::io::stdout().flush();
     };
     if let Some((cert, key)) = tls {

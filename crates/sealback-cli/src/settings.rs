@@ -25,7 +25,24 @@ pub struct Settings {
     pub passkey_store: PathBuf,
     pub unlock: UnlockWith,
     pub account: Option<String>,
+    pub account_proof: Option<AccountProof>,
     pub json: bool,
+}
+
+/// An account proof: a bearer token, kept out of Debug output and logs.
+pub struct AccountProof(pub String);
+
+impl std::fmt::Debug for AccountProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountProof(<redacted>)")
+    }
+}
+
+impl Settings {
+    /// The account proof, or "" when none is given (a vault in development mode needs none).
+    pub fn account_proof(&self) -> &str {
+        self.account_proof.as_ref().map_or("", |p| p.0.as_str())
+    }
 }
 
 /// Where sealback keeps per-user data (the passkey store, when keys were last used).
@@ -70,6 +87,7 @@ impl Settings {
                 .unwrap_or_else(|| data_dir().join("passkeys.sbpk")),
             unlock: g.unlock,
             account: g.account.clone(),
+            account_proof: g.account_proof.clone().map(AccountProof),
             json: g.json,
         })
     }

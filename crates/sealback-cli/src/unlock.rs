@@ -144,7 +144,12 @@ pub fn passkey_provider(
 pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
     match e {
         VaultError::WrongPassword { .. } => CliError::Unlock(e.to_string()),
-        VaultError::Locked | VaultError::RateLimited => {
+        // Exit 5 like a lockout (the CLI contract), but it says when to try again.
+        VaultError::RateLimited { .. } => CliError::Vault(e.to_string()),
+        VaultError::Unauthorized(_) => CliError::Unlock(format!(
+            "{e}. Pass the account proof the messaging app gives you with --account-proof or SEALBACK_ACCOUNT_PROOF."
+        )),
+        VaultError::Locked => {
             let others: Vec<String> = keys
                 .map(|k| {
                     k.slots
@@ -164,9 +169,7 @@ pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
             };
             CliError::Vault(format!("{e}.{tail}"))
         }
-        VaultError::PinMismatch { .. } | VaultError::Unauthorized(_) => {
-            CliError::Unlock(e.to_string())
-        }
+        VaultError::PinMismatch { .. } => CliError::Unlock(e.to_string()),
         other => CliError::Other(other.to_string()),
     }
 }
@@ -240,10 +243,14 @@ pub async fn open_with(
             ));
         }
         let password = read_password(false)?;
-        let mut protector =
-            VaultPasswordProtector::login(&keys, settings.account.as_deref(), &password)
-                .await
-                .map_err(|e| vault_error(e, Some(&keys)))?;
+        let mut protector = VaultPasswordProtector::login(
+            &keys,
+            settings.account.as_deref(),
+            &password,
+            settings.account_proof(),
+        )
+        .await
+        .map_err(|e| vault_error(e, Some(&keys)))?;
         Repository::open(store, &mut protector).await?
     } else if method == UnlockWith::Passkey {
         if !has_passkey_slots(&keys) {

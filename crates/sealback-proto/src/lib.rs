@@ -1,10 +1,12 @@
 //! # sealback-proto: what the Backup Key Vault and its clients say to each other
 //!
 //! This crate owns the vault's versioned HTTP API (`/v1`, described in docs/openapi.yaml) as
-//! serde types, and the OPAQUE cipher suite both sides must agree on. It must not do I/O or hold
-//! server or client logic.
+//! serde types, the OPAQUE cipher suite both sides must agree on, and the operator-signed
+//! account proof format ([`proof`]). It must not do I/O or hold server or client logic.
 
 use serde::{Deserialize, Serialize};
+
+pub mod proof;
 
 /// The OPAQUE cipher suite (RFC 9807): ristretto255 OPRF, triple-DH over ristretto255 with
 /// SHA-512, Argon2id as the key stretching function (parameters: [`ksf`]).
@@ -101,6 +103,10 @@ pub struct RegisterFinish {
 pub struct LoginStart {
     /// The account.
     pub account: String,
+    /// Proof of account ownership (scope `login` or `register`), so that nobody but the
+    /// account's owner can spend its guesses. A vault in development mode accepts none.
+    #[serde(default)]
+    pub proof: String,
     /// OPAQUE CredentialRequest (KE1).
     #[serde(with = "b64")]
     pub request: Vec<u8>,
@@ -147,4 +153,7 @@ pub struct ErrorReply {
     /// Guesses left, where it applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts_remaining: Option<u32>,
+    /// For `rate_limited`: seconds to wait (also in the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }

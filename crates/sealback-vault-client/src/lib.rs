@@ -79,8 +79,11 @@ pub enum VaultError {
     #[error("the key vault has destroyed this key after too many wrong passwords; it cannot be recovered")]
     Locked,
     /// The vault limits requests for now.
-    #[error("the key vault is limiting requests: try again later")]
-    RateLimited,
+    #[error("the key vault is limiting requests: try again in {} s", retry_after.unwrap_or(60))]
+    RateLimited {
+        /// Seconds to wait, as the vault said.
+        retry_after: Option<u64>,
+    },
     /// The vault presented another key than the pinned one.
     #[error("the key vault at {url} presented a different key than the one pinned for this backup: refusing to talk to it (a wrong URL, or someone impersonating the vault)")]
     PinMismatch {
@@ -88,7 +91,7 @@ pub enum VaultError {
         url: String,
     },
     /// The vault refused the account proof.
-    #[error("the key vault refused the account proof: {0}")]
+    #[error("the key vault refused: {0}")]
     Unauthorized(String),
     /// Network or protocol failure.
     #[error("cannot reach the key vault at {url}: {detail}")]
@@ -110,6 +113,9 @@ impl Password {
     /// Wraps a password.
     pub fn new(p: String) -> Self {
         Self(Zeroizing::new(p))
+    }
+    fn clone_secret(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.0.as_str().to_owned())
     }
 }
 
@@ -202,7 +208,9 @@ impl VaultClient {
             "login_failed" => VaultError::WrongPassword {
                 remaining: err.attempts_remaining.unwrap_or(0),
             },
-            "rate_limited" => VaultError::RateLimited,
+            "rate_limited" => VaultError::RateLimited {
+                retry_after: err.retry_after_seconds,
+            },
             "unauthorized" => VaultError::Unauthorized(err.message),
             _ => VaultError::Protocol(err.message),
         })
@@ -250,16 +258,20 @@ impl VaultClient {
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
         let response = RegistrationResponse::<Suite>::deserialize(&reply.response)
             .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
-        let ksf = proto::ksf();
-        let finish = start
-            .state
-            .finish(
+        let pw = password.clone_secret();
+        // Argon2id (64 MiB) runs off the async runtime's threads.
+        let finish = tokio::task::spawn_blocking(move || {
+            let ksf = proto::ksf();
+            start.state.finish(
                 &mut OsRng,
-                password.0.as_bytes(),
+                pw.as_bytes(),
                 response,
                 ClientRegistrationFinishParameters::new(Default::default(), Some(&ksf)),
             )
-            .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
+        })
+        .await
+        .map_err(|e| VaultError::Protocol(format!("key stretching task: {e}")))?
+        .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
         let server_public_key = finish.server_s_pk.serialize().to_vec();
         if let Some(pinned) = pin {
             if !bool::from(pinned.ct_eq(&server_public_key)) {
@@ -301,11 +313,13 @@ impl VaultClient {
     }
 
     /// Logs in with `password` and returns the keyslot secret. The vault counts the guess first;
-    /// the vault's key must be the pinned one.
+    /// the vault's key must be the pinned one. `proof` is the operator's account proof (scope
+    /// `login`), which a vault in development mode does not need.
     pub async fn login(
         &self,
         params: &VaultParams,
         password: &Password,
+        proof: &str,
     ) -> Result<ProtectorSecret, VaultError> {
         let start = ClientLogin::<Suite>::start(&mut OsRng, password.0.as_bytes())
             .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
@@ -314,6 +328,7 @@ impl VaultClient {
                 "/v1/login/start",
                 &proto::LoginStart {
                     account: params.account.clone(),
+                    proof: proof.into(),
                     request: start.message.serialize().to_vec(),
                 },
             )
@@ -321,13 +336,19 @@ impl VaultClient {
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
         let response = CredentialResponse::<Suite>::deserialize(&reply.response)
             .map_err(|e| VaultError::Protocol(format!("{e:?}")))?;
-        let ksf = proto::ksf();
-        let finish = match start.state.finish(
-            &mut OsRng,
-            password.0.as_bytes(),
-            response,
-            ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf)),
-        ) {
+        let pw = password.clone_secret();
+        let finished = tokio::task::spawn_blocking(move || {
+            let ksf = proto::ksf();
+            start.state.finish(
+                &mut OsRng,
+                pw.as_bytes(),
+                response,
+                ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf)),
+            )
+        })
+        .await
+        .map_err(|e| VaultError::Protocol(format!("key stretching task: {e}")))?;
+        let finish = match finished {
             Ok(f) => f,
             // The envelope did not open: a wrong password (or a vault with another setup).
             Err(_) => {
@@ -401,6 +422,7 @@ impl VaultPasswordProtector {
         file: &KeySlotFile,
         account: Option<&str>,
         password: &Password,
+        proof: &str,
     ) -> Result<Self, VaultError> {
         let slots = vault_slots(file);
         let (_, params) = slots
@@ -410,7 +432,7 @@ impl VaultPasswordProtector {
                 VaultError::Protocol("this backup has no password key for that account".into())
             })?;
         let secret = VaultClient::new(&params.url)
-            .login(params, password)
+            .login(params, password, proof)
             .await?;
         Ok(Self {
             account: params.account.clone(),

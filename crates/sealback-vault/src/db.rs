@@ -26,6 +26,23 @@ pub enum Attempt {
     },
 }
 
+/// One line of the audit trail: who tried what, from where, with what outcome. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Unix seconds.
+    pub time: i64,
+    /// The account (empty for events about a client address only).
+    pub account: String,
+    /// `register`, `login` or `flag`.
+    pub event: String,
+    /// e.g. `ok`, `counted`, `failed`, `locked`, `burst`, `many_accounts`.
+    pub outcome: String,
+    /// Guesses left after this event, where it applies.
+    pub remaining: Option<u32>,
+    /// The client address, where known.
+    pub source: Option<String>,
+}
+
 /// A database error (the message never carries secrets).
 #[derive(Debug, thiserror::Error)]
 #[error("vault database: {0}")]
@@ -125,22 +142,28 @@ impl Db {
         account: String,
         restore: Option<Vec<u8>>,
         now: i64,
+        source: String,
     ) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.login_succeeded(account, restore, now).await,
-            Db::Postgres(d) => d.login_succeeded(&account, restore.as_deref(), now).await,
+            Db::Sqlite(d) => d.login_succeeded(account, restore, now, source).await,
+            Db::Postgres(d) => {
+                d.login_succeeded(&account, restore.as_deref(), now, &source)
+                    .await
+            }
         }
     }
-    /// See [`SqliteDb::login_failed`].
-    pub async fn login_failed(
-        &self,
-        account: String,
-        remaining: u32,
-        now: i64,
-    ) -> Result<(), DbError> {
+    /// Appends to the audit trail.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.login_failed(account, remaining, now).await,
-            Db::Postgres(d) => d.login_failed(&account, remaining, now).await,
+            Db::Sqlite(d) => d.audit(entry).await,
+            Db::Postgres(d) => d.audit(&entry).await,
+        }
+    }
+    /// The newest `limit` audit entries, newest first (for operators and tests).
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.audit_log(limit).await,
+            Db::Postgres(d) => d.audit_log(limit).await,
         }
     }
     /// Whether the account has a record.
@@ -348,6 +371,7 @@ impl SqliteDb {
         account: String,
         restore: Option<Vec<u8>>,
         now: i64,
+        source: String,
     ) -> Result<(), DbError> {
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -359,8 +383,8 @@ impl SqliteDb {
                 )?;
             }
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining) VALUES (?1, ?2, 'login', 'ok', NULL)",
-                params![now, account],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'ok', NULL, ?3)",
+                params![now, account, source],
             )?;
             tx.commit()?;
             Ok(())
@@ -368,19 +392,37 @@ impl SqliteDb {
         .await
     }
 
-    /// Records a failed login finish (the guess was already counted).
-    pub async fn login_failed(
-        &self,
-        account: String,
-        remaining: u32,
-        now: i64,
-    ) -> Result<(), DbError> {
+    /// Appends to the audit trail.
+    pub async fn audit(&self, e: AuditEntry) -> Result<(), DbError> {
         self.with(move |c| {
             c.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining) VALUES (?1, ?2, 'login', 'failed', ?3)",
-                params![now, account, remaining],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.time, e.account, e.event, e.outcome, e.remaining, e.source],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, DbError> {
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT time, account, event, outcome, remaining, source FROM audit ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = st
+                .query_map(params![limit], |r| {
+                    Ok(AuditEntry {
+                        time: r.get(0)?,
+                        account: r.get(1)?,
+                        event: r.get(2)?,
+                        outcome: r.get(3)?,
+                        remaining: r.get(4)?,
+                        source: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -12,6 +12,10 @@ use std::sync::Arc;
 
 impl IntoResponse for VaultError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            VaultError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let (status, code, remaining) = match &self {
             VaultError::Locked => (StatusCode::LOCKED, "locked", Some(0)),
             VaultError::LoginFailed { remaining } => {
@@ -20,7 +24,8 @@ impl IntoResponse for VaultError {
             VaultError::SessionExpired => (StatusCode::GONE, "session_expired", None),
             VaultError::Unauthorized(_) => (StatusCode::FORBIDDEN, "unauthorized", None),
             VaultError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
-            VaultError::Internal(detail) => {
+            VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
+            VaultError::Config(detail) | VaultError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
             }
@@ -29,8 +34,15 @@ impl IntoResponse for VaultError {
             error: code.into(),
             message: self.to_string(),
             attempts_remaining: remaining,
+            retry_after_seconds: retry_after,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -38,18 +50,41 @@ async fn info(State(v): State<Arc<Vault>>) -> Json<proto::Info> {
     Json(v.info())
 }
 
+/// Runs a handler and records its time under `route`.
+async fn timed<T>(v: &Vault, route: &'static str, f: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    v.metrics()
+        .request_seconds
+        .get_or_create(&crate::metrics::RouteLabel { route })
+        .observe(started.elapsed().as_secs_f64());
+    out
+}
+
 async fn register_start(
     State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::RegisterStart>,
 ) -> Result<Json<proto::RegisterStartReply>, VaultError> {
-    v.register_start(&req).map(Json)
+    let source = addr.ip().to_string();
+    timed(&v, "/v1/register/start", async {
+        v.register_start(&req, &source).map(Json)
+    })
+    .await
 }
 
 async fn register_finish(
     State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::RegisterFinish>,
 ) -> Result<StatusCode, VaultError> {
-    v.register_finish(req).await.map(|_| StatusCode::NO_CONTENT)
+    let source = addr.ip().to_string();
+    timed(&v, "/v1/register/finish", async {
+        v.register_finish(req, &source)
+            .await
+            .map(|_| StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 async fn login_start(
@@ -57,14 +92,39 @@ async fn login_start(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::LoginStart>,
 ) -> Result<Json<proto::LoginStartReply>, VaultError> {
-    v.login_start(req, addr.ip().to_string()).await.map(Json)
+    timed(&v, "/v1/login/start", async {
+        v.login_start(req, addr.ip().to_string()).await.map(Json)
+    })
+    .await
 }
 
 async fn login_finish(
     State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::LoginFinish>,
 ) -> Result<Json<proto::LoginFinishReply>, VaultError> {
-    v.login_finish(req).await.map(Json)
+    timed(&v, "/v1/login/finish", async {
+        v.login_finish(req, addr.ip().to_string()).await.map(Json)
+    })
+    .await
+}
+
+async fn metrics(State(v): State<Arc<Vault>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        v.metrics().encode(),
+    )
+        .into_response()
+}
+
+/// `GET /metrics` for Prometheus, to serve on its own (internal) listener.
+pub fn metrics_router(vault: Arc<Vault>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(vault)
 }
 
 /// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.

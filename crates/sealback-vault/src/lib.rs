@@ -11,6 +11,9 @@
 
 pub mod db;
 pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod monitor;
 pub mod pg;
 pub mod sealer;
 pub mod service;

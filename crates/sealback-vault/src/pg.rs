@@ -212,6 +212,7 @@ impl PgDb {
         account: &str,
         restore: Option<&[u8]>,
         now: i64,
+        source: &str,
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
@@ -225,27 +226,53 @@ impl PgDb {
             .await?;
         }
         tx.execute(
-            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'login', 'ok')",
-            &[&now, &account],
+            "INSERT INTO audit(time, account, event, outcome, source) VALUES ($1, $2, 'login', 'ok', $3)",
+            &[&now, &account, &source],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(crate) async fn login_failed(
-        &self,
-        account: &str,
-        remaining: u32,
-        now: i64,
-    ) -> Result<(), DbError> {
+    pub(crate) async fn audit(&self, e: &crate::db::AuditEntry) -> Result<(), DbError> {
         let c = self.pool.get().await?;
         c.execute(
-            "INSERT INTO audit(time, account, event, outcome, remaining) VALUES ($1, $2, 'login', 'failed', $3)",
-            &[&now, &account, &i64::from(remaining)],
+            "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &e.time,
+                &e.account,
+                &e.event,
+                &e.outcome,
+                &e.remaining.map(i64::from),
+                &e.source,
+            ],
         )
         .await?;
         Ok(())
+    }
+
+    pub(crate) async fn audit_log(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::db::AuditEntry>, DbError> {
+        let c = self.pool.get().await?;
+        let rows = c
+            .query(
+                "SELECT time, account, event, outcome, remaining, source FROM audit ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::db::AuditEntry {
+                time: r.get(0),
+                account: r.get(1),
+                event: r.get(2),
+                outcome: r.get(3),
+                remaining: r.get::<_, Option<i64>>(4).map(|n| n as u32),
+                source: r.get(5),
+            })
+            .collect())
     }
 
     pub(crate) async fn has_record(&self, account: &str) -> Result<bool, DbError> {

@@ -1,7 +1,11 @@
-//! The vault's logic, independent of HTTP: registration, login with the guess limit, and what
-//! it stores. The clock is injected so that session expiry can be driven by tests.
+//! The vault's logic, independent of HTTP: account proofs, rate limits, registration, login with
+//! the guess limit, the audit trail and what it stores. The clock is injected so that session
+//! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
-use crate::db::{Attempt, Db, DbError};
+use crate::db::{Attempt, AuditEntry, Db, DbError};
+use crate::limits::{RateLimit, RateLimiter};
+use crate::metrics::Metrics;
+use crate::monitor::{Monitor, MonitorOptions};
 use crate::sealer::Sealer;
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
@@ -9,6 +13,7 @@ use opaque_ke::{
 };
 use rand08::rngs::OsRng;
 use rand08::RngCore;
+use sealback_proto::proof::{self, OperatorKey, Scope};
 use sealback_proto::{self as proto, Suite};
 use std::sync::Arc;
 
@@ -48,6 +53,15 @@ pub enum VaultError {
     /// The account proof is missing or invalid.
     #[error("account proof refused: {0}")]
     Unauthorized(String),
+    /// Too many requests from this client or for this account; retry after some seconds.
+    #[error("too many requests: try again in {retry_after} s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The vault is configured wrongly (at start).
+    #[error("vault configuration: {0}")]
+    Config(String),
     /// A malformed request.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -68,8 +82,17 @@ pub struct VaultOptions {
     pub guess_limit: u32,
     /// Seconds a login may take between start and finish.
     pub session_ttl: i64,
-    /// Accept any non-empty account proof (demo and tests only; says so loudly at start).
+    /// Accept any account proof, or none (demo and tests only; says so loudly at start).
     pub dev_accounts: bool,
+    /// The operator's Ed25519 public keys (more than one while rotating). Without `dev_accounts`
+    /// at least one is required.
+    pub operator_keys: Vec<OperatorKey>,
+    /// Login attempts per account (after its proof is checked, before the guess is counted).
+    pub account_rate: RateLimit,
+    /// Requests per client address, for every route.
+    pub source_rate: RateLimit,
+    /// When the audit monitor flags a client address.
+    pub monitor: MonitorOptions,
 }
 
 impl Default for VaultOptions {
@@ -78,6 +101,10 @@ impl Default for VaultOptions {
             guess_limit: proto::DEFAULT_GUESS_LIMIT,
             session_ttl: 120,
             dev_accounts: false,
+            operator_keys: Vec::new(),
+            account_rate: RateLimit { per_minute: 6 },
+            source_rate: RateLimit { per_minute: 600 },
+            monitor: MonitorOptions::default(),
         }
     }
 }
@@ -89,6 +116,10 @@ pub struct Vault {
     setup: ServerSetup<Suite>,
     options: VaultOptions,
     clock: Arc<dyn Clock>,
+    account_limiter: RateLimiter,
+    source_limiter: RateLimiter,
+    monitor: Monitor,
+    metrics: Metrics,
 }
 
 const SETUP_AAD: &[u8] = b"sealback vault 2026-11-25 server setup";
@@ -143,6 +174,11 @@ impl Vault {
         options: VaultOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, VaultError> {
+        if !options.dev_accounts && options.operator_keys.is_empty() {
+            return Err(VaultError::Config(
+                "no operator key: give the messaging app operator's Ed25519 public key (--operator-key), or --dev for a demo".into(),
+            ));
+        }
         let s2 = sealer.clone();
         let sealed = db
             .setup(move || {
@@ -166,9 +202,18 @@ impl Vault {
             db,
             sealer,
             setup,
+            account_limiter: RateLimiter::new(options.account_rate),
+            source_limiter: RateLimiter::new(options.source_rate),
+            monitor: Monitor::new(options.monitor),
+            metrics: Metrics::default(),
             options,
             clock,
         })
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The database (for operators and tests).
@@ -185,22 +230,62 @@ impl Vault {
         }
     }
 
-    fn check_proof(&self, _account: &str, proof: &str) -> Result<(), VaultError> {
-        if self.options.dev_accounts && !proof.is_empty() {
+    fn check_proof(
+        &self,
+        account: &str,
+        token: &str,
+        wanted: Scope,
+        now: i64,
+    ) -> Result<(), VaultError> {
+        if self.options.dev_accounts {
             return Ok(());
         }
-        Err(VaultError::Unauthorized(
-            "this vault accepts only development proofs today (operator-signed tokens are not implemented yet); start it with --dev".into(),
-        ))
+        proof::verify(token, &self.options.operator_keys, account, wanted, now)
+            .map(|_| ())
+            .map_err(|e| VaultError::Unauthorized(e.to_string()))
+    }
+
+    fn limit_source(&self, source: &str, now: i64) -> Result<(), VaultError> {
+        self.source_limiter
+            .check(source, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })
+    }
+
+    /// Flags from the audit monitor go to the trail, the log (address only) and the metrics.
+    async fn observe(&self, source: &str, account: &str, now: i64) -> Result<(), VaultError> {
+        for flag in self.monitor.observe(source, account, now) {
+            tracing::warn!(source, flag = flag.as_str(), "suspicious login activity");
+            self.metrics
+                .flags
+                .get_or_create(&crate::metrics::KindLabel {
+                    kind: flag.as_str(),
+                })
+                .inc();
+            self.db
+                .audit(AuditEntry {
+                    time: now,
+                    account: account.to_string(),
+                    event: "flag".into(),
+                    outcome: flag.as_str().into(),
+                    remaining: None,
+                    source: Some(source.to_string()),
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Registration, first message.
     pub fn register_start(
         &self,
         req: &proto::RegisterStart,
+        source: &str,
     ) -> Result<proto::RegisterStartReply, VaultError> {
         valid_account(&req.account)?;
-        self.check_proof(&req.account, &req.proof)?;
+        let now = self.clock.now_unix();
+        self.limit_source(source, now)?;
+        self.check_proof(&req.account, &req.proof, Scope::Register, now)
+            .inspect_err(|_| self.metrics.registration("unauthorized"))?;
         let request = RegistrationRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
         let result =
@@ -212,9 +297,16 @@ impl Vault {
     }
 
     /// Registration, second message: stores the record (replacing any) and resets the count.
-    pub async fn register_finish(&self, req: proto::RegisterFinish) -> Result<(), VaultError> {
+    pub async fn register_finish(
+        &self,
+        req: proto::RegisterFinish,
+        source: &str,
+    ) -> Result<(), VaultError> {
         valid_account(&req.account)?;
-        self.check_proof(&req.account, &req.proof)?;
+        let now = self.clock.now_unix();
+        self.limit_source(source, now)?;
+        self.check_proof(&req.account, &req.proof, Scope::Register, now)
+            .inspect_err(|_| self.metrics.registration("unauthorized"))?;
         if req.wrapped_key.len() > 1024 {
             return Err(VaultError::BadRequest("wrapped key too large".into()));
         }
@@ -225,9 +317,8 @@ impl Vault {
             &record_aad(&req.account),
             &encode_record(&file, &req.wrapped_key),
         );
-        self.db
-            .put_record(req.account, sealed, self.clock.now_unix())
-            .await?;
+        self.db.put_record(req.account, sealed, now).await?;
+        self.metrics.registration("ok");
         Ok(())
     }
 
@@ -238,9 +329,20 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginStartReply, VaultError> {
         valid_account(&req.account)?;
+        let now = self.clock.now_unix();
+        // Seen before any limit, so that a flood or a spray is flagged even while refused.
+        self.observe(&source, &req.account, now).await?;
+        self.limit_source(&source, now)
+            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        // The proof before the account's limit: nobody else can use up an account's rate.
+        self.check_proof(&req.account, &req.proof, Scope::Login, now)
+            .inspect_err(|_| self.metrics.login("unauthorized"))?;
+        self.account_limiter
+            .check(&req.account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })
+            .inspect_err(|_| self.metrics.login("rate_limited"))?;
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        let now = self.clock.now_unix();
         let limit = self.options.guess_limit;
         let (count, sealed_record, last) = match self
             .db
@@ -248,10 +350,8 @@ impl Vault {
             .await?
         {
             Attempt::Locked => {
-                tracing::warn!(
-                    account_len = req.account.len(),
-                    "login refused: guess limit reached"
-                );
+                tracing::info!("login refused: guess limit reached");
+                self.metrics.login("locked");
                 return Err(VaultError::Locked);
             }
             Attempt::Proceed {
@@ -320,6 +420,10 @@ impl Vault {
                 now + self.options.session_ttl,
             )
             .await?;
+        self.metrics.login("counted");
+        if last && sealed_record.is_some() {
+            self.metrics.last_guesses.inc();
+        }
         Ok(proto::LoginStartReply {
             session,
             response: result.message.serialize().to_vec(),
@@ -331,6 +435,7 @@ impl Vault {
     pub async fn login_finish(
         &self,
         req: proto::LoginFinish,
+        source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
         let (account, sealed) = self
@@ -358,7 +463,10 @@ impl Vault {
             .map_err(|e| VaultError::Internal(format!("{e:?}")))?;
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
-                self.db.login_succeeded(account, restore, now).await?;
+                self.db
+                    .login_succeeded(account, restore, now, source)
+                    .await?;
+                self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
                     wrapped_key: wrapped,
                 })
@@ -366,7 +474,17 @@ impl Vault {
             _ => {
                 let used = self.db.attempts(account.clone()).await?;
                 let remaining = self.options.guess_limit.saturating_sub(used);
-                self.db.login_failed(account, remaining, now).await?;
+                self.metrics.login("failed");
+                self.db
+                    .audit(AuditEntry {
+                        time: now,
+                        account,
+                        event: "login".into(),
+                        outcome: "failed".into(),
+                        remaining: Some(remaining),
+                        source: Some(source),
+                    })
+                    .await?;
                 Err(VaultError::LoginFailed { remaining })
             }
         }

@@ -11,6 +11,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_sealback");
 struct VaultProcess {
     child: Child,
     url: String,
+    /// The metrics URL, when started with --metrics-listen.
+    metrics: Option<String>,
 }
 
 impl VaultProcess {
@@ -20,7 +22,20 @@ impl VaultProcess {
 
     fn start_on(dir: &Path, database: &str) -> Self {
         let key = dir.join("vault.key");
-        Self::start_with(database, &["--key-file", key.to_str().unwrap()], &[])
+        // Development proofs, and no rate limits: these tests count guesses.
+        Self::start_with(
+            database,
+            &[
+                "--dev",
+                "--rate-per-account",
+                "0",
+                "--rate-per-source",
+                "0",
+                "--key-file",
+                key.to_str().unwrap(),
+            ],
+            &[],
+        )
     }
 
     fn start_with(database: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
@@ -30,7 +45,6 @@ impl VaultProcess {
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
-                "--dev",
                 "--database",
                 database,
             ])
@@ -40,14 +54,19 @@ impl VaultProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        out.read_line(&mut line).unwrap();
         assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+        let metrics = args.contains(&"--metrics-listen").then(|| {
+            let mut m = String::new();
+            out.read_line(&mut m).unwrap();
+            m.trim().strip_prefix("metrics: ").unwrap().to_string()
+        });
         Self {
             child,
             url: line.trim().to_string(),
+            metrics,
         }
     }
 }
@@ -227,7 +246,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
                     let (url, params, tx) = (url.clone(), p2.clone(), tx.clone());
                     tokio::spawn(async move {
                         let r = VaultClient::new(&url)
-                            .login(&params, &Password::new(format!("g{i}")))
+                            .login(&params, &Password::new(format!("g{i}")), "")
                             .await;
                         let answered = matches!(
                             r,
@@ -290,7 +309,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
         ..params
     };
     let next =
-        rt.block_on(VaultClient::new(&vault.url).login(&moved, &Password::new("again".into())));
+        rt.block_on(VaultClient::new(&vault.url).login(&moved, &Password::new("again".into()), ""));
     match next {
         Err(VaultError::WrongPassword { remaining }) => {
             assert_eq!(remaining as i64, 10 - counted - 1)
@@ -332,7 +351,7 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
                 };
                 tokio::spawn(async move {
                     VaultClient::new(&url)
-                        .login(&params, &Password::new(format!("guess {i}")))
+                        .login(&params, &Password::new(format!("guess {i}")), "")
                         .await
                 })
             })
@@ -356,6 +375,7 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
             ..params
         },
         &Password::new("pw".into()),
+        "",
     ));
     assert!(matches!(r, Err(VaultError::Locked)), "{r:?}");
 }
@@ -370,6 +390,7 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
     let vault = VaultProcess::start_with(
         &db,
         &[
+            "--dev",
             "--hsm-module",
             sealback_testkit::SOFTHSM_MODULE,
             "--hsm-token",
@@ -384,7 +405,7 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
         .block_on(c.register("kim", "dev", &Password::new("pw".into()), &secret, None))
         .unwrap();
     let got = rt
-        .block_on(c.login(&params, &Password::new("pw".into())))
+        .block_on(c.login(&params, &Password::new("pw".into()), ""))
         .unwrap();
     assert_eq!(got.expose_secret(), secret.expose_secret());
     assert!(
@@ -416,4 +437,172 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Without --dev, the vault checks proofs the operator signed: `vault operator-key` makes the
+/// key, `vault issue-proof` signs, and the CLI passes the proof with SEALBACK_ACCOUNT_PROOF.
+#[test]
+fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let op_key = t.join("operator.key");
+    let out = Command::new(BIN)
+        .args(["vault", "operator-key", "--out", op_key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&op_key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let issue = |account: &str, scope: &str| -> String {
+        let out = Command::new(BIN)
+            .args([
+                "--account",
+                account,
+                "vault",
+                "issue-proof",
+                "--operator-key-file",
+                op_key.to_str().unwrap(),
+                "--scope",
+                scope,
+            ])
+            .output()
+            .unwrap();
+        ok(&out);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let vault_dir = t.join("vault");
+    std::fs::create_dir_all(&vault_dir).unwrap();
+    let db = format!("sqlite:{}", vault_dir.join("vault.db").display());
+    let key = vault_dir.join("vault.key");
+    // A vault without an operator key or --dev refuses to start.
+    let out = Command::new(BIN)
+        .args([
+            "vault",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+        ])
+        .args(["--key-file", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    fails(&out, 2, "--operator-key");
+    let vault = VaultProcess::start_with(
+        &db,
+        &[
+            "--operator-key",
+            &public,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+
+    let repo = t.join("cloud");
+    let home_a = t.join("device-a");
+    std::fs::create_dir_all(&home_a).unwrap();
+    let rk = t.join("recovery.txt");
+    ok(&cli(&home_a, &repo)
+        .args(["--recovery-key-file", rk.to_str().unwrap(), "init"])
+        .output()
+        .unwrap());
+    let add = |proof: Option<&str>| {
+        let mut c = cli(&home_a, &repo);
+        c.env("SEALBACK_ACCOUNT", "+15550100")
+            .env("SEALBACK_PASSWORD", "a fine password")
+            .args(["--recovery-key-file", rk.to_str().unwrap()])
+            .args(["key", "add", "password", "--vault", &vault.url]);
+        if let Some(p) = proof {
+            c.env("SEALBACK_ACCOUNT_PROOF", p);
+        }
+        c.output().unwrap()
+    };
+    fails(&add(None), 3, "an account proof is required");
+    fails(
+        &add(Some(&issue("+15550100", "login"))),
+        3,
+        "login-only proof",
+    );
+    fails(
+        &add(Some(&issue("+15550199", "register"))),
+        3,
+        "for another account",
+    );
+    ok(&add(Some(&issue("+15550100", "register"))));
+
+    let chats = t.join("phone").join("chats");
+    sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(5)).unwrap();
+    ok(&cli(&home_a, &repo)
+        .args(["--recovery-key-file", rk.to_str().unwrap()])
+        .args(["backup", chats.to_str().unwrap()])
+        .output()
+        .unwrap());
+
+    // A new device: the account, a login proof from the app, and the password.
+    let home_b = t.join("device-b");
+    std::fs::create_dir_all(&home_b).unwrap();
+    let restore = |proof: Option<&str>, target: &Path| {
+        let mut c = cli(&home_b, &repo);
+        c.env("SEALBACK_ACCOUNT", "+15550100")
+            .env("SEALBACK_PASSWORD", "a fine password")
+            .args(["restore", "latest", "--target", target.to_str().unwrap()]);
+        if let Some(p) = proof {
+            c.env("SEALBACK_ACCOUNT_PROOF", p);
+        }
+        c.output().unwrap()
+    };
+    let out = restore(None, &t.join("r1"));
+    fails(&out, 3, "--account-proof");
+    let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
+    let counted: i64 = c
+        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(counted, 0, "a login without a proof spends no guess");
+    ok(&restore(Some(&issue("+15550100", "login")), &t.join("r2")));
+    let cmp = sealback_corpus::compare(&chats, &t.join("r2").join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+
+    // The default per-account limit (6 a minute) turns a fast run of guesses away before they
+    // are counted, with a clear message and exit 5.
+    let proof = issue("+15550100", "login");
+    let mut limited = None;
+    for i in 0..8 {
+        let out = cli(&home_b, &repo)
+            .env("SEALBACK_ACCOUNT_PROOF", &proof)
+            .env("SEALBACK_PASSWORD", format!("guess {i}"))
+            .args(["snapshots"])
+            .output()
+            .unwrap();
+        if out.status.code() == Some(5) {
+            limited = Some((i, String::from_utf8_lossy(&out.stderr).to_string()));
+            break;
+        }
+        fails(&out, 3, "attempts remain");
+    }
+    let (at, message) = limited.expect("rate limited within 8 guesses");
+    assert!(at <= 6, "limited at guess {at}");
+    assert!(message.contains("try again in"), "{message}");
+
+    // Prometheus metrics on their own listener.
+    let text = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async {
+            reqwest::get(vault.metrics.as_deref().unwrap())
+                .await?
+                .text()
+                .await
+        })
+        .unwrap();
+    assert!(
+        text.contains("sealback_vault_logins_total{outcome=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("sealback_vault_logins_total{outcome=\"rate_limited\"} 1"));
 }

@@ -2,11 +2,14 @@
 
 use sealback_core::ProtectorSecret;
 use sealback_vault::db::Db;
+use sealback_vault::limits::RateLimit;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
 use sealback_vault::{SystemClock, Vault, VaultOptions};
 use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
 use std::path::Path;
 use std::sync::Arc;
+
+mod operations;
 
 struct Running {
     url: String,
@@ -27,17 +30,25 @@ async fn start(dir: &Path) -> Running {
 }
 
 async fn start_on(dir: &Path, database: &str) -> Running {
-    let db = Db::open(database).await.unwrap();
-    let sealer = Arc::new(SoftwareSealer::open_or_create(&dir.join("vault.key")).unwrap());
+    // Development proofs and no rate limits: these tests count guesses.
     let options = VaultOptions {
         dev_accounts: true,
+        account_rate: RateLimit::OFF,
+        source_rate: RateLimit::OFF,
         ..Default::default()
     };
-    let vault = Arc::new(
-        Vault::new(db, sealer, options, Arc::new(SystemClock))
-            .await
-            .unwrap(),
-    );
+    start_with(dir, database, options, Arc::new(SystemClock)).await
+}
+
+async fn start_with(
+    dir: &Path,
+    database: &str,
+    options: VaultOptions,
+    clock: Arc<dyn sealback_vault::Clock>,
+) -> Running {
+    let db = Db::open(database).await.unwrap();
+    let sealer = Arc::new(SoftwareSealer::open_or_create(&dir.join("vault.key")).unwrap());
+    let vault = Arc::new(Vault::new(db, sealer, options, clock).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -79,16 +90,16 @@ async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
     let params = register(&v, "alice", "correct horse").await;
     let c = VaultClient::new(&v.url);
     let got = c
-        .login(&params, &Password::new("correct horse".into()))
+        .login(&params, &Password::new("correct horse".into()), "")
         .await
         .unwrap();
     assert_eq!(got.expose_secret(), secret().expose_secret());
-    match c.login(&params, &Password::new("wrong".into())).await {
+    match c.login(&params, &Password::new("wrong".into()), "").await {
         Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 9),
         other => panic!("{other:?}"),
     }
     // A success resets the count.
-    c.login(&params, &Password::new("correct horse".into()))
+    c.login(&params, &Password::new("correct horse".into()), "")
         .await
         .unwrap();
     assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 0);
@@ -101,7 +112,10 @@ async fn ten_wrong_guesses_destroy_the_record_for_good() {
     let params = register(&v, "bob", "right").await;
     let c = VaultClient::new(&v.url);
     for i in 0..10 {
-        match c.login(&params, &Password::new(format!("guess {i}"))).await {
+        match c
+            .login(&params, &Password::new(format!("guess {i}")), "")
+            .await
+        {
             Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 9 - i),
             other => panic!("{other:?}"),
         }
@@ -111,7 +125,7 @@ async fn ten_wrong_guesses_destroy_the_record_for_good() {
         "gone after the tenth wrong guess"
     );
     assert!(matches!(
-        c.login(&params, &Password::new("right".into())).await,
+        c.login(&params, &Password::new("right".into()), "").await,
         Err(VaultError::Locked)
     ));
     assert!(!v.vault.db().has_record("bob".into()).await.unwrap());
@@ -125,11 +139,11 @@ async fn the_tenth_guess_may_still_be_right() {
     let c = VaultClient::new(&v.url);
     for i in 0..9 {
         assert!(c
-            .login(&params, &Password::new(format!("guess {i}")))
+            .login(&params, &Password::new(format!("guess {i}")), "")
             .await
             .is_err());
     }
-    c.login(&params, &Password::new("right".into()))
+    c.login(&params, &Password::new("right".into()), "")
         .await
         .unwrap();
     assert!(
@@ -150,7 +164,7 @@ async fn concurrent_guesses_never_exceed_the_limit() {
             let params = params.clone();
             tokio::spawn(async move {
                 VaultClient::new(&url)
-                    .login(&params, &Password::new(format!("g{i}")))
+                    .login(&params, &Password::new(format!("g{i}")), "")
                     .await
             })
         })
@@ -179,8 +193,8 @@ async fn unknown_accounts_look_like_known_ones() {
         ..known.clone()
     };
     let c = VaultClient::new(&v.url);
-    let a = c.login(&known, &Password::new("x".into())).await;
-    let b = c.login(&unknown, &Password::new("x".into())).await;
+    let a = c.login(&known, &Password::new("x".into()), "").await;
+    let b = c.login(&unknown, &Password::new("x".into()), "").await;
     assert!(
         matches!(a, Err(VaultError::WrongPassword { remaining: 9 })),
         "{a:?}"
@@ -208,7 +222,7 @@ async fn a_vault_with_another_key_is_refused() {
         ..params.clone()
     };
     let r = VaultClient::new(&b.url)
-        .login(&moved, &Password::new("pw".into()))
+        .login(&moved, &Password::new("pw".into()), "")
         .await;
     assert!(matches!(r, Err(VaultError::PinMismatch { .. })), "{r:?}");
     // Registering against a pinned key also refuses another vault.
@@ -231,7 +245,7 @@ async fn the_database_alone_reveals_nothing() {
     register(&v, "grace", "a long and unusual password").await;
     let c = VaultClient::new(&v.url);
     let params = register(&v, "heidi", "another password").await;
-    c.login(&params, &Password::new("nope".into()))
+    c.login(&params, &Password::new("nope".into()), "")
         .await
         .unwrap_err();
     drop(v);
@@ -309,6 +323,7 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
                 ..params.clone()
             },
             &Password::new("right".into()),
+            "",
         )
         .await
         .unwrap();
@@ -326,7 +341,7 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
             };
             tokio::spawn(async move {
                 VaultClient::new(&url)
-                    .login(&params, &Password::new(format!("g{i}")))
+                    .login(&params, &Password::new(format!("g{i}")), "")
                     .await
             })
         })
@@ -398,7 +413,7 @@ async fn records_sealed_by_an_hsm_key() {
         .await
         .unwrap();
     let got = c
-        .login(&params, &Password::new("hsm protected password".into()))
+        .login(&params, &Password::new("hsm protected password".into()), "")
         .await
         .unwrap();
     assert_eq!(got.expose_secret(), secret().expose_secret());
@@ -486,7 +501,7 @@ async fn tls_with_a_trusted_certificate_and_refusal_otherwise() {
         .unwrap();
     assert_eq!(
         trusting
-            .login(&params, &Password::new("pw".into()))
+            .login(&params, &Password::new("pw".into()), "")
             .await
             .unwrap()
             .expose_secret(),
@@ -496,7 +511,7 @@ async fn tls_with_a_trusted_certificate_and_refusal_otherwise() {
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let wary = VaultClient::with_ca(&url, Some(other.cert.pem().as_bytes())).unwrap();
     assert!(matches!(
-        wary.login(&params, &Password::new("pw".into())).await,
+        wary.login(&params, &Password::new("pw".into()), "").await,
         Err(VaultError::Unreachable { .. })
     ));
     let _ = stop_tx.send(());
