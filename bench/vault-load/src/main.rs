@@ -298,6 +298,7 @@ fn print(args: &Args, database: &str, clients: usize, r: &Report) {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if !args.json {
         println!(
             "Each login = login start (the guess is counted durably) + login finish (the count is reset); {} s per run.",

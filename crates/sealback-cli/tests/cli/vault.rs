@@ -591,6 +591,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     assert!(message.contains("try again in"), "{message}");
 
     // Prometheus metrics on their own listener.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let text = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async {

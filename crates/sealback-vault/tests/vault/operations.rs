@@ -145,6 +145,7 @@ fn ke1() -> Vec<u8> {
 
 /// Posts a login start directly, to see the status and headers.
 async fn raw_login_start(url: &str, account: &str, proof: &str) -> reqwest::Response {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
         .post(format!("{url}/v1/login/start"))
         .json(&sealback_proto::LoginStart {
@@ -294,6 +295,7 @@ async fn bursts_and_many_account_guessing_are_flagged_in_the_audit_trail_and_met
     let addr = listener.local_addr().unwrap();
     let router = sealback_vault::http::metrics_router(v.vault.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let text = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
