@@ -50,6 +50,7 @@ pub mod protector;
 pub mod recovery;
 pub mod secret;
 pub mod snapshot;
+pub mod vault;
 
 pub use codec::FormatError;
 pub use id::{BlobId, Id, RepoId};

@@ -16,7 +16,6 @@ use opaque_ke::{
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use sealback_core::codec::{FormatError, Reader, Writer};
 use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType};
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::ProtectorSecret;
@@ -27,43 +26,7 @@ use zeroize::Zeroizing;
 /// HKDF info for the wrapping key derived from the OPAQUE export key.
 pub const WRAP_LABEL: &[u8] = b"sealback 2026-11-25 vault wrap";
 
-/// What a vault-password keyslot stores in its `params` (SPEC §7b):
-/// `u8(1) ‖ bytes16(vault URL) ‖ bytes16(account) ‖ bytes16(pinned OPAQUE server public key)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VaultParams {
-    /// The vault's base URL.
-    pub url: String,
-    /// The account at the vault.
-    pub account: String,
-    /// The vault's OPAQUE public key, pinned at registration.
-    pub server_public_key: Vec<u8>,
-}
-
-impl VaultParams {
-    /// Encodes.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.u8(1)
-            .bytes_u16(self.url.as_bytes())
-            .bytes_u16(self.account.as_bytes())
-            .bytes_u16(&self.server_public_key);
-        w.into_inner()
-    }
-    /// Decodes.
-    pub fn decode(b: &[u8]) -> Result<Self, FormatError> {
-        let mut r = Reader::new(b, "vault keyslot parameters");
-        r.version_u8(1)?;
-        let url = r.string_u16(2048)?;
-        let account = r.string_u16(256)?;
-        let server_public_key = r.bytes_u16(256)?.to_vec();
-        r.finish()?;
-        Ok(Self {
-            url,
-            account,
-            server_public_key,
-        })
-    }
-}
+pub use sealback_core::vault::VaultParams;
 
 /// What went wrong talking to the vault.
 #[derive(Debug, thiserror::Error)]

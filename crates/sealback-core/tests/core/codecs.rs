@@ -86,6 +86,13 @@ proptest! {
         let _ = RepoConfig::decode(&bytes);
         let _ = sealback_core::keyslot::KeySlotFile::decode(&bytes);
         let _ = pack::decode_header(&bytes, 1000);
+        let _ = sealback_core::vault::VaultParams::decode(&bytes);
+    }
+
+    #[test]
+    fn vault_params_round_trip(url in ".{0,80}", account in ".{1,60}", key in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let p = sealback_core::vault::VaultParams { url, account, server_public_key: key };
+        prop_assert_eq!(sealback_core::vault::VaultParams::decode(&p.encode()).unwrap(), p);
     }
 
     #[test]
