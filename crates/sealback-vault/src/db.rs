@@ -124,6 +124,13 @@ impl Db {
             Db::Postgres(d) => d.put_session(&id, &account, &sealed, expires).await,
         }
     }
+    /// Deletes sessions that expired before `now` (a periodic task of the vault does this).
+    pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(d) => d.delete_expired_sessions(now).await,
+            Db::Postgres(d) => d.delete_expired_sessions(now).await,
+        }
+    }
     /// See [`SqliteDb::take_session`].
     pub async fn take_session(
         &self,
@@ -354,7 +361,6 @@ impl SqliteDb {
     ) -> Result<Attempt, DbError> {
         self.with(move |c| {
             let tx = c;
-            tx.execute("DELETE FROM sessions WHERE expires < ?1", params![now])?;
             let count: i64 = tx.query_row(
                 "INSERT INTO attempts(account, count) VALUES (?1, 1)
                  ON CONFLICT(account) DO UPDATE SET count = count + 1 RETURNING count",
@@ -400,6 +406,14 @@ impl SqliteDb {
                 params![id, account, sealed, expires],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Deletes sessions that expired before `now`.
+    pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
+        self.with(move |c| {
+            Ok(c.execute("DELETE FROM sessions WHERE expires < ?1", params![now])? as u64)
         })
         .await
     }

@@ -55,8 +55,12 @@ impl PgDb {
         let mut c = pool.get().await?;
         let tx = c.transaction().await?;
         // Serialise schema creation between processes starting together.
-        tx.execute("SELECT pg_advisory_xact_lock(7262201)", &[])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock(7262201)")
+                .await?,
+            &[],
+        )
+        .await?;
         tx.batch_execute(SCHEMA).await?;
         tx.commit().await?;
         Ok(Self { pool })
@@ -65,8 +69,12 @@ impl PgDb {
     pub(crate) async fn setup(&self, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(7262202)", &[])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock(7262202)")
+                .await?,
+            &[],
+        )
+        .await?;
         let row = tx
             .query_opt("SELECT sealed FROM setup WHERE id = 1", &[])
             .await?;
@@ -74,8 +82,12 @@ impl PgDb {
             Some(r) => r.get(0),
             None => {
                 let s = make();
-                tx.execute("INSERT INTO setup(id, sealed) VALUES (1, $1)", &[&s])
-                    .await?;
+                tx.execute(
+                    &tx.prepare_cached("INSERT INTO setup(id, sealed) VALUES (1, $1)")
+                        .await?,
+                    &[&s],
+                )
+                .await?;
                 s
             }
         };
@@ -91,16 +103,18 @@ impl PgDb {
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute(
-            "INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3)
-             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+        tx.execute(&tx.prepare_cached("INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3)
+             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created").await?,
             &[&account, &sealed, &now],
         )
         .await?;
-        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
-            .await?;
         tx.execute(
-            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'register', 'ok')",
+            &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
+                .await?,
+            &[&account],
+        )
+        .await?;
+        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'register', 'ok')").await?,
             &[&now, &account],
         )
         .await?;
@@ -127,10 +141,13 @@ impl PgDb {
             .get(0);
         let count = count as u32;
         if count > limit {
-            tx.execute("DELETE FROM records WHERE account = $1", &[&account])
-                .await?;
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'locked', 0, $3)",
+                &tx.prepare_cached("DELETE FROM records WHERE account = $1")
+                    .await?,
+                &[&account],
+            )
+            .await?;
+            tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'locked', 0, $3)").await?,
                 &[&now, &account, &source],
             )
             .await?;
@@ -146,12 +163,15 @@ impl PgDb {
             .map(|r| r.get(0));
         let last = count == limit;
         if last && record.is_some() {
-            tx.execute("DELETE FROM records WHERE account = $1", &[&account])
-                .await?;
+            tx.execute(
+                &tx.prepare_cached("DELETE FROM records WHERE account = $1")
+                    .await?,
+                &[&account],
+            )
+            .await?;
         }
         let remaining = i64::from(limit - count);
-        tx.execute(
-            "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'counted', $3, $4)",
+        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'counted', $3, $4)").await?,
             &[&now, &account, &remaining, &source],
         )
         .await?;
@@ -172,16 +192,22 @@ impl PgDb {
     ) -> Result<(), DbError> {
         let c = self.pool.get().await?;
         c.execute(
-            "DELETE FROM sessions WHERE expires < $1",
-            &[&(expires - 3600)],
-        )
-        .await?;
-        c.execute(
-            "INSERT INTO sessions(id, account, sealed, expires) VALUES ($1, $2, $3, $4)",
+            &c.prepare_cached(
+                "INSERT INTO sessions(id, account, sealed, expires) VALUES ($1, $2, $3, $4)",
+            )
+            .await?,
             &[&id, &account, &sealed, &expires],
         )
         .await?;
         Ok(())
+    }
+
+    pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.execute("DELETE FROM sessions WHERE expires < $1", &[&now])
+                .await?,
+        )
     }
 
     pub(crate) async fn take_session(
@@ -217,17 +243,19 @@ impl PgDb {
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
+                .await?,
+            &[&account],
+        )
+        .await?;
         if let Some(sealed) = restore {
-            tx.execute(
-                "INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING",
+            tx.execute(&tx.prepare_cached("INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING").await?,
                 &[&account, &sealed, &now],
             )
             .await?;
         }
-        tx.execute(
-            "INSERT INTO audit(time, account, event, outcome, source) VALUES ($1, $2, 'login', 'ok', $3)",
+        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, source) VALUES ($1, $2, 'login', 'ok', $3)").await?,
             &[&now, &account, &source],
         )
         .await?;
@@ -237,8 +265,7 @@ impl PgDb {
 
     pub(crate) async fn audit(&self, e: &crate::db::AuditEntry) -> Result<(), DbError> {
         let c = self.pool.get().await?;
-        c.execute(
-            "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, $4, $5, $6)",
+        c.execute(&c.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, $4, $5, $6)").await?,
             &[
                 &e.time,
                 &e.account,

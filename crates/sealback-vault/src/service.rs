@@ -120,6 +120,19 @@ pub struct Vault {
     source_limiter: RateLimiter,
     monitor: Monitor,
     metrics: Metrics,
+    /// Deletes expired login sessions every [`SESSION_SWEEP_SECONDS`]; stopped with the vault.
+    _sweeper: AbortOnDrop,
+}
+
+/// How often expired login sessions are deleted. Expired sessions are refused either way; the
+/// sweep only keeps the table small (and drops a record held by an abandoned last guess).
+pub const SESSION_SWEEP_SECONDS: u64 = 30;
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 const SETUP_AAD: &[u8] = b"sealback vault 2026-11-25 server setup";
@@ -198,10 +211,24 @@ impl Vault {
                 "DEVELOPMENT MODE: any account proof is accepted; never run this for real users"
             );
         }
+        let sweeper = {
+            let (db, clock) = (db.clone(), clock.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                let mut every =
+                    tokio::time::interval(std::time::Duration::from_secs(SESSION_SWEEP_SECONDS));
+                loop {
+                    every.tick().await;
+                    if let Err(e) = db.delete_expired_sessions(clock.now_unix()).await {
+                        tracing::warn!(error = %e, "cannot delete expired sessions");
+                    }
+                }
+            }))
+        };
         Ok(Self {
             db,
             sealer,
             setup,
+            _sweeper: sweeper,
             account_limiter: RateLimiter::new(options.account_rate),
             source_limiter: RateLimiter::new(options.source_rate),
             monitor: Monitor::new(options.monitor),
