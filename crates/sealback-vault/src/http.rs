@@ -50,6 +50,19 @@ async fn info(State(v): State<Arc<Vault>>) -> Json<proto::Info> {
     Json(v.info())
 }
 
+/// The client address that rate limits and the audit monitor key on: the IPv4 address, or the
+/// /64 of an IPv6 address (one host typically holds a whole /64, so per-address limits on full
+/// IPv6 addresses would be no limit at all).
+pub fn source_key(addr: &SocketAddr) -> String {
+    match addr.ip().to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// Runs a handler and records its time under `route`.
 async fn timed<T>(v: &Vault, route: &'static str, f: impl std::future::Future<Output = T>) -> T {
     let started = std::time::Instant::now();
@@ -66,7 +79,7 @@ async fn register_start(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::RegisterStart>,
 ) -> Result<Json<proto::RegisterStartReply>, VaultError> {
-    let source = addr.ip().to_string();
+    let source = source_key(&addr);
     timed(&v, "/v1/register/start", async {
         v.register_start(&req, &source).map(Json)
     })
@@ -78,7 +91,7 @@ async fn register_finish(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(req): Json<proto::RegisterFinish>,
 ) -> Result<StatusCode, VaultError> {
-    let source = addr.ip().to_string();
+    let source = source_key(&addr);
     timed(&v, "/v1/register/finish", async {
         v.register_finish(req, &source)
             .await
@@ -93,7 +106,7 @@ async fn login_start(
     Json(req): Json<proto::LoginStart>,
 ) -> Result<Json<proto::LoginStartReply>, VaultError> {
     timed(&v, "/v1/login/start", async {
-        v.login_start(req, addr.ip().to_string()).await.map(Json)
+        v.login_start(req, source_key(&addr)).await.map(Json)
     })
     .await
 }
@@ -104,7 +117,7 @@ async fn login_finish(
     Json(req): Json<proto::LoginFinish>,
 ) -> Result<Json<proto::LoginFinishReply>, VaultError> {
     timed(&v, "/v1/login/finish", async {
-        v.login_finish(req, addr.ip().to_string()).await.map(Json)
+        v.login_finish(req, source_key(&addr)).await.map(Json)
     })
     .await
 }

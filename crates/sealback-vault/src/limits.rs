@@ -24,13 +24,21 @@ struct Bucket {
     updated: i64,
 }
 
-/// Buckets above this many are pruned of the ones that have refilled (they hold no state).
-const PRUNE_ABOVE: usize = 100_000;
+/// Buckets are pruned of the ones that have refilled (they hold no state) when there are this
+/// many, and then again at twice what is left, so pruning costs O(1) per request amortised.
+const PRUNE_FIRST: usize = 100_000;
+/// More live buckets than this (a flood from as many addresses) are all forgotten.
+const HARD_CAP: usize = 1_000_000;
+
+struct Buckets {
+    map: HashMap<String, Bucket>,
+    prune_at: usize,
+}
 
 /// Token buckets for one kind of key.
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
@@ -38,7 +46,10 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                prune_at: PRUNE_FIRST,
+            }),
         }
     }
 
@@ -50,11 +61,18 @@ impl RateLimiter {
             return Ok(());
         }
         let per_second = capacity / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| b.tokens + (now - b.updated) as f64 * per_second < capacity);
+        let mut state = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if state.map.len() >= state.prune_at {
+            state
+                .map
+                .retain(|_, b| b.tokens + (now - b.updated) as f64 * per_second < capacity);
+            if state.map.len() > HARD_CAP {
+                tracing::warn!("rate limiter: too many live buckets; forgetting them");
+                state.map.clear();
+            }
+            state.prune_at = PRUNE_FIRST.max(2 * state.map.len());
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+        let bucket = state.map.entry(key.to_string()).or_insert(Bucket {
             tokens: capacity,
             updated: now,
         });

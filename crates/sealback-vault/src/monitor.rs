@@ -59,14 +59,22 @@ struct Activity {
     accounts_flagged: Option<i64>,
 }
 
-/// Addresses above this many are pruned of the idle ones.
-const PRUNE_ABOVE: usize = 100_000;
+/// Addresses are pruned of the idle ones when there are this many, then again at twice what
+/// is left (O(1) per attempt amortised).
+const PRUNE_FIRST: usize = 100_000;
+/// More active addresses than this are all forgotten.
+const HARD_CAP: usize = 1_000_000;
+
+struct Sources {
+    map: HashMap<String, Activity>,
+    prune_at: usize,
+}
 
 /// Watches login attempts per client address.
 pub struct Monitor {
     options: MonitorOptions,
     hasher: RandomState,
-    sources: Mutex<HashMap<String, Activity>>,
+    sources: Mutex<Sources>,
 }
 
 impl Monitor {
@@ -75,7 +83,10 @@ impl Monitor {
         Self {
             options,
             hasher: RandomState::new(),
-            sources: Mutex::new(HashMap::new()),
+            sources: Mutex::new(Sources {
+                map: HashMap::new(),
+                prune_at: PRUNE_FIRST,
+            }),
         }
     }
 
@@ -84,15 +95,20 @@ impl Monitor {
     pub fn observe(&self, source: &str, account: &str, now: i64) -> Vec<Flag> {
         let o = self.options;
         let account = self.hasher.hash_one(account);
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
-        if sources.len() > PRUNE_ABOVE {
+        let mut state = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if state.map.len() >= state.prune_at {
             let horizon = o.burst_window.max(o.accounts_window);
-            sources.retain(|_, a| {
+            state.map.retain(|_, a| {
                 a.attempts.back().is_some_and(|t| now - t < horizon)
                     || a.accounts.back().is_some_and(|(t, _)| now - t < horizon)
             });
+            if state.map.len() > HARD_CAP {
+                tracing::warn!("audit monitor: too many active addresses; forgetting them");
+                state.map.clear();
+            }
+            state.prune_at = PRUNE_FIRST.max(2 * state.map.len());
         }
-        let a = sources.entry(source.to_string()).or_default();
+        let a = state.map.entry(source.to_string()).or_default();
         let mut raised = Vec::new();
 
         a.attempts.push_back(now);

@@ -327,3 +327,35 @@ async fn bursts_and_many_account_guessing_are_flagged_in_the_audit_trail_and_met
     assert!(text.contains("sealback_vault_request_seconds_bucket{"));
     assert!(!text.contains("rita") && !text.contains("127.0.0.1"));
 }
+
+#[test]
+fn limits_key_ipv6_clients_by_their_64_and_mapped_ipv4_by_the_address() {
+    use sealback_vault::http::source_key;
+    let key = |s: &str| source_key(&s.parse().unwrap());
+    assert_eq!(key("203.0.113.7:5000"), "203.0.113.7");
+    assert_eq!(key("[::ffff:203.0.113.7]:5000"), "203.0.113.7");
+    assert_eq!(
+        key("[2001:db8:1:2:aaaa::1]:443"),
+        key("[2001:db8:1:2:ffff:1:2:3]:443"),
+        "one /64, one budget"
+    );
+    assert_eq!(key("[2001:db8:1:2::1]:443"), "2001:db8:1:2::/64");
+    assert_ne!(key("[2001:db8:1:3::1]:443"), key("[2001:db8:1:2::1]:443"));
+}
+
+#[test]
+fn a_rate_limiter_refills_at_its_rate_and_never_above_its_burst() {
+    let limiter = sealback_vault::limits::RateLimiter::new(RateLimit { per_minute: 2 });
+    assert!(limiter.check("a", T0).is_ok());
+    assert!(limiter.check("a", T0).is_ok());
+    assert_eq!(limiter.check("a", T0), Err(30), "one token every 30 s");
+    assert!(limiter.check("b", T0).is_ok(), "keys are independent");
+    assert!(limiter.check("a", T0 + 30).is_ok());
+    // A long idle time refills to the burst, not beyond.
+    for _ in 0..2 {
+        assert!(limiter.check("a", T0 + 10_000).is_ok());
+    }
+    assert!(limiter.check("a", T0 + 10_000).is_err());
+    let off = sealback_vault::limits::RateLimiter::new(RateLimit::OFF);
+    assert!((0..1000).all(|_| off.check("x", T0).is_ok()));
+}
