@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod http;
+mod keyed;
 pub mod limits;
 pub mod metrics;
 pub mod monitor;

@@ -4,7 +4,7 @@
 //! Limits are per vault process (several processes behind a balancer each allow the rate); the
 //! guess limit, which is what protects a record, is exact across processes regardless.
 
-use std::collections::HashMap;
+use crate::keyed::KeyedState;
 use std::sync::Mutex;
 
 /// A limit: `per_minute` requests, with bursts up to the same number. Zero turns it off.
@@ -24,21 +24,10 @@ struct Bucket {
     updated: i64,
 }
 
-/// Buckets are pruned of the ones that have refilled (they hold no state) when there are this
-/// many, and then again at twice what is left, so pruning costs O(1) per request amortised.
-const PRUNE_FIRST: usize = 100_000;
-/// More live buckets than this (a flood from as many addresses) are all forgotten.
-const HARD_CAP: usize = 1_000_000;
-
-struct Buckets {
-    map: HashMap<String, Bucket>,
-    prune_at: usize,
-}
-
 /// Token buckets for one kind of key.
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Mutex<Buckets>,
+    buckets: Mutex<KeyedState<Bucket>>,
 }
 
 impl RateLimiter {
@@ -46,10 +35,7 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Mutex::new(Buckets {
-                map: HashMap::new(),
-                prune_at: PRUNE_FIRST,
-            }),
+            buckets: Mutex::new(KeyedState::new("rate limiter")),
         }
     }
 
@@ -61,21 +47,16 @@ impl RateLimiter {
             return Ok(());
         }
         let per_second = capacity / 60.0;
-        let mut state = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if state.map.len() >= state.prune_at {
-            state
-                .map
-                .retain(|_, b| b.tokens + (now - b.updated) as f64 * per_second < capacity);
-            if state.map.len() > HARD_CAP {
-                tracing::warn!("rate limiter: too many live buckets; forgetting them");
-                state.map.clear();
-            }
-            state.prune_at = PRUNE_FIRST.max(2 * state.map.len());
-        }
-        let bucket = state.map.entry(key.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        // A bucket that has refilled holds no state: it is pruned.
+        let bucket = buckets.entry(
+            key,
+            |b| b.tokens + (now - b.updated) as f64 * per_second < capacity,
+            || Bucket {
+                tokens: capacity,
+                updated: now,
+            },
+        );
         let elapsed = (now - bucket.updated).max(0) as f64;
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.updated = now.max(bucket.updated);

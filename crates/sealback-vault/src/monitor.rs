@@ -2,8 +2,9 @@
 //! against many accounts. Flags go to the audit trail, the log (address and kind only, never an
 //! account) and the metrics; they do not block (rate limits do).
 
+use crate::keyed::KeyedState;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
@@ -59,22 +60,11 @@ struct Activity {
     accounts_flagged: Option<i64>,
 }
 
-/// Addresses are pruned of the idle ones when there are this many, then again at twice what
-/// is left (O(1) per attempt amortised).
-const PRUNE_FIRST: usize = 100_000;
-/// More active addresses than this are all forgotten.
-const HARD_CAP: usize = 1_000_000;
-
-struct Sources {
-    map: HashMap<String, Activity>,
-    prune_at: usize,
-}
-
 /// Watches login attempts per client address.
 pub struct Monitor {
     options: MonitorOptions,
     hasher: RandomState,
-    sources: Mutex<Sources>,
+    sources: Mutex<KeyedState<Activity>>,
 }
 
 impl Monitor {
@@ -83,10 +73,7 @@ impl Monitor {
         Self {
             options,
             hasher: RandomState::new(),
-            sources: Mutex::new(Sources {
-                map: HashMap::new(),
-                prune_at: PRUNE_FIRST,
-            }),
+            sources: Mutex::new(KeyedState::new("audit monitor")),
         }
     }
 
@@ -95,20 +82,17 @@ impl Monitor {
     pub fn observe(&self, source: &str, account: &str, now: i64) -> Vec<Flag> {
         let o = self.options;
         let account = self.hasher.hash_one(account);
-        let mut state = self.sources.lock().unwrap_or_else(|p| p.into_inner());
-        if state.map.len() >= state.prune_at {
-            let horizon = o.burst_window.max(o.accounts_window);
-            state.map.retain(|_, a| {
+        let horizon = o.burst_window.max(o.accounts_window);
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        // An address idle for longer than both windows holds nothing that matters: pruned.
+        let a = sources.entry(
+            source,
+            |a: &Activity| {
                 a.attempts.back().is_some_and(|t| now - t < horizon)
                     || a.accounts.back().is_some_and(|(t, _)| now - t < horizon)
-            });
-            if state.map.len() > HARD_CAP {
-                tracing::warn!("audit monitor: too many active addresses; forgetting them");
-                state.map.clear();
-            }
-            state.prune_at = PRUNE_FIRST.max(2 * state.map.len());
-        }
-        let a = state.map.entry(source.to_string()).or_default();
+            },
+            Activity::default,
+        );
         let mut raised = Vec::new();
 
         a.attempts.push_back(now);
