@@ -359,3 +359,33 @@ fn a_rate_limiter_refills_at_its_rate_and_never_above_its_burst() {
     let off = sealback_vault::limits::RateLimiter::new(RateLimit::OFF);
     assert!((0..1000).all(|_| off.check("x", T0).is_ok()));
 }
+
+#[tokio::test]
+async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (op, _) = OperatorSigner::generate();
+    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let v = operator_vault(tmp.path(), &op, clock.clone(), |_| {}).await;
+    let reg = proof(&op, "wes", Scope::Register, &clock);
+    VaultClient::new(&v.url)
+        .register("wes", &reg, &Password::new("pw".into()), &secret(), None)
+        .await
+        .unwrap();
+    let r = raw_login_start(&v.url, "wes", &reg).await;
+    assert_eq!(r.status(), 200);
+    let started: sealback_proto::LoginStartReply = r.json().await.unwrap();
+    clock.advance(VaultOptions::default().session_ttl + 1);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/login/finish", v.url))
+        .json(&sealback_proto::LoginFinish {
+            session: started.session,
+            finalization: vec![0; 64],
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let body: sealback_proto::ErrorReply = r.json().await.unwrap();
+    assert_eq!(body.error, "session_expired");
+    assert_eq!(v.vault.db().attempts("wes".into()).await.unwrap(), 1);
+}
