@@ -123,6 +123,28 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// The local web UI: turn on encrypted backup with a passkey in your browser, back up,
+    /// browse snapshots, restore. Prints the address (with its access token) as the first line
+    /// on stdout and opens it in a browser unless --no-open. Listens on loopback only.
+    Ui {
+        /// Loopback address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0", env = "SEALBACK_UI_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// Do not open a browser.
+        #[arg(long)]
+        no_open: bool,
+        /// What "Back up now" backs up (repeatable); default: `paths` from the config file.
+        #[arg(long = "path", env = "SEALBACK_UI_PATHS", value_delimiter = ',')]
+        paths: Vec<PathBuf>,
+        /// The key vault for password keys.
+        #[arg(long, env = "SEALBACK_VAULT_URL")]
+        vault_url: Option<String>,
+    },
+    /// Test and benchmark data: generate a realistic chat store, or compare two.
+    Corpus {
+        #[command(subcommand)]
+        command: CorpusCommand,
+    },
     /// See it work: generate a chat store, back it up, change it, back up again, restore it
     /// on a "new phone" and verify it, explaining each step.
     Demo {
@@ -130,6 +152,51 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CorpusCommand {
+    /// Write a chat store (a SQLite message database, photos, videos, voice notes) into DIR,
+    /// which must not exist. The same seed gives the same bytes.
+    Generate {
+        /// Where to write it.
+        dir: PathBuf,
+        /// About this many bytes in all (e.g. 2G, 300M); default: the demo's ~40 MB store.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u64>,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Compare two chat stores: databases row by row, other files byte by byte. Exit 0 when
+    /// identical, 4 when they differ.
+    Compare {
+        /// The original.
+        original: PathBuf,
+        /// The restored copy.
+        restored: PathBuf,
+    },
+}
+
+/// `2G`, `300M`, `64K` or plain bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 2G or 300M"))?;
+    let mult = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        _ => return Err(format!("{text:?}: unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[derive(Subcommand, Debug)]

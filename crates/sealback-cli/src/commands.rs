@@ -1,6 +1,6 @@
 //! One function per subcommand; each wires flags to an engine call and prints the result.
 
-use crate::cli::{AddKey, Cli, Command, KeyCommand, VaultCommand};
+use crate::cli::{AddKey, Cli, Command, CorpusCommand, KeyCommand, VaultCommand};
 use crate::output::{bytes, Bar, CliError};
 use crate::settings::Settings;
 use crate::unlock;
@@ -224,6 +224,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 },
         } => issue_proof(&settings, &operator_key_file, scope, ttl),
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
+        Command::Ui {
+            listen,
+            no_open,
+            paths,
+            vault_url,
+        } => ui(&settings, listen, no_open, paths, vault_url).await,
+        Command::Corpus { command } => corpus(command, settings.json),
     }
 }
 
@@ -790,4 +797,120 @@ async fn vault_serve(
     sealback_vault::http::serve(listener, vault, shutdown)
         .await
         .map_err(|e| CliError::Other(e.to_string()))
+}
+
+async fn ui(
+    settings: &Settings,
+    listen: std::net::SocketAddr,
+    no_open: bool,
+    paths: Vec<std::path::PathBuf>,
+    vault_url: Option<String>,
+) -> Result<(), CliError> {
+    let paths = if paths.is_empty() {
+        settings.paths.clone()
+    } else {
+        paths
+    };
+    let paths = paths
+        .into_iter()
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
+    let config = sealback_ui::UiConfig {
+        repo: settings.repo()?.to_string(),
+        paths,
+        hostname: hostname(),
+        vault: sealback_ui::VaultSettings {
+            url: vault_url,
+            account: settings.account.clone(),
+            proof: settings.account_proof.as_ref().map(|p| p.0.clone()),
+        },
+    };
+    let server = sealback_ui::UiServer::bind(listen, config)
+        .await
+        .map_err(CliError::Usage)?;
+    {
+        use std::io::Write as _;
+        println!("{}", server.url());
+        let _ = std::io::stdout().flush();
+    }
+    eprintln!("sealback ui: open the address above in your browser. It works only on this computer; press Ctrl+C to stop.");
+    if !no_open {
+        // Best effort: a desktop without xdg-open just uses the printed address.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(server.url())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    };
+    server.serve(shutdown).await.map_err(CliError::Other)
+}
+
+fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {
+    match command {
+        CorpusCommand::Generate { dir, size, seed } => {
+            if dir.exists() {
+                return Err(CliError::Usage(format!(
+                    "{} exists; give a new folder",
+                    dir.display()
+                )));
+            }
+            let spec = match size {
+                Some(bytes) => sealback_corpus::ChatStoreSpec::sized(seed, bytes),
+                None => sealback_corpus::ChatStoreSpec::demo(seed),
+            };
+            let stats = sealback_corpus::generate(&dir, &spec)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"dir": dir, "files": stats.files, "media_bytes": stats.media_bytes, "messages": stats.messages})
+                );
+            } else {
+                println!(
+                    "wrote a chat store to {}: {} files, {} of media, {} messages",
+                    dir.display(),
+                    stats.files,
+                    bytes(stats.media_bytes),
+                    stats.messages
+                );
+            }
+            Ok(())
+        }
+        CorpusCommand::Compare { original, restored } => {
+            let c = sealback_corpus::compare(&original, &restored)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"identical": c.differences.is_empty(), "files": c.files, "databases": c.databases, "rows": c.rows, "differences": c.differences})
+                );
+            } else if c.differences.is_empty() {
+                println!(
+                    "identical: {} files, {} databases, {} rows",
+                    c.files, c.databases, c.rows
+                );
+            } else {
+                for d in &c.differences {
+                    println!("differs: {d}");
+                }
+            }
+            if c.differences.is_empty() {
+                Ok(())
+            } else {
+                Err(CliError::Integrity(format!(
+                    "the chat stores differ in {} places",
+                    c.differences.len()
+                )))
+            }
+        }
+    }
 }

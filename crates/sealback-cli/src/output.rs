@@ -17,6 +17,8 @@ pub enum CliError {
     Unlock(String),
     /// Refused by the key vault (exit 5).
     Vault(String),
+    /// Data differs from what it must be (exit 4).
+    Integrity(String),
     /// Anything else (exit 1).
     Other(String),
 }
@@ -39,6 +41,7 @@ impl CliError {
             CliError::Usage(_) => exit::USAGE,
             CliError::Unlock(_) => exit::UNLOCK,
             CliError::Vault(_) => exit::VAULT,
+            CliError::Integrity(_) => exit::INTEGRITY,
             CliError::Other(_) => exit::OTHER,
         }
     }
@@ -56,9 +59,11 @@ impl CliError {
     fn message(&self) -> String {
         match self {
             CliError::Engine(e) => e.to_string(),
-            CliError::Usage(m) | CliError::Unlock(m) | CliError::Vault(m) | CliError::Other(m) => {
-                m.clone()
-            }
+            CliError::Usage(m)
+            | CliError::Unlock(m)
+            | CliError::Vault(m)
+            | CliError::Integrity(m)
+            | CliError::Other(m) => m.clone(),
         }
     }
 

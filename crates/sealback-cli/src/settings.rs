@@ -15,6 +15,9 @@ pub struct FileSettings {
     pub recovery_key_file: Option<PathBuf>,
     /// The software passkey store.
     pub passkey_store: Option<PathBuf>,
+    /// What `sealback ui`'s "Back up now" backs up.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Resolved settings.
@@ -23,6 +26,7 @@ pub struct Settings {
     pub repo: Option<String>,
     pub recovery_key_file: Option<PathBuf>,
     pub passkey_store: PathBuf,
+    pub paths: Vec<PathBuf>,
     pub unlock: UnlockWith,
     pub account: Option<String>,
     pub account_proof: Option<AccountProof>,
@@ -85,6 +89,7 @@ impl Settings {
                 .clone()
                 .or(file.passkey_store)
                 .unwrap_or_else(|| data_dir().join("passkeys.sbpk")),
+            paths: file.paths,
             unlock: g.unlock,
             account: g.account.clone(),
             account_proof: g.account_proof.clone().map(AccountProof),

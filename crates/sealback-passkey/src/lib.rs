@@ -13,7 +13,7 @@ pub mod protector;
 pub mod software;
 pub mod store;
 
-pub use protector::{enroll_template, passkey_slots, PasskeyProtector};
+pub use protector::{enroll_template, passkey_slots, passkey_template, PasskeyProtector};
 pub use software::SoftwareAuthenticator;
 
 use sealback_core::ProtectorSecret;

@@ -1,7 +1,7 @@
 //! The keyslot side of passkeys: which slots a passkey may open, and the [`Protector`] that
 //! hands the core a PRF output.
 
-use crate::{PasskeyError, PrfAuthenticator};
+use crate::{PasskeyError, PrfAssertion, PrfAuthenticator};
 use rand_core::CryptoRng;
 use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotTemplate};
 use sealback_core::passkey::PasskeyParams;
@@ -49,6 +49,15 @@ impl PasskeyProtector {
         })
     }
 
+    /// A protector from an assertion made elsewhere (the web UI's browser ceremony hands the
+    /// PRF output of the credential the person used).
+    pub fn from_assertion(assertion: PrfAssertion) -> Self {
+        Self {
+            credential_id: assertion.credential_id,
+            output: assertion.prf_output,
+        }
+    }
+
     /// The credential that was used (to record when it was last used).
     pub fn credential_id(&self) -> &[u8] {
         &self.credential_id
@@ -91,12 +100,21 @@ pub async fn enroll_template(
         prf_salt,
     };
     Ok((
-        SlotTemplate {
-            protector_type: ProtectorType::PASSKEY_PRF,
-            name: slot_name,
-            created_unix,
-            params: params.encode(),
-        },
+        passkey_template(&params, slot_name, created_unix),
         created.prf_output,
     ))
+}
+
+/// The keyslot template of a passkey that was created elsewhere (in a browser).
+pub fn passkey_template(
+    params: &PasskeyParams,
+    slot_name: String,
+    created_unix: u64,
+) -> SlotTemplate {
+    SlotTemplate {
+        protector_type: ProtectorType::PASSKEY_PRF,
+        name: slot_name,
+        created_unix,
+        params: params.encode(),
+    }
 }

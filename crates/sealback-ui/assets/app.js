@@ -1,0 +1,529 @@
+// sealback local UI. Talks only to the sealback process that served it (same origin, with the
+// token from the address). A passkey's PRF output goes from the browser to that process and
+// nowhere else; the page keeps no copy of it.
+'use strict';
+
+const token = new URLSearchParams(location.search).get('token') || '';
+const $ = (id) => document.getElementById(id);
+let status = null;
+let pendingRecovery = null; // {ceremony, purpose}
+let passwordPurpose = 'setup';
+
+// ---------- helpers ----------
+function toB64(buf) {
+  const bytes = new Uint8Array(buf);
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+function fromB64(text) {
+  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4));
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+function wipe(buf) { try { new Uint8Array(buf).fill(0); } catch (_) { /* detached */ } }
+function bytes(n) {
+  if (n == null) return '–';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0; let v = n;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return (i === 0 ? v : v.toFixed(1)) + ' ' + units[i];
+}
+function when(unixSeconds) {
+  if (!unixSeconds) return 'never';
+  return new Date(unixSeconds * 1000).toLocaleString();
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const KIND = { 'passkey': 'Passkey', 'recovery-key': '64-digit key', 'vault-password': 'Password (key vault)', 'vault-passkey': 'Passkey (key vault)' };
+
+class ApiError extends Error {
+  constructor(body) { super(body.message || 'request failed'); this.code = body.error; this.hint = body.hint; }
+}
+
+async function api(path, body) {
+  const init = { headers: { 'X-Sealback-Token': token } };
+  if (body !== undefined) {
+    init.method = 'POST';
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError({ error: 'offline', message: 'sealback is not answering.', hint: 'Is `sealback ui` still running? Start it again and open the address it prints.' });
+  }
+  const json = await res.json().catch(() => ({ error: 'other', message: 'unexpected answer (' + res.status + ')' }));
+  if (!res.ok) throw new ApiError(json);
+  return json;
+}
+
+// ---------- messages ----------
+function say(text, hint, ok) {
+  const box = $('message');
+  $('message-text').textContent = text;
+  $('message-hint').textContent = hint || '';
+  box.classList.toggle('ok', !!ok);
+  box.setAttribute('role', ok ? 'status' : 'alert');
+  box.hidden = false;
+  box.dataset.code = ok ? 'ok' : 'error';
+}
+function clearMessage() { $('message').hidden = true; }
+
+// What a failed WebAuthn call or API call means to a person, and what to do.
+function explain(err) {
+  if (err && err.name === 'NotAllowedError') {
+    return ['The passkey request was cancelled or timed out. Nothing was changed.',
+      'Try again and confirm with your fingerprint, face or screen lock. If this device does not have your passkey, use your 64-digit key or password instead.', 'cancelled'];
+  }
+  if (err && err.name === 'InvalidStateError') {
+    return ['This passkey provider already holds a passkey for this backup.', 'Use it to unlock, or pick another provider.', 'exists'];
+  }
+  if (err && (err.name === 'NotSupportedError' || err.name === 'SecurityError')) {
+    return ['This browser cannot use passkeys on this page.', 'Open the address sealback printed (http://localhost:…) in a current browser, or use your 64-digit key.', 'unsupported'];
+  }
+  if (err instanceof ApiError) return [err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.', err.hint || '', err.code];
+  return ['Something went wrong: ' + (err && err.message ? err.message : err), '', 'other'];
+}
+function fail(err) {
+  const [text, hint, code] = explain(err);
+  say(text, hint, false);
+  $('message').dataset.code = code;
+}
+
+async function busy(button, work) {
+  if (button) button.disabled = true;
+  try { return await work(); } finally { if (button) button.disabled = false; }
+}
+
+// ---------- passkeys ----------
+function noPrf(rawId) {
+  const e = new Error('no PRF');
+  e.code = 'no_prf';
+  if (rawId && window.PublicKeyCredential && PublicKeyCredential.signalUnknownCredential) {
+    // Ask the provider to drop the passkey that cannot be used (best effort).
+    PublicKeyCredential.signalUnknownCredential({ rpId: 'localhost', credentialId: toB64(rawId) }).catch(() => {});
+  }
+  return e;
+}
+
+async function createPasskey(purpose, name) {
+  if (!window.PublicKeyCredential) throw noPrf(null);
+  const b = await api('/api/passkey/create/begin', { purpose, name });
+  const salt = fromB64(b.prf_salt);
+  const cred = await navigator.credentials.create({ publicKey: {
+    rp: { id: b.rp_id, name: b.rp_name },
+    user: { id: fromB64(b.user_id), name: b.user_name, displayName: 'Chat backup' },
+    challenge: fromB64(b.challenge),
+    pubKeyCredParams: [{ type: 'public-key', alg: -7 }, { type: 'public-key', alg: -257 }],
+    authenticatorSelection: { residentKey: 'required', requireResidentKey: true, userVerification: 'required' },
+    excludeCredentials: b.exclude_credentials.map((id) => ({ type: 'public-key', id: fromB64(id) })),
+    timeout: 120000,
+    extensions: { prf: { eval: { first: salt } } },
+  } });
+  const ext = cred.getClientExtensionResults();
+  let output = ext.prf && ext.prf.results && ext.prf.results.first;
+  if (!output) {
+    if (!ext.prf || ext.prf.enabled !== true) throw noPrf(cred.rawId);
+    // PRF is enabled but was not evaluated at creation: one assertion evaluates it.
+    const a = await navigator.credentials.get({ publicKey: {
+      challenge: crypto.getRandomValues(new Uint8Array(32)), rpId: b.rp_id,
+      allowCredentials: [{ type: 'public-key', id: cred.rawId }], userVerification: 'required',
+      timeout: 120000, extensions: { prf: { eval: { first: salt } } },
+    } });
+    const r = a.getClientExtensionResults();
+    output = r.prf && r.prf.results && r.prf.results.first;
+    if (!output) throw noPrf(cred.rawId);
+  }
+  const body = { ceremony: b.ceremony, credential_id: toB64(cred.rawId), prf_output: toB64(output) };
+  wipe(output);
+  return api('/api/passkey/create/finish', body);
+}
+
+async function unlockWithPasskey() {
+  const b = await api('/api/unlock/passkey/begin', {});
+  const publicKey = { challenge: fromB64(b.challenge), rpId: b.rp_id, userVerification: 'required', timeout: 120000 };
+  if (b.shared_prf_salt) {
+    // Every browser passkey of this backup uses one PRF input: let the person pick any.
+    publicKey.extensions = { prf: { eval: { first: fromB64(b.shared_prf_salt) } } };
+  } else {
+    publicKey.allowCredentials = b.credentials.map((c) => ({ type: 'public-key', id: fromB64(c.id) }));
+    const byCred = {};
+    for (const c of b.credentials) byCred[c.id] = { first: fromB64(c.prf_salt) };
+    publicKey.extensions = { prf: { evalByCredential: byCred } };
+  }
+  const a = await navigator.credentials.get({ publicKey });
+  const r = a.getClientExtensionResults();
+  const output = r.prf && r.prf.results && r.prf.results.first;
+  const body = { ceremony: b.ceremony, credential_id: toB64(a.rawId), prf_output: output ? toB64(output) : null };
+  if (output) wipe(output);
+  return api('/api/unlock/passkey/finish', body);
+}
+
+// ---------- unlock widget ----------
+function mountUnlock(slot) {
+  if (slot.firstChild) return;
+  slot.appendChild($('unlock-template').content.cloneNode(true));
+  slot.querySelector('.unlock-passkey').addEventListener('click', (ev) => busy(ev.target, async () => {
+    clearMessage();
+    try { await unlockWithPasskey(); say('Unlocked.', '', true); await refresh(); } catch (e) { fail(e); }
+  }));
+  slot.querySelector('.unlock-recovery-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const field = slot.querySelector('.unlock-recovery');
+    busy(ev.submitter, async () => {
+      clearMessage();
+      try { await api('/api/unlock/recovery-key', { recovery_key: field.value }); field.value = ''; say('Unlocked.', '', true); await refresh(); } catch (e) { fail(e); }
+    });
+  });
+  slot.querySelector('.unlock-password-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const field = slot.querySelector('.unlock-password');
+    busy(ev.submitter, async () => {
+      clearMessage();
+      try { await api('/api/unlock/password', { password: field.value }); field.value = ''; say('Unlocked.', '', true); await refresh(); } catch (e) { fail(e); }
+    });
+  });
+}
+
+// ---------- views ----------
+const VIEWS = ['backup', 'encryption', 'keys', 'snapshots', 'restore', 'recovery', 'password'];
+const TITLES = { backup: 'Chat backup', encryption: 'End-to-end encrypted backup', keys: 'Keys', snapshots: 'Snapshots', restore: 'Restore', recovery: 'Your 64-digit key', password: 'Password' };
+
+function show(view) {
+  if (!VIEWS.includes(view)) view = 'backup';
+  for (const v of VIEWS) $('view-' + v).hidden = v !== view;
+  for (const a of document.querySelectorAll('.tabs a')) {
+    if (a.dataset.view === view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  $('crumb-here').textContent = TITLES[view];
+  document.title = TITLES[view] + ' · sealback';
+  render();
+  if (view === 'snapshots' || view === 'restore') loadSnapshots();
+}
+
+function currentView() { return (location.hash || '#backup').slice(1); }
+
+function go(view) {
+  if (currentView() === view) show(view); else location.hash = '#' + view;
+  $('main').focus();
+}
+
+function unlocksWith() {
+  const kinds = [...new Set(status.keys.map((k) => KIND[k.type] || k.type))];
+  return kinds.join(', ') || 'no key';
+}
+
+function render() {
+  if (!status) return;
+  const on = status.initialized;
+  const unlocked = status.unlocked;
+  $('backup-off').hidden = on;
+  $('backup-locked').hidden = !on || unlocked;
+  $('backup-on').hidden = !on || !unlocked;
+  $('enc-on').hidden = !on;
+  $('enc-off').hidden = on;
+  $('enc-keys').textContent = unlocksWith();
+  $('unlocks-with').textContent = unlocksWith();
+  $('protected').textContent = status.paths.length ? status.paths.join(', ') : 'nothing configured (start sealback ui with --path)';
+  const snaps = status.snapshots || [];
+  const last = snaps.length ? snaps[snaps.length - 1] : null;
+  $('last-backup').textContent = last ? new Date(last.time_unix_ns / 1e6).toLocaleString() : 'never';
+  $('backup-size').textContent = last ? bytes(last.bytes_read) : '–';
+  $('vault-url').textContent = status.vault.url || 'not configured';
+  $('account-row').hidden = !!status.vault.account;
+  $('keys-locked').hidden = !on || unlocked;
+  $('keys-actions').hidden = !on || !unlocked;
+  $('snapshots-locked').hidden = !on || unlocked;
+  $('restore-locked').hidden = !on || unlocked;
+  $('restore-form').hidden = !on;
+  for (const slot of document.querySelectorAll('.unlock-slot')) {
+    mountUnlock(slot);
+    const pw = slot.querySelector('.unlock-password-box');
+    if (pw) pw.hidden = !status.keys.some((k) => k.type === 'vault-password');
+  }
+  renderKeys();
+}
+
+function renderKeys() {
+  const body = $('keys-body');
+  body.textContent = '';
+  for (const k of status.keys) {
+    const tr = document.createElement('tr');
+    const cells = [KIND[k.type] || k.type, k.name, when(k.created_unix), k.last_used_unix ? when(k.last_used_unix) : '–'];
+    for (const c of cells) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
+    const td = document.createElement('td');
+    if (status.unlocked) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'link';
+      b.textContent = 'Remove';
+      b.setAttribute('aria-label', 'Remove ' + (KIND[k.type] || k.type) + ' "' + k.name + '"');
+      b.addEventListener('click', () => removeKey(k));
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+async function refresh() {
+  try {
+    status = await api('/api/status');
+    render();
+  } catch (e) { fail(e); }
+}
+
+// ---------- jobs ----------
+async function follow(jobId, bar, text, verb) {
+  for (;;) {
+    const j = await api('/api/jobs/' + encodeURIComponent(jobId));
+    const pct = j.total_bytes > 0 ? Math.min(100, Math.floor((100 * j.done_bytes) / j.total_bytes)) : 0;
+    if (j.state === 'running') {
+      bar.value = pct;
+      text.textContent = verb + '… ' + pct + '% (' + bytes(j.done_bytes) + ' of ' + bytes(j.total_bytes) + ')';
+    } else {
+      if (j.state === 'done') { bar.value = 100; }
+      return j;
+    }
+    await sleep(100);
+  }
+}
+
+async function backupNow(button) {
+  clearMessage();
+  $('backup-job').hidden = false;
+  $('backup-progress').value = 0;
+  $('backup-status').textContent = 'Starting…';
+  await busy(button, async () => {
+    try {
+      const { job } = await api('/api/backup', {});
+      const j = await follow(job, $('backup-progress'), $('backup-status'), 'Backing up');
+      if (j.state === 'done') {
+        const r = j.result;
+        $('backup-status').textContent = 'Backup complete: ' + r.files + ' files, ' + bytes(r.bytes_read) + ' checked, ' + bytes(r.bytes_added) + ' uploaded.';
+      } else {
+        $('backup-status').textContent = 'Backup failed.';
+        fail(new ApiError(j.error));
+      }
+    } catch (e) { fail(e); $('backup-status').textContent = 'Backup failed.'; }
+    await refresh();
+  });
+}
+
+// ---------- snapshots ----------
+async function loadSnapshots() {
+  if (!status || !status.initialized || !status.unlocked) {
+    $('chart-figure').hidden = true; $('snapshots-table').hidden = true; $('snapshots-empty').hidden = true;
+    return;
+  }
+  let list;
+  try { list = (await api('/api/snapshots')).snapshots; } catch (e) { fail(e); return; }
+  $('snapshots-empty').hidden = list.length > 0;
+  $('snapshots-table').hidden = list.length === 0;
+  $('chart-figure').hidden = list.length === 0;
+  const body = $('snapshots-body');
+  body.textContent = '';
+  const select = $('restore-snapshot');
+  select.textContent = '';
+  const latest = document.createElement('option');
+  latest.value = 'latest'; latest.textContent = 'The latest';
+  select.appendChild(latest);
+  for (const s of [...list].reverse()) {
+    const tr = document.createElement('tr');
+    for (const c of [new Date(s.time_unix_ns / 1e6).toLocaleString(), s.short, String(s.files), bytes(s.bytes_read), bytes(s.bytes_added)]) {
+      const td = document.createElement('td'); td.textContent = c; tr.appendChild(td);
+    }
+    body.appendChild(tr);
+    const o = document.createElement('option');
+    o.value = s.id; o.textContent = new Date(s.time_unix_ns / 1e6).toLocaleString() + ' (' + s.short + ', ' + bytes(s.bytes_read) + ')';
+    select.appendChild(o);
+  }
+  drawChart(list);
+}
+
+function drawChart(list) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 600; const H = 200; const pad = 24;
+  const max = Math.max(1, ...list.map((s) => s.bytes_read));
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H + pad}`);
+  svg.setAttribute('role', 'img');
+  const total = list.length ? list[list.length - 1].bytes_read : 0;
+  svg.setAttribute('aria-label', `${list.length} snapshots; the latest is ${bytes(total)}; new data per snapshot from ${bytes(Math.min(...list.map((s) => s.bytes_added)))} to ${bytes(Math.max(...list.map((s) => s.bytes_added)))}`);
+  const slot = (W - pad) / Math.max(list.length, 1);
+  const bar = Math.max(4, Math.min(48, slot * 0.6));
+  list.forEach((s, i) => {
+    const x = pad + i * slot + (slot - bar) / 2;
+    for (const [value, cls] of [[s.bytes_read, 'var(--total)'], [s.bytes_added, 'var(--added)']]) {
+      const h = Math.max(1, (value / max) * (H - 8));
+      const r = document.createElementNS(NS, 'rect');
+      r.setAttribute('x', x); r.setAttribute('width', bar);
+      r.setAttribute('y', H - h); r.setAttribute('height', h);
+      r.setAttribute('style', 'fill:' + cls);
+      const t = document.createElementNS(NS, 'title');
+      t.textContent = s.short + ': ' + (cls.includes('total') ? 'total ' + bytes(value) : 'new ' + bytes(value));
+      r.appendChild(t);
+      svg.appendChild(r);
+    }
+  });
+  const axis = document.createElementNS(NS, 'line');
+  axis.setAttribute('x1', pad); axis.setAttribute('x2', W); axis.setAttribute('y1', H); axis.setAttribute('y2', H);
+  axis.setAttribute('style', 'stroke:var(--line)');
+  svg.appendChild(axis);
+  const label = document.createElementNS(NS, 'text');
+  label.setAttribute('x', 0); label.setAttribute('y', 12); label.setAttribute('style', 'font-size:11px;fill:var(--muted)');
+  label.textContent = bytes(max);
+  svg.appendChild(label);
+  $('chart').textContent = '';
+  $('chart').appendChild(svg);
+}
+
+// ---------- turning on, adding keys ----------
+async function passkeyFlow(purpose, button) {
+  clearMessage();
+  $('no-prf').hidden = true;
+  await busy(button, async () => {
+    try {
+      await createPasskey(purpose, 'passkey');
+      say(purpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your passkey.' : 'Passkey added. It unlocks this backup from now on.',
+        purpose === 'setup' ? 'Consider adding a 64-digit key too (Keys), in case you lose access to this passkey.' : '', true);
+      await refresh();
+      go(purpose === 'setup' ? 'backup' : 'keys');
+    } catch (e) {
+      if (e.code === 'no_prf') {
+        if (purpose === 'setup') { $('no-prf').hidden = false; $('no-prf').scrollIntoView(); $('no-prf-recovery').focus(); }
+        say('This passkey provider does not support the PRF extension, so a passkey from it cannot protect your backup.',
+          'Use a 64-digit key or a password instead.', false);
+        $('message').dataset.code = 'no_prf';
+      } else { fail(e); }
+    }
+  });
+}
+
+async function recoveryFlow(purpose, button) {
+  clearMessage();
+  await busy(button, async () => {
+    try {
+      const b = await api('/api/recovery-key/begin', { purpose, name: '64-digit key' });
+      pendingRecovery = { ceremony: b.ceremony, purpose };
+      $('recovery-key').textContent = b.recovery_key;
+      $('recovery-show').hidden = false;
+      $('recovery-confirm').hidden = true;
+      $('recovery-copied').textContent = '';
+      go('recovery');
+    } catch (e) { fail(e); }
+  });
+}
+
+async function removeKey(k) {
+  const dlg = $('remove-dialog');
+  $('remove-what').textContent = (KIND[k.type] || k.type) + ' "' + k.name + '", added ' + when(k.created_unix) + '.';
+  dlg.returnValue = '';
+  dlg.showModal();
+  dlg.addEventListener('close', async () => {
+    if (dlg.returnValue !== 'remove') return;
+    clearMessage();
+    try {
+      const r = await api('/api/keys/remove', { id: k.id, rotate: $('remove-rotate').checked });
+      say(r.rotated ? 'Key removed, and the backup key was replaced: the removed key cannot open new backups.' : 'Key removed.',
+        r.rotated ? 'Older snapshots stay readable to the removed key until they are deleted.' : '', true);
+    } catch (e) { fail(e); }
+    await refresh();
+  }, { once: true });
+}
+
+// ---------- wiring ----------
+function wire() {
+  $('message-close').addEventListener('click', clearMessage);
+  $('backup-now').addEventListener('click', (ev) => backupNow(ev.target));
+  $('lock-now').addEventListener('click', async () => { try { await api('/api/lock', {}); await refresh(); } catch (e) { fail(e); } });
+  $('setup-passkey').addEventListener('click', (ev) => passkeyFlow('setup', ev.target));
+  $('setup-recovery').addEventListener('click', (ev) => recoveryFlow('setup', ev.target));
+  $('no-prf-recovery').addEventListener('click', (ev) => { $('no-prf').hidden = true; recoveryFlow('setup', ev.target); });
+  $('setup-password').addEventListener('click', () => { passwordPurpose = 'setup'; go('password'); });
+  $('no-prf-password').addEventListener('click', () => { $('no-prf').hidden = true; passwordPurpose = 'setup'; go('password'); });
+  $('add-passkey').addEventListener('click', (ev) => passkeyFlow('add_key', ev.target));
+  $('add-recovery').addEventListener('click', (ev) => recoveryFlow('add_key', ev.target));
+  $('add-password').addEventListener('click', () => { passwordPurpose = 'add_key'; go('password'); });
+  $('recovery-copy').addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText($('recovery-key').textContent); $('recovery-copied').textContent = 'Copied.'; } catch (_) { $('recovery-copied').textContent = 'Copying is not allowed here: select the key and copy it.'; }
+  });
+  $('recovery-saved').addEventListener('click', () => {
+    $('recovery-show').hidden = true;
+    $('recovery-confirm').hidden = false;
+    $('recovery-confirm-input').value = '';
+    $('recovery-confirm-input').focus();
+  });
+  $('recovery-back').addEventListener('click', () => { $('recovery-show').hidden = false; $('recovery-confirm').hidden = true; });
+  $('recovery-confirm').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (!pendingRecovery) return;
+    busy(ev.submitter, async () => {
+      clearMessage();
+      try {
+        await api('/api/recovery-key/finish', { ceremony: pendingRecovery.ceremony, confirm: $('recovery-confirm-input').value });
+        const setup = pendingRecovery.purpose === 'setup';
+        pendingRecovery = null;
+        $('recovery-key').textContent = '';
+        $('recovery-confirm-input').value = '';
+        say(setup ? 'End-to-end encrypted backup is on. It unlocks with your 64-digit key.' : '64-digit key added.', '', true);
+        await refresh();
+        go(setup ? 'backup' : 'keys');
+      } catch (e) {
+        fail(e);
+        if (e.code === 'confirm_mismatch' || e.code === 'expired') { pendingRecovery = null; $('recovery-key').textContent = ''; go(status && status.initialized ? 'keys' : 'encryption'); }
+      }
+    });
+  });
+  $('password-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const pw = $('password-new').value;
+    if (pw !== $('password-repeat').value) { say('The passwords differ.', 'Type the same password twice. Nothing was changed.', false); return; }
+    busy(ev.submitter, async () => {
+      clearMessage();
+      try {
+        await api('/api/password/add', { purpose: passwordPurpose, password: pw, account: $('password-account').value || null, name: 'password' });
+        $('password-new').value = ''; $('password-repeat').value = '';
+        say(passwordPurpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your password.' : 'Password added.',
+          'The vault allows 10 wrong passwords, then destroys this key.', true);
+        await refresh();
+        go(passwordPurpose === 'setup' ? 'backup' : 'keys');
+      } catch (e) { fail(e); }
+    });
+  });
+  $('restore-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    busy(ev.submitter, async () => {
+      clearMessage();
+      try {
+        if (!status.unlocked) {
+          // Unlock with the passkey in the browser, then restore.
+          await unlockWithPasskey();
+          await refresh();
+        }
+        $('restore-job').hidden = false;
+        $('restore-progress').value = 0;
+        $('restore-status').textContent = 'Starting…';
+        const { job } = await api('/api/restore', { snapshot: $('restore-snapshot').value, target: $('restore-target').value });
+        const j = await follow(job, $('restore-progress'), $('restore-status'), 'Restoring');
+        if (j.state === 'done') {
+          $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.';
+        } else {
+          $('restore-status').textContent = 'Restore failed.';
+          fail(new ApiError(j.error));
+        }
+      } catch (e) { fail(e); }
+      await refresh();
+    });
+  });
+  window.addEventListener('hashchange', () => show(currentView()));
+}
+
+document.addEventListener('DOMContentLoaded', async () => {
+  wire();
+  await refresh();
+  show(currentView());
+  document.body.dataset.ready = '1';
+});

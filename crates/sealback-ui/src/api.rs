@@ -1,0 +1,894 @@
+//! The routes: the page and its assets, and the JSON API the page calls.
+//!
+//! Every failure is an [`ApiError`]: a stable code the page maps to a screen, a message a
+//! person can read, and what to do next.
+
+use crate::guard::{self, Guard};
+use crate::jobs::JobState;
+use crate::state::{on_engine, Ceremony, Purpose, UiState};
+use crate::RP_ID;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use sealback_core::keyslot::{KeySlotFile, ProtectorType, SlotTemplate};
+use sealback_core::passkey::PasskeyParams;
+use sealback_core::recovery::{RecoveryKey, RecoveryKeyProtector};
+use sealback_core::ProtectorSecret;
+use sealback_engine::{ErrorKind, Repository};
+use sealback_passkey::{passkey_slots, passkey_template, PasskeyProtector, PrfAssertion};
+use sealback_vault_client::{Password, VaultClient, VaultError, VaultPasswordProtector};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+type Shared = Arc<UiState>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A failure as the page receives it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    status: StatusCode,
+    /// Stable code for the page.
+    error: &'static str,
+    /// What happened, for people.
+    message: String,
+    /// What to do next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn other(message: String) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "other", message)
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+    fn locked() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "locked",
+            "the backup is locked in this session",
+        )
+        .hint("unlock it with your passkey, your 64-digit key or your password")
+    }
+    fn busy() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "busy",
+            "a backup or restore is running",
+        )
+        .hint("wait for it to finish; its progress is on the Chat backup screen")
+    }
+    fn ceremony_gone() -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "expired",
+            "this step expired or was already used",
+        )
+        .hint("start again; nothing was changed")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.clone())).into_response()
+    }
+}
+
+impl From<sealback_engine::Error> for ApiError {
+    fn from(e: sealback_engine::Error) -> Self {
+        use sealback_engine::Error as E;
+        match &e {
+            E::NotARepository(_) => Self::new(
+                StatusCode::CONFLICT,
+                "not_set_up",
+                "end-to-end encrypted backup is not turned on yet",
+            )
+            .hint("turn it on with a passkey, a 64-digit key or a password"),
+            E::AlreadyExists(_) => Self::new(
+                StatusCode::CONFLICT,
+                "already_on",
+                "end-to-end encrypted backup is already on for this cloud drive folder",
+            )
+            .hint("unlock it instead, or choose another folder"),
+            E::Invalid(m) => Self::bad_request(m.clone()),
+            _ => match e.kind() {
+                ErrorKind::Unlock => Self::new(StatusCode::UNAUTHORIZED, "wrong_key", e.to_string())
+                    .hint("check the key; any other key of this backup opens it too"),
+                ErrorKind::Integrity => Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "integrity",
+                    e.to_string(),
+                )
+                .hint("nothing wrong was restored; run `sealback check --read-data` to list the damage"),
+                _ => Self::other(e.to_string()),
+            },
+        }
+    }
+}
+
+fn vault_error(e: VaultError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        VaultError::WrongPassword { .. } => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", message)
+                .hint("check the password; your passkey or 64-digit key also opens the backup")
+        }
+        VaultError::Locked => ApiError::new(StatusCode::LOCKED, "vault_locked", message)
+            .hint("open the backup with your passkey or your 64-digit key, if you have one"),
+        VaultError::RateLimited { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+        VaultError::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "no_account_proof", message)
+            .hint("start sealback ui with the account proof your messaging app gives you (SEALBACK_ACCOUNT_PROOF)"),
+        _ => ApiError::new(StatusCode::BAD_GATEWAY, "vault_unreachable", message)
+            .hint("check the vault address and your connection, then try again"),
+    }
+}
+
+/// Base64url bytes that are a secret (a PRF output): zeroized, never printed.
+struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        B64.decode(text.as_bytes())
+            .map(|b| SecretBytes(Zeroizing::new(b)))
+            .map_err(|_| serde::de::Error::custom("not base64url"))
+    }
+}
+
+/// A secret string (a password, a recovery key typed in): zeroized, never printed.
+struct SecretText(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(SecretText(Zeroizing::new(String::deserialize(d)?)))
+    }
+}
+
+fn b64_field(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    B64.decode(text)
+        .map_err(|_| ApiError::bad_request(format!("{what} is not base64url")))
+}
+
+pub fn router(state: Shared, guard: Guard) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+        .route("/api/status", get(status))
+        .route("/api/passkey/create/begin", post(passkey_create_begin))
+        .route("/api/passkey/create/finish", post(passkey_create_finish))
+        .route("/api/recovery-key/begin", post(recovery_key_begin))
+        .route("/api/recovery-key/finish", post(recovery_key_finish))
+        .route("/api/password/add", post(password_add))
+        .route("/api/unlock/passkey/begin", post(unlock_passkey_begin))
+        .route("/api/unlock/passkey/finish", post(unlock_passkey_finish))
+        .route("/api/unlock/recovery-key", post(unlock_recovery_key))
+        .route("/api/unlock/password", post(unlock_password))
+        .route("/api/lock", post(lock))
+        .route("/api/backup", post(start_backup))
+        .route("/api/restore", post(start_restore))
+        .route("/api/jobs/{id}", get(job))
+        .route("/api/snapshots", get(snapshots))
+        .route("/api/keys/remove", post(remove_key))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .with_state(state)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../assets/index.html"),
+    )
+}
+
+async fn app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../assets/app.js"),
+    )
+}
+
+async fn app_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../assets/app.css"),
+    )
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn keys_view(state: &UiState, keys: &KeySlotFile) -> Value {
+    let used = state.last_used.lock().expect("last-used lock").clone();
+    let list: Vec<Value> = keys
+        .slots
+        .iter()
+        .map(|s| {
+            let id = s.id.to_hex();
+            json!({
+                "id": id, "type": s.protector_type.name(), "name": s.name,
+                "created_unix": s.created_unix, "last_used_unix": used.get(&id),
+            })
+        })
+        .collect();
+    json!(list)
+}
+
+/// Reads the keyslot file (no key needed); `None` when backup is not on yet.
+async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, ApiError> {
+    let store = state.store()?;
+    on_engine(move || async move {
+        if !Repository::exists(&store).await? {
+            return Ok(None);
+        }
+        Ok(Some(Repository::read_keyslots(&store).await?.1))
+    })
+    .await
+}
+
+async fn status(State(state): State<Shared>) -> ApiResult {
+    let keys = read_keys(&state).await?;
+    let (unlocked, busy) = match state.repo.try_lock() {
+        Ok(guard) => (guard.is_some(), false),
+        Err(_) => (true, true),
+    };
+    let running = state
+        .jobs
+        .all()
+        .into_values()
+        .filter(|j| j["state"] == "running")
+        .collect::<Vec<_>>();
+    let vault = &state.config.vault;
+    Ok(Json(json!({
+        "repo": state.config.repo,
+        "paths": state.config.paths,
+        "hostname": state.config.hostname,
+        "initialized": keys.is_some(),
+        "unlocked": keys.is_some() && unlocked,
+        "busy": busy,
+        "running_jobs": running,
+        "keys": keys.as_ref().map(|k| keys_view(&state, k)).unwrap_or(json!([])),
+        "vault": {"url": vault.url, "account": vault.account, "has_proof": vault.proof.is_some()},
+        "snapshots": state.snapshot_cache.lock().expect("cache lock").clone(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct CreateBegin {
+    purpose: Purpose,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Fails unless the repository is in the state `purpose` needs.
+async fn check_purpose(state: &UiState, purpose: Purpose) -> Result<Option<KeySlotFile>, ApiError> {
+    let keys = read_keys(state).await?;
+    match (purpose, &keys) {
+        (Purpose::Setup, Some(_)) => {
+            Err(sealback_engine::Error::AlreadyExists(state.config.repo.clone()).into())
+        }
+        (Purpose::AddKey, None) => {
+            Err(sealback_engine::Error::NotARepository(state.config.repo.clone()).into())
+        }
+        (Purpose::AddKey, Some(_))
+            if state.repo.try_lock().map(|g| g.is_none()).unwrap_or(false) =>
+        {
+            Err(ApiError::locked())
+        }
+        _ => Ok(keys),
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand_core::Rng::fill_bytes(&mut sealback_engine::os_rng(), &mut b);
+    b
+}
+
+/// One PRF input for every browser passkey of a backup, so a single discoverable prompt can
+/// unlock with whichever of them the person picks (outputs still differ per credential).
+fn shared_salt(keys: &KeySlotFile) -> Option<[u8; 32]> {
+    let salts: Vec<[u8; 32]> = passkey_slots(keys)
+        .into_iter()
+        .filter(|(_, p)| p.rp_id == RP_ID)
+        .map(|(_, p)| p.prf_salt)
+        .collect();
+    let first = *salts.first()?;
+    salts.iter().all(|s| *s == first).then_some(first)
+}
+
+async fn passkey_create_begin(
+    State(state): State<Shared>,
+    Json(req): Json<CreateBegin>,
+) -> ApiResult {
+    let keys = check_purpose(&state, req.purpose).await?;
+    let prf_salt = keys
+        .as_ref()
+        .and_then(shared_salt)
+        .unwrap_or_else(random_bytes::<32>);
+    let existing: Vec<String> = keys
+        .as_ref()
+        .map(|k| {
+            passkey_slots(k)
+                .into_iter()
+                .map(|(_, p)| B64.encode(&p.credential_id))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ceremony = state.begin(Ceremony::CreatePasskey {
+        purpose: req.purpose,
+        prf_salt,
+        name: req.name.unwrap_or_else(|| "passkey".into()),
+    });
+    Ok(Json(json!({
+        "ceremony": ceremony,
+        "rp_id": RP_ID,
+        "rp_name": "sealback chat backup",
+        "user_id": B64.encode(random_bytes::<16>()),
+        "user_name": "chat backup",
+        "challenge": B64.encode(random_bytes::<32>()),
+        "prf_salt": B64.encode(prf_salt),
+        "exclude_credentials": existing,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CreateFinish {
+    ceremony: String,
+    credential_id: String,
+    prf_output: SecretBytes,
+}
+
+async fn passkey_create_finish(
+    State(state): State<Shared>,
+    Json(req): Json<CreateFinish>,
+) -> ApiResult {
+    let Some(Ceremony::CreatePasskey {
+        purpose,
+        prf_salt,
+        name,
+    }) = state.take(&req.ceremony)
+    else {
+        return Err(ApiError::ceremony_gone());
+    };
+    let credential_id = b64_field(&req.credential_id, "credential_id")?;
+    if credential_id.is_empty()
+        || credential_id.len() > sealback_core::passkey::MAX_CREDENTIAL_ID_LEN
+    {
+        return Err(ApiError::bad_request("credential_id has a wrong length"));
+    }
+    if req.prf_output.0.len() != 32 {
+        return Err(ApiError::bad_request("prf_output must be 32 bytes"));
+    }
+    let params = PasskeyParams {
+        credential_id,
+        rp_id: RP_ID.into(),
+        prf_salt,
+    };
+    let template = passkey_template(&params, name, unix_now());
+    let secret = ProtectorSecret::new(req.prf_output.0.to_vec());
+    add_key(&state, purpose, template, secret).await
+}
+
+/// Creates the repository with its first key, or adds a key to the unlocked one.
+async fn add_key(
+    state: &Shared,
+    purpose: Purpose,
+    template: SlotTemplate,
+    secret: ProtectorSecret,
+) -> ApiResult {
+    let store = state.store()?;
+    let mut guard = state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())?;
+    let kind = template.protector_type.name();
+    let (guard, id) = on_engine(move || async move {
+        let id = match purpose {
+            Purpose::Setup => {
+                let repo = Repository::init(store, template, &secret).await?;
+                let id = repo.unlocked_slot();
+                *guard = Some(repo);
+                id
+            }
+            Purpose::AddKey => {
+                let repo = guard.as_mut().ok_or_else(ApiError::locked)?;
+                repo.add_slot(template, &secret).await?
+            }
+        };
+        Ok::<_, ApiError>((guard, id))
+    })
+    .await?;
+    drop(guard);
+    state.note_use(&id.to_hex());
+    tracing::info!(kind, ?purpose, "key added");
+    Ok(Json(json!({"id": id.to_hex(), "type": kind})))
+}
+
+async fn recovery_key_begin(
+    State(state): State<Shared>,
+    Json(req): Json<CreateBegin>,
+) -> ApiResult {
+    check_purpose(&state, req.purpose).await?;
+    let key = RecoveryKey::generate(&mut sealback_engine::os_rng());
+    let shown = key.display_groups();
+    let ceremony = state.begin(Ceremony::ShowRecoveryKey {
+        purpose: req.purpose,
+        key,
+        name: req.name.unwrap_or_else(|| "recovery key".into()),
+    });
+    Ok(Json(
+        json!({"ceremony": ceremony, "recovery_key": shown.as_str()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RecoveryFinish {
+    ceremony: String,
+    confirm: SecretText,
+}
+
+async fn recovery_key_finish(
+    State(state): State<Shared>,
+    Json(req): Json<RecoveryFinish>,
+) -> ApiResult {
+    let Some(Ceremony::ShowRecoveryKey { purpose, key, name }) = state.take(&req.ceremony) else {
+        return Err(ApiError::ceremony_gone());
+    };
+    let typed = RecoveryKey::parse(&req.confirm.0).ok();
+    let same = typed.is_some_and(|t| {
+        bool::from(
+            t.to_secret()
+                .expose_secret()
+                .ct_eq(key.to_secret().expose_secret()),
+        )
+    });
+    if !same {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "confirm_mismatch",
+            "that is not the key that was shown; nothing was changed",
+        )
+        .hint("start again and copy the new key exactly"));
+    }
+    let template = SlotTemplate {
+        protector_type: ProtectorType::RECOVERY_KEY,
+        name,
+        created_unix: unix_now(),
+        params: vec![],
+    };
+    add_key(&state, purpose, template, key.to_secret()).await
+}
+
+#[derive(Deserialize)]
+struct PasswordAdd {
+    purpose: Purpose,
+    password: SecretText,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    proof: Option<SecretText>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn vault_login_inputs(
+    state: &UiState,
+    account: Option<String>,
+    proof: Option<SecretText>,
+) -> Result<(String, Zeroizing<String>), ApiError> {
+    let account = account
+        .filter(|a| !a.is_empty())
+        .or_else(|| state.config.vault.account.clone())
+        .ok_or_else(|| {
+            ApiError::bad_request("a password key needs your account at the key vault")
+        })?;
+    let proof = proof
+        .map(|p| p.0)
+        .filter(|p| !p.is_empty())
+        .or_else(|| state.config.vault.proof.clone().map(Zeroizing::new))
+        .unwrap_or_default();
+    Ok((account, proof))
+}
+
+async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>) -> ApiResult {
+    let url = state.config.vault.url.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_vault",
+            "no key vault is configured",
+        )
+        .hint("start sealback ui with --vault-url URL (or SEALBACK_VAULT_URL) to use a password")
+    })?;
+    if req.password.0.chars().count() < 6 {
+        return Err(ApiError::bad_request(
+            "use a password of at least 6 characters",
+        ));
+    }
+    check_purpose(&state, req.purpose).await?;
+    let (account, proof) = vault_login_inputs(&state, req.account, req.proof)?;
+    let secret_bytes = random_bytes::<32>();
+    let secret = ProtectorSecret::new(secret_bytes.to_vec());
+    let password = Password::new(req.password.0.to_string());
+    let secret_for_vault = ProtectorSecret::new(secret_bytes.to_vec());
+    let params = on_engine(move || async move {
+        VaultClient::new(&url)
+            .register(&account, &proof, &password, &secret_for_vault, None)
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let template = SlotTemplate {
+        protector_type: ProtectorType::VAULT_PASSWORD,
+        name: req.name.unwrap_or_else(|| "password".into()),
+        created_unix: unix_now(),
+        params: params.encode(),
+    };
+    add_key(&state, req.purpose, template, secret).await
+}
+
+async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {
+    let keys = read_keys(&state).await?.ok_or_else(|| {
+        ApiError::from(sealback_engine::Error::NotARepository(
+            state.config.repo.clone(),
+        ))
+    })?;
+    let credentials: Vec<Value> = passkey_slots(&keys)
+        .into_iter()
+        .filter(|(_, p)| p.rp_id == RP_ID)
+        .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_salt": B64.encode(p.prf_salt)}))
+        .collect();
+    if credentials.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_passkey",
+            "this backup has no passkey made in a browser",
+        )
+        .hint("unlock it with your 64-digit key or your password"));
+    }
+    let ceremony = state.begin(Ceremony::UnlockPasskey);
+    Ok(Json(json!({
+        "ceremony": ceremony,
+        "rp_id": RP_ID,
+        "challenge": B64.encode(random_bytes::<32>()),
+        "shared_prf_salt": shared_salt(&keys).map(|s| B64.encode(s)),
+        "credentials": credentials,
+    })))
+}
+
+#[derive(Deserialize)]
+struct UnlockFinish {
+    ceremony: String,
+    credential_id: String,
+    #[serde(default)]
+    prf_output: Option<SecretBytes>,
+}
+
+/// Opens the repository with `protector` and keeps it unlocked.
+async fn open_with(
+    state: &Shared,
+    protector: Box<dyn sealback_core::protector::Protector + Send>,
+) -> ApiResult {
+    let store = state.store()?;
+    let mut guard = state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())?;
+    let mut protector = protector;
+    let slot = on_engine(move || async move {
+        let repo = Repository::open(store, protector.as_mut()).await?;
+        let slot = repo.unlocked_slot();
+        *guard = Some(repo);
+        Ok::<_, ApiError>(slot)
+    })
+    .await?;
+    state.note_use(&slot.to_hex());
+    tracing::info!("backup unlocked");
+    Ok(Json(json!({"unlocked": true, "key": slot.to_hex()})))
+}
+
+async fn unlock_passkey_finish(
+    State(state): State<Shared>,
+    Json(req): Json<UnlockFinish>,
+) -> ApiResult {
+    let Some(Ceremony::UnlockPasskey) = state.take(&req.ceremony) else {
+        return Err(ApiError::ceremony_gone());
+    };
+    let credential_id = b64_field(&req.credential_id, "credential_id")?;
+    let keys = read_keys(&state).await?.ok_or_else(|| {
+        ApiError::from(sealback_engine::Error::NotARepository(
+            state.config.repo.clone(),
+        ))
+    })?;
+    let known = passkey_slots(&keys)
+        .iter()
+        .any(|(_, p)| p.credential_id == credential_id);
+    if !known {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_passkey",
+            "this passkey is not one of this backup's keys; nothing was changed",
+        )
+        .hint("use the passkey you turned backup on with (on your phone, security key or password manager), or your 64-digit key"));
+    }
+    let Some(output) = req.prf_output.filter(|o| o.0.len() == 32) else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_prf",
+            "the browser or passkey provider did not return the passkey's PRF secret",
+        )
+        .hint("try a browser and provider that support the WebAuthn PRF extension, or use your 64-digit key"));
+    };
+    let protector = PasskeyProtector::from_assertion(PrfAssertion {
+        credential_id,
+        prf_output: ProtectorSecret::new(output.0.to_vec()),
+    });
+    open_with(&state, Box::new(protector)).await.map_err(|e| {
+        if e.error == "wrong_key" {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong_passkey",
+                "the passkey answered, but its secret does not open this backup; nothing was changed",
+            )
+            .hint("use the passkey you turned backup on with, or your 64-digit key")
+        } else {
+            e
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct UnlockRecovery {
+    recovery_key: SecretText,
+}
+
+async fn unlock_recovery_key(
+    State(state): State<Shared>,
+    Json(req): Json<UnlockRecovery>,
+) -> ApiResult {
+    let key = RecoveryKey::parse(&req.recovery_key.0).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_recovery_key", e.to_string())
+            .hint("type the 64 digits exactly as written down; spaces do not matter")
+    })?;
+    open_with(&state, Box::new(RecoveryKeyProtector(key))).await
+}
+
+#[derive(Deserialize)]
+struct UnlockPassword {
+    password: SecretText,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    proof: Option<SecretText>,
+}
+
+async fn unlock_password(
+    State(state): State<Shared>,
+    Json(req): Json<UnlockPassword>,
+) -> ApiResult {
+    let keys = read_keys(&state).await?.ok_or_else(|| {
+        ApiError::from(sealback_engine::Error::NotARepository(
+            state.config.repo.clone(),
+        ))
+    })?;
+    let account = req
+        .account
+        .filter(|a| !a.is_empty())
+        .or_else(|| state.config.vault.account.clone());
+    let (_, proof) =
+        vault_login_inputs(&state, account.clone().or(Some(String::new())), req.proof)?;
+    let password = Password::new(req.password.0.to_string());
+    let protector = on_engine(move || async move {
+        VaultPasswordProtector::login(&keys, account.as_deref(), &password, &proof).await
+    })
+    .await
+    .map_err(vault_error)?;
+    open_with(&state, Box::new(protector)).await
+}
+
+async fn lock(State(state): State<Shared>) -> ApiResult {
+    let mut guard = state.repo.try_lock().map_err(|_| ApiError::busy())?;
+    *guard = None;
+    Ok(Json(json!({"unlocked": false})))
+}
+
+fn snapshot_list_view(all: &[(sealback_core::Id, sealback_core::snapshot::Snapshot)]) -> Value {
+    let list: Vec<Value> = all
+        .iter()
+        .map(|(id, s)| {
+            json!({
+                "id": id.to_hex(), "short": id.short(), "time_unix_ns": s.time_unix_ns,
+                "hostname": s.hostname, "files": s.summary.files,
+                "bytes_read": s.summary.bytes_read, "bytes_added": s.summary.bytes_added,
+            })
+        })
+        .collect();
+    json!(list)
+}
+
+async fn snapshots(State(state): State<Shared>) -> ApiResult {
+    let Ok(guard) = state.repo.clone().try_lock_owned() else {
+        let cached = state.snapshot_cache.lock().expect("cache lock").clone();
+        return Ok(Json(
+            json!({"snapshots": cached.unwrap_or(json!([])), "stale": true}),
+        ));
+    };
+    if guard.is_none() {
+        return Err(ApiError::locked());
+    }
+    let list = on_engine(move || async move {
+        let repo = guard.as_ref().expect("checked above");
+        Ok::<_, ApiError>(snapshot_list_view(&repo.list_snapshots().await?))
+    })
+    .await?;
+    *state.snapshot_cache.lock().expect("cache lock") = Some(list.clone());
+    Ok(Json(json!({"snapshots": list, "stale": false})))
+}
+
+async fn start_backup(State(state): State<Shared>) -> ApiResult {
+    if state.config.paths.is_empty() {
+        return Err(ApiError::bad_request(
+            "nothing to back up: start sealback ui with --path CHAT_STORE",
+        ));
+    }
+    let mut guard = state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())?;
+    if guard.is_none() {
+        return Err(ApiError::locked());
+    }
+    let (id, job) = state.jobs.start("backup");
+    let paths = state.config.paths.clone();
+    let options = sealback_engine::backup::BackupOptions {
+        hostname: state.config.hostname.clone(),
+        tags: vec!["ui".into()],
+        time_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0),
+    };
+    let state2 = state.clone();
+    tokio::spawn(on_engine(move || async move {
+        let repo = guard.as_mut().expect("checked above");
+        let outcome = async {
+            let r = sealback_engine::backup::backup(repo, &paths, &options, &*job).await?;
+            let list = snapshot_list_view(&repo.list_snapshots().await?);
+            *state2.snapshot_cache.lock().expect("cache lock") = Some(list);
+            Ok::<_, ApiError>(json!({
+                "snapshot_id": r.snapshot_id.to_hex(), "files": r.summary.files,
+                "bytes_read": r.summary.bytes_read, "bytes_added": r.summary.bytes_added,
+                "duration_s": r.duration.as_secs_f64(),
+            }))
+        }
+        .await;
+        drop(guard);
+        match outcome {
+            Ok(result) => job.end(JobState::Done { result }),
+            Err(error) => {
+                tracing::warn!(error = error.error, "backup failed");
+                job.end(JobState::Failed { error })
+            }
+        }
+    }));
+    Ok(Json(json!({"job": id})))
+}
+
+#[derive(Deserialize)]
+struct RestoreRequest {
+    snapshot: String,
+    target: String,
+}
+
+async fn start_restore(State(state): State<Shared>, Json(req): Json<RestoreRequest>) -> ApiResult {
+    let target = std::path::PathBuf::from(req.target.trim());
+    if !target.is_absolute() {
+        return Err(ApiError::bad_request(
+            "give the folder to restore into as a full path, like /home/me/restored-chats",
+        ));
+    }
+    let guard = state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())?;
+    if guard.is_none() {
+        return Err(ApiError::locked());
+    }
+    let (id, job) = state.jobs.start("restore");
+    tokio::spawn(on_engine(move || async move {
+        let repo = guard.as_ref().expect("checked above");
+        let outcome = async {
+            let (snapshot, _) = repo.find_snapshot(&req.snapshot).await?;
+            let r = sealback_engine::restore::restore(repo, &snapshot, &target, &*job).await?;
+            Ok::<_, ApiError>(json!({
+                "snapshot_id": snapshot.to_hex(), "target": target,
+                "files": r.files, "dirs": r.dirs, "bytes": r.bytes,
+            }))
+        }
+        .await;
+        drop(guard);
+        match outcome {
+            Ok(result) => job.end(JobState::Done { result }),
+            Err(error) => {
+                tracing::warn!(error = error.error, "restore failed");
+                job.end(JobState::Failed { error })
+            }
+        }
+    }));
+    Ok(Json(json!({"job": id})))
+}
+
+async fn job(State(state): State<Shared>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    state
+        .jobs
+        .get(&id)
+        .map(|j| Json(j.view(&id)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no_job", "no such job"))
+}
+
+#[derive(Deserialize)]
+struct RemoveKey {
+    id: String,
+    #[serde(default)]
+    rotate: bool,
+}
+
+async fn remove_key(State(state): State<Shared>, Json(req): Json<RemoveKey>) -> ApiResult {
+    let mut guard = state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())?;
+    if guard.is_none() {
+        return Err(ApiError::locked());
+    }
+    let outcome = on_engine(move || async move {
+        let repo = guard.as_mut().expect("checked above");
+        let slot = repo
+            .keyslots()
+            .slots
+            .iter()
+            .find(|s| s.id.to_hex() == req.id)
+            .map(|s| s.id)
+            .ok_or_else(|| ApiError::bad_request("no such key"))?;
+        let removed = repo.remove_slot(slot, req.rotate).await?;
+        Ok::<_, ApiError>(json!({
+            "removed": slot.to_hex(), "rotated": removed.new_epoch.is_some(),
+            "epoch": removed.new_epoch,
+        }))
+    })
+    .await?;
+    Ok(Json(outcome))
+}

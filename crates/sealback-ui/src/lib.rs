@@ -1,0 +1,104 @@
+//! # sealback-ui: the local web UI
+//!
+//! This crate owns `sealback ui`: a web app served on 127.0.0.1 only, that does what a phone's
+//! settings screens do (Settings › Chats › Chat backup): turn on end-to-end encrypted backup
+//! with a passkey in the browser, a 64-digit recovery key or a password at the key vault; back
+//! up with a live progress bar; list keys, add and remove them (with rotation); list snapshots
+//! with a chart of their size; restore a snapshot into a folder after unlocking with the
+//! passkey in the browser.
+//!
+//! ```text
+//!   browser (page from this process, WebAuthn with PRF)          sealback ui (this crate)
+//!   ─────────────────────────────────────────────────           ─────────────────────────
+//!   GET /?token=T  ───────────────────────────────────────────▶ guard: Host, token
+//!   POST /api/... X-Sealback-Token: T, Origin: same  ────────▶ guard: Host, token, Origin,
+//!        {credential id, PRF output}                              JSON only
+//!                                                               ─▶ sealback-engine (keyslots,
+//!                                                                  backup, restore)
+//! ```
+//!
+//! What it must not do: listen on anything but loopback; answer a request that lacks the
+//! token or comes from another origin or host name (DNS rebinding); load anything from the
+//! network (every asset is embedded in the binary); keep, log or forward a PRF output, a
+//! recovery key or a password anywhere but into the keyslot derivation in this process. It
+//! does not implement formats, primitives or storage: those belong to `sealback-core`,
+//! `sealback-engine` and `sealback-store`.
+//!
+//! The WebAuthn responses are not signature-checked here: the secret is the PRF output
+//! itself, and the keyslot's AEAD authenticates it, so a forged response can only fail to
+//! unlock (docs/THREAT_MODEL.md, "Local web UI").
+
+mod api;
+mod guard;
+mod jobs;
+mod state;
+
+pub use state::{UiConfig, VaultSettings};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The relying party id of passkeys made in the web UI. WebAuthn does not accept an IP address
+/// as an RP id, so the UI is reached as `http://localhost:PORT` (a secure context).
+pub const RP_ID: &str = "localhost";
+
+/// A running UI's address and its access token.
+pub struct UiServer {
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+    url: String,
+}
+
+impl std::fmt::Debug for UiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UiServer")
+            .field("url", &"<redacted: holds the token>")
+            .finish()
+    }
+}
+
+impl UiServer {
+    /// Binds `listen` (which must be a loopback address) and prepares the app with a fresh
+    /// random token.
+    pub async fn bind(listen: SocketAddr, config: UiConfig) -> Result<Self, String> {
+        if !listen.ip().is_loopback() {
+            return Err(format!(
+                "the web UI listens on loopback only (127.0.0.1 or ::1), not {}",
+                listen.ip()
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?
+            .port();
+        let token = guard::Token::random();
+        let url = format!("http://{RP_ID}:{port}/?token={}", token.as_str());
+        let state = Arc::new(state::UiState::new(config));
+        let router = api::router(state, guard::Guard::new(token, port));
+        Ok(Self {
+            router,
+            listener,
+            url,
+        })
+    }
+
+    /// The URL to open, with the token. Print it to the person only: it is the key to the UI.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| format!("the web UI stopped: {e}"))
+    }
+}

@@ -1,0 +1,158 @@
+//! What the UI process holds: its settings, the repository once unlocked, ceremonies in flight
+//! and jobs.
+//!
+//! The unlocked repository (and so the backup key) stays in this process's memory until the
+//! person locks it or the process ends, the way a phone keeps the key after turning backup on.
+//! Ceremonies are one-time: finishing one consumes it, and they expire after five minutes.
+
+use crate::jobs::Jobs;
+use sealback_core::recovery::RecoveryKey;
+use sealback_engine::Repository;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a started ceremony (a passkey prompt, a shown recovery key) may take.
+pub const CEREMONY_TTL: Duration = Duration::from_secs(300);
+/// Most ceremonies open at once; the oldest is dropped beyond this.
+const MAX_CEREMONIES: usize = 16;
+
+/// The key vault for password keys (from the CLI's settings).
+#[derive(Clone, Default)]
+pub struct VaultSettings {
+    /// The vault's URL.
+    pub url: Option<String>,
+    /// The account at the vault (the messaging app's account id).
+    pub account: Option<String>,
+    /// The operator's account proof (a bearer token: never shown or logged).
+    pub proof: Option<String>,
+}
+
+impl std::fmt::Debug for VaultSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSettings")
+            .field("url", &self.url)
+            .field("account", &self.account)
+            .field("proof", &self.proof.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// What `sealback ui` was started with.
+#[derive(Clone, Debug)]
+pub struct UiConfig {
+    /// The repository location (a folder or storage URL).
+    pub repo: String,
+    /// What "Back up now" backs up (the chat store).
+    pub paths: Vec<PathBuf>,
+    /// The name recorded in snapshots.
+    pub hostname: String,
+    /// The key vault, for password keys.
+    pub vault: VaultSettings,
+}
+
+/// Why a ceremony was started; finishing it does that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Turn on encrypted backup (create the repository).
+    Setup,
+    /// Add a key to an unlocked repository.
+    AddKey,
+}
+
+/// A ceremony in flight.
+pub enum Ceremony {
+    /// A passkey is being created; its PRF input is fixed here.
+    CreatePasskey {
+        purpose: Purpose,
+        prf_salt: [u8; 32],
+        name: String,
+    },
+    /// A recovery key was shown and waits for the person to confirm they saved it.
+    ShowRecoveryKey {
+        purpose: Purpose,
+        key: RecoveryKey,
+        name: String,
+    },
+    /// A passkey assertion to unlock.
+    UnlockPasskey,
+}
+
+/// The process's state.
+pub struct UiState {
+    pub config: UiConfig,
+    /// The repository once unlocked. A job holds the lock while it runs.
+    pub repo: std::sync::Arc<tokio::sync::Mutex<Option<Repository>>>,
+    ceremonies: Mutex<Vec<(String, Instant, Ceremony)>>,
+    pub jobs: Jobs,
+    /// The last snapshot list read, shown while a job holds the repository.
+    pub snapshot_cache: Mutex<Option<serde_json::Value>>,
+    /// Unix seconds of keys' last use in this UI process, by slot id.
+    pub last_used: Mutex<HashMap<String, u64>>,
+}
+
+impl UiState {
+    pub fn new(config: UiConfig) -> Self {
+        Self {
+            config,
+            repo: Default::default(),
+            ceremonies: Mutex::new(vec![]),
+            jobs: Jobs::default(),
+            snapshot_cache: Mutex::new(None),
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts a ceremony and returns its id.
+    pub fn begin(&self, ceremony: Ceremony) -> String {
+        let mut id = [0u8; 16];
+        rand_core::Rng::fill_bytes(&mut sealback_engine::os_rng(), &mut id);
+        let id = hex::encode(id);
+        let mut all = self.ceremonies.lock().expect("ceremony lock");
+        all.retain(|(_, started, _)| started.elapsed() < CEREMONY_TTL);
+        if all.len() >= MAX_CEREMONIES {
+            all.remove(0);
+        }
+        all.push((id.clone(), Instant::now(), ceremony));
+        id
+    }
+
+    /// Takes a ceremony out (it cannot be finished twice), if it exists and has not expired.
+    pub fn take(&self, id: &str) -> Option<Ceremony> {
+        let mut all = self.ceremonies.lock().expect("ceremony lock");
+        let pos = all.iter().position(|(i, _, _)| i == id)?;
+        let (_, started, ceremony) = all.remove(pos);
+        (started.elapsed() < CEREMONY_TTL).then_some(ceremony)
+    }
+
+    pub fn store(&self) -> Result<sealback_store::Store, crate::api::ApiError> {
+        sealback_store::Store::open(&self.config.repo)
+            .map_err(|e| crate::api::ApiError::other(e.to_string()))
+    }
+
+    pub fn note_use(&self, slot: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.last_used
+            .lock()
+            .expect("last-used lock")
+            .insert(slot.to_string(), now);
+    }
+}
+
+/// Runs engine work (whose futures are not `Send`) on a blocking thread of the runtime.
+pub async fn on_engine<T, F, Fut>(work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(work()))
+        .await
+        .expect("engine task panicked")
+}

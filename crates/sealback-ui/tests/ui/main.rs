@@ -1,0 +1,477 @@
+//! The web UI's server against real HTTP: who is let in (token, Host, Origin), and the API
+//! flows a page drives (turn on with a 64-digit key or a passkey's PRF output, back up, lock,
+//! unlock, restore), with every refusal changing nothing. The browser side is tested in
+//! Chromium by ui-tests/ (run by ./scripts/test).
+
+use sealback_ui::{UiConfig, UiServer, VaultSettings};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+struct Running {
+    base: String,
+    token: String,
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    client: reqwest::Client,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
+    // reqwest is built without a default TLS provider in this workspace (plain HTTP here).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = UiConfig {
+        repo: repo.display().to_string(),
+        paths,
+        hostname: "test".into(),
+        vault: VaultSettings::default(),
+    };
+    let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let url = server.url().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = rx.await;
+    }));
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let port = base.rsplit(':').next().unwrap().parse().unwrap();
+    Running {
+        base: base.to_string(),
+        token: token.to_string(),
+        port,
+        stop: Some(tx),
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Running {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("x-sealback-token", &self.token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("x-sealback-token", &self.token)
+            .header("origin", &self.base)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends exactly these request lines (no client adds or fixes headers) and returns the status.
+    fn raw(&self, head: &str, body: &str) -> u16 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    async fn wait_job(&self, id: &str) -> Value {
+        for _ in 0..1200 {
+            let (code, j) = self.get(&format!("/api/jobs/{id}")).await;
+            assert_eq!(code, 200, "{j}");
+            if j["state"] != "running" {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_the_token_or_from_another_origin_or_host_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(&dir.path().join("drive"), vec![]).await;
+    let host = format!("Host: localhost:{}", ui.port);
+    let origin = format!("Origin: http://localhost:{}", ui.port);
+    let token = format!("X-Sealback-Token: {}", ui.token);
+    let json = "Content-Type: application/json";
+    let body = r#"{"purpose":"setup"}"#;
+    let begin = "POST /api/recovery-key/begin HTTP/1.1";
+
+    // The page itself needs the token in its address; the API needs it in a header.
+    assert_eq!(ui.raw(&format!("GET / HTTP/1.1\r\n{host}"), ""), 401);
+    assert_eq!(
+        ui.raw(&format!("GET /?token=wrong HTTP/1.1\r\n{host}"), ""),
+        401
+    );
+    assert_eq!(
+        ui.raw(&format!("GET /?token={} HTTP/1.1\r\n{host}", ui.token), ""),
+        200
+    );
+    assert_eq!(
+        ui.raw(&format!("GET /api/status HTTP/1.1\r\n{host}"), ""),
+        401
+    );
+    assert_eq!(
+        ui.raw(
+            &format!("GET /api/status?token={} HTTP/1.1\r\n{host}", ui.token),
+            ""
+        ),
+        401,
+        "the API takes the token only from its header"
+    );
+    assert_eq!(
+        ui.raw(
+            &format!("GET /api/status HTTP/1.1\r\n{host}\r\n{token}"),
+            ""
+        ),
+        200
+    );
+    // DNS rebinding: a foreign name that resolves to 127.0.0.1 is refused, token or not.
+    for bad_host in [
+        "Host: evil.example".to_string(),
+        format!("Host: evil.example:{}", ui.port),
+        "Host: localhost:1".to_string(),
+    ] {
+        assert_eq!(
+            ui.raw(
+                &format!("GET /api/status HTTP/1.1\r\n{bad_host}\r\n{token}"),
+                ""
+            ),
+            421,
+            "{bad_host}"
+        );
+    }
+    // Changes: only from the page's own origin, as JSON.
+    assert_eq!(
+        ui.raw(
+            &format!("{begin}\r\n{host}\r\n{token}\r\n{json}\r\nOrigin: http://evil.example"),
+            body
+        ),
+        403
+    );
+    assert_eq!(
+        ui.raw(&format!("{begin}\r\n{host}\r\n{token}\r\n{json}"), body),
+        403,
+        "no Origin"
+    );
+    assert_eq!(
+        ui.raw(
+            &format!("{begin}\r\n{host}\r\n{token}\r\n{origin}\r\nContent-Type: text/plain"),
+            body
+        ),
+        403,
+        "a form-style request a foreign page could send without a preflight"
+    );
+    assert_eq!(
+        ui.raw(
+            &format!(
+                "{begin}\r\n{host}\r\n{token}\r\n{origin}\r\n{json}\r\nSec-Fetch-Site: cross-site"
+            ),
+            body
+        ),
+        403
+    );
+    assert_eq!(
+        ui.raw(&format!("{begin}\r\n{host}\r\n{origin}\r\n{json}"), body),
+        401,
+        "no token"
+    );
+    assert_eq!(
+        ui.raw(
+            &format!("{begin}\r\n{host}\r\n{token}\r\n{origin}\r\n{json}"),
+            body
+        ),
+        200
+    );
+    // Nothing the refused requests asked for happened.
+    assert!(files_under(&dir.path().join("drive")).is_empty());
+
+    // The page's headers keep it from being framed or loading anything from elsewhere.
+    let r = ui
+        .client
+        .get(format!("{}/?token={}", ui.base, ui.token))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external resources"
+    );
+
+    // And it will not listen beyond loopback.
+    let err = UiServer::bind(
+        "0.0.0.0:0".parse().unwrap(),
+        UiConfig {
+            repo: "x".into(),
+            paths: vec![],
+            hostname: "t".into(),
+            vault: VaultSettings::default(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("loopback only"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_on_with_a_recovery_key_back_up_lock_unlock_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let chats = dir.path().join("chats");
+    sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(5)).unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start(&drive, vec![chats.clone()]).await;
+
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(status["initialized"], false);
+    assert_eq!(ui.post("/api/backup", json!({})).await.0, 409);
+
+    // A wrong confirmation turns nothing on and uses the ceremony up.
+    let (_, shown) = ui
+        .post("/api/recovery-key/begin", json!({"purpose": "setup"}))
+        .await;
+    let ceremony = shown["ceremony"].as_str().unwrap();
+    let key = shown["recovery_key"].as_str().unwrap().to_string();
+    let mut wrong = key.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'1' { b'2' } else { b'1' };
+    let (code, e) = ui
+        .post(
+            "/api/recovery-key/finish",
+            json!({"ceremony": ceremony, "confirm": String::from_utf8(wrong).unwrap()}),
+        )
+        .await;
+    assert_eq!((code, e["error"].as_str()), (400, Some("confirm_mismatch")));
+    assert!(files_under(&drive).is_empty());
+    let (code, e) = ui
+        .post(
+            "/api/recovery-key/finish",
+            json!({"ceremony": ceremony, "confirm": key}),
+        )
+        .await;
+    assert_eq!((code, e["error"].as_str()), (410, Some("expired")));
+
+    let (_, shown) = ui
+        .post("/api/recovery-key/begin", json!({"purpose": "setup"}))
+        .await;
+    let key = shown["recovery_key"].as_str().unwrap().to_string();
+    let (code, added) = ui
+        .post(
+            "/api/recovery-key/finish",
+            json!({"ceremony": shown["ceremony"], "confirm": key.replace(' ', "")}),
+        )
+        .await;
+    assert_eq!(code, 200, "{added}");
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(
+        (
+            status["initialized"].as_bool(),
+            status["unlocked"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(status["keys"][0]["type"], "recovery-key");
+    // The key never reaches the drive in clear.
+    let digits: String = key.chars().filter(|c| c.is_ascii_digit()).collect();
+    for (path, bytes) in files_under(&drive) {
+        assert!(
+            !bytes.windows(digits.len()).any(|w| w == digits.as_bytes()),
+            "{} holds the recovery key",
+            path.display()
+        );
+    }
+
+    let (code, started) = ui.post("/api/backup", json!({})).await;
+    assert_eq!(code, 200, "{started}");
+    let job = ui.wait_job(started["job"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["done_bytes"], job["total_bytes"]);
+    assert!(job["result"]["bytes_added"].as_u64().unwrap() > 0);
+    let (_, snaps) = ui.get("/api/snapshots").await;
+    assert_eq!(snaps["snapshots"].as_array().unwrap().len(), 1);
+
+    // Locked: nothing that needs the key works; a wrong key does not unlock.
+    assert_eq!(ui.post("/api/lock", json!({})).await.0, 200);
+    let (code, e) = ui.get("/api/snapshots").await;
+    assert_eq!((code, e["error"].as_str()), (409, Some("locked")));
+    let before = files_under(&drive);
+    let other = sealback_core::recovery::RecoveryKey::generate(&mut sealback_engine::os_rng());
+    let (code, e) = ui
+        .post(
+            "/api/unlock/recovery-key",
+            json!({"recovery_key": other.display_groups().as_str()}),
+        )
+        .await;
+    assert_eq!((code, e["error"].as_str()), (401, Some("wrong_key")), "{e}");
+    let (code, e) = ui
+        .post("/api/unlock/recovery-key", json!({"recovery_key": "1234"}))
+        .await;
+    assert_eq!((code, e["error"].as_str()), (400, Some("bad_recovery_key")));
+    assert_eq!(files_under(&drive), before, "refusals change nothing");
+    let (code, _) = ui
+        .post("/api/unlock/recovery-key", json!({"recovery_key": key}))
+        .await;
+    assert_eq!(code, 200);
+
+    let (code, e) = ui
+        .post(
+            "/api/restore",
+            json!({"snapshot": "latest", "target": "relative/path"}),
+        )
+        .await;
+    assert_eq!((code, e["error"].as_str()), (400, Some("invalid")));
+    let target = dir.path().join("restored");
+    let (_, started) = ui
+        .post(
+            "/api/restore",
+            json!({"snapshot": "latest", "target": target}),
+        )
+        .await;
+    let job = ui.wait_job(started["job"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+    assert!(cmp.rows > 3_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlocks_it() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start(&drive, vec![]).await;
+
+    // What the page does after navigator.credentials.create with the PRF extension.
+    let (_, begin) = ui
+        .post("/api/passkey/create/begin", json!({"purpose": "setup"}))
+        .await;
+    assert_eq!(begin["rp_id"], "localhost");
+    assert_eq!(
+        b64.decode(begin["prf_salt"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        32
+    );
+    let credential = b64.encode([7u8; 20]);
+    let prf = b64.encode([42u8; 32]);
+    let (code, e) = ui
+        .post(
+            "/api/passkey/create/finish",
+            json!({"ceremony": begin["ceremony"], "credential_id": credential, "prf_output": b64.encode([1u8; 16])}),
+        )
+        .await;
+    assert_eq!(code, 400, "a PRF output must be 32 bytes: {e}");
+    assert!(files_under(&drive).is_empty());
+    let (_, begin) = ui
+        .post("/api/passkey/create/begin", json!({"purpose": "setup"}))
+        .await;
+    let (code, e) = ui
+        .post(
+            "/api/passkey/create/finish",
+            json!({"ceremony": begin["ceremony"], "credential_id": credential, "prf_output": prf}),
+        )
+        .await;
+    assert_eq!(code, 200, "{e}");
+    let (code, e) = ui
+        .post(
+            "/api/passkey/create/finish",
+            json!({"ceremony": begin["ceremony"], "credential_id": credential, "prf_output": prf}),
+        )
+        .await;
+    assert_eq!(
+        (code, e["error"].as_str()),
+        (410, Some("expired")),
+        "one use"
+    );
+    // The PRF output is not stored anywhere on the drive.
+    for (path, bytes) in files_under(&drive) {
+        assert!(
+            !bytes.windows(32).any(|w| w == [42u8; 32]),
+            "{}",
+            path.display()
+        );
+    }
+    // Turning on twice is refused.
+    let (code, e) = ui
+        .post("/api/passkey/create/begin", json!({"purpose": "setup"}))
+        .await;
+    assert_eq!((code, e["error"].as_str()), (409, Some("already_on")));
+
+    assert_eq!(ui.post("/api/lock", json!({})).await.0, 200);
+    let keys_before = files_under(&drive);
+    let unlock = |credential: String, prf: Option<String>| {
+        let ui = &ui;
+        async move {
+            let (_, begin) = ui.post("/api/unlock/passkey/begin", json!({})).await;
+            assert_eq!(begin["shared_prf_salt"].as_str().map(str::len), Some(43));
+            ui.post(
+                "/api/unlock/passkey/finish",
+                json!({"ceremony": begin["ceremony"], "credential_id": credential, "prf_output": prf}),
+            )
+            .await
+        }
+    };
+    // Another passkey (not a key of this backup), the right one without PRF, the right one
+    // with a wrong PRF output: each refused, nothing changed, still locked.
+    let (code, e) = unlock(b64.encode([9u8; 20]), Some(prf.clone())).await;
+    assert_eq!((code, e["error"].as_str()), (401, Some("wrong_passkey")));
+    let (code, e) = unlock(credential.clone(), None).await;
+    assert_eq!((code, e["error"].as_str()), (422, Some("no_prf")));
+    let (code, e) = unlock(credential.clone(), Some(b64.encode([43u8; 32]))).await;
+    assert_eq!((code, e["error"].as_str()), (401, Some("wrong_passkey")));
+    assert_eq!(files_under(&drive), keys_before);
+    assert_eq!(ui.get("/api/status").await.1["unlocked"], false);
+    let (code, e) = unlock(credential.clone(), Some(prf.clone())).await;
+    assert_eq!(code, 200, "{e}");
+    assert_eq!(ui.get("/api/status").await.1["unlocked"], true);
+
+    // A second passkey gets the same PRF input, so one prompt can use either.
+    let (_, again) = ui
+        .post("/api/passkey/create/begin", json!({"purpose": "add_key"}))
+        .await;
+    assert_eq!(again["prf_salt"], begin["prf_salt"]);
+    assert_eq!(again["exclude_credentials"][0], credential.as_str());
+}

@@ -1,0 +1,123 @@
+// Shared pieces of the UI end-to-end tests: the sealback binary, a `sealback ui` process per
+// "device" (its own HOME), Debian's Chromium with a fresh profile, and CDP virtual
+// authenticators with the WebAuthn PRF extension.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..');
+export const sealback = process.env.SEALBACK_BIN || join(repoRoot, 'target', 'debug', 'sealback');
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+export const artifacts = resolve(repoRoot, process.env.SEALBACK_TEST_LOG_DIR || 'test-artifacts', 'ui');
+mkdirSync(artifacts, { recursive: true });
+
+export function requireTools() {
+  if (!existsSync(sealback)) {
+    throw new Error(`missing ${sealback}: run 'cargo build -p sealback-cli' first (./scripts/test does)`);
+  }
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`missing ${chromiumPath}: run 'sudo apt-get install -y chromium' (./scripts/test does as root)`);
+  }
+}
+
+export function tempDir(name) {
+  return mkdtempSync(join(tmpdir(), `sealback-ui-${name}-`));
+}
+
+export function run(args, env = {}) {
+  return execFileSync(sealback, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+}
+
+/// Starts `sealback ui` for one device; resolves with its URL once the first stdout line comes.
+export async function startUi({ home, repo, paths = [] }) {
+  const args = ['--repo', repo, 'ui', '--no-open', '--listen', '127.0.0.1:0'];
+  for (const p of paths) args.push('--path', p);
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local/share') };
+  delete env.SEALBACK_REPO;
+  const proc = spawn(sealback, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const url = await new Promise((ok, fail) => {
+    const lines = createInterface({ input: proc.stdout });
+    lines.once('line', ok);
+    proc.once('exit', (code) => fail(new Error(`sealback ui exited with ${code}: ${stderr}`)));
+    setTimeout(() => fail(new Error(`sealback ui printed no URL in 20 s: ${stderr}`)), 20000);
+  });
+  return {
+    url,
+    stderr: () => stderr,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export async function launch() {
+  const { chromium } = await import('playwright-core');
+  const profile = tempDir('profile');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1000, height: 900 },
+  });
+  const page = context.pages()[0] || await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  return { context, page, cdp };
+}
+
+/// A platform authenticator with resident keys and user verification, and PRF when `prf`.
+export async function addAuthenticator(cdp, { prf = true } = {}) {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, hasPrf: prf, automaticPresenceSimulation: true },
+  });
+  return authenticatorId;
+}
+
+/// A digest of every file under `dir` (names and bytes): equal digests mean nothing changed.
+export function treeDigest(dir) {
+  const h = createHash('sha256');
+  const walk = (d) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) { h.update(`dir ${p}\n`); walk(p); } else { h.update(`file ${p}\n`); h.update(readFileSync(p)); }
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return h.digest('hex');
+}
+
+/// Every regular file under `dir` (none when it does not exist).
+export function listFiles(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p); else out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/// Waits for the page's message box to show `code` (data-code) and returns its text.
+export async function message(page, code) {
+  const box = page.locator('#message');
+  await box.waitFor({ state: 'visible' });
+  await page.waitForFunction((c) => document.getElementById('message').dataset.code === c, code, { timeout: 30000 });
+  return (await box.innerText()).trim();
+}

@@ -1,0 +1,167 @@
+// `sealback ui` in Chromium: turn on with a passkey, back up with visible progress, restore as a
+// new device with the same passkey; a cancelled prompt and a wrong passkey change nothing; an
+// authenticator without PRF gets the explanation and turns on with the 64-digit key instead.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { requireTools, tempDir, run, startUi, launch, addAuthenticator, treeDigest, listFiles, shot, message, sealback } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+
+let browser;
+const work = tempDir('work');
+const chats = join(work, 'chats');
+const drive = join(work, 'drive');
+let authenticatorA;
+const uis = [];
+
+before(async () => {
+  requireTools();
+  run(['corpus', 'generate', chats, '--seed', '7']);
+  browser = await launch();
+});
+
+after(async () => {
+  for (const ui of uis) await ui.stop();
+  if (browser) await browser.context.close();
+});
+
+async function device(name, opts) {
+  const ui = await startUi({ home: tempDir(`home-${name}`), ...opts });
+  uis.push(ui);
+  return ui;
+}
+
+test('turn on with a passkey, back up with progress, restore on a new device with the same passkey', async () => {
+  const { page, cdp } = browser;
+  authenticatorA = await addAuthenticator(cdp, { prf: true });
+  const phone = await device('a', { repo: drive, paths: [chats] });
+  await page.goto(phone.url);
+  await page.getByRole('heading', { name: 'End-to-end encrypted backup is off' }).waitFor();
+  await shot(page, '01-backup-off');
+
+  await page.getByRole('link', { name: 'Turn on end-to-end encrypted backup' }).click();
+  await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
+  const on = await message(page, 'ok');
+  assert.match(on, /End-to-end encrypted backup is on\. It unlocks with your passkey/);
+  await page.getByRole('heading', { name: 'Chat backup', level: 1 }).waitFor();
+
+  // Record every value the progress bar shows while the backup runs.
+  await page.evaluate(() => {
+    window.__progress = [];
+    const bar = document.getElementById('backup-progress');
+    new MutationObserver(() => window.__progress.push(Number(bar.value))).observe(bar, { attributes: true });
+    const orig = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+    Object.defineProperty(bar, 'value', { set(v) { window.__progress.push(Number(v)); orig.set.call(this, v); }, get() { return orig.get.call(this); } });
+  });
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await page.getByText(/Backing up… \d+%/).waitFor({ timeout: 30000 });
+  await shot(page, '02-backup-progress');
+  await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });
+  await shot(page, '03-backup-done');
+  const seen = await page.evaluate(() => window.__progress);
+  assert.equal(seen.at(-1), 100, `progress ends at 100: ${seen}`);
+  assert.ok(seen.some((v) => v > 0 && v < 100), `an intermediate progress value was shown: ${seen}`);
+  assert.ok(readdirSync(drive).length > 0, 'the drive holds the backup');
+
+  await page.getByRole('link', { name: 'Snapshots' }).click();
+  await page.locator('#snapshots-body tr').first().waitFor();
+  assert.equal(await page.locator('#snapshots-body tr').count(), 1);
+  assert.equal(await page.locator('#chart svg[role="img"]').count(), 1);
+  await shot(page, '04-snapshots');
+  await phone.stop();
+
+  // A new device: a fresh HOME, the same cloud drive, the same (synced) passkey.
+  const laptop = await device('b', { repo: drive });
+  await page.goto(laptop.url + '#restore');
+  await page.getByRole('heading', { name: 'Restore', level: 1 }).waitFor();
+  const restored = join(tempDir('restored'), 'chats-restored');
+  await page.getByLabel('Restore into this folder (new or empty)').fill(restored);
+  await page.getByRole('button', { name: 'Restore', exact: true }).click();
+  await page.getByText(/Restore complete: \d+ files/).waitFor({ timeout: 120000 });
+  await shot(page, '05-restored');
+  const compare = execFileSync(sealback, ['--json', 'corpus', 'compare', chats, join(restored, 'chats')], { encoding: 'utf8' });
+  const c = JSON.parse(compare);
+  assert.equal(c.identical, true, compare);
+  assert.ok(c.rows > 25000 && c.files > 30, compare);
+  browser.laptop = laptop;
+});
+
+test('a cancelled passkey prompt and a wrong passkey each say so and change nothing', async () => {
+  const { page, cdp } = browser;
+  const laptop = browser.laptop;
+  await page.goto(laptop.url + '#backup');
+  await page.getByRole('button', { name: 'Lock this session' }).click();
+  await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
+  const before = treeDigest(drive);
+
+  // Cancelled: the authenticator refuses user verification, as when the person cancels.
+  await cdp.send('WebAuthn.setUserVerified', { authenticatorId: authenticatorA, isUserVerified: false });
+  await page.locator('#backup-locked').getByRole('button', { name: 'Unlock with passkey' }).click();
+  const cancelled = await message(page, 'cancelled');
+  assert.match(cancelled, /cancelled or timed out\. Nothing was changed/);
+  await shot(page, '06-cancelled');
+  await cdp.send('WebAuthn.setUserVerified', { authenticatorId: authenticatorA, isUserVerified: true });
+  await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
+
+  // Wrong passkey: another authenticator, with its own passkey for this site.
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticatorA });
+  const other = await addAuthenticator(cdp, { prf: true });
+  await page.evaluate(async () => {
+    await navigator.credentials.create({ publicKey: {
+      rp: { id: 'localhost', name: 'another app' }, user: { id: new Uint8Array([1, 2, 3]), name: 'x', displayName: 'x' },
+      challenge: new Uint8Array(32), pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+      extensions: { prf: { eval: { first: new Uint8Array(32) } } },
+    } });
+  });
+  await page.locator('#backup-locked').getByRole('button', { name: 'Unlock with passkey' }).click();
+  const wrong = await message(page, 'wrong_passkey');
+  assert.match(wrong, /not one of this backup's keys; nothing was changed/);
+  await shot(page, '07-wrong-passkey');
+  await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
+  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': new URLSearchParams(location.search).get('token') } })).json());
+  assert.equal(status.unlocked, false);
+  assert.equal(treeDigest(drive), before, 'the cloud drive is byte for byte unchanged');
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: other });
+});
+
+test('an authenticator without PRF gets the explanation and turns on with the 64-digit key instead', async () => {
+  const { page, cdp } = browser;
+  const noPrf = await addAuthenticator(cdp, { prf: false });
+  const drive2 = join(tempDir('drive2'), 'drive');
+  const ui = await device('c', { repo: drive2, paths: [chats] });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(ui.url + '#encryption');
+  // Keyboard only: focus the choice and press Enter.
+  await page.getByRole('button', { name: 'Turn on with a passkey' }).focus();
+  await page.keyboard.press('Enter');
+  const said = await message(page, 'no_prf');
+  assert.match(said, /does not support the PRF extension/);
+  await page.getByRole('heading', { name: "This passkey can't protect your backup" }).waitFor();
+  await shot(page, '08-no-prf-phone-width');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px too wide)`);
+  assert.deepEqual(listFiles(drive2), [], 'nothing was written to the cloud drive');
+
+  await page.getByRole('button', { name: 'Use a 64-digit key instead' }).click();
+  await page.waitForFunction(() => document.getElementById('recovery-key').textContent.length > 0);
+  const key = (await page.getByLabel('The new 64-digit key').innerText()).trim();
+  assert.match(key, /^(\d{4} ){15}\d{4}$/);
+  await shot(page, '09-recovery-key');
+  await page.getByRole('button', { name: 'I saved my key' }).click();
+  await page.getByLabel('Enter your 64-digit key').fill(key);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  const on = await message(page, 'ok');
+  assert.match(on, /It unlocks with your 64-digit key/);
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.locator('#keys-body tr').first().waitFor();
+  const rows = await page.locator('#keys-body tr').allInnerTexts();
+  assert.equal(rows.length, 1);
+  assert.match(rows[0], /64-digit key/);
+  await shot(page, '10-keys');
+  // The CLI opens the backup with the key the page showed.
+  const out = run(['--repo', drive2, '--json', 'key', 'list'], { SEALBACK_RECOVERY_KEY: key });
+  assert.equal(JSON.parse(out).keys[0].type, 'recovery-key');
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noPrf });
+});
