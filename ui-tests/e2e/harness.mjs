@@ -72,7 +72,15 @@ export async function launch() {
   const page = context.pages()[0] || await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
-  return { context, page, cdp };
+  // Every script error and Content-Security-Policy violation fails the test that caused it.
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // (Refused API calls are expected in these tests and log "Failed to load resource".)
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`); });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return { context, page, cdp, problems };
 }
 
 /// A platform authenticator with resident keys and user verification, and PRF when `prf`.

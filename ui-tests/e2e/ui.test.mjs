@@ -21,6 +21,11 @@ before(async () => {
   browser = await launch();
 });
 
+test.afterEach(() => {
+  const problems = browser ? browser.problems.splice(0) : [];
+  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
+});
+
 after(async () => {
   for (const ui of uis) await ui.stop();
   if (browser) await browser.context.close();
@@ -64,10 +69,19 @@ test('turn on with a passkey, back up with progress, restore on a new device wit
   assert.ok(seen.some((v) => v > 0 && v < 100), `an intermediate progress value was shown: ${seen}`);
   assert.ok(readdirSync(drive).length > 0, 'the drive holds the backup');
 
+  // Nothing changed since: the second backup uploads next to nothing.
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });
+
   await page.getByRole('link', { name: 'Snapshots' }).click();
-  await page.locator('#snapshots-body tr').first().waitFor();
-  assert.equal(await page.locator('#snapshots-body tr').count(), 1);
+  await page.locator('#snapshots-body tr').nth(1).waitFor();
+  assert.equal(await page.locator('#snapshots-body tr').count(), 2);
   assert.equal(await page.locator('#chart svg[role="img"]').count(), 1);
+  const bars = await page.evaluate(() => [...document.querySelectorAll('#chart rect')].map((r) => ({ cls: r.getAttribute('class'), fill: getComputedStyle(r).fill, h: Number(r.getAttribute('height')) })));
+  assert.equal(bars.length, 4, JSON.stringify(bars));
+  assert.ok(bars.every((b) => b.fill !== 'rgb(0, 0, 0)'), `the chart is styled: ${JSON.stringify(bars)}`);
+  const [, firstAdded, , secondAdded] = bars;
+  assert.ok(secondAdded.h < firstAdded.h / 10, `the unchanged second backup adds little: ${JSON.stringify(bars)}`);
   await shot(page, '04-snapshots');
   await phone.stop();
 

@@ -356,24 +356,24 @@ function drawChart(list) {
   const bar = Math.max(4, Math.min(48, slot * 0.6));
   list.forEach((s, i) => {
     const x = pad + i * slot + (slot - bar) / 2;
-    for (const [value, cls] of [[s.bytes_read, 'var(--total)'], [s.bytes_added, 'var(--added)']]) {
+    for (const [value, cls] of [[s.bytes_read, 'bar-total'], [s.bytes_added, 'bar-added']]) {
       const h = Math.max(1, (value / max) * (H - 8));
       const r = document.createElementNS(NS, 'rect');
       r.setAttribute('x', x); r.setAttribute('width', bar);
       r.setAttribute('y', H - h); r.setAttribute('height', h);
-      r.setAttribute('style', 'fill:' + cls);
+      r.setAttribute('class', cls); // styled by app.css: the CSP allows no inline styles
       const t = document.createElementNS(NS, 'title');
-      t.textContent = s.short + ': ' + (cls.includes('total') ? 'total ' + bytes(value) : 'new ' + bytes(value));
+      t.textContent = s.short + ': ' + (cls === 'bar-total' ? 'total ' + bytes(value) : 'new ' + bytes(value));
       r.appendChild(t);
       svg.appendChild(r);
     }
   });
   const axis = document.createElementNS(NS, 'line');
   axis.setAttribute('x1', pad); axis.setAttribute('x2', W); axis.setAttribute('y1', H); axis.setAttribute('y2', H);
-  axis.setAttribute('style', 'stroke:var(--line)');
+  axis.setAttribute('class', 'axis');
   svg.appendChild(axis);
   const label = document.createElementNS(NS, 'text');
-  label.setAttribute('x', 0); label.setAttribute('y', 12); label.setAttribute('style', 'font-size:11px;fill:var(--muted)');
+  label.setAttribute('x', 0); label.setAttribute('y', 12); label.setAttribute('class', 'axis-label');
   label.textContent = bytes(max);
   svg.appendChild(label);
   $('chart').textContent = '';

@@ -178,6 +178,7 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .route("/", get(index))
         .route("/assets/app.js", get(app_js))
         .route("/assets/app.css", get(app_css))
+        .route("/assets/icon.svg", get(icon))
         .route("/api/status", get(status))
         .route("/api/passkey/create/begin", post(passkey_create_begin))
         .route("/api/passkey/create/finish", post(passkey_create_finish))
@@ -216,6 +217,13 @@ async fn app_css() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../assets/app.css"),
+    )
+}
+
+async fn icon() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../assets/icon.svg"),
     )
 }
 
