@@ -34,9 +34,23 @@ export function run(args, env = {}) {
 }
 
 /// Starts `sealback ui` for one device; resolves with its URL once the first stdout line comes.
-export async function startUi({ home, repo, paths = [] }) {
-  const args = ['--repo', repo, 'ui', '--no-open', '--listen', '127.0.0.1:0'];
+export async function startUi({ home, repo, paths = [], account, vaultUrl }) {
+  const args = ['--repo', repo];
+  if (account) args.push('--account', account);
+  args.push('ui', '--no-open', '--listen', '127.0.0.1:0');
+  if (vaultUrl) args.push('--vault-url', vaultUrl);
   for (const p of paths) args.push('--path', p);
+  return startServer(args, home);
+}
+
+/// A Backup Key Vault in development mode (any account proof) on a fresh SQLite database.
+export async function startVault(dir) {
+  return startServer(['vault', 'serve', '--database', `sqlite:${join(dir, 'vault.db')}`,
+    '--key-file', join(dir, 'vault.key'), '--listen', '127.0.0.1:0', '--dev'], dir);
+}
+
+/// Starts a sealback server process; resolves once it prints its URL (the first stdout line).
+async function startServer(args, home) {
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local/share') };
   delete env.SEALBACK_REPO;
   const proc = spawn(sealback, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { requireTools, tempDir, run, startUi, launch, addAuthenticator, treeDigest, listFiles, shot, message, sealback } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, treeDigest, listFiles, shot, message, sealback } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 
 let browser;
@@ -178,4 +178,35 @@ test('an authenticator without PRF gets the explanation and turns on with the 64
   const out = run(['--repo', drive2, '--json', 'key', 'list'], { SEALBACK_RECOVERY_KEY: key });
   assert.equal(JSON.parse(out).keys[0].type, 'recovery-key');
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noPrf });
+});
+
+test('turn on with a password at a real key vault; a wrong password says how many tries remain', async () => {
+  const { page } = browser;
+  const vault = await startVault(tempDir('vault'));
+  uis.push(vault);
+  const drive3 = join(tempDir('drive3'), 'drive');
+  const ui = await device('d', { repo: drive3, paths: [chats], account: 'alice@example', vaultUrl: vault.url });
+  await page.setViewportSize({ width: 1000, height: 900 });
+  await page.goto(ui.url + '#encryption');
+  await page.getByRole('button', { name: 'Use a password' }).click();
+  await page.getByLabel('New password').fill('correct horse battery');
+  await page.getByLabel('Repeat the password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Use this password' }).click();
+  const on = await message(page, 'ok');
+  assert.match(on, /It unlocks with your password/);
+
+  await page.getByRole('button', { name: 'Lock this session' }).click();
+  await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
+  const box = page.locator('#backup-locked');
+  await box.getByText('Use your password').click();
+  await box.getByLabel('Password').fill('wrong horse');
+  await box.getByRole('button', { name: 'Unlock with password' }).click();
+  const wrong = await message(page, 'wrong_password');
+  assert.match(wrong, /9 attempts remain/);
+  await shot(page, '11-wrong-password');
+  await box.getByLabel('Password').fill('correct horse battery');
+  await box.getByRole('button', { name: 'Unlock with password' }).click();
+  await page.getByRole('button', { name: 'Back up now' }).waitFor();
+  const keys = JSON.parse(run(['--repo', drive3, '--json', 'key', 'list']));
+  assert.equal(keys.keys[0].type, 'vault-password');
 });
