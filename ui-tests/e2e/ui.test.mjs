@@ -173,10 +173,28 @@ test('an authenticator without PRF gets the explanation and turns on with the 64
   const rows = await page.locator('#keys-body tr').allInnerTexts();
   assert.equal(rows.length, 1);
   assert.match(rows[0], /64-digit key/);
-  await shot(page, '10-keys');
   // The CLI opens the backup with the key the page showed.
-  const out = run(['--repo', drive2, '--json', 'key', 'list'], { SEALBACK_RECOVERY_KEY: key });
-  assert.equal(JSON.parse(out).keys[0].type, 'recovery-key');
+  run(['--repo', drive2, 'snapshots'], { SEALBACK_RECOVERY_KEY: key });
+
+  // Keys: add a second 64-digit key, then remove the first with rotation.
+  await page.getByRole('button', { name: 'Add a 64-digit key' }).click();
+  await page.waitForFunction(() => document.getElementById('recovery-key').textContent.length > 0);
+  const second = (await page.getByLabel('The new 64-digit key').innerText()).trim();
+  await page.getByRole('button', { name: 'I saved my key' }).click();
+  await page.getByLabel('Enter your 64-digit key').fill(second);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  assert.match(await message(page, 'ok'), /64-digit key added/);
+  await page.locator('#keys-body tr').nth(1).waitFor();
+  await page.getByRole('button', { name: /^Remove 64-digit key/ }).first().click();
+  await page.getByRole('checkbox', { name: /Also replace the backup key/ }).check();
+  await page.getByRole('button', { name: 'Remove key' }).click();
+  assert.match(await message(page, 'ok'), /the backup key was replaced/);
+  await page.waitForFunction(() => document.querySelectorAll('#keys-body tr').length === 1);
+  await shot(page, '10-keys-after-rotation');
+  let refused = null;
+  try { run(['--repo', drive2, 'snapshots'], { SEALBACK_RECOVERY_KEY: key }); } catch (e) { refused = e.status; }
+  assert.equal(refused, 3, 'the removed key no longer opens the backup (exit 3)');
+  run(['--repo', drive2, 'snapshots'], { SEALBACK_RECOVERY_KEY: second });
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noPrf });
 });
 
