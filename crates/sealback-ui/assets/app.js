@@ -34,6 +34,7 @@ function when(unixSeconds) {
   if (!unixSeconds) return 'never';
   return new Date(unixSeconds * 1000).toLocaleString();
 }
+const sentence = (t) => { const s = t.charAt(0).toUpperCase() + t.slice(1); return /[.!?]$/.test(s) ? s : s + '.'; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const KIND = { 'passkey': 'Passkey', 'recovery-key': '64-digit key', 'vault-password': 'Password (key vault)', 'vault-passkey': 'Passkey (key vault)' };
 
@@ -83,7 +84,7 @@ function explain(err) {
   if (err && (err.name === 'NotSupportedError' || err.name === 'SecurityError')) {
     return ['This browser cannot use passkeys on this page.', 'Open the address sealback printed (http://localhost:…) in a current browser, or use your 64-digit key.', 'unsupported'];
   }
-  if (err instanceof ApiError) return [err.message.charAt(0).toUpperCase() + err.message.slice(1) + '.', err.hint || '', err.code];
+  if (err instanceof ApiError) return [sentence(err.message), err.hint ? sentence(err.hint) : '', err.code];
   return ['Something went wrong: ' + (err && err.message ? err.message : err), '', 'other'];
 }
 function fail(err) {
