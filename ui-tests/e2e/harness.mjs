@@ -30,7 +30,7 @@ export function tempDir(name) {
 }
 
 export function run(args, env = {}) {
-  return execFileSync(sealback, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return execFileSync(sealback, args, { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /// Starts `sealback ui` for one device; resolves with its URL once the first stdout line comes.
@@ -43,10 +43,11 @@ export async function startUi({ home, repo, paths = [], account, vaultUrl }) {
   return startServer(args, home);
 }
 
-/// A Backup Key Vault in development mode (any account proof) on a fresh SQLite database.
+/// A Backup Key Vault in development mode (any account proof) on a fresh SQLite database,
+/// without the per-account rate limit (the lockout test makes 10 guesses in a row).
 export async function startVault(dir) {
   return startServer(['vault', 'serve', '--database', `sqlite:${join(dir, 'vault.db')}`,
-    '--key-file', join(dir, 'vault.key'), '--listen', '127.0.0.1:0', '--dev'], dir);
+    '--key-file', join(dir, 'vault.key'), '--listen', '127.0.0.1:0', '--dev', '--rate-per-account', '0'], dir);
 }
 
 /// Starts a sealback server process; resolves once it prints its URL (the first stdout line).

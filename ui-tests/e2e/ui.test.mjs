@@ -198,7 +198,7 @@ test('an authenticator without PRF gets the explanation and turns on with the 64
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noPrf });
 });
 
-test('turn on with a password at a real key vault; a wrong password says how many tries remain', async () => {
+test('turn on with a password at a real key vault; wrong passwords say how many tries remain, the tenth destroys the key', async () => {
   const { page } = browser;
   const vault = await startVault(tempDir('vault'));
   uis.push(vault);
@@ -227,4 +227,27 @@ test('turn on with a password at a real key vault; a wrong password says how man
   await page.getByRole('button', { name: 'Back up now' }).waitFor();
   const keys = JSON.parse(run(['--repo', drive3, '--json', 'key', 'list']));
   assert.equal(keys.keys[0].type, 'vault-password');
+
+  // The right password reset the vault's count; ten wrong ones in a row destroy the key, and the
+  // page says what is left to do.
+  await page.getByRole('button', { name: 'Lock this session' }).click();
+  await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
+  // (The password box is still open from before.)
+  assert.equal(await box.locator('details.unlock-password-box').evaluate((d) => d.open), true);
+  for (let left = 9; left >= 0; left--) {
+    await box.getByLabel('Password').fill(`wrong ${left}`);
+    await box.getByRole('button', { name: 'Unlock with password' }).click();
+    if (left > 0) {
+      assert.match(await message(page, 'wrong_password'), new RegExp(`${left} attempts remain`));
+      await page.locator('#message-close').click();
+    }
+  }
+  const locked = await message(page, 'vault_locked');
+  assert.match(locked, /that was the last attempt: the key vault has destroyed this key/);
+  assert.match(locked, /passkey or your 64-digit key/);
+  await shot(page, '12-vault-locked');
+  await page.locator('#message-close').click();
+  await box.getByLabel('Password').fill('correct horse battery');
+  await box.getByRole('button', { name: 'Unlock with password' }).click();
+  assert.match(await message(page, 'vault_locked'), /destroyed this key/, 'not even the right password opens it now');
 });

@@ -70,7 +70,7 @@ function say(text, hint, ok) {
   box.hidden = false;
   box.dataset.code = ok ? 'ok' : 'error';
 }
-function clearMessage() { $('message').hidden = true; }
+function clearMessage() { $('message').hidden = true; delete $('message').dataset.code; }
 
 // What a failed WebAuthn call or API call means to a person, and what to do.
 function explain(err) {

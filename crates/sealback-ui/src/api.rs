@@ -131,6 +131,10 @@ impl From<sealback_engine::Error> for ApiError {
 fn vault_error(e: VaultError) -> ApiError {
     let message = e.to_string();
     match e {
+        VaultError::WrongPassword { remaining: 0 } => {
+            ApiError::new(StatusCode::LOCKED, "vault_locked", message)
+                .hint("open the backup with your passkey or your 64-digit key, if you have one")
+        }
         VaultError::WrongPassword { .. } => {
             ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", message)
                 .hint("check the password; your passkey or 64-digit key also opens the backup")

@@ -33,7 +33,7 @@ pub use sealback_core::vault::VaultParams;
 #[non_exhaustive]
 pub enum VaultError {
     /// Wrong password; the guess was counted.
-    #[error("wrong password: {remaining} attempts remain before the vault destroys this key")]
+    #[error("{}", wrong_password_message(*remaining))]
     WrongPassword {
         /// Guesses left.
         remaining: u32,
@@ -67,6 +67,14 @@ pub enum VaultError {
     /// The vault answered something unexpected.
     #[error("the key vault answered unexpectedly: {0}")]
     Protocol(String),
+}
+
+fn wrong_password_message(remaining: u32) -> String {
+    if remaining == 0 {
+        "wrong password, and that was the last attempt: the key vault has destroyed this key; it cannot be recovered".into()
+    } else {
+        format!("wrong password: {remaining} attempts remain before the vault destroys this key")
+    }
 }
 
 /// A password, zeroized on drop.
