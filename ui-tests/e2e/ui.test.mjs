@@ -251,3 +251,33 @@ test('turn on with a password at a real key vault; wrong passwords say how many 
   await box.getByRole('button', { name: 'Unlock with password' }).click();
   assert.match(await message(page, 'vault_locked'), /destroyed this key/, 'not even the right password opens it now');
 });
+
+test('a provider that turns PRF on at creation but evaluates it only on sign-in gets a second prompt', async () => {
+  const { page, cdp } = browser;
+  const authenticator = await addAuthenticator(cdp, { prf: true });
+  const drive4 = join(tempDir('drive4'), 'drive');
+  const ui = await device('e', { repo: drive4, paths: [chats] });
+  await page.goto(ui.url + '#encryption');
+  // Like several platform providers: create() reports prf.enabled but no results.
+  await page.evaluate(() => {
+    const create = navigator.credentials.create.bind(navigator.credentials);
+    window.__gets = 0;
+    const get = navigator.credentials.get.bind(navigator.credentials);
+    navigator.credentials.get = (o) => { window.__gets++; return get(o); };
+    navigator.credentials.create = async (o) => {
+      const c = await create(o);
+      const results = c.getClientExtensionResults();
+      c.getClientExtensionResults = () => ({ ...results, prf: { enabled: results.prf.enabled } });
+      return c;
+    };
+  });
+  await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
+  assert.match(await message(page, 'ok'), /It unlocks with your passkey/);
+  assert.equal(await page.evaluate(() => window.__gets), 1, 'one assertion evaluated the PRF');
+  // The secret from that assertion is the one the passkey gives at every sign-in.
+  await page.getByRole('button', { name: 'Lock this session' }).click();
+  await page.locator('#backup-locked').getByRole('button', { name: 'Unlock with passkey' }).click();
+  assert.match(await message(page, 'ok'), /Unlocked/);
+  await page.getByRole('button', { name: 'Back up now' }).waitFor();
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticator });
+});
