@@ -168,6 +168,24 @@ pub enum CorpusCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Apply a day of use to a chat store made by `generate`: new messages (and read receipts
+    /// on old ones), new photos, deleted media.
+    Day {
+        /// The chat store.
+        dir: PathBuf,
+        /// Messages to add.
+        #[arg(long, default_value_t = 2_000)]
+        messages: usize,
+        /// Photos to add.
+        #[arg(long, default_value_t = 20)]
+        photos: usize,
+        /// Media files to delete.
+        #[arg(long, default_value_t = 0)]
+        deleted: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 2)]
+        seed: u64,
+    },
     /// Compare two chat stores: databases row by row, other files byte by byte. Exit 0 when
     /// identical, 4 when they differ.
     Compare {

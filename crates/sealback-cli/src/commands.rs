@@ -885,6 +885,38 @@ fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {
             }
             Ok(())
         }
+        CorpusCommand::Day {
+            dir,
+            messages,
+            photos,
+            deleted,
+            seed,
+        } => {
+            let day = sealback_corpus::DayOfUse {
+                seed,
+                new_messages: messages,
+                new_photos: photos,
+                deleted_media: deleted,
+            };
+            let stats = sealback_corpus::apply_day(&dir, &day)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"dir": dir, "messages": stats.messages, "files": stats.files, "media_bytes": stats.media_bytes, "deleted": stats.deleted})
+                );
+            } else {
+                println!(
+                    "{}: {} messages and {} new files ({}) added, {} media deleted",
+                    dir.display(),
+                    stats.messages,
+                    stats.files,
+                    bytes(stats.media_bytes),
+                    stats.deleted
+                );
+            }
+            Ok(())
+        }
         CorpusCommand::Compare { original, restored } => {
             let c = sealback_corpus::compare(&original, &restored)
                 .map_err(|e| CliError::Other(e.to_string()))?;
