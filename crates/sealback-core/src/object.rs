@@ -180,6 +180,24 @@ pub fn seal(
     seal_with_seed(subkey, epoch, ty, id, body, compression, seed)
 }
 
+thread_local! {
+    /// One zstd context per thread and level: creating one per object (a SQLite page is an
+    /// object) costs more than compressing it.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(body: &[u8], level: i32) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+        }
+        let (_, c) = slot.as_mut().expect("set above");
+        c.compress(body).ok()
+    })
+}
+
 /// [`seal`] with an explicit subkey and seed: for test vectors and other implementations.
 pub fn seal_with_seed(
     subkey: &SubKey,
@@ -192,8 +210,7 @@ pub fn seal_with_seed(
 ) -> Sealed {
     let compressed_body = match compression {
         Compression::None => None,
-        Compression::Zstd(level) => zstd::bulk::compress(body, level)
-            .ok()
+        Compression::Zstd(level) => compress(body, level)
             .filter(|c| c.len() <= body.len() - body.len() / 16),
     };
     let (encoding, payload) = match &compressed_body {

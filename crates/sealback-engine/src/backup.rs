@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+/// Chunks hashed and sealed in one parallel batch.
+const BATCH_CHUNKS: usize = 4096;
 /// Packs are flushed once they reach this size.
 pub const PACK_TARGET: usize = 16 << 20;
 /// A file with more data blobs than this lists them in content-list blobs.
@@ -32,6 +34,11 @@ pub const DIRECT_CONTENT_MAX: usize = 16;
 const LIST_MAX: usize = 1024;
 /// zstd level for compressible data.
 const ZSTD_LEVEL: i32 = 3;
+/// An index file is written after this many packs, so a backup that is killed leaves its
+/// uploaded packs indexed and the next run does not upload them again.
+pub const PACKS_PER_INDEX: usize = 4;
+/// Largest SQLite page size (bytes 16..18 of the header; the value 1 means 65,536).
+const MAX_SQLITE_PAGE: usize = 65_536;
 
 /// What to record in the snapshot.
 #[derive(Clone, Debug)]
@@ -55,8 +62,23 @@ pub struct BackupReport {
     pub duration: Duration,
 }
 
+/// Pack uploads in flight at once (each holds one pack, ~16 MiB, in memory).
+const UPLOADS_IN_FLIGHT: usize = 2;
+
+type Upload = (
+    Id,
+    Vec<sealback_core::pack::BlobEntry>,
+    tokio::task::JoinHandle<std::result::Result<(), sealback_store::StoreError>>,
+);
+
 struct Saver<'a> {
-    repo: &'a Repository,
+    repo: &'a mut Repository,
+    /// Packs being written to storage, oldest first; indexed only once written.
+    uploads: std::collections::VecDeque<Upload>,
+    /// Packs written since the last index file.
+    packs_since_index: usize,
+    /// Worker threads for hashing, compressing and encrypting.
+    workers: usize,
     chunker: Chunker,
     pack: PackBuilder,
     pending: HashSet<BlobId>,
@@ -95,11 +117,38 @@ pub async fn backup(
     }
     let total: u64 = paths.iter().map(|p| du(p)).sum();
     progress.start("backup", Some(total));
-    let parent = repo.list_snapshots().await?.pop().map(|(id, _)| id);
+    let path_names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    // The parent: the latest snapshot of the same paths. Its files that did not change (same
+    // size and modification time) are taken over without reading them again.
+    let parent = repo
+        .list_snapshots()
+        .await?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.paths == path_names);
+    let parent_root = match &parent {
+        Some((_, s)) => match repo.load_tree(&s.tree).await {
+            Ok(tree) => Some(tree),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the parent snapshot's tree; reading every file");
+                None
+            }
+        },
+        None => None,
+    };
+    let parent = parent.map(|(id, _)| id);
 
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunker = Chunker::new(repo.keyring().chunker_key(), ChunkerParams::V1);
     let mut saver = Saver {
         repo,
-        chunker: Chunker::new(repo.keyring().chunker_key(), ChunkerParams::V1),
+        uploads: Default::default(),
+        packs_since_index: 0,
+        workers,
+        chunker,
         pack: PackBuilder::new(),
         pending: HashSet::new(),
         index: IndexFile::default(),
@@ -114,16 +163,24 @@ pub async fn backup(
     for p in sorted {
         let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
         let name = p.file_name().expect("checked above").as_bytes().to_vec();
-        root.nodes.push(saver.save_node(p, name, &meta).await?);
+        let before = parent_root
+            .as_ref()
+            .and_then(|t| t.nodes.iter().find(|n| n.name == name));
+        root.nodes.push(saver.save_node(p, name, &meta, before).await?);
     }
     let tree_id = saver.save_tree(&root).await?;
-    saver.flush().await?;
-    let Saver { index, summary, .. } = saver;
+    saver.finish_uploads().await?;
+    let Saver {
+        index,
+        summary,
+        repo,
+        ..
+    } = saver;
     repo.save_index(index).await?;
     let snapshot = Snapshot {
         time_unix_ns: opts.time_unix_ns,
         hostname: opts.hostname.clone(),
-        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        paths: path_names,
         tree: tree_id,
         parent,
         tags: opts.tags.clone(),
@@ -136,6 +193,19 @@ pub async fn backup(
         summary,
         duration: started.elapsed(),
     })
+}
+
+/// The page size of a SQLite database file (header bytes 16..18), or `None` when the header
+/// does not hold a valid one (the file is then chunked by content like any other).
+fn sqlite_page_size(path: &Path) -> Result<Option<usize>> {
+    let mut head = [0u8; 18];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if f.read_exact(&mut head).is_err() {
+        return Ok(None);
+    }
+    let raw = u16::from_be_bytes([head[16], head[17]]);
+    let size = if raw == 1 { MAX_SQLITE_PAGE } else { usize::from(raw) };
+    Ok((size.is_power_of_two() && (512..=MAX_SQLITE_PAGE).contains(&size)).then_some(size))
 }
 
 /// Bytes under a path, for the progress bar (errors count as 0: the walk reports them).
@@ -157,14 +227,34 @@ impl<'a> Saver<'a> {
         path: &'s Path,
         name: Vec<u8>,
         meta: &'s std::fs::Metadata,
+        before: Option<&'s Node>,
     ) -> BoxFuture<'s, Result<Node>> {
         Box::pin(async move {
             let kind = if meta.is_dir() {
+                let before = match before.map(|n| &n.kind) {
+                    Some(NodeKind::Dir { subtree }) => match self.repo.load_tree(subtree).await {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read a parent tree; reading its files");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
                 NodeKind::Dir {
-                    subtree: self.save_dir(path).await?,
+                    subtree: self.save_dir(path, before.as_ref()).await?,
                 }
             } else if meta.is_file() {
                 self.summary.files += 1;
+                if let Some(kind) = self.unchanged(meta, before) {
+                    return Ok(Node {
+                        name,
+                        mode: meta.mode() & 0o7777,
+                        mtime_s: meta.mtime(),
+                        mtime_ns: meta.mtime_nsec().clamp(0, 999_999_999) as u32,
+                        kind,
+                    });
+                }
                 let (size, flags, content) = self.save_file(path).await?;
                 NodeKind::File {
                     size,
@@ -192,7 +282,34 @@ impl<'a> Saver<'a> {
         })
     }
 
-    async fn save_dir(&mut self, dir: &Path) -> Result<Id> {
+    /// The parent's file node, when the file did not change since (same size and modification
+    /// time; databases are always copied again) and everything it refers to is indexed.
+    fn unchanged(&mut self, meta: &std::fs::Metadata, before: Option<&Node>) -> Option<NodeKind> {
+        let before = before?;
+        let NodeKind::File {
+            size,
+            flags,
+            content,
+        } = &before.kind
+        else {
+            return None;
+        };
+        let same = *flags & FLAG_SQLITE_SNAPSHOT == 0
+            && *size == meta.len()
+            && before.mtime_s == meta.mtime()
+            && i64::from(before.mtime_ns) == meta.mtime_nsec();
+        let ids = match content {
+            Content::Blobs(ids) | Content::Lists(ids) => ids,
+        };
+        if !same || !ids.iter().all(|id| self.repo.lookup(id).is_some()) {
+            return None;
+        }
+        self.summary.bytes_read += size;
+        self.progress.advance(*size);
+        Some(before.kind.clone())
+    }
+
+    async fn save_dir(&mut self, dir: &Path, before: Option<&Tree>) -> Result<Id> {
         self.summary.dirs += 1;
         let mut entries: Vec<(Vec<u8>, PathBuf)> = std::fs::read_dir(dir)
             .map_err(|e| Error::io(dir, e))?
@@ -226,7 +343,8 @@ impl<'a> Saver<'a> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io(&path, e)),
             };
-            tree.nodes.push(self.save_node(&path, name, &meta).await?);
+            let old = before.and_then(|t| t.nodes.iter().find(|n| n.name == name));
+            tree.nodes.push(self.save_node(&path, name, &meta, old).await?);
         }
         self.save_tree(&tree).await
     }
@@ -250,52 +368,85 @@ impl<'a> Saver<'a> {
         };
         let read_path = copy.as_ref().map(|t| t.path()).unwrap_or(path);
         let mut file = std::fs::File::open(read_path).map_err(|e| Error::io(path, e))?;
-        let max = self.chunker.params().max;
-        let mut buf: Vec<u8> = Vec::with_capacity(max * 2);
+        // A database copy is cut at its page boundaries: the pages that changed since the last
+        // backup are new blobs, every other page is already stored (SPEC §8).
+        let page = match &copy {
+            Some(_) => sqlite_page_size(read_path)?,
+            None => None,
+        };
+        let max = self.chunker.params().max.max(MAX_SQLITE_PAGE);
+        // `buf[..len]` holds unread input from `start`; the vector is allocated (and zeroed) once.
+        let mut buf: Vec<u8> = vec![0u8; max * 2];
+        let mut len = 0usize;
         let mut start = 0usize;
         let mut eof = false;
         let mut ids = vec![];
         let mut size = 0u64;
-        // The first chunk decides whether compressing this file pays.
-        let mut compression = Compression::Zstd(ZSTD_LEVEL);
+        // The first chunk decides whether compressing this file pays (pages always try).
+        let mut compression = page.map(|_| Compression::Zstd(ZSTD_LEVEL));
         loop {
-            if !eof && buf.len() - start < max {
-                buf.drain(..start);
+            if !eof && len - start < max {
+                buf.copy_within(start..len, 0);
+                len -= start;
                 start = 0;
-                let want = max * 2;
-                let old = buf.len();
-                buf.resize(want, 0);
-                let mut filled = old;
-                while filled < want {
-                    match file.read(&mut buf[filled..]) {
+                let old = len;
+                while len < buf.len() {
+                    match file.read(&mut buf[len..]) {
                         Ok(0) => {
                             eof = true;
                             break;
                         }
-                        Ok(n) => filled += n,
+                        Ok(n) => len += n,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(Error::io(path, e)),
                     }
                 }
-                buf.truncate(filled);
-                self.summary.bytes_read += (filled - old) as u64;
-                self.progress.advance((filled - old) as u64);
+                self.summary.bytes_read += (len - old) as u64;
+                self.progress.advance((len - old) as u64);
             }
-            if start == buf.len() {
+            if start == len {
                 break;
             }
-            let n = self
-                .chunker
-                .cut(&buf[start..], eof)
-                .expect("the buffer holds a full chunk or the rest of the file");
-            let chunk = &buf[start..start + n];
-            let (id, compressed) = self.save_blob(ObjectType::Data, chunk, compression).await?;
-            if ids.is_empty() && !compressed && matches!(compression, Compression::Zstd(_)) {
-                compression = Compression::None;
+            // Every chunk the buffer holds in full (a content-defined cut needs `max` bytes of
+            // look-ahead, or the end of the file).
+            let mut cuts = vec![];
+            while start < len && (eof || len - start >= max) {
+                let n = match page {
+                    Some(p) => p.min(len - start),
+                    None => self
+                        .chunker
+                        .cut(&buf[start..len], eof)
+                        .expect("the buffer holds a full chunk or the rest of the file"),
+                };
+                cuts.push(&buf[start..start + n]);
+                start += n;
+                size += n as u64;
             }
-            ids.push(id);
-            size += n as u64;
-            start += n;
+            let mut rest = &cuts[..];
+            let compression = match compression {
+                Some(c) => c,
+                None => {
+                    let first = self.prepare(ObjectType::Data, &rest[..1], Compression::Zstd(ZSTD_LEVEL));
+                    // A chunk that is already stored says nothing; assume compressible.
+                    let pays = first[0].1.as_ref().is_none_or(|s| s.compressed);
+                    ids.push(self.commit(ObjectType::Data, first, &rest[..1]).await?);
+                    rest = &rest[1..];
+                    let c = if pays {
+                        Compression::Zstd(ZSTD_LEVEL)
+                    } else {
+                        Compression::None
+                    };
+                    compression = Some(c);
+                    c
+                }
+            };
+            // Bounded batches: sealed copies of at most ~16 MiB are held at once.
+            for batch in rest.chunks(BATCH_CHUNKS.max(1)) {
+                let prepared = self.prepare(ObjectType::Data, batch, compression);
+                for (one, chunk) in prepared.into_iter().zip(batch) {
+                    ids.push(self.commit(ObjectType::Data, vec![one], std::slice::from_ref(chunk)).await?);
+                }
+            }
         }
         let content = if ids.len() <= DIRECT_CONTENT_MAX {
             Content::Blobs(ids)
@@ -314,35 +465,87 @@ impl<'a> Saver<'a> {
         Ok((size, flags, content))
     }
 
+    /// Hashes `chunks` and seals those that are not stored yet, on the worker threads. The
+    /// answer is in the same order; `None` where the blob is already stored.
+    fn prepare(
+        &self,
+        ty: ObjectType,
+        chunks: &[&[u8]],
+        compression: Compression,
+    ) -> Vec<(BlobId, Option<object::Sealed>)> {
+        let repo: &Repository = self.repo;
+        let pending = &self.pending;
+        let one = |chunk: &[u8], rng: &mut OsRng| {
+            let id = repo.keyring().content_id().blob_id(ty, chunk);
+            if repo.lookup(&id).is_some() || pending.contains(&id) {
+                (id, None)
+            } else {
+                let sealed = object::seal(repo.keyring(), ty, &id, chunk, compression, rng);
+                (id, Some(sealed))
+            }
+        };
+        if self.workers == 1 || chunks.len() == 1 {
+            let mut rng = os_rng();
+            return chunks.iter().map(|c| one(c, &mut rng)).collect();
+        }
+        let per = chunks.len().div_ceil(self.workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut rng = os_rng();
+                        part.iter().map(|c| one(c, &mut rng)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a sealing thread panicked"))
+                .collect()
+        })
+    }
+
+    /// Adds prepared blobs to the pack (in order, skipping any this run stored meanwhile) and
+    /// returns the last id.
+    async fn commit(
+        &mut self,
+        ty: ObjectType,
+        prepared: Vec<(BlobId, Option<object::Sealed>)>,
+        raw: &[&[u8]],
+    ) -> Result<BlobId> {
+        let mut last = None;
+        for ((id, sealed), data) in prepared.into_iter().zip(raw) {
+            last = Some(id);
+            let Some(sealed) = sealed else { continue };
+            if self.pending.contains(&id) {
+                continue;
+            }
+            self.pack.add(ty, id, &sealed.bytes, data.len());
+            self.pending.insert(id);
+            self.summary.blobs_added += 1;
+            if self.pack.len() >= PACK_TARGET {
+                self.flush().await?;
+            }
+        }
+        Ok(last.expect("at least one blob"))
+    }
+
     /// Stores a blob unless the repository or this run already has it. Returns its id and
-    /// whether the stored form is compressed (false also when deduplicated).
+    /// whether the stored form is compressed (true also when deduplicated).
     async fn save_blob(
         &mut self,
         ty: ObjectType,
         data: &[u8],
         compression: Compression,
     ) -> Result<(BlobId, bool)> {
-        let id = self.repo.keyring().content_id().blob_id(ty, data);
-        if self.repo.lookup(&id).is_some() || self.pending.contains(&id) {
-            return Ok((id, !matches!(compression, Compression::None)));
-        }
-        let sealed = object::seal(
-            self.repo.keyring(),
-            ty,
-            &id,
-            data,
-            compression,
-            &mut self.rng,
-        );
-        self.pack.add(ty, id, &sealed.bytes, data.len());
-        self.pending.insert(id);
-        self.summary.blobs_added += 1;
-        if self.pack.len() >= PACK_TARGET {
-            self.flush().await?;
-        }
-        Ok((id, sealed.compressed))
+        let prepared = self.prepare(ty, &[data], compression);
+        let compressed = prepared[0].1.as_ref().is_none_or(|s| s.compressed);
+        let id = self.commit(ty, prepared, &[data]).await?;
+        Ok((id, compressed))
     }
 
+    /// Closes the current pack and starts writing it; waits when too many writes are running.
     async fn flush(&mut self) -> Result<()> {
         if self.pack.is_empty() {
             return Ok(());
@@ -351,11 +554,41 @@ impl<'a> Saver<'a> {
         let pack_id = Id::random(&mut self.rng);
         let (bytes, entries) = pack.finish(self.repo.keyring(), &pack_id, &mut self.rng);
         self.summary.bytes_added += bytes.len() as u64;
-        self.repo
-            .store()
-            .write(&layout::pack(&pack_id), bytes)
-            .await?;
+        let store = self.repo.store().clone();
+        let path = layout::pack(&pack_id);
+        let upload = tokio::spawn(async move { store.write(&path, bytes).await });
+        self.uploads.push_back((pack_id, entries, upload));
+        while self.uploads.len() > UPLOADS_IN_FLIGHT {
+            self.finish_oldest_upload().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest pack write; indexes the pack once it is stored.
+    async fn finish_oldest_upload(&mut self) -> Result<()> {
+        let Some((pack_id, entries, upload)) = self.uploads.pop_front() else {
+            return Ok(());
+        };
+        upload
+            .await
+            .map_err(|e| Error::Invalid(format!("a pack upload task failed: {e}")))??;
         self.index.packs.push((pack_id, entries));
+        self.packs_since_index += 1;
+        if self.packs_since_index >= PACKS_PER_INDEX {
+            // Index what reached storage, so an interrupted backup is resumed, not repeated.
+            let index = std::mem::take(&mut self.index);
+            self.repo.save_index(index).await?;
+            self.packs_since_index = 0;
+        }
+        Ok(())
+    }
+
+    /// Closes the last pack and waits until every pack is stored and indexed in memory.
+    async fn finish_uploads(&mut self) -> Result<()> {
+        self.flush().await?;
+        while !self.uploads.is_empty() {
+            self.finish_oldest_upload().await?;
+        }
         Ok(())
     }
 }

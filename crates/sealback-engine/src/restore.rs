@@ -130,16 +130,29 @@ async fn restore_file(
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     let mut written = 0u64;
-    for id in data_ids(repo, content).await? {
-        let plain = repo
-            .read_blob(ObjectType::Data, &id, ChunkerParams::V1.max)
-            .await?;
-        written += plain.len() as u64;
-        if written > size {
-            break;
+    let ids = data_ids(repo, content).await?;
+    let mut i = 0;
+    while i < ids.len() && written <= size {
+        // Blobs that lie back to back in one pack (as a backup writes them) are read with one
+        // request and opened on the worker threads.
+        let run = contiguous_run(repo, &ids[i..]);
+        let plains = if run <= 1 {
+            vec![
+                repo.read_blob(ObjectType::Data, &ids[i], ChunkerParams::V1.max)
+                    .await?,
+            ]
+        } else {
+            read_run(repo, &ids[i..i + run]).await?
+        };
+        i += run.max(1);
+        for plain in plains {
+            written += plain.len() as u64;
+            if written > size {
+                break;
+            }
+            tmp.write_all(&plain).map_err(|e| Error::io(path, e))?;
+            progress.advance(plain.len() as u64);
         }
-        tmp.write_all(&plain).map_err(|e| Error::io(path, e))?;
-        progress.advance(plain.len() as u64);
     }
     if written != size {
         // `tmp` is deleted when dropped.
@@ -153,6 +166,88 @@ async fn restore_file(
     tmp.persist_noclobber(&file)
         .map_err(|e| Error::io(&file, e.error))?;
     set_meta(&file, node)
+}
+
+/// Most bytes read in one request when blobs are contiguous.
+const RUN_MAX_BYTES: u64 = 16 << 20;
+
+/// How many of `ids`, from the first, are Data blobs stored back to back in one pack.
+fn contiguous_run(repo: &Repository, ids: &[BlobId]) -> usize {
+    let Some(first) = repo.lookup(&ids[0]) else {
+        return 0;
+    };
+    if first.entry.ty != ObjectType::Data {
+        return 0;
+    }
+    let start = u64::from(first.entry.offset);
+    let mut end = start + u64::from(first.entry.length);
+    let mut n = 1;
+    for id in &ids[1..] {
+        match repo.lookup(id) {
+            Some(l)
+                if l.pack == first.pack
+                    && l.entry.ty == ObjectType::Data
+                    && u64::from(l.entry.offset) == end
+                    && end + u64::from(l.entry.length) - start <= RUN_MAX_BYTES =>
+            {
+                end += u64::from(l.entry.length);
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
+/// Reads a contiguous run of blobs with one request and opens them (decrypt, decompress,
+/// verify the id) on the worker threads.
+async fn read_run(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Vec<u8>>> {
+    let locs: Vec<_> = ids
+        .iter()
+        .map(|id| repo.lookup(id).expect("contiguous_run checked"))
+        .collect();
+    let start = u64::from(locs[0].entry.offset);
+    let last = locs.last().expect("a run is not empty");
+    let end = u64::from(last.entry.offset) + u64::from(last.entry.length);
+    let path = crate::layout::pack(&locs[0].pack);
+    let bytes = repo
+        .store()
+        .read_range(&path, start, end - start)
+        .await
+        .map_err(Error::referenced)?;
+    let parts: Vec<(&BlobId, &[u8])> = ids
+        .iter()
+        .zip(&locs)
+        .map(|(id, l)| {
+            let from = (u64::from(l.entry.offset) - start) as usize;
+            (id, &bytes[from..from + l.entry.length as usize])
+        })
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let per = parts.len().div_ceil(workers);
+    let path = &path;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .chunks(per)
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .iter()
+                        .map(|(id, sealed)| {
+                            repo.open_blob(ObjectType::Data, id, sealed, ChunkerParams::V1.max, path)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a restore thread panicked"))
+            .collect()
+    })
 }
 
 fn set_meta(path: &Path, node: &Node) -> Result<()> {
