@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 hostname: host.unwrap_or_else(hostname),
                 tags,
                 time_unix_ns: now_ns(),
+                ..Default::default()
             };
             let bar = Bar::new(settings.json);
             let r = backup(&mut repo, &paths, &opts, &bar).await?;

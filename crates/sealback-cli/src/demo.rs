@@ -94,6 +94,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
         hostname: hostname(),
         tags: vec![tag.to_string()],
         time_unix_ns: now_ns(),
+        ..Default::default()
     };
     step(json, 3, "First backup: everything is chunked, deduplicated, compressed where it pays, encrypted and packed");
     let bar = Bar::new(json);

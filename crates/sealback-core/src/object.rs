@@ -210,8 +210,9 @@ pub fn seal_with_seed(
 ) -> Sealed {
     let compressed_body = match compression {
         Compression::None => None,
-        Compression::Zstd(level) => compress(body, level)
-            .filter(|c| c.len() <= body.len() - body.len() / 16),
+        Compression::Zstd(level) => {
+            compress(body, level).filter(|c| c.len() <= body.len() - body.len() / 16)
+        }
     };
     let (encoding, payload) = match &compressed_body {
         Some(c) => (ENCODING_ZSTD, c.as_slice()),

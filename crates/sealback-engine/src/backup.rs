@@ -40,7 +40,7 @@ pub const PACKS_PER_INDEX: usize = 4;
 /// Largest SQLite page size (bytes 16..18 of the header; the value 1 means 65,536).
 const MAX_SQLITE_PAGE: usize = 65_536;
 
-/// What to record in the snapshot.
+/// What to record in the snapshot, and how to pack it.
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
     /// The machine's name.
@@ -49,6 +49,22 @@ pub struct BackupOptions {
     pub tags: Vec<String>,
     /// The snapshot time, nanoseconds since the Unix epoch (injected so tests control it).
     pub time_unix_ns: i64,
+    /// Packs are closed at about this size ([`PACK_TARGET`]).
+    pub pack_target: usize,
+    /// An index file is written after this many packs ([`PACKS_PER_INDEX`]).
+    pub packs_per_index: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            hostname: String::new(),
+            tags: vec![],
+            time_unix_ns: 0,
+            pack_target: PACK_TARGET,
+            packs_per_index: PACKS_PER_INDEX,
+        }
+    }
 }
 
 /// The outcome of a backup.
@@ -77,6 +93,8 @@ struct Saver<'a> {
     uploads: std::collections::VecDeque<Upload>,
     /// Packs written since the last index file.
     packs_since_index: usize,
+    pack_target: usize,
+    packs_per_index: usize,
     /// Worker threads for hashing, compressing and encrypting.
     workers: usize,
     chunker: Chunker,
@@ -147,6 +165,8 @@ pub async fn backup(
         repo,
         uploads: Default::default(),
         packs_since_index: 0,
+        pack_target: opts.pack_target.max(1),
+        packs_per_index: opts.packs_per_index.max(1),
         workers,
         chunker,
         pack: PackBuilder::new(),
@@ -157,19 +177,33 @@ pub async fn backup(
         progress,
         temp_dir: source::temp_dir(),
     };
-    let mut root = Tree::default();
-    let mut sorted: Vec<&PathBuf> = paths.iter().collect();
-    sorted.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    for p in sorted {
-        let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
-        let name = p.file_name().expect("checked above").as_bytes().to_vec();
-        let before = parent_root
-            .as_ref()
-            .and_then(|t| t.nodes.iter().find(|n| n.name == name));
-        root.nodes.push(saver.save_node(p, name, &meta, before).await?);
+    let saved = async {
+        let mut root = Tree::default();
+        let mut sorted: Vec<&PathBuf> = paths.iter().collect();
+        sorted.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        for p in sorted {
+            let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
+            let name = p.file_name().expect("checked above").as_bytes().to_vec();
+            let before = parent_root
+                .as_ref()
+                .and_then(|t| t.nodes.iter().find(|n| n.name == name));
+            root.nodes
+                .push(saver.save_node(p, name, &meta, before).await?);
+        }
+        let tree_id = saver.save_tree(&root).await?;
+        saver.finish_uploads().await?;
+        Ok::<_, Error>(tree_id)
     }
-    let tree_id = saver.save_tree(&root).await?;
-    saver.finish_uploads().await?;
+    .await;
+    let tree_id = match saved {
+        Ok(id) => id,
+        Err(e) => {
+            // Index the packs that reached storage, so the next run does not upload them again,
+            // and leave no write running behind the caller's back.
+            saver.salvage().await;
+            return Err(e);
+        }
+    };
     let Saver {
         index,
         summary,
@@ -204,7 +238,11 @@ fn sqlite_page_size(path: &Path) -> Result<Option<usize>> {
         return Ok(None);
     }
     let raw = u16::from_be_bytes([head[16], head[17]]);
-    let size = if raw == 1 { MAX_SQLITE_PAGE } else { usize::from(raw) };
+    let size = if raw == 1 {
+        MAX_SQLITE_PAGE
+    } else {
+        usize::from(raw)
+    };
     Ok((size.is_power_of_two() && (512..=MAX_SQLITE_PAGE).contains(&size)).then_some(size))
 }
 
@@ -344,7 +382,8 @@ impl<'a> Saver<'a> {
                 Err(e) => return Err(Error::io(&path, e)),
             };
             let old = before.and_then(|t| t.nodes.iter().find(|n| n.name == name));
-            tree.nodes.push(self.save_node(&path, name, &meta, old).await?);
+            tree.nodes
+                .push(self.save_node(&path, name, &meta, old).await?);
         }
         self.save_tree(&tree).await
     }
@@ -426,7 +465,8 @@ impl<'a> Saver<'a> {
             let compression = match compression {
                 Some(c) => c,
                 None => {
-                    let first = self.prepare(ObjectType::Data, &rest[..1], Compression::Zstd(ZSTD_LEVEL));
+                    let first =
+                        self.prepare(ObjectType::Data, &rest[..1], Compression::Zstd(ZSTD_LEVEL));
                     // A chunk that is already stored says nothing; assume compressible.
                     let pays = first[0].1.as_ref().is_none_or(|s| s.compressed);
                     ids.push(self.commit(ObjectType::Data, first, &rest[..1]).await?);
@@ -444,7 +484,10 @@ impl<'a> Saver<'a> {
             for batch in rest.chunks(BATCH_CHUNKS.max(1)) {
                 let prepared = self.prepare(ObjectType::Data, batch, compression);
                 for (one, chunk) in prepared.into_iter().zip(batch) {
-                    ids.push(self.commit(ObjectType::Data, vec![one], std::slice::from_ref(chunk)).await?);
+                    ids.push(
+                        self.commit(ObjectType::Data, vec![one], std::slice::from_ref(chunk))
+                            .await?,
+                    );
                 }
             }
         }
@@ -524,7 +567,7 @@ impl<'a> Saver<'a> {
             self.pack.add(ty, id, &sealed.bytes, data.len());
             self.pending.insert(id);
             self.summary.blobs_added += 1;
-            if self.pack.len() >= PACK_TARGET {
+            if self.pack.len() >= self.pack_target {
                 self.flush().await?;
             }
         }
@@ -574,13 +617,27 @@ impl<'a> Saver<'a> {
             .map_err(|e| Error::Invalid(format!("a pack upload task failed: {e}")))??;
         self.index.packs.push((pack_id, entries));
         self.packs_since_index += 1;
-        if self.packs_since_index >= PACKS_PER_INDEX {
+        if self.packs_since_index >= self.packs_per_index {
             // Index what reached storage, so an interrupted backup is resumed, not repeated.
             let index = std::mem::take(&mut self.index);
             self.repo.save_index(index).await?;
             self.packs_since_index = 0;
         }
         Ok(())
+    }
+
+    /// After a failure: waits for the pack writes in flight and indexes the packs that were
+    /// stored (best effort; the backup's own error is what the caller hears about).
+    async fn salvage(&mut self) {
+        while let Some((pack_id, entries, upload)) = self.uploads.pop_front() {
+            if let Ok(Ok(())) = upload.await {
+                self.index.packs.push((pack_id, entries));
+            }
+        }
+        let index = std::mem::take(&mut self.index);
+        if let Err(e) = self.repo.save_index(index).await {
+            tracing::warn!(error = %e, "cannot index the packs of the interrupted backup");
+        }
     }
 
     /// Closes the last pack and waits until every pack is stored and indexed in memory.

@@ -237,7 +237,13 @@ async fn read_run(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Vec<u8>>> {
                     group
                         .iter()
                         .map(|(id, sealed)| {
-                            repo.open_blob(ObjectType::Data, id, sealed, ChunkerParams::V1.max, path)
+                            repo.open_blob(
+                                ObjectType::Data,
+                                id,
+                                sealed,
+                                ChunkerParams::V1.max,
+                                path,
+                            )
                         })
                         .collect::<Vec<_>>()
                 })

@@ -790,6 +790,7 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0),
+        ..Default::default()
     };
     let state2 = state.clone();
     tokio::spawn(on_engine(move || async move {
