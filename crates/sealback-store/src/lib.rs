@@ -8,9 +8,35 @@
 //! It must not know what the objects are: it never sees a key, a plaintext or a format. The
 //! repository layout (`config`, `keys`, `packs/…`) belongs to `sealback-engine`.
 
-use opendal::layers::RetryLayer;
-use opendal::{ErrorKind, Operator};
+use opendal::{Buffer, ErrorKind, Operator};
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Attempts per operation: the first and up to 5 retries of a transient failure, waiting
+/// 50 ms, 100 ms, ... up to 2 s in between (about 3 s in all).
+pub const MAX_ATTEMPTS: u32 = 6;
+const FIRST_DELAY: Duration = Duration::from_millis(50);
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// Faults injected below the retry logic, for tests of how the engine copes with a flaky or
+/// slow cloud drive. Never set in normal use.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Every `fail_every`-th operation fails with a transient error before it reaches the
+    /// backend (0: never; 1: every operation, an outage).
+    pub fail_every: u64,
+    /// Every operation waits this long first.
+    pub latency: Duration,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    plan: Faults,
+    operations: AtomicU64,
+    injected: AtomicU64,
+}
 
 /// A storage failure, with the object path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +101,7 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
 pub struct Store {
     op: Operator,
     location: String,
+    faults: Option<Arc<FaultState>>,
 }
 
 impl core::fmt::Debug for Store {
@@ -118,16 +145,76 @@ impl Store {
             )))
             }
         };
-        let op = op.layer(
-            RetryLayer::new()
-                .with_jitter()
-                .with_min_delay(Duration::from_millis(50))
-                .with_max_times(5),
-        );
         Ok(Self {
             op,
             location: location.to_string(),
+            faults: None,
         })
+    }
+
+    /// This store with injected faults (tests only).
+    pub fn with_faults(mut self, plan: Faults) -> Self {
+        self.faults = Some(Arc::new(FaultState {
+            plan,
+            ..Default::default()
+        }));
+        self
+    }
+
+    /// How many faults were injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.faults
+            .as_ref()
+            .map_or(0, |f| f.injected.load(Ordering::Relaxed))
+    }
+
+    async fn inject(&self) -> Option<opendal::Error> {
+        let f = self.faults.as_ref()?;
+        if !f.plan.latency.is_zero() {
+            tokio::time::sleep(f.plan.latency).await;
+        }
+        let n = f.operations.fetch_add(1, Ordering::Relaxed) + 1;
+        if f.plan.fail_every > 0 && n % f.plan.fail_every == 0 {
+            f.injected.fetch_add(1, Ordering::Relaxed);
+            return Some(
+                opendal::Error::new(ErrorKind::Unexpected, "injected fault: connection reset")
+                    .set_temporary(),
+            );
+        }
+        None
+    }
+
+    /// Runs one operation, retrying transient failures with exponential backoff. Every
+    /// operation here is idempotent (whole-object writes, reads, deletes), so a retry after a
+    /// failure whose outcome is unknown is safe.
+    async fn attempt<T, F, Fut>(
+        &self,
+        op: &'static str,
+        path: &str,
+        mut call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = opendal::Result<T>>,
+    {
+        let mut delay = FIRST_DELAY;
+        let mut attempt = 1;
+        loop {
+            let result = match self.inject().await {
+                Some(e) => Err(e),
+                None => call().await,
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_temporary() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(op, path, attempt, error = %e, "transient storage failure; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_DELAY);
+                    attempt += 1;
+                }
+                Err(e) => return Err(map_err(op, path, e)),
+            }
+        }
     }
 
     /// The location as given (never holds credentials: those come from the environment).
@@ -137,11 +224,9 @@ impl Store {
 
     /// Reads a whole object.
     pub async fn read(&self, path: &str) -> Result<Vec<u8>, StoreError> {
-        self.op
-            .read(path)
+        self.attempt("read", path, || self.op.read(path))
             .await
             .map(|b| b.to_vec())
-            .map_err(|e| map_err("read", path, e))
     }
 
     /// Reads `len` bytes at `offset`. A short object is an error, not a short read.
@@ -152,11 +237,13 @@ impl Store {
         len: u64,
     ) -> Result<Vec<u8>, StoreError> {
         let buf = self
-            .op
-            .read_with(path)
-            .range(offset..offset + len)
-            .await
-            .map_err(|e| map_err("read", path, e))?;
+            .attempt("read", path, || {
+                self.op
+                    .read_with(path)
+                    .range(offset..offset + len)
+                    .into_future()
+            })
+            .await?;
         if buf.len() as u64 != len {
             return Err(StoreError::Truncated {
                 path: path.into(),
@@ -169,27 +256,28 @@ impl Store {
     /// Writes a whole object, replacing any previous one. On the fs backend the write is
     /// atomic (temporary file, then rename), so a reader never sees half an object.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StoreError> {
-        self.op
-            .write(path, data)
+        let data = Buffer::from(data);
+        self.attempt("write", path, || self.op.write(path, data.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| map_err("write", path, e))
     }
 
     /// Whether an object exists.
     pub async fn exists(&self, path: &str) -> Result<bool, StoreError> {
-        self.op
-            .exists(path)
-            .await
-            .map_err(|e| map_err("check", path, e))
+        self.attempt("check", path, || self.op.exists(path)).await
     }
 
     /// Object paths under `dir` (which ends in `/`), recursively, sorted.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, StoreError> {
-        let entries = match self.op.list_with(dir).recursive(true).await {
+        let entries = match self
+            .attempt("list", dir, || {
+                self.op.list_with(dir).recursive(true).into_future()
+            })
+            .await
+        {
             Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(map_err("list", dir, e)),
+            Err(StoreError::NotFound { .. }) => return Ok(vec![]),
+            Err(e) => return Err(e),
         };
         let mut out: Vec<String> = entries
             .into_iter()
@@ -202,9 +290,6 @@ impl Store {
 
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
-        self.op
-            .delete(path)
-            .await
-            .map_err(|e| map_err("delete", path, e))
+        self.attempt("delete", path, || self.op.delete(path)).await
     }
 }

@@ -481,3 +481,70 @@ async fn a_backup_killed_midway_is_resumed_without_uploading_its_packs_again() {
     let report = check::check(&repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
 }
+
+#[tokio::test]
+async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chats = tmp.path().join("chats");
+    sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(9)).unwrap();
+    let dir = tmp.path().join("repo");
+    let clean = Store::open(dir.to_str().unwrap()).unwrap();
+    let (_, key) = init(&clean).await;
+    // Every third storage operation fails with a transient error, each takes 2 ms more.
+    let flaky = Store::open(dir.to_str().unwrap())
+        .unwrap()
+        .with_faults(sealback_store::Faults {
+            fail_every: 3,
+            latency: std::time::Duration::from_millis(2),
+        });
+    let mut repo = Repository::open(flaky.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
+    let small_packs = BackupOptions {
+        pack_target: 256 << 10,
+        ..opts(1)
+    };
+    let first = backup(&mut repo, std::slice::from_ref(&chats), &small_packs, &NoProgress)
+        .await
+        .unwrap();
+    assert!(flaky.faults_injected() >= 5, "{} faults", flaky.faults_injected());
+    let report = check::check(&repo, true, &NoProgress).await.unwrap();
+    assert!(report.problems.is_empty() && report.warnings.is_empty(), "{report:?}");
+    let out = tmp.path().join("out");
+    restore::restore(&repo, &first.snapshot_id, &out, &NoProgress)
+        .await
+        .unwrap();
+    let cmp = sealback_corpus::compare(&chats, &out.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+
+    // An outage: every operation fails. The backup gives up with the storage error, and the
+    // repository still holds exactly the first snapshot.
+    sealback_corpus::apply_day(
+        &chats,
+        &sealback_corpus::DayOfUse {
+            seed: 3,
+            new_messages: 100,
+            new_photos: 2,
+            deleted_media: 0,
+        },
+    )
+    .unwrap();
+    let down = Store::open(dir.to_str().unwrap())
+        .unwrap()
+        .with_faults(sealback_store::Faults {
+            fail_every: 1,
+            latency: std::time::Duration::ZERO,
+        });
+    let mut repo = Repository::open(clean.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
+    let err = Repository::open(down, &mut same_key(&key)).await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Other);
+    let snaps = repo.list_snapshots().await.unwrap();
+    assert_eq!(snaps.len(), 1);
+    let second = backup(&mut repo, std::slice::from_ref(&chats), &opts(2), &NoProgress)
+        .await
+        .unwrap();
+    assert!(second.summary.bytes_added > 0);
+}
