@@ -85,6 +85,14 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
             path: path.into(),
             detail: "a range read reaches past its end".into(),
         },
+        // HTTP backends answer a range past the end with fewer bytes; OpenDAL's reader then
+        // reports the shortfall as an unexpected error.
+        ErrorKind::Unexpected if e.to_string().contains("got too little data") => {
+            StoreError::Truncated {
+                path: path.into(),
+                detail: "the object is shorter than the range read".into(),
+            }
+        }
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
             StoreError::AlreadyExists { path: path.into() }
         }
@@ -94,6 +102,102 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
             source: Box::new(e),
         },
     }
+}
+
+/// The TLS provider for HTTP backends (ring, like the rest of sealback); idempotent;
+/// and the process-wide HTTP client OpenDAL uses for them.
+fn http_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    opendal_http_transport_reqwest::install_default();
+}
+
+/// The first of `vars` that is set, or an error that says what to set.
+fn credential(vars: &[&str], service: &str, what: &str) -> Result<String, StoreError> {
+    vars.iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .ok_or_else(|| {
+            StoreError::Location(format!("{service} needs {what}: set {}", vars.join(" or ")))
+        })
+}
+
+/// Query parameters of a location (`?endpoint=...&region=...`); values are not secrets.
+fn query_params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `s3://BUCKET/PREFIX?endpoint=URL&region=R`; keys from `SEALBACK_S3_ACCESS_KEY_ID` /
+/// `SEALBACK_S3_SECRET_ACCESS_KEY` (or the `AWS_` ones). ~/.aws is not read.
+fn s3(rest: &str) -> Result<Operator, StoreError> {
+    http_tls();
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    if bucket.is_empty() {
+        return Err(StoreError::Location(
+            "an S3 location is s3://BUCKET/PREFIX[?endpoint=URL&region=REGION]".into(),
+        ));
+    }
+    let mut b = opendal::services::S3::default()
+        .bucket(bucket)
+        .root(&format!("/{prefix}"))
+        .disable_config_load()
+        .disable_ec2_metadata();
+    let mut region = None;
+    for (k, v) in query_params(query) {
+        match k.as_str() {
+            "endpoint" => b = b.endpoint(&v),
+            "region" => region = Some(v),
+            other => {
+                return Err(StoreError::Location(format!(
+                    "unknown S3 option {other:?} (use endpoint and region)"
+                )))
+            }
+        }
+    }
+    b = b.region(region.as_deref().unwrap_or("us-east-1"));
+    let key = credential(
+        &["SEALBACK_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"],
+        "S3",
+        "an access key",
+    )?;
+    let secret = credential(
+        &["SEALBACK_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"],
+        "S3",
+        "a secret key",
+    )?;
+    b = b.access_key_id(&key).secret_access_key(&secret);
+    Operator::new(b).map_err(|e| StoreError::Location(format!("cannot open s3://{path}: {e}")))
+}
+
+/// `webdav+https://HOST[:PORT]/PATH` (or `webdav+http://` on loopback); user and password from
+/// `SEALBACK_WEBDAV_USER` / `SEALBACK_WEBDAV_PASSWORD` when set.
+fn webdav(scheme: &str, rest: &str) -> Result<Operator, StoreError> {
+    http_tls();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(StoreError::Location(
+            "a WebDAV location is webdav+https://HOST/PATH".into(),
+        ));
+    }
+    let loopback =
+        host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+    if scheme == "http" && !loopback {
+        return Err(StoreError::Location(format!(
+            "refusing plain-HTTP WebDAV to {host}: use webdav+https:// (plain HTTP only on loopback)"
+        )));
+    }
+    let mut b = opendal::services::Webdav::default()
+        .endpoint(&format!("{scheme}://{host}"))
+        .root(&format!("/{path}"));
+    if let Ok(user) = std::env::var("SEALBACK_WEBDAV_USER") {
+        b = b.username(&user);
+        b = b.password(&std::env::var("SEALBACK_WEBDAV_PASSWORD").unwrap_or_default());
+    }
+    Operator::new(b)
+        .map_err(|e| StoreError::Location(format!("cannot open WebDAV {host}/{path}: {e}")))
 }
 
 /// An object store at one location.
@@ -115,7 +219,9 @@ impl core::fmt::Debug for Store {
 pub const FS_TMP_DIR: &str = ".tmp";
 
 impl Store {
-    /// Opens a location: a plain path, `file:///abs/path`, or `memory://`.
+    /// Opens a location: a plain path or `file:///abs/path` (the default), `s3://BUCKET/PREFIX`,
+    /// `webdav+https://HOST/PATH`, `gdrive://FOLDER`, `onedrive://FOLDER`, or `memory://`.
+    /// Credentials come from `SEALBACK_*` environment variables, never from the URL.
     pub fn open(location: &str) -> Result<Self, StoreError> {
         let (scheme, rest) = match location.split_once("://") {
             Some((s, r)) => (s, r),
@@ -139,9 +245,23 @@ impl Store {
             }
             "memory" => Operator::new(opendal::services::Memory::default())
                 .map_err(|e| StoreError::Location(format!("cannot open memory store: {e}")))?,
+            "s3" => s3(rest)?,
+            "webdav+http" | "webdav+https" => webdav(&scheme["webdav+".len()..], rest)?,
+            "gdrive" => {
+                http_tls();
+                let token = credential(&["SEALBACK_GDRIVE_ACCESS_TOKEN"], "Google Drive", "an OAuth access token with the drive.file scope")?;
+                Operator::new(opendal::services::Gdrive::default().root(&format!("/{rest}")).access_token(&token))
+                    .map_err(|e| StoreError::Location(format!("cannot open Google Drive folder {rest}: {e}")))?
+            }
+            "onedrive" => {
+                http_tls();
+                let token = credential(&["SEALBACK_ONEDRIVE_ACCESS_TOKEN"], "OneDrive", "an OAuth access token with the Files.ReadWrite scope")?;
+                Operator::new(opendal::services::Onedrive::default().root(&format!("/{rest}")).access_token(&token))
+                    .map_err(|e| StoreError::Location(format!("cannot open OneDrive folder {rest}: {e}")))?
+            }
             other => {
                 return Err(StoreError::Location(format!(
-                "unsupported storage scheme {other:?}: use a folder path, file://PATH or memory://"
+                "unsupported storage scheme {other:?}: use a folder path, file://PATH, s3://BUCKET/PREFIX, webdav+https://HOST/PATH, gdrive://FOLDER, onedrive://FOLDER or memory://"
             )))
             }
         };

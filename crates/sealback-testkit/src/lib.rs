@@ -218,3 +218,161 @@ impl SoftHsm {
         );
     }
 }
+
+/// Waits until something listens on `port`, or panics with `what` and its log.
+fn wait_for_port(port: u16, what: &str, child: &mut std::process::Child, log: &Path) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "{what} did not listen on 127.0.0.1:{port} within 15 s: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn spawn_logged(mut cmd: Command, dir: &Path) -> (std::process::Child, PathBuf) {
+    let log = dir.join("server.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, log)
+}
+
+/// A throwaway S3-compatible server (moto) on loopback, with one bucket; stopped on drop.
+pub struct S3Server {
+    child: std::process::Child,
+    /// Its endpoint URL.
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    /// Access key the server accepts (moto accepts any signed request).
+    pub const ACCESS_KEY: &'static str = "sealback-test";
+    /// Secret key.
+    pub const SECRET_KEY: &'static str = "sealback-test-secret";
+
+    /// Starts moto_server and creates `bucket`.
+    pub fn start(bucket: &str) -> Self {
+        let tool = find_tool("moto_server", "pip install 'moto[server]'");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(tool);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let (mut child, log) = spawn_logged(cmd, dir.path());
+        wait_for_port(port, "moto_server", &mut child, &log);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        // Create the bucket with a plain (unsigned) PUT: moto allows it.
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "creating bucket {bucket}: {reply}"
+        );
+        Self {
+            child,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    /// The sealback location of `prefix` in `bucket`.
+    pub fn location(&self, bucket: &str, prefix: &str) -> String {
+        format!(
+            "s3://{bucket}/{prefix}?endpoint={}&region=us-east-1",
+            self.endpoint
+        )
+    }
+
+    /// Sets the credentials sealback reads for S3.
+    pub fn set_credentials_env() {
+        std::env::set_var("SEALBACK_S3_ACCESS_KEY_ID", Self::ACCESS_KEY);
+        std::env::set_var("SEALBACK_S3_SECRET_ACCESS_KEY", Self::SECRET_KEY);
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A throwaway WebDAV server (`rclone serve webdav`) over a temporary folder, with a user and
+/// password; stopped on drop.
+pub struct WebDavServer {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The folder it serves.
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl WebDavServer {
+    /// User name.
+    pub const USER: &'static str = "sealback";
+    /// Password.
+    pub const PASSWORD: &'static str = "sealback-test-password";
+
+    /// Starts rclone.
+    pub fn start() -> Self {
+        let tool = find_tool("rclone", "sudo apt-get install -y rclone");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("served");
+        std::fs::create_dir_all(&root).unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(tool);
+        cmd.args(["serve", "webdav"])
+            .arg(&root)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--user", Self::USER, "--pass", Self::PASSWORD])
+            .env("RCLONE_CONFIG", dir.path().join("rclone.conf"));
+        let (mut child, log) = spawn_logged(cmd, dir.path());
+        wait_for_port(port, "rclone serve webdav", &mut child, &log);
+        Self {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            root,
+            _dir: dir,
+        }
+    }
+
+    /// The sealback location of `path` on this server.
+    pub fn location(&self, path: &str) -> String {
+        format!("webdav+http://{}/{path}", self.host)
+    }
+
+    /// Sets the credentials sealback reads for WebDAV.
+    pub fn set_credentials_env() {
+        std::env::set_var("SEALBACK_WEBDAV_USER", Self::USER);
+        std::env::set_var("SEALBACK_WEBDAV_PASSWORD", Self::PASSWORD);
+    }
+}
+
+impl Drop for WebDavServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

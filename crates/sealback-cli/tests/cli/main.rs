@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sealback` binary and its CLI contract, against a real file-system
 //! repository and real SQLite databases.
 
+mod backends;
 mod passkeys;
 mod vault;
 

@@ -504,12 +504,24 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
         pack_target: 256 << 10,
         ..opts(1)
     };
-    let first = backup(&mut repo, std::slice::from_ref(&chats), &small_packs, &NoProgress)
-        .await
-        .unwrap();
-    assert!(flaky.faults_injected() >= 5, "{} faults", flaky.faults_injected());
+    let first = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &small_packs,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(
+        flaky.faults_injected() >= 5,
+        "{} faults",
+        flaky.faults_injected()
+    );
     let report = check::check(&repo, true, &NoProgress).await.unwrap();
-    assert!(report.problems.is_empty() && report.warnings.is_empty(), "{report:?}");
+    assert!(
+        report.problems.is_empty() && report.warnings.is_empty(),
+        "{report:?}"
+    );
     let out = tmp.path().join("out");
     restore::restore(&repo, &first.snapshot_id, &out, &NoProgress)
         .await
@@ -538,13 +550,20 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
     let mut repo = Repository::open(clean.clone(), &mut same_key(&key))
         .await
         .unwrap();
-    let err = Repository::open(down, &mut same_key(&key)).await.unwrap_err();
+    let err = Repository::open(down, &mut same_key(&key))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("injected fault"), "{err}");
     assert_eq!(err.kind(), ErrorKind::Other);
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps.len(), 1);
-    let second = backup(&mut repo, std::slice::from_ref(&chats), &opts(2), &NoProgress)
-        .await
-        .unwrap();
+    let second = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(2),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     assert!(second.summary.bytes_added > 0);
 }

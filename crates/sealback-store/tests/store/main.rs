@@ -3,10 +3,11 @@
 use sealback_store::{Store, StoreError};
 
 async fn exercise(store: &Store) {
-    assert!(matches!(
-        store.read("a/missing").await,
-        Err(StoreError::NotFound { .. })
-    ));
+    let missing = store.read("a/missing").await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
     assert_eq!(store.list("packs/").await.unwrap(), Vec::<String>::new());
     store
         .write("packs/ab/abcd", b"0123456789".to_vec())
@@ -19,10 +20,11 @@ async fn exercise(store: &Store) {
         store.read_range("packs/ab/abcd", 2, 3).await.unwrap(),
         b"234"
     );
-    assert!(matches!(
-        store.read_range("packs/ab/abcd", 8, 5).await,
-        Err(StoreError::Truncated { .. })
-    ));
+    let short = store.read_range("packs/ab/abcd", 8, 5).await;
+    assert!(
+        matches!(short, Err(StoreError::Truncated { .. })),
+        "{short:?}"
+    );
     assert_eq!(
         store.list("packs/").await.unwrap(),
         vec!["packs/ab/abcd", "packs/cd/cdef"]
@@ -67,4 +69,56 @@ fn unknown_schemes_are_explained() {
         "{e}"
     );
     assert!(Store::open("").is_err());
+}
+
+#[tokio::test]
+async fn s3_backend_against_a_local_s3_server() {
+    let server = sealback_testkit::S3Server::start("sealback-test");
+    sealback_testkit::S3Server::set_credentials_env();
+    let store = Store::open(&server.location("sealback-test", "backups/phone")).unwrap();
+    exercise(&store).await;
+}
+
+#[tokio::test]
+async fn webdav_backend_against_rclone() {
+    let server = sealback_testkit::WebDavServer::start();
+    sealback_testkit::WebDavServer::set_credentials_env();
+    let store = Store::open(&server.location("backups/phone")).unwrap();
+    exercise(&store).await;
+    // The objects are where the server keeps files.
+    assert!(server.root.join("backups/phone/config").exists());
+}
+
+#[test]
+fn cloud_drives_without_credentials_say_what_to_set() {
+    for (url, var) in [
+        ("gdrive://sealback", "SEALBACK_GDRIVE_ACCESS_TOKEN"),
+        ("onedrive://sealback", "SEALBACK_ONEDRIVE_ACCESS_TOKEN"),
+    ] {
+        std::env::remove_var(var);
+        let e = Store::open(url).unwrap_err().to_string();
+        assert!(e.contains(var), "{url}: {e}");
+    }
+    let e = Store::open("webdav+http://cloud.example.com/x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refusing plain-HTTP"), "{e}");
+    let e = Store::open("s3://?endpoint=x").unwrap_err().to_string();
+    assert!(e.contains("s3://BUCKET/PREFIX"), "{e}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_after_retries_with_the_path_and_operation() {
+    std::env::set_var("SEALBACK_WEBDAV_USER", "u");
+    let port = sealback_testkit::free_port();
+    let store = Store::open(&format!("webdav+http://127.0.0.1:{port}/x")).unwrap();
+    let started = std::time::Instant::now();
+    let e = store.read("config").await.unwrap_err().to_string();
+    assert!(e.contains("config") && e.contains("read"), "{e}");
+    // Connection refused is transient: the retries (50 ms doubling) ran first.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
 }
