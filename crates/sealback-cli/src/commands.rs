@@ -757,12 +757,7 @@ async fn vault_serve(
         });
     }
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
+        shutdown_signal().await;
         eprintln!("shutting down");
     };
     let announce = |scheme: &str, addr: std::net::SocketAddr| {
@@ -844,15 +839,10 @@ async fn ui(
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
-    };
-    server.serve(shutdown).await.map_err(CliError::Other)
+    server
+        .serve(shutdown_signal())
+        .await
+        .map_err(CliError::Other)
 }
 
 fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {
@@ -945,5 +935,15 @@ fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {
                 )))
             }
         }
+    }
+}
+
+/// Completes on Ctrl+C or SIGTERM: how the long-running servers (`vault serve`, `ui`) stop.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
     }
 }

@@ -179,10 +179,10 @@ fn b64_field(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
 
 pub fn router(state: Shared, guard: Guard) -> Router {
     Router::new()
-        .route("/", get(index))
-        .route("/assets/app.js", get(app_js))
-        .route("/assets/app.css", get(app_css))
-        .route("/assets/icon.svg", get(icon))
+        .route("/", asset(INDEX))
+        .route("/assets/app.js", asset(APP_JS))
+        .route("/assets/app.css", asset(APP_CSS))
+        .route("/assets/icon.svg", asset(ICON))
         .route("/api/status", get(status))
         .route("/api/passkey/create/begin", post(passkey_create_begin))
         .route("/api/passkey/create/finish", post(passkey_create_finish))
@@ -203,32 +203,21 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .with_state(state)
 }
 
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../assets/index.html"),
-    )
-}
+/// An embedded asset: (content type, body). The page, its script and style, its icon.
+type Asset = (&'static str, &'static str);
+const INDEX: Asset = (
+    "text/html; charset=utf-8",
+    include_str!("../assets/index.html"),
+);
+const APP_JS: Asset = (
+    "text/javascript; charset=utf-8",
+    include_str!("../assets/app.js"),
+);
+const APP_CSS: Asset = ("text/css; charset=utf-8", include_str!("../assets/app.css"));
+const ICON: Asset = ("image/svg+xml", include_str!("../assets/icon.svg"));
 
-async fn app_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../assets/app.js"),
-    )
-}
-
-async fn app_css() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../assets/app.css"),
-    )
-}
-
-async fn icon() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "image/svg+xml")],
-        include_str!("../assets/icon.svg"),
-    )
+fn asset((content_type, body): Asset) -> axum::routing::MethodRouter<Shared> {
+    get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
 }
 
 fn unix_now() -> u64 {
