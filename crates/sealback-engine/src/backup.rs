@@ -465,11 +465,11 @@ impl<'a> Saver<'a> {
             let compression = match compression {
                 Some(c) => c,
                 None => {
-                    let first =
-                        self.prepare(ObjectType::Data, &rest[..1], Compression::Zstd(ZSTD_LEVEL));
-                    // A chunk that is already stored says nothing; assume compressible.
-                    let pays = first[0].1.as_ref().is_none_or(|s| s.compressed);
-                    ids.push(self.commit(ObjectType::Data, first, &rest[..1]).await?);
+                    // (A chunk that is already stored says nothing: it counts as compressible.)
+                    let (id, pays) = self
+                        .save_blob(ObjectType::Data, rest[0], Compression::Zstd(ZSTD_LEVEL))
+                        .await?;
+                    ids.push(id);
                     rest = &rest[1..];
                     let c = if pays {
                         Compression::Zstd(ZSTD_LEVEL)
@@ -483,11 +483,10 @@ impl<'a> Saver<'a> {
             // Bounded batches: sealed copies of at most ~16 MiB are held at once.
             for batch in rest.chunks(BATCH_CHUNKS.max(1)) {
                 let prepared = self.prepare(ObjectType::Data, batch, compression);
-                for (one, chunk) in prepared.into_iter().zip(batch) {
-                    ids.push(
-                        self.commit(ObjectType::Data, vec![one], std::slice::from_ref(chunk))
-                            .await?,
-                    );
+                for ((id, sealed), chunk) in prepared.into_iter().zip(batch) {
+                    self.commit(ObjectType::Data, id, sealed, chunk.len())
+                        .await?;
+                    ids.push(id);
                 }
             }
         }
@@ -549,29 +548,27 @@ impl<'a> Saver<'a> {
         })
     }
 
-    /// Adds prepared blobs to the pack (in order, skipping any this run stored meanwhile) and
-    /// returns the last id.
+    /// Adds one prepared blob to the pack (unless it was already stored, or this run stored
+    /// the same blob meanwhile), closing the pack when it is full.
     async fn commit(
         &mut self,
         ty: ObjectType,
-        prepared: Vec<(BlobId, Option<object::Sealed>)>,
-        raw: &[&[u8]],
-    ) -> Result<BlobId> {
-        let mut last = None;
-        for ((id, sealed), data) in prepared.into_iter().zip(raw) {
-            last = Some(id);
-            let Some(sealed) = sealed else { continue };
-            if self.pending.contains(&id) {
-                continue;
-            }
-            self.pack.add(ty, id, &sealed.bytes, data.len());
-            self.pending.insert(id);
-            self.summary.blobs_added += 1;
-            if self.pack.len() >= self.pack_target {
-                self.flush().await?;
-            }
+        id: BlobId,
+        sealed: Option<object::Sealed>,
+        raw_len: usize,
+    ) -> Result<()> {
+        let Some(sealed) = sealed else {
+            return Ok(());
+        };
+        if !self.pending.insert(id) {
+            return Ok(());
         }
-        Ok(last.expect("at least one blob"))
+        self.pack.add(ty, id, &sealed.bytes, raw_len);
+        self.summary.blobs_added += 1;
+        if self.pack.len() >= self.pack_target {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Stores a blob unless the repository or this run already has it. Returns its id and
@@ -582,9 +579,12 @@ impl<'a> Saver<'a> {
         data: &[u8],
         compression: Compression,
     ) -> Result<(BlobId, bool)> {
-        let prepared = self.prepare(ty, &[data], compression);
-        let compressed = prepared[0].1.as_ref().is_none_or(|s| s.compressed);
-        let id = self.commit(ty, prepared, &[data]).await?;
+        let (id, sealed) = self
+            .prepare(ty, &[data], compression)
+            .pop()
+            .expect("one blob in, one out");
+        let compressed = sealed.as_ref().is_none_or(|s| s.compressed);
+        self.commit(ty, id, sealed, data.len()).await?;
         Ok((id, compressed))
     }
 
