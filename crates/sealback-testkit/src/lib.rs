@@ -239,6 +239,16 @@ fn wait_for_port(port: u16, what: &str, child: &mut std::process::Child, log: &P
     );
 }
 
+/// A server process that is stopped when its owner is dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn spawn_logged(mut cmd: Command, dir: &Path) -> (std::process::Child, PathBuf) {
     let log = dir.join("server.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -253,7 +263,7 @@ fn spawn_logged(mut cmd: Command, dir: &Path) -> (std::process::Child, PathBuf) 
 
 /// A throwaway S3-compatible server (moto) on loopback, with one bucket; stopped on drop.
 pub struct S3Server {
-    child: std::process::Child,
+    _child: KillOnDrop,
     /// Its endpoint URL.
     pub endpoint: String,
     _dir: tempfile::TempDir,
@@ -290,7 +300,7 @@ impl S3Server {
             "creating bucket {bucket}: {reply}"
         );
         Self {
-            child,
+            _child: KillOnDrop(child),
             endpoint,
             _dir: dir,
         }
@@ -311,17 +321,10 @@ impl S3Server {
     }
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A throwaway WebDAV server (`rclone serve webdav`) over a temporary folder, with a user and
 /// password; stopped on drop.
 pub struct WebDavServer {
-    child: std::process::Child,
+    _child: KillOnDrop,
     /// `127.0.0.1:PORT`.
     pub host: String,
     /// The folder it serves.
@@ -351,7 +354,7 @@ impl WebDavServer {
         let (mut child, log) = spawn_logged(cmd, dir.path());
         wait_for_port(port, "rclone serve webdav", &mut child, &log);
         Self {
-            child,
+            _child: KillOnDrop(child),
             host: format!("127.0.0.1:{port}"),
             root,
             _dir: dir,
@@ -367,12 +370,5 @@ impl WebDavServer {
     pub fn set_credentials_env() {
         std::env::set_var("SEALBACK_WEBDAV_USER", Self::USER);
         std::env::set_var("SEALBACK_WEBDAV_PASSWORD", Self::PASSWORD);
-    }
-}
-
-impl Drop for WebDavServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
