@@ -362,6 +362,27 @@ async fn turn_on_with_a_recovery_key_back_up_lock_unlock_and_restore() {
         )
         .await;
     assert_eq!((code, e["error"].as_str()), (400, Some("invalid")));
+    // A folder that is not empty is refused: the job fails with a reason and writes nothing.
+    let busy_dir = dir.path().join("not-empty");
+    std::fs::create_dir_all(&busy_dir).unwrap();
+    std::fs::write(busy_dir.join("keep.txt"), b"mine").unwrap();
+    let (_, started) = ui
+        .post(
+            "/api/restore",
+            json!({"snapshot": "latest", "target": busy_dir}),
+        )
+        .await;
+    let job = ui.wait_job(started["job"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not empty"),
+        "{job}"
+    );
+    assert_eq!(std::fs::read_dir(&busy_dir).unwrap().count(), 1);
+
     let target = dir.path().join("restored");
     let (_, started) = ui
         .post(
