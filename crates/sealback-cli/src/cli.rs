@@ -113,6 +113,62 @@ pub enum Command {
         #[arg(long)]
         read_data: bool,
     },
+    /// Remove snapshots by keep rules (or by id). Only the snapshot records go; run `prune`
+    /// (or give --prune) to delete the data they alone used. Rules apply per host and paths,
+    /// in UTC; a snapshot any rule keeps is kept.
+    Forget {
+        /// Snapshots to remove (ids or unique prefixes), instead of keep rules.
+        snapshots: Vec<String>,
+        /// Keep the newest N snapshots.
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_last: u32,
+        /// Keep the newest snapshot of each of the last N hours that have one.
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_hourly: u32,
+        /// Keep the newest snapshot of each of the last N days that have one.
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_daily: u32,
+        /// Keep the newest snapshot of each of the last N weeks (Monday to Sunday).
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_weekly: u32,
+        /// Keep the newest snapshot of each of the last N months.
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_monthly: u32,
+        /// Keep the newest snapshot of each of the last N years.
+        #[arg(long, default_value_t = 0, conflicts_with = "snapshots")]
+        keep_yearly: u32,
+        /// Keep every snapshot younger than this (e.g. 36h, 14d, 8w).
+        #[arg(long, value_parser = parse_age, conflicts_with = "snapshots")]
+        keep_within: Option<i64>,
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Prune afterwards.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Delete data that no snapshot uses (after `forget`, or left by interrupted backups).
+    /// Takes the repository for itself: it waits for nobody and refuses to start while a
+    /// backup, restore or check runs (exit 6).
+    Prune {
+        /// Unused space that may stay in partly used packs, in percent of the used data;
+        /// lower values rewrite more.
+        #[arg(long, default_value_t = 5.0)]
+        max_unused: f64,
+        /// Show what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the repository's locks (who is backing up, pruning, ...).
+    Locks {
+        /// Remove locks that are stale (not refreshed for 30 minutes, or held by a process of
+        /// this machine that has ended).
+        #[arg(long)]
+        remove_stale: bool,
+        /// Remove every lock. Only when you know no other sealback uses this repository.
+        #[arg(long, conflicts_with = "remove_stale")]
+        remove_all: bool,
+    },
     /// Manage the keys (protectors) that can unlock the backup.
     Key {
         #[command(subcommand)]
@@ -194,6 +250,25 @@ pub enum CorpusCommand {
         /// The restored copy.
         restored: PathBuf,
     },
+}
+
+/// `36h`, `14d`, `8w`, `1y` (365 days) as nanoseconds.
+fn parse_age(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age like 36h, 14d, 8w or 1y"))?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 24 * 7,
+        "y" => 24 * 365,
+        _ => return Err(format!("{text:?}: unknown unit (use h, d, w or y)")),
+    };
+    n.checked_mul(hours * 3_600_000_000_000)
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| format!("{text:?} is out of range"))
 }
 
 /// `2G`, `300M`, `64K` or plain bytes.

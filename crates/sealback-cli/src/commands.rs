@@ -7,6 +7,8 @@ use crate::unlock;
 use sealback_core::keyslot::{ProtectorType, SlotTemplate};
 use sealback_core::recovery::RecoveryKey;
 use sealback_engine::backup::{backup, BackupOptions};
+use sealback_engine::forget::{ForgetTarget, KeepPolicy};
+use sealback_engine::prune::PruneOptions;
 use sealback_engine::{check, restore, Repository};
 use sealback_store::Store;
 use serde_json::json;
@@ -105,10 +107,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Restore { snapshot, target } => {
-            let repo = open(&settings).await?;
+            let mut repo = open(&settings).await?;
             let (id, _) = repo.find_snapshot(&snapshot).await?;
             let bar = Bar::new(settings.json);
-            let r = restore::restore(&repo, &id, &target, &bar).await?;
+            let r = restore::restore(&mut repo, &id, &target, &bar).await?;
             if settings.json {
                 println!(
                     "{}",
@@ -126,9 +128,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Check { read_data } => {
-            let repo = open(&settings).await?;
+            let mut repo = open(&settings).await?;
             let bar = Bar::new(settings.json);
-            let r = check::check(&repo, read_data, &bar).await?;
+            let r = check::check(&mut repo, read_data, &bar).await?;
             if settings.json {
                 println!(
                     "{}",
@@ -160,6 +162,57 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
             r.into_result().map(|_| ()).map_err(CliError::from)
+        }
+        Command::Forget {
+            snapshots,
+            keep_last,
+            keep_hourly,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            keep_yearly,
+            keep_within,
+            dry_run,
+            prune,
+        } => {
+            let target = if snapshots.is_empty() {
+                ForgetTarget::Policy(KeepPolicy {
+                    last: keep_last,
+                    hourly: keep_hourly,
+                    daily: keep_daily,
+                    weekly: keep_weekly,
+                    monthly: keep_monthly,
+                    yearly: keep_yearly,
+                    within_ns: keep_within,
+                })
+            } else {
+                ForgetTarget::Snapshots(snapshots)
+            };
+            let mut repo = open(&settings).await?;
+            forget(&settings, &mut repo, &target, dry_run).await?;
+            if prune && !dry_run {
+                prune_cmd(&settings, &mut repo, &PruneOptions::default()).await?;
+            }
+            Ok(())
+        }
+        Command::Prune {
+            max_unused,
+            dry_run,
+        } => {
+            let mut repo = open(&settings).await?;
+            let opts = PruneOptions {
+                max_unused_percent: max_unused,
+                dry_run,
+                ..Default::default()
+            };
+            prune_cmd(&settings, &mut repo, &opts).await
+        }
+        Command::Locks {
+            remove_stale,
+            remove_all,
+        } => {
+            let repo = open(&settings).await?;
+            locks(&settings, &repo, remove_stale || remove_all, remove_all).await
         }
         Command::Key { command } => match command {
             KeyCommand::List => key_list(&settings).await,
@@ -593,30 +646,152 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
+pub use sealback_engine::lock::hostname;
+
+async fn forget(
+    settings: &Settings,
+    repo: &mut Repository,
+    target: &ForgetTarget,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    let r = sealback_engine::forget::forget(repo, target, dry_run).await?;
+    if settings.json {
+        let v: Vec<_> = r
+            .decisions
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id.to_hex(), "time_unix_ns": d.snapshot.time_unix_ns,
+                    "hostname": d.snapshot.hostname, "paths": d.snapshot.paths,
+                    "keep": d.keep(), "kept_by": d.kept_by,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"dry_run": dry_run, "removed": r.removed(), "snapshots": v})
+        );
+        return Ok(());
+    }
+    let mut group = None;
+    for d in &r.decisions {
+        let g = (&d.snapshot.hostname, &d.snapshot.paths);
+        if group != Some(g) {
+            group = Some(g);
+            println!("host {}, paths {}:", g.0, g.1.join(" "));
+        }
+        println!(
+            "  {} {:<10} {}  {}",
+            if d.keep() { "keep  " } else { "remove" },
+            d.id.short(),
+            format_time(d.snapshot.time_unix_ns),
+            d.kept_by.join(", ")
+        );
+    }
+    let kept = r.decisions.len() - r.removed();
+    if dry_run {
+        println!(
+            "dry run: would remove {} snapshot(s) and keep {kept}; nothing changed",
+            r.removed()
+        );
+    } else {
+        println!(
+            "removed {} snapshot(s), kept {kept}; run `sealback prune` to delete the data only they used",
+            r.removed()
+        );
+    }
+    Ok(())
+}
+
+async fn prune_cmd(
+    settings: &Settings,
+    repo: &mut Repository,
+    opts: &PruneOptions,
+) -> Result<(), CliError> {
+    let bar = Bar::new(settings.json);
+    let r = sealback_engine::prune::prune(repo, opts, &bar).await?;
+    if settings.json {
+        println!(
+            "{}",
+            json!({
+                "dry_run": r.dry_run, "snapshots": r.snapshots, "blobs_used": r.blobs_used,
+                "packs_kept": r.packs_kept, "packs_deleted": r.packs_deleted,
+                "packs_repacked": r.packs_repacked, "packs_written": r.packs_written,
+                "orphan_packs_deleted": r.orphan_packs_deleted, "bytes_deleted": r.bytes_deleted,
+                "bytes_repacked": r.bytes_repacked, "bytes_used": r.bytes_used,
+                "bytes_unused_left": r.bytes_unused_left,
+                "index_files_replaced": r.index_files_replaced,
+                "duration_s": r.duration.as_secs_f64(),
+            })
+        );
+    } else {
+        println!(
+            "{}{} packs unused, {} rewritten ({} copied), {} left by interrupted backups; {} freed; {} in use by {} snapshots, {} unused left in kept packs ({:.1} s)",
+            if r.dry_run { "dry run, nothing changed: " } else { "" },
+            r.packs_deleted,
+            r.packs_repacked,
+            bytes(r.bytes_repacked),
+            r.orphan_packs_deleted,
+            bytes(r.bytes_deleted.saturating_sub(r.bytes_repacked)),
+            bytes(r.bytes_used),
+            r.snapshots,
+            bytes(r.bytes_unused_left),
+            r.duration.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+async fn locks(
+    settings: &Settings,
+    repo: &Repository,
+    remove: bool,
+    remove_all: bool,
+) -> Result<(), CliError> {
+    let now = repo.clock().now_unix_ns();
+    let (found, removed) = if remove {
+        (vec![], sealback_engine::lock::remove_locks(repo, remove_all).await?)
+    } else {
+        (sealback_engine::lock::list_locks(repo).await?, vec![])
+    };
+    if settings.json {
+        let show = |l: &sealback_engine::lock::FoundLock| {
+            json!({"id": l.id.to_hex(), "stale": l.stale, "description": l.describe(now)})
+        };
+        println!(
+            "{}",
+            json!({
+                "locks": found.iter().map(show).collect::<Vec<_>>(),
+                "removed": removed.iter().map(show).collect::<Vec<_>>(),
+            })
+        );
+        return Ok(());
+    }
+    if remove {
+        for l in &removed {
+            println!("removed {}", l.describe(now));
+        }
+        println!("{} lock(s) removed", removed.len());
+    } else if found.is_empty() {
+        println!("no locks: nothing is working on this repository");
+    } else {
+        for l in &found {
+            println!(
+                "{} {}{}",
+                l.id.short(),
+                l.describe(now),
+                if l.stale { " (stale)" } else { "" }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, from nanoseconds since the Unix epoch.
 pub fn format_time(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = sealback_engine::forget::civil_from_days(secs.div_euclid(86_400));
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
         rem / 3600,

@@ -159,8 +159,8 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     let started = Instant::now();
     let mut protector =
         RecoveryKeyProtector(RecoveryKey::parse(&key.display_groups()).map_err(other)?);
-    let repo = Repository::open(store, &mut protector).await?;
-    let report = check::check(&repo, true, &bar).await?.into_result()?;
+    let mut repo = Repository::open(store, &mut protector).await?;
+    let report = check::check(&mut repo, true, &bar).await?.into_result()?;
     say(
         json,
         format!(
@@ -170,7 +170,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
         ),
     );
     let (latest, _) = repo.find_snapshot("latest").await?;
-    let restored = restore::restore(&repo, &latest, &phone_b, &bar).await?;
+    let restored = restore::restore(&mut repo, &latest, &phone_b, &bar).await?;
     say(
         json,
         format!(

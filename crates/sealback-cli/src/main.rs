@@ -5,7 +5,7 @@
 //! library user would need: every operation is a call into `sealback-engine`.
 //!
 //! Exit codes: 0 success; 1 other error; 2 usage; 3 could not unlock; 4 integrity failure;
-//! 5 refused by the key vault.
+//! 5 refused by the key vault; 6 repository busy (a prune, or a backup while pruning: try again).
 
 mod cli;
 mod commands;
@@ -31,6 +31,8 @@ pub mod exit {
     pub const INTEGRITY: u8 = 4;
     /// Refused by the key vault.
     pub const VAULT: u8 = 5;
+    /// The repository is busy (another operation holds its lock); nothing was changed.
+    pub const BUSY: u8 = 6;
 }
 
 fn main() -> ExitCode {

@@ -36,6 +36,7 @@ impl CliError {
                 ErrorKind::Unlock => exit::UNLOCK,
                 ErrorKind::Integrity => exit::INTEGRITY,
                 ErrorKind::VaultRefused => exit::VAULT,
+                ErrorKind::Busy => exit::BUSY,
                 _ => exit::OTHER,
             },
             CliError::Usage(_) => exit::USAGE,
@@ -52,6 +53,7 @@ impl CliError {
             exit::INTEGRITY => "integrity",
             exit::VAULT => "vault_refused",
             exit::USAGE => "usage",
+            exit::BUSY => "busy",
             _ => "other",
         }
     }
@@ -73,6 +75,7 @@ impl CliError {
             exit::UNLOCK => "check the key you gave; any other enrolled key (`sealback key list`) opens the backup too",
             exit::INTEGRITY => "nothing wrong was restored. Run `sealback check --read-data` to list every damaged object; snapshots that do not use them still restore",
             exit::VAULT => "the key vault will not release this key; open the backup with another key (`sealback key list`)",
+            exit::BUSY => "another sealback is working on this repository; run the command again when it has finished (`sealback locks` shows who holds it)",
             _ => return None,
         })
     }

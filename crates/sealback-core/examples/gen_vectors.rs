@@ -275,6 +275,45 @@ fn main() {
             ],
         }),
     );
+    // Locks.
+    let shared = sealback_core::lock::LockRecord {
+        kind: sealback_core::lock::LockKind::Shared,
+        time_unix_ns: 1_764_028_800_000_000_123,
+        hostname: "pixel-9".into(),
+        pid: 4242,
+        operation: "backup".into(),
+    };
+    let exclusive = sealback_core::lock::LockRecord {
+        kind: sealback_core::lock::LockKind::Exclusive,
+        operation: "prune".into(),
+        ..shared.clone()
+    };
+    let mut unknown_kind = exclusive.encode();
+    unknown_kind[1] = 3;
+    let mut newer = shared.encode();
+    newer[0] = 2;
+    let short = shared.encode()[..20].to_vec();
+    let lock_case = |r: &sealback_core::lock::LockRecord| {
+        json!({
+            "encoded": hex::encode(r.encode()),
+            "exclusive": r.kind == sealback_core::lock::LockKind::Exclusive,
+            "time_unix_ns": r.time_unix_ns, "hostname": r.hostname, "pid": r.pid,
+            "operation": r.operation, "expected": "ok",
+        })
+    };
+    write(
+        dir,
+        "lock.json",
+        json!({
+            "description": "lock body (SPEC §11a); stored as an object of type Lock (0x14) at locks/<id>",
+            "valid": [lock_case(&shared), lock_case(&exclusive)],
+            "invalid": [
+                {"encoded": hex::encode(unknown_kind), "expected": "format", "why": "lock kind 3 is not defined"},
+                {"encoded": hex::encode(newer), "expected": "format", "why": "version 2 needs a newer sealback"},
+                {"encoded": hex::encode(short), "expected": "format", "why": "truncated"},
+            ],
+        }),
+    );
     // Passkey (PRF) keyslots.
     let cred_random = [0x5a; 32];
     let prf_input = [0x6b; 32];

@@ -43,6 +43,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod keyslot;
+pub mod lock;
 pub mod object;
 pub mod pack;
 pub mod passkey;

@@ -49,6 +49,8 @@ pub enum ObjectType {
     Snapshot = 0x12,
     /// The keyring of older root keys.
     Keyring = 0x13,
+    /// A repository lock.
+    Lock = 0x14,
 }
 
 impl ObjectType {
@@ -62,6 +64,7 @@ impl ObjectType {
             0x11 => Self::Index,
             0x12 => Self::Snapshot,
             0x13 => Self::Keyring,
+            0x14 => Self::Lock,
             _ => return None,
         })
     }
@@ -83,6 +86,7 @@ impl ObjectType {
             Self::Index => "index",
             Self::Snapshot => "snapshot",
             Self::Keyring => "keyring",
+            Self::Lock => "lock",
         }
     }
 }

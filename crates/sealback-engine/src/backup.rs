@@ -4,11 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::lock::RepoLock;
 use crate::repo::Repository;
 use crate::source;
 use crate::{layout, os_rng, OsRng};
 use sealback_core::chunker::{Chunker, ChunkerParams};
 use sealback_core::index::IndexFile;
+use sealback_core::lock::LockKind;
 use sealback_core::object::{self, Compression, ObjectType};
 use sealback_core::pack::PackBuilder;
 use sealback_core::snapshot::{
@@ -89,6 +91,8 @@ type Upload = (
 
 struct Saver<'a> {
     repo: &'a mut Repository,
+    /// The shared lock that keeps `prune` away until the snapshot is written.
+    lock: RepoLock,
     /// Packs being written to storage, oldest first; indexed only once written.
     uploads: std::collections::VecDeque<Upload>,
     /// Packs written since the last index file.
@@ -133,14 +137,25 @@ pub async fn backup(
             )));
         }
     }
+    let lock = RepoLock::acquire(repo, LockKind::Shared, "backup").await?;
+    // The index loaded when the repository was opened may predate another backup or a prune.
+    if let Err(e) = repo.refresh_index().await {
+        lock.release().await;
+        return Err(e);
+    }
     let total: u64 = paths.iter().map(|p| du(p)).sum();
     progress.start("backup", Some(total));
     let path_names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     // The parent: the latest snapshot of the same paths. Its files that did not change (same
     // size and modification time) are taken over without reading them again.
-    let parent = repo
-        .list_snapshots()
-        .await?
+    let snapshots = match repo.list_snapshots().await {
+        Ok(s) => s,
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
+    };
+    let parent = snapshots
         .into_iter()
         .rev()
         .find(|(_, s)| s.paths == path_names);
@@ -163,6 +178,7 @@ pub async fn backup(
     let chunker = Chunker::new(repo.keyring().chunker_key(), ChunkerParams::V1);
     let mut saver = Saver {
         repo,
+        lock,
         uploads: Default::default(),
         packs_since_index: 0,
         pack_target: opts.pack_target.max(1),
@@ -201,6 +217,7 @@ pub async fn backup(
             // Index the packs that reached storage, so the next run does not upload them again,
             // and leave no write running behind the caller's back.
             saver.salvage().await;
+            saver.lock.release().await;
             return Err(e);
         }
     };
@@ -208,10 +225,13 @@ pub async fn backup(
         index,
         summary,
         repo,
+        mut lock,
         ..
     } = saver;
-    repo.save_index(index).await?;
-    let snapshot = Snapshot {
+    let committed = async {
+        lock.confirm(repo).await?;
+        repo.save_index(index).await?;
+        let snapshot = Snapshot {
         time_unix_ns: opts.time_unix_ns,
         hostname: opts.hostname.clone(),
         paths: path_names,
@@ -220,7 +240,12 @@ pub async fn backup(
         tags: opts.tags.clone(),
         summary: summary.clone(),
     };
-    let snapshot_id = repo.save_snapshot(&snapshot).await?;
+        lock.confirm(repo).await?;
+        repo.save_snapshot(&snapshot).await
+    }
+    .await;
+    lock.release().await;
+    let snapshot_id = committed?;
     progress.finish();
     Ok(BackupReport {
         snapshot_id,
@@ -617,8 +642,11 @@ impl<'a> Saver<'a> {
             .map_err(|e| Error::Invalid(format!("a pack upload task failed: {e}")))??;
         self.index.packs.push((pack_id, entries));
         self.packs_since_index += 1;
+        self.lock.refresh_if_due(self.repo).await?;
         if self.packs_since_index >= self.packs_per_index {
             // Index what reached storage, so an interrupted backup is resumed, not repeated.
+            // Never after losing the lock: a prune may have deleted these packs.
+            self.lock.confirm(self.repo).await?;
             let index = std::mem::take(&mut self.index);
             self.repo.save_index(index).await?;
             self.packs_since_index = 0;
@@ -633,6 +661,11 @@ impl<'a> Saver<'a> {
             if let Ok(Ok(())) = upload.await {
                 self.index.packs.push((pack_id, entries));
             }
+        }
+        if let Err(e) = self.lock.confirm(self.repo).await {
+            // A prune may have deleted these packs: indexing them would name missing data.
+            tracing::warn!(error = %e, "not indexing the packs of the interrupted backup");
+            return;
         }
         let index = std::mem::take(&mut self.index);
         if let Err(e) = self.repo.save_index(index).await {

@@ -7,7 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::layout;
+use crate::lock::RepoLock;
 use crate::progress::Progress;
+use sealback_core::lock::LockKind;
 use crate::repo::{Repository, MAX_METADATA_LEN};
 use sealback_core::chunker::ChunkerParams;
 use sealback_core::object::ObjectType;
@@ -52,12 +54,37 @@ impl CheckReport {
 /// Checks the repository; problems are collected, not returned as errors, so one run lists
 /// all of them.
 pub async fn check(
-    repo: &Repository,
+    repo: &mut Repository,
     read_data: bool,
     progress: &dyn Progress,
 ) -> Result<CheckReport> {
+    let lock = RepoLock::acquire(repo, LockKind::Shared, "check").await?;
+    let result = check_locked(repo, read_data, progress).await;
+    lock.release().await;
+    result
+}
+
+async fn check_locked(
+    repo: &mut Repository,
+    read_data: bool,
+    progress: &dyn Progress,
+) -> Result<CheckReport> {
+    // Snapshots first, the index second: a backup running alongside writes its index before
+    // its snapshot, so every snapshot listed here has its blobs in the index loaded next.
+    let mut problems = vec![];
+    let snapshots = match repo.list_snapshots().await {
+        Ok(s) => s,
+        Err(e @ Error::Integrity(_)) => {
+            problems.push(e.to_string());
+            vec![]
+        }
+        Err(e) => return Err(e),
+    };
+    repo.refresh_index().await?;
+    let repo = &*repo;
     let mut report = CheckReport {
         blobs: repo.index().len(),
+        problems,
         ..Default::default()
     };
     // Packs the index names, and what it says is in each.
@@ -91,14 +118,6 @@ pub async fn check(
     }
 
     // Every snapshot's trees, and every blob they need.
-    let snapshots = match repo.list_snapshots().await {
-        Ok(s) => s,
-        Err(e @ Error::Integrity(_)) => {
-            report.problems.push(e.to_string());
-            vec![]
-        }
-        Err(e) => return Err(e),
-    };
     report.snapshots = snapshots.len();
     let mut seen_trees = HashSet::new();
     for (sid, snap) in &snapshots {

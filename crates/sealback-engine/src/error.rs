@@ -16,6 +16,9 @@ pub enum ErrorKind {
     Integrity,
     /// The key vault refused (locked out, rate limited).
     VaultRefused,
+    /// Another operation holds the repository (a prune, or a backup while pruning); nothing
+    /// was changed and trying again later will work.
+    Busy,
     /// Anything else: I/O, storage unreachable, bad arguments.
     Other,
 }
@@ -56,6 +59,16 @@ pub enum Error {
         /// What SQLite said.
         detail: String,
     },
+    /// Another operation holds a lock that excludes this one.
+    #[error("{0}")]
+    Locked(String),
+    /// This operation's lock was removed while it ran (another machine judged it stale after
+    /// 30 minutes without a refresh): it stopped before committing anything.
+    #[error("the repository lock of this {operation} was removed while it ran (it looked abandoned to another sealback); nothing was committed: run it again")]
+    LockLost {
+        /// What was running.
+        operation: String,
+    },
     /// The request cannot be done as asked.
     #[error("{0}")]
     Invalid(String),
@@ -71,6 +84,7 @@ impl Error {
             )) => ErrorKind::VaultRefused,
             Error::Unlock(_) => ErrorKind::Unlock,
             Error::Integrity(_) => ErrorKind::Integrity,
+            Error::Locked(_) | Error::LockLost { .. } => ErrorKind::Busy,
             _ => ErrorKind::Other,
         }
     }

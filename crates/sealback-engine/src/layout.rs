@@ -6,6 +6,7 @@
 //! packs/<2 hex>/<64 hex>      pack files, named by a random id
 //! index/<64 hex>              index files
 //! snapshots/<64 hex>          snapshot manifests
+//! locks/<64 hex>              who is working on the repository
 //! ```
 
 use sealback_core::Id;
@@ -21,6 +22,9 @@ pub const INDEX: &str = "index/";
 /// Folder of snapshots.
 pub const SNAPSHOTS: &str = "snapshots/";
 
+/// Folder of locks.
+pub const LOCKS: &str = "locks/";
+
 /// Path of a pack.
 pub fn pack(id: &Id) -> String {
     let h = id.to_hex();
@@ -33,6 +37,11 @@ pub fn index(id: &Id) -> String {
 /// Path of a snapshot.
 pub fn snapshot(id: &Id) -> String {
     format!("{SNAPSHOTS}{}", id.to_hex())
+}
+
+/// Path of a lock.
+pub fn lock(id: &Id) -> String {
+    format!("{LOCKS}{}", id.to_hex())
 }
 
 /// The id at the end of an object path, if it is one.

@@ -13,14 +13,18 @@
 pub mod backup;
 pub mod check;
 pub mod error;
+pub mod forget;
 pub mod layout;
+pub mod lock;
 pub mod progress;
+pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod source;
 
 pub use error::{Error, ErrorKind};
 pub use repo::Repository;
+pub use lock::RepoLock;
 
 /// The CSPRNG the engine uses: the operating system's.
 pub type OsRng = rand_core::UnwrapErr<rand::rngs::SysRng>;
@@ -28,4 +32,35 @@ pub type OsRng = rand_core::UnwrapErr<rand::rngs::SysRng>;
 /// A fresh handle on the OS CSPRNG.
 pub fn os_rng() -> OsRng {
     rand_core::UnwrapErr(rand::rngs::SysRng)
+}
+
+/// The engine's time source, in nanoseconds since the Unix epoch. Lock staleness and the
+/// `--keep-within` rule depend on it, so tests inject their own.
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::from_fn(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        })
+    }
+    /// A clock that asks `now`.
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(now))
+    }
+    /// Now, in nanoseconds since the Unix epoch.
+    pub fn now_unix_ns(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl core::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Clock")
+    }
 }

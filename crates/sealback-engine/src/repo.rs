@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::os_rng;
+use crate::{os_rng, Clock};
 use sealback_core::config::RepoConfig;
 use sealback_core::index::IndexFile;
 use sealback_core::keyslot::{KeySlot, KeySlotFile, SlotId, SlotTemplate};
@@ -44,6 +44,7 @@ pub struct Repository {
     slot_id: SlotId,
     index: HashMap<BlobId, BlobLocation>,
     index_files: Vec<Id>,
+    clock: Clock,
 }
 
 impl core::fmt::Debug for Repository {
@@ -80,6 +81,7 @@ impl Repository {
             slot_id,
             index: HashMap::new(),
             index_files: vec![],
+            clock: Clock::system(),
         })
     }
 
@@ -121,6 +123,7 @@ impl Repository {
             slot_id: unlocked.slot_id,
             index: HashMap::new(),
             index_files: vec![],
+            clock: Clock::system(),
         };
         if let Some(slot) = reattested {
             // A rotation happened since this protector was last used: record that it has now
@@ -185,6 +188,14 @@ impl Repository {
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }
+    /// The time source (the system clock unless a test set another).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    /// Sets the time source.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
     /// The slot that unlocked this session.
     pub fn unlocked_slot(&self) -> SlotId {
         self.slot_id
@@ -222,11 +233,45 @@ impl Repository {
 
     /// Loads every index file into memory.
     pub async fn load_index(&mut self) -> Result<()> {
+        let files = self.read_index_files().await?;
         self.index.clear();
         self.index_files.clear();
+        for (id, file) in files {
+            for (pack, entries) in file.packs {
+                for entry in entries {
+                    self.index.insert(entry.id, BlobLocation { pack, entry });
+                }
+            }
+            self.index_files.push(id);
+        }
+        Ok(())
+    }
+
+    /// Reloads the index when the index files in storage are not the ones loaded (another
+    /// backup or a prune ran since). Called under a lock, before relying on the index.
+    pub async fn refresh_index(&mut self) -> Result<()> {
+        let mut stored: Vec<Id> = self
+            .store
+            .list(layout::INDEX)
+            .await?
+            .iter()
+            .filter_map(|p| layout::id_of(p))
+            .collect();
+        let mut loaded = self.index_files.clone();
+        stored.sort();
+        loaded.sort();
+        if stored != loaded {
+            tracing::debug!("the index changed in storage; reloading it");
+            self.load_index().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads every index file as stored: pack by pack, with duplicates (for `prune`).
+    pub async fn read_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
+        let mut out = vec![];
         for path in self.store.list(layout::INDEX).await? {
             let Some(id) = layout::id_of(&path) else {
-                tracing::warn!(%path, "ignoring a file that is not an index file");
                 continue;
             };
             let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
@@ -240,14 +285,9 @@ impl Repository {
             .map_err(|e| Error::object(format!("index file {path}"), e))?;
             let file = IndexFile::decode(&body)
                 .map_err(|e| Error::format(format!("index file {path}"), e))?;
-            for (pack, entries) in file.packs {
-                for entry in entries {
-                    self.index.insert(entry.id, BlobLocation { pack, entry });
-                }
-            }
-            self.index_files.push(id);
+            out.push((id, file));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Where a blob is, if the index knows it.

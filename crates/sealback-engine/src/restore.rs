@@ -7,6 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::lock::RepoLock;
+use sealback_core::lock::LockKind;
 use crate::repo::Repository;
 use sealback_core::chunker::ChunkerParams;
 use sealback_core::object::ObjectType;
@@ -33,12 +35,27 @@ pub struct RestoreReport {
 
 /// Restores the snapshot `id` into `target`, which must not exist or be empty.
 pub async fn restore(
-    repo: &Repository,
+    repo: &mut Repository,
+    id: &Id,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    // The shared lock keeps a prune from repacking what this restore is about to read.
+    let lock = RepoLock::acquire(repo, LockKind::Shared, "restore").await?;
+    let result = restore_locked(repo, id, target, progress).await;
+    lock.release().await;
+    result
+}
+
+async fn restore_locked(
+    repo: &mut Repository,
     id: &Id,
     target: &Path,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     let snapshot = repo.load_snapshot(id).await?;
+    repo.refresh_index().await?;
+    let repo = &*repo;
     match std::fs::read_dir(target) {
         Ok(mut rd) => {
             if rd.next().is_some() {

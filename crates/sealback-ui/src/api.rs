@@ -122,6 +122,8 @@ impl From<sealback_engine::Error> for ApiError {
                     e.to_string(),
                 )
                 .hint("nothing wrong was restored; run `sealback check --read-data` to list the damage"),
+                ErrorKind::Busy => Self::new(StatusCode::CONFLICT, "repository_busy", e.to_string())
+                    .hint("another sealback is cleaning up this backup; try again in a few minutes"),
                 _ => Self::other(e.to_string()),
             },
         }
@@ -820,7 +822,7 @@ async fn start_restore(State(state): State<Shared>, Json(req): Json<RestoreReque
             "give the folder to restore into as a full path, like /home/me/restored-chats",
         ));
     }
-    let guard = state
+    let mut guard = state
         .repo
         .clone()
         .try_lock_owned()
@@ -830,7 +832,7 @@ async fn start_restore(State(state): State<Shared>, Json(req): Json<RestoreReque
     }
     let (id, job) = state.jobs.start("restore");
     tokio::spawn(on_engine(move || async move {
-        let repo = guard.as_ref().expect("checked above");
+        let repo = guard.as_mut().expect("checked above");
         let outcome = async {
             let (snapshot, _) = repo.find_snapshot(&req.snapshot).await?;
             let r = sealback_engine::restore::restore(repo, &snapshot, &target, &*job).await?;

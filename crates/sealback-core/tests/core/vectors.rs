@@ -227,6 +227,24 @@ fn trees() {
 }
 
 #[test]
+fn locks() {
+    use sealback_core::lock::{LockKind, LockRecord};
+    let v = load("lock.json");
+    for c in v["valid"].as_array().unwrap() {
+        let r = LockRecord::decode(&hx(&c["encoded"])).unwrap();
+        assert_eq!(r.kind == LockKind::Exclusive, c["exclusive"].as_bool().unwrap());
+        assert_eq!(r.time_unix_ns, c["time_unix_ns"].as_i64().unwrap());
+        assert_eq!(r.hostname, c["hostname"].as_str().unwrap());
+        assert_eq!(u64::from(r.pid), c["pid"].as_u64().unwrap());
+        assert_eq!(r.operation, c["operation"].as_str().unwrap());
+        assert_eq!(r.encode(), hx(&c["encoded"]));
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        assert!(LockRecord::decode(&hx(&c["encoded"])).is_err(), "{}", c["why"]);
+    }
+}
+
+#[test]
 fn passkey_prf() {
     use hmac::{Hmac, KeyInit, Mac};
     let v = load("passkey.json");

@@ -9,6 +9,8 @@ use sealback_engine::{check, restore, ErrorKind, Repository};
 use sealback_store::Store;
 use std::path::Path;
 
+mod prune;
+
 fn opts(t: i64) -> BackupOptions {
     BackupOptions {
         hostname: "test".into(),
@@ -83,7 +85,7 @@ async fn unchanged_data_adds_no_blobs_and_snapshots_chain() {
     assert!(b.summary.bytes_added < 4096, "{:?}", b.summary);
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps[1].1.parent, Some(a.snapshot_id));
-    let r = check::check(&repo, true, &NoProgress).await.unwrap();
+    let r = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(r.problems.is_empty() && r.warnings.is_empty(), "{r:?}");
 }
 
@@ -157,7 +159,7 @@ async fn large_files_use_content_lists_and_symlinks_restore() {
         "a 40 MiB file lists its chunks in content-list blobs"
     );
     let target = tmp.path().join("out");
-    restore::restore(&repo, &r.snapshot_id, &target, &NoProgress)
+    restore::restore(&mut repo, &r.snapshot_id, &target, &NoProgress)
         .await
         .unwrap();
     assert_eq!(
@@ -200,19 +202,19 @@ async fn an_interrupted_backup_leaves_earlier_snapshots_intact() {
         "{err}"
     );
 
-    let repo = Repository::open(store.clone(), &mut same_key(&key))
+    let mut repo = Repository::open(store.clone(), &mut same_key(&key))
         .await
         .unwrap();
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps.len(), 1, "no snapshot from the interrupted run");
-    let report = check::check(&repo, true, &NoProgress).await.unwrap();
+    let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(
         report.warnings.is_empty(),
         "the pack that was uploaded before the failure is indexed: {report:?}"
     );
     let target = tmp.path().join("out");
-    restore::restore(&repo, &first.snapshot_id, &target, &NoProgress)
+    restore::restore(&mut repo, &first.snapshot_id, &target, &NoProgress)
         .await
         .unwrap();
     assert_eq!(
@@ -314,7 +316,7 @@ async fn files_unchanged_by_size_and_mtime_are_taken_over_without_reading() {
         "the file counts as covered"
     );
     let out = tmp.path().join("out2");
-    restore::restore(&repo, &second.snapshot_id, &out, &NoProgress)
+    restore::restore(&mut repo, &second.snapshot_id, &out, &NoProgress)
         .await
         .unwrap();
     random_file(&tmp.path().join("old"), 300_000, 1);
@@ -334,7 +336,7 @@ async fn files_unchanged_by_size_and_mtime_are_taken_over_without_reading() {
         .await
         .unwrap();
     let out = tmp.path().join("out3");
-    restore::restore(&repo, &third.snapshot_id, &out, &NoProgress)
+    restore::restore(&mut repo, &third.snapshot_id, &out, &NoProgress)
         .await
         .unwrap();
     assert_eq!(
@@ -399,7 +401,7 @@ async fn an_incremental_of_a_database_stores_only_the_pages_that_changed() {
     );
     assert!(second.summary.blobs_added >= 40, "{:?}", second.summary);
     let out = tmp.path().join("out");
-    restore::restore(&repo, &second.snapshot_id, &out, &NoProgress)
+    restore::restore(&mut repo, &second.snapshot_id, &out, &NoProgress)
         .await
         .unwrap();
     let cmp = sealback_corpus::compare(&src, &out.join("chats")).unwrap();
@@ -468,7 +470,7 @@ async fn a_backup_killed_midway_is_resumed_without_uploading_its_packs_again() {
     );
     assert!(resumed.summary.bytes_added < total - (1 << 20));
     let out = tmp.path().join("out");
-    restore::restore(&repo, &resumed.snapshot_id, &out, &NoProgress)
+    restore::restore(&mut repo, &resumed.snapshot_id, &out, &NoProgress)
         .await
         .unwrap();
     for i in 0..12u8 {
@@ -478,7 +480,7 @@ async fn a_backup_killed_midway_is_resumed_without_uploading_its_packs_again() {
             std::fs::read(src.join(&name)).unwrap()
         );
     }
-    let report = check::check(&repo, true, &NoProgress).await.unwrap();
+    let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
 }
 
@@ -517,13 +519,13 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
         "{} faults",
         flaky.faults_injected()
     );
-    let report = check::check(&repo, true, &NoProgress).await.unwrap();
+    let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(
         report.problems.is_empty() && report.warnings.is_empty(),
         "{report:?}"
     );
     let out = tmp.path().join("out");
-    restore::restore(&repo, &first.snapshot_id, &out, &NoProgress)
+    restore::restore(&mut repo, &first.snapshot_id, &out, &NoProgress)
         .await
         .unwrap();
     let cmp = sealback_corpus::compare(&chats, &out.join("chats")).unwrap();
