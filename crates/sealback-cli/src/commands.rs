@@ -176,7 +176,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             prune,
         } => {
             let target = if snapshots.is_empty() {
-                ForgetTarget::Policy(KeepPolicy {
+                let policy = KeepPolicy {
                     last: keep_last,
                     hourly: keep_hourly,
                     daily: keep_daily,
@@ -184,12 +184,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     monthly: keep_monthly,
                     yearly: keep_yearly,
                     within_ns: keep_within,
-                })
+                };
+                if policy.is_empty() {
+                    return Err(CliError::Usage(
+                        "no keep rule given (that would forget every snapshot): give at least one \
+                         --keep-* rule, or the ids of the snapshots to forget"
+                            .into(),
+                    ));
+                }
+                ForgetTarget::Policy(policy)
             } else {
                 ForgetTarget::Snapshots(snapshots)
             };
             let mut repo = open(&settings).await?;
-            forget(&settings, &mut repo, &target, dry_run).await?;
+            forget(&settings, &mut repo, &target, dry_run, prune).await?;
             if prune && !dry_run {
                 prune_cmd(&settings, &mut repo, &PruneOptions::default()).await?;
             }
@@ -653,6 +661,7 @@ async fn forget(
     repo: &mut Repository,
     target: &ForgetTarget,
     dry_run: bool,
+    prune_next: bool,
 ) -> Result<(), CliError> {
     let r = sealback_engine::forget::forget(repo, target, dry_run).await?;
     if settings.json {
@@ -696,8 +705,13 @@ async fn forget(
         );
     } else {
         println!(
-            "removed {} snapshot(s), kept {kept}; run `sealback prune` to delete the data only they used",
-            r.removed()
+            "removed {} snapshot(s), kept {kept}{}",
+            r.removed(),
+            if prune_next {
+                ""
+            } else {
+                "; run `sealback prune` to delete the data only they used"
+            }
         );
     }
     Ok(())

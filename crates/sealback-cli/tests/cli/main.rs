@@ -597,3 +597,85 @@ fn restore_refuses_a_non_empty_target() {
         b"keep me"
     );
 }
+
+fn dir_size(dir: &Path) -> u64 {
+    files_in(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+#[test]
+fn forget_by_keep_rules_then_prune_frees_space_and_the_rest_restores() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(11);
+    w.backup(&chats);
+    for seed in [21, 22] {
+        sealback_corpus::apply_day(
+            &chats,
+            &DayOfUse {
+                seed,
+                new_messages: 300,
+                new_photos: 2,
+                deleted_media: 3,
+            },
+        )
+        .unwrap();
+        w.backup(&chats);
+    }
+    let out = w.run(&["forget"]);
+    assert_exit(&out, 2, "no keep rule");
+
+    let dry = w.json(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(dry["removed"], 2, "{dry}");
+    assert_eq!(dry["snapshots"][0]["kept_by"][0], "last", "{dry}");
+    assert_eq!(w.json(&["snapshots"]).as_array().unwrap().len(), 3);
+
+    let before = dir_size(&w.repo);
+    let out = w.run(&["forget", "--keep-last", "1", "--prune"]);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("removed 2 snapshot(s), kept 1"), "{text}");
+    assert!(text.contains("freed"), "{text}");
+    assert_eq!(w.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    let after = dir_size(&w.repo);
+    // The deleted media (3 files a day) and the replaced database pages are gone.
+    assert!(after < before, "{before} -> {after} bytes");
+    let again = w.json(&["prune"]);
+    assert_eq!(again["packs_deleted"], 0, "{again}");
+    assert_eq!(again["packs_repacked"], 0, "{again}");
+    assert_eq!(w.json(&["check", "--read-data"])["ok"], true);
+    let target = w.root.join("restored");
+    assert_ok(&w.run(&["restore", "latest", "--target", target.to_str().unwrap()]));
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+}
+
+#[test]
+fn a_held_lock_makes_prune_and_backup_exit_6_until_it_is_removed() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(12);
+    w.backup(&chats);
+    // A lock this session cannot read (as from a damaged write) counts as held.
+    let locks = w.repo.join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    std::fs::write(locks.join("ab".repeat(32)), b"\x01garbage").unwrap();
+    let before = files_in(&w.repo);
+    let out = w.run(&["prune"]);
+    assert_exit(&out, 6, "cannot be read");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sealback locks"));
+    let out = w.run(&["backup", chats.to_str().unwrap()]);
+    assert_exit(&out, 6, "nothing was changed");
+    assert_eq!(files_in(&w.repo), before, "a refused command wrote something");
+    let listed = w.json(&["locks"]);
+    assert_eq!(listed["locks"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["locks"][0]["stale"], false, "{listed}");
+    // Stale-only removal leaves it; removing all clears it.
+    assert_eq!(w.json(&["locks", "--remove-stale"])["removed"].as_array().unwrap().len(), 0);
+    assert_eq!(w.json(&["locks", "--remove-all"])["removed"].as_array().unwrap().len(), 1);
+    assert_ok(&w.run(&["prune"]));
+    w.backup(&chats);
+    assert_eq!(w.json(&["locks"])["locks"].as_array().unwrap().len(), 0);
+}
