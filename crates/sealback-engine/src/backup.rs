@@ -364,7 +364,7 @@ impl<'a> Saver<'a> {
         let ids = match content {
             Content::Blobs(ids) | Content::Lists(ids) => ids,
         };
-        if !same || !ids.iter().all(|id| self.repo.lookup(id).is_some()) {
+        if !same || !ids.iter().all(|id| self.repo.is_indexed(id)) {
             return None;
         }
         self.summary.bytes_read += size;
@@ -544,7 +544,7 @@ impl<'a> Saver<'a> {
         let pending = &self.pending;
         let one = |chunk: &[u8], rng: &mut OsRng| {
             let id = repo.keyring().content_id().blob_id(ty, chunk);
-            if repo.lookup(&id).is_some() || pending.contains(&id) {
+            if repo.is_indexed(&id) || pending.contains(&id) {
                 (id, None)
             } else {
                 let sealed = object::seal(repo.keyring(), ty, &id, chunk, compression, rng);
@@ -648,6 +648,12 @@ impl<'a> Saver<'a> {
             // Never after losing the lock: a prune may have deleted these packs.
             self.lock.confirm(self.repo).await?;
             let index = std::mem::take(&mut self.index);
+            // Indexed blobs are found through the repository's index from now on.
+            for (_, entries) in &index.packs {
+                for e in entries {
+                    self.pending.remove(&e.id);
+                }
+            }
             self.repo.save_index(index).await?;
             self.packs_since_index = 0;
         }

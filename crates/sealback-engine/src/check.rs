@@ -83,13 +83,13 @@ async fn check_locked(
     repo.refresh_index().await?;
     let repo = &*repo;
     let mut report = CheckReport {
-        blobs: repo.index().len(),
+        blobs: repo.index_len(),
         problems,
         ..Default::default()
     };
     // Packs the index names, and what it says is in each.
     let mut by_pack: BTreeMap<Id, Vec<pack::BlobEntry>> = BTreeMap::new();
-    for loc in repo.index().values() {
+    for loc in repo.index_iter() {
         by_pack.entry(loc.pack).or_default().push(loc.entry);
     }
     let stored: HashSet<Id> = repo

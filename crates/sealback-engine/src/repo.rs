@@ -26,6 +26,59 @@ pub struct BlobLocation {
     pub entry: BlobEntry,
 }
 
+/// The in-memory index, kept compact because it is the one structure that grows with the
+/// repository (a large database is one blob per page): a blob's id is stored once, as the key,
+/// and its pack as a number into `packs`. 52 bytes a blob instead of 112.
+#[derive(Default)]
+struct MemIndex {
+    blobs: HashMap<BlobId, Slot>,
+    packs: Vec<Id>,
+    pack_numbers: HashMap<Id, u32>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    pack: u32,
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+    ty: ObjectType,
+}
+
+impl MemIndex {
+    fn insert(&mut self, pack: Id, entries: &[BlobEntry]) {
+        let number = *self.pack_numbers.entry(pack).or_insert_with(|| {
+            self.packs.push(pack);
+            (self.packs.len() - 1) as u32
+        });
+        for e in entries {
+            self.blobs.insert(
+                e.id,
+                Slot {
+                    pack: number,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_length: e.raw_length,
+                    ty: e.ty,
+                },
+            );
+        }
+    }
+
+    fn location(&self, id: BlobId, s: &Slot) -> BlobLocation {
+        BlobLocation {
+            pack: self.packs[s.pack as usize],
+            entry: BlobEntry {
+                ty: s.ty,
+                id,
+                offset: s.offset,
+                length: s.length,
+                raw_length: s.raw_length,
+            },
+        }
+    }
+}
+
 /// What removing a keyslot did.
 #[derive(Clone, Debug)]
 pub struct RemovedSlot {
@@ -42,7 +95,7 @@ pub struct Repository {
     keyslots: KeySlotFile,
     keyring: Keyring,
     slot_id: SlotId,
-    index: HashMap<BlobId, BlobLocation>,
+    index: MemIndex,
     index_files: Vec<Id>,
     clock: Clock,
 }
@@ -79,7 +132,7 @@ impl Repository {
             keyslots,
             keyring,
             slot_id,
-            index: HashMap::new(),
+            index: MemIndex::default(),
             index_files: vec![],
             clock: Clock::system(),
         })
@@ -121,7 +174,7 @@ impl Repository {
             keyslots,
             keyring: unlocked.keyring,
             slot_id: unlocked.slot_id,
-            index: HashMap::new(),
+            index: MemIndex::default(),
             index_files: vec![],
             clock: Clock::system(),
         };
@@ -231,20 +284,36 @@ impl Repository {
         Ok(())
     }
 
-    /// Loads every index file into memory.
+    /// Loads every index file into memory, one file at a time.
     pub async fn load_index(&mut self) -> Result<()> {
-        let files = self.read_index_files().await?;
-        self.index.clear();
+        self.index = MemIndex::default();
         self.index_files.clear();
-        for (id, file) in files {
-            for (pack, entries) in file.packs {
-                for entry in entries {
-                    self.index.insert(entry.id, BlobLocation { pack, entry });
-                }
+        for path in self.store.list(layout::INDEX).await? {
+            let Some(id) = layout::id_of(&path) else {
+                tracing::warn!(%path, "ignoring a file that is not an index file");
+                continue;
+            };
+            let file = self.read_index_file(&id).await?;
+            for (pack, entries) in &file.packs {
+                self.index.insert(*pack, entries);
             }
             self.index_files.push(id);
         }
         Ok(())
+    }
+
+    async fn read_index_file(&self, id: &Id) -> Result<IndexFile> {
+        let path = layout::index(id);
+        let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
+        let body = object::open(
+            &self.keyring,
+            ObjectType::Index,
+            id,
+            &bytes,
+            MAX_METADATA_LEN,
+        )
+        .map_err(|e| Error::object(format!("index file {path}"), e))?;
+        IndexFile::decode(&body).map_err(|e| Error::format(format!("index file {path}"), e))
     }
 
     /// Reloads the index when the index files in storage are not the ones loaded (another
@@ -271,33 +340,37 @@ impl Repository {
     pub async fn read_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
         let mut out = vec![];
         for path in self.store.list(layout::INDEX).await? {
-            let Some(id) = layout::id_of(&path) else {
-                continue;
-            };
-            let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
-            let body = object::open(
-                &self.keyring,
-                ObjectType::Index,
-                &id,
-                &bytes,
-                MAX_METADATA_LEN,
-            )
-            .map_err(|e| Error::object(format!("index file {path}"), e))?;
-            let file = IndexFile::decode(&body)
-                .map_err(|e| Error::format(format!("index file {path}"), e))?;
-            out.push((id, file));
+            if let Some(id) = layout::id_of(&path) {
+                out.push((id, self.read_index_file(&id).await?));
+            }
         }
         Ok(out)
     }
 
     /// Where a blob is, if the index knows it.
-    pub fn lookup(&self, id: &BlobId) -> Option<&BlobLocation> {
-        self.index.get(id)
+    pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
+        self.index
+            .blobs
+            .get(id)
+            .map(|s| self.index.location(*id, s))
+    }
+
+    /// Whether the index knows a blob.
+    pub fn is_indexed(&self, id: &BlobId) -> bool {
+        self.index.blobs.contains_key(id)
+    }
+
+    /// How many blobs the index knows.
+    pub fn index_len(&self) -> usize {
+        self.index.blobs.len()
     }
 
     /// Every indexed blob.
-    pub fn index(&self) -> &HashMap<BlobId, BlobLocation> {
-        &self.index
+    pub fn index_iter(&self) -> impl Iterator<Item = BlobLocation> + '_ {
+        self.index
+            .blobs
+            .iter()
+            .map(|(id, s)| self.index.location(*id, s))
     }
 
     /// Ids of the loaded index files.
@@ -369,10 +442,8 @@ impl Repository {
             &mut rng,
         );
         self.store.write(&layout::index(&id), sealed.bytes).await?;
-        for (pack, entries) in file.packs {
-            for entry in entries {
-                self.index.insert(entry.id, BlobLocation { pack, entry });
-            }
+        for (pack, entries) in &file.packs {
+            self.index.insert(*pack, entries);
         }
         self.index_files.push(id);
         Ok(Some(id))

@@ -71,21 +71,61 @@ async fn restore_locked(
         Err(e) => return Err(Error::io(target, e)),
     }
     let root = repo.load_tree(&snapshot.tree).await?;
+    // Plan first: folders and symlinks are made, every file's blobs are located. A blob that
+    // the index does not know stops the restore before any file is written.
+    let mut plan = Plan::default();
+    plan_tree(repo, &root, target, &mut plan).await?;
     progress.start("restore", Some(snapshot.summary.bytes_read));
-    let mut report = RestoreReport::default();
-    restore_tree(repo, &root, target, progress, &mut report).await?;
+    let mut report = RestoreReport {
+        dirs: plan.dirs.len() as u64,
+        ..Default::default()
+    };
+    write_files(repo, &plan.files, progress, &mut report).await?;
+    // Folder times last: creating their files changed them.
+    for (path, node) in plan.dirs.iter().rev() {
+        set_meta(path, node)?;
+    }
     progress.finish();
     Ok(report)
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-fn restore_tree<'a>(
+/// Reads of up to [`RUN_MAX_BYTES`] in flight ahead of the writer (bounds memory to about
+/// `READS_AHEAD` × 16 MiB while hiding storage latency).
+const READS_AHEAD: usize = 3;
+/// Most bytes read in one request when blobs are contiguous.
+const RUN_MAX_BYTES: u64 = 16 << 20;
+
+/// What a restore will do.
+#[derive(Default)]
+struct Plan {
+    files: Vec<FileJob>,
+    /// Folders made, parents before children.
+    dirs: Vec<(PathBuf, Node)>,
+}
+
+struct FileJob {
+    path: PathBuf,
+    node: Node,
+    size: u64,
+    runs: Vec<Run>,
+}
+
+/// Blobs that lie back to back in one pack (as a backup writes them): one ranged read.
+struct Run {
+    pack: Id,
+    start: u64,
+    len: u64,
+    /// Each blob and where it starts in the run.
+    blobs: Vec<(BlobId, usize, usize)>,
+}
+
+fn plan_tree<'a>(
     repo: &'a Repository,
     tree: &'a Tree,
     dir: &'a Path,
-    progress: &'a dyn Progress,
-    report: &'a mut RestoreReport,
+    plan: &'a mut Plan,
 ) -> BoxFuture<'a, Result<()>> {
     Box::pin(async move {
         for node in &tree.nodes {
@@ -94,14 +134,17 @@ fn restore_tree<'a>(
                 NodeKind::Dir { subtree } => {
                     let sub = repo.load_tree(subtree).await?;
                     std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
-                    report.dirs += 1;
-                    restore_tree(repo, &sub, &path, progress, report).await?;
-                    set_meta(&path, node)?;
+                    plan.dirs.push((path.clone(), node.clone()));
+                    plan_tree(repo, &sub, &path, plan).await?;
                 }
                 NodeKind::File { size, content, .. } => {
-                    restore_file(repo, node, *size, content, &path, progress).await?;
-                    report.files += 1;
-                    report.bytes += size;
+                    let ids = data_ids(repo, content).await?;
+                    plan.files.push(FileJob {
+                        runs: runs(repo, &ids)?,
+                        path,
+                        node: node.clone(),
+                        size: *size,
+                    });
                 }
                 NodeKind::Symlink { target } => {
                     std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
@@ -133,138 +176,172 @@ pub async fn data_ids(repo: &Repository, content: &Content) -> Result<Vec<BlobId
     })
 }
 
-async fn restore_file(
-    repo: &Repository,
-    node: &Node,
-    size: u64,
-    content: &Content,
-    path: &Path,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let dir = path.parent().expect("a restored file has a parent");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sealback-partial-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    let mut written = 0u64;
-    let ids = data_ids(repo, content).await?;
-    let mut i = 0;
-    while i < ids.len() && written <= size {
-        // Blobs that lie back to back in one pack (as a backup writes them) are read with one
-        // request and opened on the worker threads.
-        let run = contiguous_run(repo, &ids[i..]);
-        let plains = if run <= 1 {
-            vec![
-                repo.read_blob(ObjectType::Data, &ids[i], ChunkerParams::V1.max)
-                    .await?,
-            ]
-        } else {
-            read_run(repo, &ids[i..i + run]).await?
-        };
-        i += run.max(1);
-        for plain in plains {
-            written += plain.len() as u64;
-            if written > size {
-                break;
-            }
-            tmp.write_all(&plain).map_err(|e| Error::io(path, e))?;
-            progress.advance(plain.len() as u64);
+/// Groups a file's blobs into runs of contiguous blobs in one pack.
+fn runs(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Run>> {
+    let mut out: Vec<Run> = vec![];
+    for id in ids {
+        let loc = repo.lookup(id).ok_or_else(|| {
+            Error::Integrity(format!(
+                "data blob {} is referenced but not in the index",
+                id.short()
+            ))
+        })?;
+        if loc.entry.ty != ObjectType::Data {
+            return Err(Error::Integrity(format!(
+                "{} is indexed as a {}, expected a data blob",
+                id.short(),
+                loc.entry.ty.name()
+            )));
         }
-    }
-    if written != size {
-        // `tmp` is deleted when dropped.
-        return Err(Error::Integrity(format!(
-            "{} should be {size} bytes but its content adds up to {written}",
-            path.display()
-        )));
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    let file: PathBuf = path.to_path_buf();
-    tmp.persist_noclobber(&file)
-        .map_err(|e| Error::io(&file, e.error))?;
-    set_meta(&file, node)
-}
-
-/// Most bytes read in one request when blobs are contiguous.
-const RUN_MAX_BYTES: u64 = 16 << 20;
-
-/// How many of `ids`, from the first, are Data blobs stored back to back in one pack.
-fn contiguous_run(repo: &Repository, ids: &[BlobId]) -> usize {
-    let Some(first) = repo.lookup(&ids[0]) else {
-        return 0;
-    };
-    if first.entry.ty != ObjectType::Data {
-        return 0;
-    }
-    let start = u64::from(first.entry.offset);
-    let mut end = start + u64::from(first.entry.length);
-    let mut n = 1;
-    for id in &ids[1..] {
-        match repo.lookup(id) {
-            Some(l)
-                if l.pack == first.pack
-                    && l.entry.ty == ObjectType::Data
-                    && u64::from(l.entry.offset) == end
-                    && end + u64::from(l.entry.length) - start <= RUN_MAX_BYTES =>
+        let offset = u64::from(loc.entry.offset);
+        let length = u64::from(loc.entry.length);
+        match out.last_mut() {
+            Some(run)
+                if run.pack == loc.pack
+                    && run.start + run.len == offset
+                    && run.len + length <= RUN_MAX_BYTES =>
             {
-                end += u64::from(l.entry.length);
-                n += 1;
+                run.blobs.push((*id, run.len as usize, length as usize));
+                run.len += length;
             }
-            _ => break,
+            _ => out.push(Run {
+                pack: loc.pack,
+                start: offset,
+                len: length,
+                blobs: vec![(*id, 0, length as usize)],
+            }),
         }
     }
-    n
+    Ok(out)
 }
 
-/// Reads a contiguous run of blobs with one request and opens them (decrypt, decompress,
-/// verify the id) on the worker threads.
-async fn read_run(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Vec<u8>>> {
-    let locs: Vec<_> = ids
-        .iter()
-        .map(|id| repo.lookup(id).expect("contiguous_run checked"))
-        .collect();
-    let start = u64::from(locs[0].entry.offset);
-    let last = locs.last().expect("a run is not empty");
-    let end = u64::from(last.entry.offset) + u64::from(last.entry.length);
-    let path = crate::layout::pack(&locs[0].pack);
-    let bytes = repo
-        .store()
-        .read_range(&path, start, end - start)
-        .await
-        .map_err(Error::referenced)?;
-    let parts: Vec<(&BlobId, &[u8])> = ids
-        .iter()
-        .zip(&locs)
-        .map(|(id, l)| {
-            let from = (u64::from(l.entry.offset) - start) as usize;
-            (id, &bytes[from..from + l.entry.length as usize])
-        })
-        .collect();
+/// A file written to its temporary name, to be synced and renamed into place.
+type Finished = (tempfile::NamedTempFile, PathBuf, Node);
+
+/// Writes every file: reads run ahead as tokio tasks, blobs are opened on worker threads, and
+/// each complete file is synced and renamed into place by a finisher thread, so storage
+/// latency, decryption, writing and `fsync` overlap.
+async fn write_files(
+    repo: &Repository,
+    files: &[FileJob],
+    progress: &dyn Progress,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let (to_finisher, finished) = std::sync::mpsc::sync_channel::<Finished>(64);
+    let finisher = std::thread::spawn(move || -> Result<()> {
+        for (tmp, path, node) in finished {
+            tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+            tmp.persist_noclobber(&path)
+                .map_err(|e| Error::io(&path, e.error))?;
+            set_meta(&path, &node)?;
+        }
+        Ok(())
+    });
+    let written = write_files_into(repo, files, progress, report, &to_finisher).await;
+    drop(to_finisher);
+    let finished = finisher
+        .join()
+        .unwrap_or_else(|_| Err(Error::Invalid("the restore finisher thread panicked".into())));
+    // The writer's error first: a finisher that stopped early is usually its consequence.
+    written.and(finished)
+}
+
+async fn write_files_into(
+    repo: &Repository,
+    files: &[FileJob],
+    progress: &dyn Progress,
+    report: &mut RestoreReport,
+    to_finisher: &std::sync::mpsc::SyncSender<Finished>,
+) -> Result<()> {
+    let mut pending = files.iter().flat_map(|f| f.runs.iter());
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut start_read = |in_flight: &mut std::collections::VecDeque<_>| {
+        if let Some(run) = pending.next() {
+            let store = repo.store().clone();
+            let path = crate::layout::pack(&run.pack);
+            let (start, len) = (run.start, run.len);
+            in_flight.push_back(tokio::spawn(async move {
+                store.read_range(&path, start, len).await
+            }));
+        }
+    };
+    for _ in 0..READS_AHEAD {
+        start_read(&mut in_flight);
+    }
+    for file in files {
+        let dir = file.path.parent().expect("a restored file has a parent");
+        // Deleted when dropped, so a failure leaves no partial file behind.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".sealback-partial-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        let mut written = 0u64;
+        for run in &file.runs {
+            let read = in_flight.pop_front().expect("a read per run");
+            start_read(&mut in_flight);
+            let bytes = read
+                .await
+                .map_err(|e| Error::Invalid(format!("a restore read task failed: {e}")))?
+                .map_err(Error::referenced)?;
+            for plain in open_run(repo, run, &bytes)? {
+                written += plain.len() as u64;
+                if written > file.size {
+                    break;
+                }
+                tmp.write_all(&plain)
+                    .map_err(|e| Error::io(&file.path, e))?;
+                progress.advance(plain.len() as u64);
+            }
+        }
+        if written != file.size {
+            return Err(Error::Integrity(format!(
+                "{} should be {} bytes but its content adds up to {written}",
+                file.path.display(),
+                file.size
+            )));
+        }
+        if to_finisher
+            .send((tmp, file.path.clone(), file.node.clone()))
+            .is_err()
+        {
+            // The finisher stopped on an error, which `write_files` reports.
+            return Ok(());
+        }
+        report.files += 1;
+        report.bytes += file.size;
+    }
+    Ok(())
+}
+
+/// Opens (decrypts, decompresses, re-hashes) the blobs of a run on the worker threads.
+fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let path = crate::layout::pack(&run.pack);
+    if bytes.len() as u64 != run.len {
+        return Err(Error::Integrity(format!("{path} is truncated")));
+    }
+    let open = |(id, from, len): &(BlobId, usize, usize)| {
+        repo.open_blob(
+            ObjectType::Data,
+            id,
+            &bytes[*from..from + len],
+            ChunkerParams::V1.max,
+            &path,
+        )
+    };
+    if run.blobs.len() == 1 {
+        return Ok(vec![open(&run.blobs[0])?]);
+    }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let per = parts.len().div_ceil(workers);
-    let path = &path;
+    let per = run.blobs.len().div_ceil(workers);
+    let open = &open;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
+        let handles: Vec<_> = run
+            .blobs
             .chunks(per)
-            .map(|group| {
-                scope.spawn(move || {
-                    group
-                        .iter()
-                        .map(|(id, sealed)| {
-                            repo.open_blob(
-                                ObjectType::Data,
-                                id,
-                                sealed,
-                                ChunkerParams::V1.max,
-                                path,
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|group| scope.spawn(move || group.iter().map(open).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()

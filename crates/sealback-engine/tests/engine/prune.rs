@@ -250,11 +250,9 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
 
     // A blob that must be copied is damaged: the repack authenticates it and stops.
     let large: Vec<_> = repo
-        .index()
-        .values()
+        .index_iter()
         .filter(|l| l.entry.ty == sealback_core::ObjectType::Data && l.entry.length > 100_000)
-        .copied()
-        .collect();
+                .collect();
     assert_eq!(large.len(), 2, "one blob per file");
     for loc in large {
         let path = sealback_engine::layout::pack(&loc.pack);
