@@ -764,14 +764,15 @@ async fn locks(
 ) -> Result<(), CliError> {
     let now = repo.clock().now_unix_ns();
     let (found, removed) = if remove {
-        (vec![], sealback_engine::lock::remove_locks(repo, remove_all).await?)
+        (
+            vec![],
+            sealback_engine::lock::remove_locks(repo, remove_all).await?,
+        )
     } else {
         (sealback_engine::lock::list_locks(repo).await?, vec![])
     };
     if settings.json {
-        let show = |l: &sealback_engine::lock::FoundLock| {
-            json!({"id": l.id.to_hex(), "stale": l.stale, "description": l.describe(now)})
-        };
+        let show = |l: &sealback_engine::lock::FoundLock| json!({"id": l.id.to_hex(), "stale": l.stale, "description": l.describe(now)});
         println!(
             "{}",
             json!({

@@ -61,7 +61,12 @@ impl LockRecord {
         let kind = match r.u8()? {
             1 => LockKind::Shared,
             2 => LockKind::Exclusive,
-            k => return Err(FormatError::invalid("lock", format!("unknown lock kind {k}"))),
+            k => {
+                return Err(FormatError::invalid(
+                    "lock",
+                    format!("unknown lock kind {k}"),
+                ))
+            }
         };
         let time_unix_ns = r.i64()?;
         let hostname = r.string_u16(MAX_TEXT)?;

@@ -3,8 +3,8 @@
 //! interrupted backup leaves every earlier snapshot intact.
 
 use crate::error::{Error, Result};
-use crate::progress::Progress;
 use crate::lock::RepoLock;
+use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::source;
 use crate::{layout, os_rng, OsRng};
@@ -232,14 +232,14 @@ pub async fn backup(
         lock.confirm(repo).await?;
         repo.save_index(index).await?;
         let snapshot = Snapshot {
-        time_unix_ns: opts.time_unix_ns,
-        hostname: opts.hostname.clone(),
-        paths: path_names,
-        tree: tree_id,
-        parent,
-        tags: opts.tags.clone(),
-        summary: summary.clone(),
-    };
+            time_unix_ns: opts.time_unix_ns,
+            hostname: opts.hostname.clone(),
+            paths: path_names,
+            tree: tree_id,
+            parent,
+            tags: opts.tags.clone(),
+            summary: summary.clone(),
+        };
         lock.confirm(repo).await?;
         repo.save_snapshot(&snapshot).await
     }

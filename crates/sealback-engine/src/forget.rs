@@ -78,11 +78,16 @@ pub fn apply_policy(
 ) -> Vec<Decision> {
     let mut sorted: Vec<&(Id, Snapshot)> = snapshots.iter().collect();
     sorted.sort_by(|(ia, a), (ib, b)| {
-        (&a.hostname, &a.paths, std::cmp::Reverse((a.time_unix_ns, ia))).cmp(&(
-            &b.hostname,
-            &b.paths,
-            std::cmp::Reverse((b.time_unix_ns, ib)),
-        ))
+        (
+            &a.hostname,
+            &a.paths,
+            std::cmp::Reverse((a.time_unix_ns, ia)),
+        )
+            .cmp(&(
+                &b.hostname,
+                &b.paths,
+                std::cmp::Reverse((b.time_unix_ns, ib)),
+            ))
     });
     type Bucket = fn(i64) -> i64;
     let rules: [(&'static str, u32, Bucket); 5] = [
@@ -304,7 +309,10 @@ mod tests {
             .map(|day| base + (9 - day) * NS_PER_DAY + 18 * NS_PER_HOUR)
             .collect();
         assert_eq!(kept_times(&d), expected);
-        assert!(d.iter().filter(|d| d.keep()).all(|d| d.kept_by == ["daily"]));
+        assert!(d
+            .iter()
+            .filter(|d| d.keep())
+            .all(|d| d.kept_by == ["daily"]));
     }
 
     #[test]
@@ -321,14 +329,24 @@ mod tests {
         let kept: Vec<(i64, Vec<&str>)> = d
             .iter()
             .filter(|d| d.keep())
-            .map(|d| ((d.snapshot.time_unix_ns - base) / NS_PER_DAY, d.kept_by.clone()))
+            .map(|d| {
+                (
+                    (d.snapshot.time_unix_ns - base) / NS_PER_DAY,
+                    d.kept_by.clone(),
+                )
+            })
             .collect();
         // Newest is day 34 (last, weekly), day 33 (last); the weeks before end on Sundays.
         let sunday = |day: i64| (20_000 + day + 3).rem_euclid(7) == 6;
         assert_eq!(kept[0], (34, vec!["last", "weekly"]));
         assert_eq!(kept[1], (33, vec!["last"]));
         assert_eq!(kept.len(), 4, "{kept:?}");
-        assert!(kept[2..].iter().all(|(day, by)| sunday(*day) && by == &["weekly"]), "{kept:?}");
+        assert!(
+            kept[2..]
+                .iter()
+                .all(|(day, by)| sunday(*day) && by == &["weekly"]),
+            "{kept:?}"
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub mod restore;
 pub mod source;
 
 pub use error::{Error, ErrorKind};
-pub use repo::Repository;
 pub use lock::RepoLock;
+pub use repo::Repository;
 
 /// The CSPRNG the engine uses: the operating system's.
 pub type OsRng = rand_core::UnwrapErr<rand::rngs::SysRng>;

@@ -218,9 +218,15 @@ pub async fn list_locks(repo: &Repository) -> Result<Vec<FoundLock>> {
             Err(sealback_store::StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
         };
-        let record = object::open(repo.keyring(), ObjectType::Lock, &id, &bytes, MAX_METADATA_LEN)
-            .map_err(|e| e.to_string())
-            .and_then(|body| LockRecord::decode(&body).map_err(|e| e.to_string()));
+        let record = object::open(
+            repo.keyring(),
+            ObjectType::Lock,
+            &id,
+            &bytes,
+            MAX_METADATA_LEN,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|body| LockRecord::decode(&body).map_err(|e| e.to_string()));
         let stale = match &record {
             Ok(r) => {
                 now.saturating_sub(r.time_unix_ns) > LOCK_STALE

@@ -350,7 +350,10 @@ pub(crate) async fn used_blobs(
                                 .await
                                 .map_err(stop)?;
                             let ids = decode_content_list(&body).map_err(|e| {
-                                stop(Error::Integrity(format!("content list {}: {e}", list.short())))
+                                stop(Error::Integrity(format!(
+                                    "content list {}: {e}",
+                                    list.short()
+                                )))
                             })?;
                             used.extend(ids);
                         }

@@ -6,11 +6,11 @@
 //! under a real name.
 
 use crate::error::{Error, Result};
-use crate::progress::Progress;
 use crate::lock::RepoLock;
-use sealback_core::lock::LockKind;
+use crate::progress::Progress;
 use crate::repo::Repository;
 use sealback_core::chunker::ChunkerParams;
+use sealback_core::lock::LockKind;
 use sealback_core::object::ObjectType;
 use sealback_core::snapshot::{decode_content_list, Content, Node, NodeKind, Tree};
 use sealback_core::{BlobId, Id};
@@ -239,9 +239,11 @@ async fn write_files(
     });
     let written = write_files_into(repo, files, progress, report, &to_finisher).await;
     drop(to_finisher);
-    let finished = finisher
-        .join()
-        .unwrap_or_else(|_| Err(Error::Invalid("the restore finisher thread panicked".into())));
+    let finished = finisher.join().unwrap_or_else(|_| {
+        Err(Error::Invalid(
+            "the restore finisher thread panicked".into(),
+        ))
+    });
     // The writer's error first: a finisher that stopped early is usually its consequence.
     written.and(finished)
 }

@@ -668,13 +668,29 @@ fn a_held_lock_makes_prune_and_backup_exit_6_until_it_is_removed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sealback locks"));
     let out = w.run(&["backup", chats.to_str().unwrap()]);
     assert_exit(&out, 6, "nothing was changed");
-    assert_eq!(files_in(&w.repo), before, "a refused command wrote something");
+    assert_eq!(
+        files_in(&w.repo),
+        before,
+        "a refused command wrote something"
+    );
     let listed = w.json(&["locks"]);
     assert_eq!(listed["locks"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["locks"][0]["stale"], false, "{listed}");
     // Stale-only removal leaves it; removing all clears it.
-    assert_eq!(w.json(&["locks", "--remove-stale"])["removed"].as_array().unwrap().len(), 0);
-    assert_eq!(w.json(&["locks", "--remove-all"])["removed"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        w.json(&["locks", "--remove-stale"])["removed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        w.json(&["locks", "--remove-all"])["removed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_ok(&w.run(&["prune"]));
     w.backup(&chats);
     assert_eq!(w.json(&["locks"])["locks"].as_array().unwrap().len(), 0);

@@ -232,7 +232,10 @@ fn locks() {
     let v = load("lock.json");
     for c in v["valid"].as_array().unwrap() {
         let r = LockRecord::decode(&hx(&c["encoded"])).unwrap();
-        assert_eq!(r.kind == LockKind::Exclusive, c["exclusive"].as_bool().unwrap());
+        assert_eq!(
+            r.kind == LockKind::Exclusive,
+            c["exclusive"].as_bool().unwrap()
+        );
         assert_eq!(r.time_unix_ns, c["time_unix_ns"].as_i64().unwrap());
         assert_eq!(r.hostname, c["hostname"].as_str().unwrap());
         assert_eq!(u64::from(r.pid), c["pid"].as_u64().unwrap());
@@ -240,7 +243,11 @@ fn locks() {
         assert_eq!(r.encode(), hx(&c["encoded"]));
     }
     for c in v["invalid"].as_array().unwrap() {
-        assert!(LockRecord::decode(&hx(&c["encoded"])).is_err(), "{}", c["why"]);
+        assert!(
+            LockRecord::decode(&hx(&c["encoded"])).is_err(),
+            "{}",
+            c["why"]
+        );
     }
 }
 

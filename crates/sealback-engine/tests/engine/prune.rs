@@ -61,11 +61,7 @@ async fn three_generations(
         for f in 0..4u8 {
             // Each generation rewrites files 0 and 1 and keeps 2 and 3.
             if generation == 0 || f < 2 {
-                random_file(
-                    &dir.join(format!("f{f}")),
-                    300_000,
-                    generation * 16 + f + 1,
-                );
+                random_file(&dir.join(format!("f{f}")), 300_000, generation * 16 + f + 1);
             }
         }
         let r = backup(
@@ -112,8 +108,15 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
     )
     .await
     .unwrap();
-    assert_eq!(pruned_dry.packs_deleted, 0, "every snapshot still uses its data");
-    assert_eq!(objects(&store).await, before, "dry runs wrote or deleted something");
+    assert_eq!(
+        pruned_dry.packs_deleted, 0,
+        "every snapshot still uses its data"
+    );
+    assert_eq!(
+        objects(&store).await,
+        before,
+        "dry runs wrote or deleted something"
+    );
 
     let forgotten = forget(
         &mut repo,
@@ -142,7 +145,10 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
         stored_bytes(&before),
         stored_bytes(&after)
     );
-    assert!(after.keys().all(|k| !k.starts_with("locks/")), "prune left its lock behind");
+    assert!(
+        after.keys().all(|k| !k.starts_with("locks/")),
+        "prune left its lock behind"
+    );
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(
         report.problems.is_empty() && report.warnings.is_empty(),
@@ -155,7 +161,11 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
         .await
         .unwrap();
     assert_eq!(
-        (again.packs_deleted, again.packs_repacked, again.orphan_packs_deleted),
+        (
+            again.packs_deleted,
+            again.packs_repacked,
+            again.orphan_packs_deleted
+        ),
         (0, 0, 0),
         "{again:?}"
     );
@@ -172,11 +182,11 @@ async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_le
     // One pack holds both files; forgetting the first snapshot leaves it half used.
     random_file(&dir.join("keep"), 200_000, 1);
     random_file(&dir.join("drop"), 200_000, 2);
-    let first = backup(&mut repo, &[dir.clone()], &opts(1), &NoProgress)
+    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
         .await
         .unwrap();
     std::fs::remove_file(dir.join("drop")).unwrap();
-    let second = backup(&mut repo, &[dir.clone()], &opts(2), &NoProgress)
+    let second = backup(&mut repo, std::slice::from_ref(&dir), &opts(2), &NoProgress)
         .await
         .unwrap();
     forget(
@@ -188,7 +198,10 @@ async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_le
     .unwrap();
     // A pack that no index names, as an interrupted backup leaves it.
     store
-        .write("packs/ab/ab00000000000000000000000000000000000000000000000000000000000000", vec![7; 1000])
+        .write(
+            "packs/ab/ab00000000000000000000000000000000000000000000000000000000000000",
+            vec![7; 1000],
+        )
         .await
         .unwrap();
     // And duplicate index entries, as a prune interrupted after writing its new index leaves.
@@ -233,11 +246,11 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
     std::fs::create_dir_all(&dir).unwrap();
     random_file(&dir.join("keep"), 200_000, 1);
     random_file(&dir.join("drop"), 200_000, 2);
-    let first = backup(&mut repo, &[dir.clone()], &opts(1), &NoProgress)
+    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
         .await
         .unwrap();
     std::fs::remove_file(dir.join("drop")).unwrap();
-    backup(&mut repo, &[dir.clone()], &opts(2), &NoProgress)
+    backup(&mut repo, std::slice::from_ref(&dir), &opts(2), &NoProgress)
         .await
         .unwrap();
     forget(
@@ -252,7 +265,7 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
     let large: Vec<_> = repo
         .index_iter()
         .filter(|l| l.entry.ty == sealback_core::ObjectType::Data && l.entry.length > 100_000)
-                .collect();
+        .collect();
     assert_eq!(large.len(), 2, "one blob per file");
     for loc in large {
         let path = sealback_engine::layout::pack(&loc.pack);
@@ -267,7 +280,11 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
     };
     let err = prune(&mut repo, &zero, &NoProgress).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
-    assert_eq!(objects(&store).await, before, "a failed prune changed storage");
+    assert_eq!(
+        objects(&store).await,
+        before,
+        "a failed prune changed storage"
+    );
 
     // A snapshot whose tree is missing: nothing is deleted either.
     let snap = repo.list_snapshots().await.unwrap().remove(0).1;
@@ -313,11 +330,20 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
     assert!(err.to_string().contains("shared lock of `backup`"), "{err}");
-    assert_eq!(objects(&store).await, before, "a refused prune changed storage");
+    assert_eq!(
+        objects(&store).await,
+        before,
+        "a refused prune changed storage"
+    );
     // Backups, checks and restores run side by side.
-    backup(&mut repo, &[dir.clone()], &opts(10), &NoProgress)
-        .await
-        .unwrap();
+    backup(
+        &mut repo,
+        std::slice::from_ref(&dir),
+        &opts(10),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     held.release().await;
 
     // Now a prune holds the repository: a backup is refused and writes nothing.
@@ -325,9 +351,14 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
         .await
         .unwrap();
     let before = objects(&store).await;
-    let err = backup(&mut repo, &[dir.clone()], &opts(11), &NoProgress)
-        .await
-        .unwrap_err();
+    let err = backup(
+        &mut repo,
+        std::slice::from_ref(&dir),
+        &opts(11),
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
     let err = restore::restore(
         &mut repo,
@@ -354,9 +385,14 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
     .await
     .unwrap();
     random_file(&dir.join("f9"), 50_000, 99);
-    let last = backup(&mut repo, &[dir.clone()], &opts(12), &NoProgress)
-        .await
-        .unwrap();
+    let last = backup(
+        &mut repo,
+        std::slice::from_ref(&dir),
+        &opts(12),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     restores_identically(&mut repo, &last.snapshot_id, &dir).await;
@@ -371,7 +407,7 @@ async fn a_backup_whose_lock_went_stale_and_was_removed_commits_nothing() {
     let (mut repo, key) = init(&store).await;
     std::fs::create_dir_all(&dir).unwrap();
     random_file(&dir.join("a"), 100_000, 1);
-    let first = backup(&mut repo, &[dir.clone()], &opts(1), &NoProgress)
+    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
         .await
         .unwrap();
     for f in 0..8u8 {
@@ -451,7 +487,10 @@ async fn locks_list_and_stale_or_unreadable_ones_are_handled() {
     assert_eq!(found.len(), 1);
     assert!(!found[0].stale);
     let text = found[0].describe(t0);
-    assert!(text.contains("shared lock of `backup`") && text.contains("0 s"), "{text}");
+    assert!(
+        text.contains("shared lock of `backup`") && text.contains("0 s"),
+        "{text}"
+    );
     // Refreshed within 30 minutes it stays fresh; after that it is stale.
     now.store(t0 + 29 * MIN, Ordering::SeqCst);
     assert!(!lock::list_locks(&repo).await.unwrap()[0].stale);
