@@ -53,6 +53,11 @@ pub struct Global {
     )]
     pub account_proof: Option<String>,
 
+    /// Your country or region (ISO 3166 code such as DE), sent to the key vault when it
+    /// decides which kinds of key it offers (staged rollout).
+    #[arg(long, global = true, env = "SEALBACK_REGION", default_value = "")]
+    pub region: String,
+
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -395,6 +400,10 @@ pub enum VaultCommand {
         /// Development mode: accept any account proof, or none. For the demo and tests only.
         #[arg(long, conflicts_with = "operator_keys")]
         dev: bool,
+        /// Staged-rollout rules (TOML): which protectors are offered to which clients. Re-read
+        /// when it changes, without a restart. Without it every protector is offered.
+        #[arg(long, env = "SEALBACK_VAULT_ROLLOUT")]
+        rollout: Option<PathBuf>,
     },
     /// Operator tool: make an Ed25519 key for signing account proofs (the messaging app's
     /// servers hold it); writes it to OUT (mode 0600) and prints the public key for

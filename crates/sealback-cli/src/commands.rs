@@ -242,6 +242,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     rate_per_source,
                     metrics_listen,
                     dev,
+                    rollout,
                 },
         } => {
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
@@ -269,6 +270,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 source_rate: sealback_vault::limits::RateLimit {
                     per_minute: rate_per_source,
                 },
+                rollout_file: rollout,
                 ..Default::default()
             };
             let tls = tls_cert.zip(tls_key);
@@ -488,6 +490,26 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                     "a password key needs an account: --account or SEALBACK_ACCOUNT".into(),
                 )
             })?;
+            let client = sealback_vault_client::VaultClient::new(&vault);
+            // Only what the vault's operator offers this client now (staged rollout), before
+            // asking for a password.
+            let offer = client
+                .features(&sealback_proto::FeaturesRequest {
+                    account: account.clone(),
+                    platform: "desktop".into(),
+                    region: settings.region.clone(),
+                    app_version: env!("CARGO_PKG_VERSION").into(),
+                })
+                .await
+                .map_err(|e| unlock::vault_error(e, None))?;
+            if !offer.offers(sealback_proto::protectors::PASSWORD) {
+                return Err(CliError::Vault(format!(
+                    "the key vault does not offer password keys here yet: {}. A passkey (`sealback key add passkey`) or a 64-digit recovery key (`sealback key add recovery-key`) protects the backup instead",
+                    offer
+                        .reason(sealback_proto::protectors::PASSWORD)
+                        .unwrap_or("not offered")
+                )));
+            }
             let mut repo = open(settings).await?;
             let password = unlock::read_password(true)?;
             let secret = sealback_core::ProtectorSecret::new({
@@ -495,7 +517,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 rand_core::Rng::fill_bytes(&mut sealback_engine::os_rng(), &mut b);
                 b
             });
-            let params = sealback_vault_client::VaultClient::new(&vault)
+            let params = client
                 .register(&account, settings.account_proof(), &password, &secret, None)
                 .await
                 .map_err(|e| unlock::vault_error(e, None))?;

@@ -30,6 +30,7 @@ pub struct Settings {
     pub unlock: UnlockWith,
     pub account: Option<String>,
     pub account_proof: Option<AccountProof>,
+    pub region: String,
     pub json: bool,
 }
 
@@ -93,6 +94,7 @@ impl Settings {
             unlock: g.unlock,
             account: g.account.clone(),
             account_proof: g.account_proof.clone().map(AccountProof),
+            region: g.region.clone(),
             json: g.json,
         })
     }

@@ -117,4 +117,21 @@ fn main() {
     });
     let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
     std::fs::write(std::path::Path::new(&dir).join("account_proof.json"), text).unwrap();
+    // Staged rollout buckets (SPEC §7d).
+    let buckets: Vec<_> = [
+        ("vault_passkey", "+15550100"),
+        ("vault_passkey", "+15550101"),
+        ("passkey", "+15550100"),
+        ("password", ""),
+        ("password", "ünïcode account"),
+    ]
+    .iter()
+    .map(|(p, a)| json!({"protector": p, "account": a, "bucket": sealback_proto::rollout_bucket(p, a)}))
+    .collect();
+    let v = json!({
+        "description": "Rollout buckets (SPEC §7d): first 8 bytes of SHA-256(\"sealback rollout 2026-11-26\" ‖ 0x00 ‖ protector ‖ 0x00 ‖ account), big-endian, mod 10,000; offered when bucket < percent × 100",
+        "cases": buckets,
+    });
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    std::fs::write(std::path::Path::new(&dir).join("rollout.json"), text).unwrap();
 }

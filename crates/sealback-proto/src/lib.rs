@@ -157,3 +157,82 @@ pub struct ErrorReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
 }
+
+/// Protector names in [`FeaturesReply`] and in rollout rules.
+pub mod protectors {
+    /// A passkey whose PRF extension derives the key (on the device; the vault is not involved).
+    pub const PASSKEY: &str = "passkey";
+    /// A passkey without PRF: the vault holds the key and releases it to a verified assertion.
+    pub const VAULT_PASSKEY: &str = "vault_passkey";
+    /// A password held by the vault (OPAQUE, guess limit).
+    pub const PASSWORD: &str = "password";
+    /// Every protector a rollout rule may name.
+    pub const ALL: [&str; 3] = [PASSKEY, VAULT_PASSKEY, PASSWORD];
+}
+
+/// `POST /v1/features`: which protectors this client may offer its person. The answer for an
+/// account is stable: the same rules give the same answer on every call.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FeaturesRequest {
+    /// The account (only hashed into its rollout bucket; never logged).
+    pub account: String,
+    /// `android`, `ios`, `web`, `desktop`, ...
+    pub platform: String,
+    /// ISO 3166-1 alpha-2 country or region code (`DE`, `US`).
+    pub region: String,
+    /// The app's version, dotted numbers (`2.24.1`).
+    pub app_version: String,
+}
+
+/// Reply to [`FeaturesRequest`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FeaturesReply {
+    /// One entry per protector the vault knows.
+    pub protectors: Vec<FeatureOffer>,
+    /// Identifies the rules that answered (changes when the operator changes them).
+    pub rules_version: String,
+}
+
+impl FeaturesReply {
+    /// Whether `protector` is offered.
+    pub fn offers(&self, protector: &str) -> bool {
+        self.protectors
+            .iter()
+            .any(|p| p.protector == protector && p.offered)
+    }
+    /// Why `protector` is not offered, if it is not.
+    pub fn reason(&self, protector: &str) -> Option<&str> {
+        self.protectors
+            .iter()
+            .find(|p| p.protector == protector)
+            .and_then(|p| p.reason.as_deref())
+    }
+}
+
+/// Whether one protector is offered.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FeatureOffer {
+    /// A name from [`protectors`].
+    pub protector: String,
+    /// Offered to this client.
+    pub offered: bool,
+    /// For people, when not offered ("not available on ios yet").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An account's rollout bucket for a protector, 0..10,000 (basis points): the first 8 bytes of
+/// SHA-256("sealback rollout 2026-11-26" ‖ 0x00 ‖ protector ‖ 0x00 ‖ account), big-endian, modulo
+/// 10,000. Stable across vaults and restarts; independent between protectors; raising a
+/// percentage only adds accounts.
+pub fn rollout_bucket(protector: &str, account: &str) -> u32 {
+    use sha2_010::Digest;
+    let mut h = sha2_010::Sha256::new();
+    h.update(b"sealback rollout 2026-11-26\0");
+    h.update(protector.as_bytes());
+    h.update([0u8]);
+    h.update(account.as_bytes());
+    let d = h.finalize();
+    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+    (n % 10_000) as u32
+}

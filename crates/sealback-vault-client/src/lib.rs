@@ -203,6 +203,16 @@ impl VaultClient {
             .map_err(unreachable)
     }
 
+    /// `POST /v1/features`: which protectors the vault's operator offers this client now.
+    pub async fn features(
+        &self,
+        request: &proto::FeaturesRequest,
+    ) -> Result<proto::FeaturesReply, VaultError> {
+        self.post("/v1/features", request)
+            .await?
+            .ok_or_else(|| VaultError::Protocol("/v1/features answered without a body".into()))
+    }
+
     /// Registers `password` for `account` and stores `secret` at the vault, wrapped under the
     /// export key. Returns the slot parameters (with the vault's key pinned). With `pin`, the
     /// vault must present that key.

@@ -122,6 +122,18 @@ async fn login_finish(
     .await
 }
 
+async fn features(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::FeaturesRequest>,
+) -> Result<Json<proto::FeaturesReply>, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/features", async {
+        v.features(&req, &source).map(Json)
+    })
+    .await
+}
+
 async fn metrics(State(v): State<Arc<Vault>>) -> Response {
     (
         [(
@@ -144,6 +156,7 @@ pub fn metrics_router(vault: Arc<Vault>) -> Router {
 pub fn router(vault: Arc<Vault>) -> Router {
     Router::new()
         .route("/v1/info", get(info))
+        .route("/v1/features", post(features))
         .route("/v1/register/start", post(register_start))
         .route("/v1/register/finish", post(register_finish))
         .route("/v1/login/start", post(login_start))

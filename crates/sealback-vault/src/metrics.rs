@@ -28,6 +28,15 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// A protector and whether it was offered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OfferLabel {
+    /// `passkey`, `vault_passkey` or `password`.
+    pub protector: &'static str,
+    /// `true` or `false`.
+    pub offered: &'static str,
+}
+
 /// The vault's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -42,6 +51,8 @@ pub struct Metrics {
     pub flags: Family<KindLabel, Counter>,
     /// Request latency by route.
     pub request_seconds: Family<RouteLabel, Histogram>,
+    /// `/v1/features` answers by protector and offer: how far a rollout has reached.
+    pub features_answered: Family<OfferLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,8 +86,15 @@ impl Default for Metrics {
             "Request handling time by route",
             request_seconds.clone(),
         );
+        let features_answered = Family::<OfferLabel, Counter>::default();
+        registry.register(
+            "features_answered",
+            "Feature answers by protector and whether it was offered",
+            features_answered.clone(),
+        );
         Self {
             registry,
+            features_answered,
             logins,
             registrations,
             last_guesses,

@@ -6,6 +6,7 @@ use crate::db::{Attempt, AuditEntry, Db, DbError};
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
+use crate::rollout::{Reload, Rollout};
 use crate::sealer::Sealer;
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
@@ -93,6 +94,9 @@ pub struct VaultOptions {
     pub source_rate: RateLimit,
     /// When the audit monitor flags a client address.
     pub monitor: MonitorOptions,
+    /// The staged-rollout rules file ([`crate::rollout`]); without one every protector is
+    /// offered to everyone.
+    pub rollout_file: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultOptions {
@@ -105,6 +109,7 @@ impl Default for VaultOptions {
             account_rate: RateLimit { per_minute: 6 },
             source_rate: RateLimit { per_minute: 600 },
             monitor: MonitorOptions::default(),
+            rollout_file: None,
         }
     }
 }
@@ -122,6 +127,9 @@ pub struct Vault {
     metrics: Metrics,
     /// Deletes expired login sessions every [`SESSION_SWEEP_SECONDS`]; stopped with the vault.
     _sweeper: AbortOnDrop,
+    rollout: Rollout,
+    /// Re-reads the rollout rules file when it changes; stopped with the vault.
+    _rollout_watcher: Option<AbortOnDrop>,
 }
 
 /// How often expired login sessions are deleted. Expired sessions are refused either way; the
@@ -132,6 +140,32 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Writes a change of the rollout rules to the audit trail and the log.
+async fn audit_rollout(db: &Db, now: i64, outcome: &Reload) {
+    let outcome = match outcome {
+        Reload::Unchanged => return,
+        Reload::Applied { version, rules } => {
+            tracing::info!(%version, rules, "rollout rules in force");
+            format!("applied {version}")
+        }
+        Reload::Rejected(why) => {
+            tracing::error!(error = %why, "rollout rules file refused; the previous rules stay");
+            "rejected".to_string()
+        }
+    };
+    let entry = AuditEntry {
+        time: now,
+        account: String::new(),
+        event: "rollout".into(),
+        outcome,
+        remaining: None,
+        source: None,
+    };
+    if let Err(e) = db.audit(entry).await {
+        tracing::warn!(error = %e, "cannot audit a rollout change");
     }
 }
 
@@ -224,11 +258,37 @@ impl Vault {
                 }
             }))
         };
+        let rollout = Rollout::everyone();
+        let rollout_watcher = match &options.rollout_file {
+            None => None,
+            Some(path) => {
+                match rollout.reload(path) {
+                    Reload::Rejected(why) => {
+                        return Err(VaultError::Config(format!("rollout rules: {why}")))
+                    }
+                    outcome => audit_rollout(&db, clock.now_unix(), &outcome).await,
+                }
+                let (db, clock, rollout, path) =
+                    (db.clone(), clock.clone(), rollout.clone(), path.clone());
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    let mut every = tokio::time::interval(std::time::Duration::from_secs(
+                        crate::rollout::RELOAD_SECONDS,
+                    ));
+                    loop {
+                        every.tick().await;
+                        let outcome = rollout.reload(&path);
+                        audit_rollout(&db, clock.now_unix(), &outcome).await;
+                    }
+                })))
+            }
+        };
         Ok(Self {
             db,
             sealer,
             setup,
             _sweeper: sweeper,
+            rollout,
+            _rollout_watcher: rollout_watcher,
             account_limiter: RateLimiter::new(options.account_rate),
             source_limiter: RateLimiter::new(options.source_rate),
             monitor: Monitor::new(options.monitor),
@@ -236,6 +296,43 @@ impl Vault {
             options,
             clock,
         })
+    }
+
+    /// `POST /v1/features`: which protectors this client is offered.
+    pub fn features(
+        &self,
+        req: &proto::FeaturesRequest,
+        source: &str,
+    ) -> Result<proto::FeaturesReply, VaultError> {
+        self.limit_source(source, self.clock.now_unix())?;
+        valid_account(&req.account)?;
+        for (what, v) in [
+            ("platform", &req.platform),
+            ("region", &req.region),
+            ("app_version", &req.app_version),
+        ] {
+            if v.len() > 64 || v.chars().any(|c| c.is_control()) {
+                return Err(VaultError::BadRequest(format!(
+                    "{what} is at most 64 printable characters"
+                )));
+            }
+        }
+        let reply = self.rollout.evaluate(req);
+        for (protector, offer) in proto::protectors::ALL.iter().zip(&reply.protectors) {
+            self.metrics
+                .features_answered
+                .get_or_create(&crate::metrics::OfferLabel {
+                    protector,
+                    offered: if offer.offered { "true" } else { "false" },
+                })
+                .inc();
+        }
+        Ok(reply)
+    }
+
+    /// The rollout rules in force.
+    pub fn rollout(&self) -> &Rollout {
+        &self.rollout
     }
 
     /// The metrics.

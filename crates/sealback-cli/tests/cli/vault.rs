@@ -615,3 +615,53 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     );
     assert!(text.contains("sealback_vault_logins_total{outcome=\"rate_limited\"} 1"));
 }
+
+#[test]
+fn password_keys_are_added_only_where_the_rollout_offers_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rollout.toml");
+    // Password keys only in France for now.
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprotector = \"password\"\npercent = 100\nregions = [\"FR\"]\n",
+    )
+    .unwrap();
+    let key_file = tmp.path().join("vault.key");
+    let vault = VaultProcess::start_with(
+        &format!("sqlite:{}", tmp.path().join("vault.db").display()),
+        &[
+            "--dev",
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--rollout",
+            rules.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let repo = tmp.path().join("cloud");
+    let home = tmp.path().join("device");
+    std::fs::create_dir_all(&home).unwrap();
+    let key = tmp.path().join("recovery.txt");
+    ok(&cli(&home, &repo)
+        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+        .output()
+        .unwrap());
+    let keys_before = std::fs::read(repo.join("keys")).unwrap();
+    let add = |region: &str| {
+        cli(&home, &repo)
+            .env("SEALBACK_ACCOUNT", "alice")
+            .env("SEALBACK_PASSWORD", "a password")
+            .env("SEALBACK_REGION", region)
+            .args(["--recovery-key-file", key.to_str().unwrap()])
+            .args(["key", "add", "password", "--vault", &vault.url])
+            .output()
+            .unwrap()
+    };
+    let out = add("DE");
+    fails(&out, 5, "does not offer password keys here yet");
+    fails(&out, 5, "not available in your region yet");
+    assert_eq!(std::fs::read(repo.join("keys")).unwrap(), keys_before);
+    assert_eq!(records(tmp.path(), "alice"), 0, "nothing reached the vault");
+    ok(&add("FR"));
+    assert_eq!(records(tmp.path(), "alice"), 1);
+}

@@ -114,3 +114,24 @@ fn unknown_fields_and_oversized_tokens_are_refused() {
         Err(ProofError::Malformed)
     );
 }
+
+#[test]
+fn rollout_bucket_vectors() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/rollout.json"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for c in cases {
+        let bucket = sealback_proto::rollout_bucket(
+            c["protector"].as_str().unwrap(),
+            c["account"].as_str().unwrap(),
+        );
+        assert_eq!(u64::from(bucket), c["bucket"].as_u64().unwrap(), "{c}");
+        assert!(bucket < 10_000);
+    }
+    // Protectors are independent: the same account lands in different buckets.
+    assert_ne!(cases[0]["bucket"], cases[2]["bucket"]);
+}

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod operations;
+mod rollout;
 
 struct Running {
     url: String,
