@@ -348,63 +348,7 @@ pub enum AddKey {
 #[derive(Subcommand, Debug)]
 pub enum VaultCommand {
     /// Serve the vault's HTTP API; prints the URL as the first line on stdout.
-    Serve {
-        /// Address to listen on (plain HTTP only on loopback).
-        #[arg(long, default_value = "127.0.0.1:8443", env = "SEALBACK_VAULT_LISTEN")]
-        listen: String,
-        /// Database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (several vault
-        /// processes may share one).
-        #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
-        database: String,
-        /// The key that seals records (created if missing), when no HSM is given. A software
-        /// key file is weaker than an HSM: whoever copies it and the database can guess
-        /// passwords offline.
-        #[arg(
-            long,
-            env = "SEALBACK_VAULT_KEY_FILE",
-            required_unless_present = "hsm_module"
-        )]
-        key_file: Option<PathBuf>,
-        /// A PKCS#11 module (an HSM; SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) whose token
-        /// holds the sealing key. Its user PIN comes from SEALBACK_HSM_PIN.
-        #[arg(long, env = "SEALBACK_HSM_MODULE", requires = "hsm_token")]
-        hsm_module: Option<PathBuf>,
-        /// The token's label.
-        #[arg(long, env = "SEALBACK_HSM_TOKEN")]
-        hsm_token: Option<String>,
-        /// TLS certificate chain (PEM). With --tls-key, the vault serves HTTPS; without, plain
-        /// HTTP is allowed on loopback only.
-        #[arg(long, env = "SEALBACK_VAULT_TLS_CERT", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// TLS private key (PEM).
-        #[arg(long, env = "SEALBACK_VAULT_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// The messaging app operator's Ed25519 public key (base64url or hex), which signs
-        /// account proofs. Repeat it while rotating keys. Required unless --dev.
-        #[arg(
-            long = "operator-key",
-            env = "SEALBACK_VAULT_OPERATOR_KEYS",
-            value_delimiter = ','
-        )]
-        operator_keys: Vec<String>,
-        /// Login attempts allowed per account per minute (0: no limit).
-        #[arg(long, default_value_t = 6, env = "SEALBACK_VAULT_RATE_PER_ACCOUNT")]
-        rate_per_account: u32,
-        /// Requests allowed per client address per minute (0: no limit).
-        #[arg(long, default_value_t = 600, env = "SEALBACK_VAULT_RATE_PER_SOURCE")]
-        rate_per_source: u32,
-        /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address, e.g.
-        /// 127.0.0.1:9464. Keep it internal.
-        #[arg(long, env = "SEALBACK_VAULT_METRICS_LISTEN")]
-        metrics_listen: Option<String>,
-        /// Development mode: accept any account proof, or none. For the demo and tests only.
-        #[arg(long, conflicts_with = "operator_keys")]
-        dev: bool,
-        /// Staged-rollout rules (TOML): which protectors are offered to which clients. Re-read
-        /// when it changes, without a restart. Without it every protector is offered.
-        #[arg(long, env = "SEALBACK_VAULT_ROLLOUT")]
-        rollout: Option<PathBuf>,
-    },
+    Serve(Box<VaultServeArgs>),
     /// Operator tool: make an Ed25519 key for signing account proofs (the messaging app's
     /// servers hold it); writes it to OUT (mode 0600) and prints the public key for
     /// `vault serve --operator-key`.
@@ -448,4 +392,64 @@ pub enum UnlockWith {
     Passkey,
     /// A password through the key vault.
     Password,
+}
+
+/// `sealback vault serve`.
+#[derive(clap::Args, Debug)]
+pub struct VaultServeArgs {
+    /// Address to listen on (plain HTTP only on loopback).
+    #[arg(long, default_value = "127.0.0.1:8443", env = "SEALBACK_VAULT_LISTEN")]
+    pub listen: String,
+    /// Database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (several vault
+    /// processes may share one).
+    #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
+    pub database: String,
+    /// The key that seals records (created if missing), when no HSM is given. A software
+    /// key file is weaker than an HSM: whoever copies it and the database can guess
+    /// passwords offline.
+    #[arg(
+        long,
+        env = "SEALBACK_VAULT_KEY_FILE",
+        required_unless_present = "hsm_module"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// A PKCS#11 module (an HSM; SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) whose token
+    /// holds the sealing key. Its user PIN comes from SEALBACK_HSM_PIN.
+    #[arg(long, env = "SEALBACK_HSM_MODULE", requires = "hsm_token")]
+    pub hsm_module: Option<PathBuf>,
+    /// The token's label.
+    #[arg(long, env = "SEALBACK_HSM_TOKEN")]
+    pub hsm_token: Option<String>,
+    /// TLS certificate chain (PEM). With --tls-key, the vault serves HTTPS; without, plain
+    /// HTTP is allowed on loopback only.
+    #[arg(long, env = "SEALBACK_VAULT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "SEALBACK_VAULT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The messaging app operator's Ed25519 public key (base64url or hex), which signs
+    /// account proofs. Repeat it while rotating keys. Required unless --dev.
+    #[arg(
+        long = "operator-key",
+        env = "SEALBACK_VAULT_OPERATOR_KEYS",
+        value_delimiter = ','
+    )]
+    pub operator_keys: Vec<String>,
+    /// Login attempts allowed per account per minute (0: no limit).
+    #[arg(long, default_value_t = 6, env = "SEALBACK_VAULT_RATE_PER_ACCOUNT")]
+    pub rate_per_account: u32,
+    /// Requests allowed per client address per minute (0: no limit).
+    #[arg(long, default_value_t = 600, env = "SEALBACK_VAULT_RATE_PER_SOURCE")]
+    pub rate_per_source: u32,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address, e.g.
+    /// 127.0.0.1:9464. Keep it internal.
+    #[arg(long, env = "SEALBACK_VAULT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Development mode: accept any account proof, or none. For the demo and tests only.
+    #[arg(long, conflicts_with = "operator_keys")]
+    pub dev: bool,
+    /// Staged-rollout rules (TOML): which protectors are offered to which clients. Re-read
+    /// when it changes, without a restart. Without it every protector is offered.
+    #[arg(long, env = "SEALBACK_VAULT_ROLLOUT")]
+    pub rollout: Option<PathBuf>,
 }

@@ -228,23 +228,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             KeyCommand::Remove { id, rotate } => key_remove(&settings, &id, rotate).await,
         },
         Command::Vault {
-            command:
-                VaultCommand::Serve {
-                    listen,
-                    database,
-                    key_file,
-                    hsm_module,
-                    hsm_token,
-                    tls_cert,
-                    tls_key,
-                    operator_keys,
-                    rate_per_account,
-                    rate_per_source,
-                    metrics_listen,
-                    dev,
-                    rollout,
-                },
+            command: VaultCommand::Serve(serve),
         } => {
+            let crate::cli::VaultServeArgs {
+                listen,
+                database,
+                key_file,
+                hsm_module,
+                hsm_token,
+                tls_cert,
+                tls_key,
+                operator_keys,
+                rate_per_account,
+                rate_per_source,
+                metrics_listen,
+                dev,
+                rollout,
+            } = *serve;
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
             let operator_keys = operator_keys
                 .iter()
