@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let bar = Bar::new(settings.json);
             let r = backup(&mut repo, &paths, &opts, &bar).await?;
+            rollback_check(&repo, &repo.list_snapshots().await?);
             let s = &r.summary;
             if settings.json {
                 println!(
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Snapshots => {
             let repo = open(&settings).await?;
             let all = repo.list_snapshots().await?;
+            rollback_check(&repo, &all);
             if settings.json {
                 let v: Vec<_> = all
                     .iter()
@@ -108,6 +110,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Restore { snapshot, target } => {
             let mut repo = open(&settings).await?;
+            rollback_check(&repo, &repo.list_snapshots().await?);
             let (id, _) = repo.find_snapshot(&snapshot).await?;
             let bar = Bar::new(settings.json);
             let r = restore::restore(&mut repo, &id, &target, &bar).await?;
@@ -300,6 +303,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn store(settings: &Settings) -> Result<Store, CliError> {
     Store::open(settings.repo()?).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Warns when the repository is older than what this device saw of it (SPEC §12, rollback);
+/// moves this device's record forward otherwise. A record that cannot be written is logged:
+/// it is a hint, and the command goes on.
+fn rollback_check(
+    repo: &Repository,
+    snapshots: &[(sealback_core::Id, sealback_core::snapshot::Snapshot)],
+) {
+    let dir = crate::settings::data_dir().join("seen");
+    let path = sealback_engine::seen::record_path(&dir, &repo.config().repo_id.to_hex());
+    match sealback_engine::seen::check_and_record(&path, snapshots) {
+        Ok(None) => {}
+        Ok(Some(suspected)) => {
+            tracing::warn!("rollback suspected");
+            eprintln!("warning: {suspected}");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot keep this device's record of the newest snapshot")
+        }
+    }
 }
 
 async fn open(settings: &Settings) -> Result<Repository, CliError> {

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod prune;
 pub mod repo;
 pub mod restore;
+pub mod seen;
 pub mod source;
 
 pub use error::{Error, ErrorKind};

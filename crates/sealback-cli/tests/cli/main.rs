@@ -41,6 +41,7 @@ impl World {
         }
         c.env("HOME", self.root.join("home"))
             .env("XDG_CONFIG_HOME", self.root.join("home/.config"))
+            .env("XDG_DATA_HOME", self.root.join("home/.local/share"))
             .env("SEALBACK_TEMP_DIR", &self.root)
             .arg("--repo")
             .arg(&self.repo)
@@ -694,4 +695,57 @@ fn a_held_lock_makes_prune_and_backup_exit_6_until_it_is_removed() {
     assert_ok(&w.run(&["prune"]));
     w.backup(&chats);
     assert_eq!(w.json(&["locks"])["locks"].as_array().unwrap().len(), 0);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for file in files_in(from) {
+        let dest = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+    }
+}
+
+#[test]
+fn a_device_notices_when_the_storage_serves_an_older_repository() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(13);
+    w.backup(&chats);
+    let old_state = w.root.join("old-copy");
+    copy_dir(&w.repo, &old_state);
+    sealback_corpus::apply_day(
+        &chats,
+        &DayOfUse {
+            seed: 5,
+            new_messages: 100,
+            new_photos: 1,
+            deleted_media: 0,
+        },
+    )
+    .unwrap();
+    let newest = w.backup(&chats)["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = w.run(&["snapshots"]);
+    assert_ok(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("rolled back"));
+
+    // The cloud drive serves yesterday's copy.
+    std::fs::remove_dir_all(&w.repo).unwrap();
+    copy_dir(&old_state, &w.repo);
+    for args in [
+        &["snapshots"][..],
+        &["restore", "latest", "--target", "/nonexistent/x"][..],
+    ] {
+        let out = w.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("looks rolled back"), "{args:?}: {stderr}");
+        assert!(stderr.contains(&newest[..8]), "{stderr}");
+    }
+    // A new backup on this device moves its record forward: no more warning.
+    let out = w.run(&["backup", chats.to_str().unwrap()]);
+    assert_ok(&out);
+    let out = w.run(&["snapshots"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("rolled back"));
 }

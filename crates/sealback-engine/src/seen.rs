@@ -1,0 +1,143 @@
+//! Rollback detection: what this device last saw of a repository.
+//!
+//! Whoever controls the storage can serve an older, consistent state of a repository (or delete
+//! its newest snapshots with their data); a device that never saw the newer state cannot tell.
+//! A device that did can: it records the newest snapshot it has seen (id and time) in a small
+//! local file, and warns when the repository's newest snapshot is older than that. `forget`
+//! never removes the newest snapshot of a group through keep rules, so the warning does not
+//! fire on ordinary pruning; forgetting the newest snapshot by id on another device does make
+//! it fire once, after which the record follows the repository again.
+//!
+//! The record is plain JSON (ids and times are not secret) and is only a hint: losing it loses
+//! the protection, never data.
+
+use crate::error::{Error, Result};
+use sealback_core::snapshot::Snapshot;
+use sealback_core::Id;
+use std::path::{Path, PathBuf};
+
+/// The newest snapshot this device has seen.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeenSnapshot {
+    /// Its id (hex).
+    pub snapshot: String,
+    /// Its time, nanoseconds since the Unix epoch.
+    pub time_unix_ns: i64,
+}
+
+/// The repository looks older than what this device saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackSuspected {
+    /// What this device saw.
+    pub seen: SeenSnapshot,
+    /// The newest snapshot in the repository now, if any.
+    pub newest: Option<SeenSnapshot>,
+}
+
+impl std::fmt::Display for RollbackSuspected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = |s: &str| s.get(..8).unwrap_or(s).to_string();
+        write!(
+            f,
+            "this backup looks rolled back: this device saw snapshot {} but the newest one in storage is {}. \
+             Someone with access to the cloud drive may have removed newer snapshots or restored an old copy; \
+             if you did not forget that snapshot yourself, do not rely on `latest`",
+            short(&self.seen.snapshot),
+            self.newest
+                .as_ref()
+                .map(|n| format!("{} (older)", short(&n.snapshot)))
+                .unwrap_or_else(|| "none".into())
+        )
+    }
+}
+
+/// The record file of a repository under `dir`.
+pub fn record_path(dir: &Path, repo_id_hex: &str) -> PathBuf {
+    dir.join(format!("{repo_id_hex}.json"))
+}
+
+/// Compares `snapshots` with the record at `path` and moves the record forward to the newest
+/// of them. Returns the suspicion, if any; the record is then left as it was, so the warning
+/// repeats until the person acts (or a newer snapshot appears).
+pub fn check_and_record(
+    path: &Path,
+    snapshots: &[(Id, Snapshot)],
+) -> Result<Option<RollbackSuspected>> {
+    let newest = snapshots
+        .iter()
+        .max_by_key(|(id, s)| (s.time_unix_ns, *id))
+        .map(|(id, s)| SeenSnapshot {
+            snapshot: id.to_hex(),
+            time_unix_ns: s.time_unix_ns,
+        });
+    let seen: Option<SeenSnapshot> = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if let Some(seen) = seen {
+        let still_there = snapshots.iter().any(|(id, _)| id.to_hex() == seen.snapshot);
+        let older = newest
+            .as_ref()
+            .is_none_or(|n| n.time_unix_ns < seen.time_unix_ns);
+        if !still_there && older {
+            return Ok(Some(RollbackSuspected { seen, newest }));
+        }
+        if newest.as_ref().is_none_or(|n| *n == seen) {
+            return Ok(None);
+        }
+    }
+    if let Some(newest) = newest {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec(&newest).expect("plain struct");
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(t: i64) -> Snapshot {
+        Snapshot {
+            time_unix_ns: t,
+            hostname: "h".into(),
+            paths: vec!["/c".into()],
+            tree: Id([0; 32]),
+            parent: None,
+            tags: vec![],
+            summary: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_repository_older_than_what_was_seen_is_flagged_and_a_newer_one_moves_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = record_path(dir.path(), "ab");
+        let a = (Id([1; 32]), snap(10));
+        let b = (Id([2; 32]), snap(20));
+        let c = (Id([3; 32]), snap(30));
+        assert_eq!(check_and_record(&path, &[a.clone()]).unwrap(), None);
+        assert_eq!(
+            check_and_record(&path, &[a.clone(), b.clone()]).unwrap(),
+            None
+        );
+        // Pruned by keep rules: the newest stays, nothing to say.
+        assert_eq!(check_and_record(&path, &[b.clone()]).unwrap(), None);
+        // Rolled back to the state with only `a`.
+        let warn = check_and_record(&path, &[a.clone()]).unwrap().unwrap();
+        assert_eq!(warn.seen.snapshot, b.0.to_hex());
+        assert!(warn.to_string().contains("looks rolled back"), "{warn}");
+        // It keeps warning; an empty repository too.
+        assert!(check_and_record(&path, &[a.clone()]).unwrap().is_some());
+        assert!(check_and_record(&path, &[]).unwrap().is_some());
+        // A newer snapshot (a backup since) moves the record on.
+        assert_eq!(check_and_record(&path, &[a, c.clone()]).unwrap(), None);
+        assert_eq!(check_and_record(&path, &[c]).unwrap(), None);
+    }
+}
