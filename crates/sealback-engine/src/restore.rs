@@ -93,9 +93,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Reads of up to [`RUN_MAX_BYTES`] in flight ahead of the writer (bounds memory to about
 /// `READS_AHEAD` × 16 MiB while hiding storage latency).
-const READS_AHEAD: usize = 3;
+const READS_AHEAD: usize = 4;
 /// Most bytes read in one request when blobs are contiguous.
-const RUN_MAX_BYTES: u64 = 16 << 20;
+const RUN_MAX_BYTES: u64 = 4 << 20;
 
 /// What a restore will do.
 #[derive(Default)]
