@@ -109,6 +109,8 @@ struct Saver<'a> {
     rng: OsRng,
     progress: &'a dyn Progress,
     temp_dir: PathBuf,
+    /// The read buffer, reused from file to file.
+    read_buf: Vec<u8>,
 }
 
 /// Backs up `paths` (files or folders) into a new snapshot. Each path becomes an entry of the
@@ -192,6 +194,7 @@ pub async fn backup(
         rng: os_rng(),
         progress,
         temp_dir: source::temp_dir(),
+        read_buf: Vec::new(),
     };
     let saved = async {
         let mut root = Tree::default();
@@ -439,8 +442,12 @@ impl<'a> Saver<'a> {
             None => None,
         };
         let max = self.chunker.params().max.max(MAX_SQLITE_PAGE);
-        // `buf[..len]` holds unread input from `start`; the vector is allocated (and zeroed) once.
-        let mut buf: Vec<u8> = vec![0u8; max * 2];
+        // `buf[..len]` holds unread input from `start`. One buffer serves every file of the
+        // backup: zeroing 16 MiB per file cost a fifth of a full backup's CPU time.
+        let mut buf = std::mem::take(&mut self.read_buf);
+        if buf.len() != max * 2 {
+            buf = vec![0u8; max * 2];
+        }
         let mut len = 0usize;
         let mut start = 0usize;
         let mut eof = false;
@@ -515,6 +522,8 @@ impl<'a> Saver<'a> {
                 }
             }
         }
+        // (After a failure the buffer is dropped with the backup.)
+        self.read_buf = buf;
         let content = if ids.len() <= DIRECT_CONTENT_MAX {
             Content::Blobs(ids)
         } else {
