@@ -92,13 +92,7 @@ async fn check_locked(
     for loc in repo.index_iter() {
         by_pack.entry(loc.pack).or_default().push(loc.entry);
     }
-    let stored: HashSet<Id> = repo
-        .store()
-        .list(layout::PACKS)
-        .await?
-        .iter()
-        .filter_map(|p| layout::id_of(p))
-        .collect();
+    let stored: HashSet<Id> = repo.stored_packs().await?;
     report.packs = stored.len();
     for id in by_pack.keys() {
         if !stored.contains(id) {

@@ -156,13 +156,7 @@ async fn prune_locked(
         p.entries.sort_by_key(|e| (e.offset, e.id));
         p.entries.dedup_by_key(|e| (e.offset, e.id));
     }
-    let stored: HashSet<Id> = repo
-        .store()
-        .list(layout::PACKS)
-        .await?
-        .iter()
-        .filter_map(|p| layout::id_of(p))
-        .collect();
+    let stored: HashSet<Id> = repo.stored_packs().await?;
     let mut found: HashSet<BlobId> = HashSet::new();
     for (pack_id, p) in packs.iter_mut() {
         if !stored.contains(pack_id) {

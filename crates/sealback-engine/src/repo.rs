@@ -347,6 +347,17 @@ impl Repository {
         Ok(out)
     }
 
+    /// The ids of the packs in storage.
+    pub async fn stored_packs(&self) -> Result<std::collections::HashSet<Id>> {
+        Ok(self
+            .store
+            .list(layout::PACKS)
+            .await?
+            .iter()
+            .filter_map(|p| layout::id_of(p))
+            .collect())
+    }
+
     /// Where a blob is, if the index knows it.
     pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
         self.index

@@ -122,19 +122,29 @@ mod tests {
         let a = (Id([1; 32]), snap(10));
         let b = (Id([2; 32]), snap(20));
         let c = (Id([3; 32]), snap(30));
-        assert_eq!(check_and_record(&path, std::slice::from_ref(&a)).unwrap(), None);
+        assert_eq!(
+            check_and_record(&path, std::slice::from_ref(&a)).unwrap(),
+            None
+        );
         assert_eq!(
             check_and_record(&path, &[a.clone(), b.clone()]).unwrap(),
             None
         );
         // Pruned by keep rules: the newest stays, nothing to say.
-        assert_eq!(check_and_record(&path, std::slice::from_ref(&b)).unwrap(), None);
+        assert_eq!(
+            check_and_record(&path, std::slice::from_ref(&b)).unwrap(),
+            None
+        );
         // Rolled back to the state with only `a`.
-        let warn = check_and_record(&path, std::slice::from_ref(&a)).unwrap().unwrap();
+        let warn = check_and_record(&path, std::slice::from_ref(&a))
+            .unwrap()
+            .unwrap();
         assert_eq!(warn.seen.snapshot, b.0.to_hex());
         assert!(warn.to_string().contains("looks rolled back"), "{warn}");
         // It keeps warning; an empty repository too.
-        assert!(check_and_record(&path, std::slice::from_ref(&a)).unwrap().is_some());
+        assert!(check_and_record(&path, std::slice::from_ref(&a))
+            .unwrap()
+            .is_some());
         assert!(check_and_record(&path, &[]).unwrap().is_some());
         // A newer snapshot (a backup since) moves the record on.
         assert_eq!(check_and_record(&path, &[a, c.clone()]).unwrap(), None);

@@ -172,14 +172,21 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
     assert_eq!(objects(&store).await, after);
 }
 
-#[tokio::test]
-async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_left() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+struct HalfUsed {
+    dir: std::path::PathBuf,
+    store: Store,
+    repo: Repository,
+    key: sealback_core::recovery::RecoveryKey,
+    second: sealback_engine::backup::BackupReport,
+}
+
+/// Two files in one pack, backed up; one deleted and backed up again; the first snapshot
+/// forgotten: the pack is half used.
+async fn half_used_pack(tmp: &Path) -> HalfUsed {
+    let dir = tmp.join("data");
     let store = Store::open("memory://").unwrap();
     let (mut repo, key) = init(&store).await;
     std::fs::create_dir_all(&dir).unwrap();
-    // One pack holds both files; forgetting the first snapshot leaves it half used.
     random_file(&dir.join("keep"), 200_000, 1);
     random_file(&dir.join("drop"), 200_000, 2);
     let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
@@ -196,6 +203,25 @@ async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_le
     )
     .await
     .unwrap();
+    HalfUsed {
+        dir,
+        store,
+        repo,
+        key,
+        second,
+    }
+}
+
+#[tokio::test]
+async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let HalfUsed {
+        dir,
+        store,
+        mut repo,
+        key,
+        second,
+    } = half_used_pack(tmp.path()).await;
     // A pack that no index names, as an interrupted backup leaves it.
     store
         .write(
@@ -240,26 +266,9 @@ async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_le
 #[tokio::test]
 async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_is_damaged() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let store = Store::open("memory://").unwrap();
-    let (mut repo, _) = init(&store).await;
-    std::fs::create_dir_all(&dir).unwrap();
-    random_file(&dir.join("keep"), 200_000, 1);
-    random_file(&dir.join("drop"), 200_000, 2);
-    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
-        .await
-        .unwrap();
-    std::fs::remove_file(dir.join("drop")).unwrap();
-    backup(&mut repo, std::slice::from_ref(&dir), &opts(2), &NoProgress)
-        .await
-        .unwrap();
-    forget(
-        &mut repo,
-        &ForgetTarget::Snapshots(vec![first.snapshot_id.to_hex()]),
-        false,
-    )
-    .await
-    .unwrap();
+    let HalfUsed {
+        store, mut repo, ..
+    } = half_used_pack(tmp.path()).await;
 
     // A blob that must be copied is damaged: the repack authenticates it and stops.
     let large: Vec<_> = repo
