@@ -24,7 +24,10 @@ fn root(b: u8) -> RootKey {
     RootKey::from_bytes([b; 32])
 }
 
-fn write(dir: &Path, name: &str, v: Value) {
+fn write(dir: &Path, name: &str, mut v: Value) {
+    // Keys sorted whatever serde_json's features are (another crate in the workspace turns
+    // on `preserve_order`, which keeps insertion order instead).
+    v.sort_all_objects();
     let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
     std::fs::write(dir.join(name), text).unwrap();
 }

@@ -107,7 +107,7 @@ fn main() {
         ),
         case("empty", "", "+15550100", "login", "missing"),
     ];
-    let v = json!({
+    let mut v = json!({
         "description": "Account proofs (SPEC §7c): Ed25519 over PROOF_CONTEXT ‖ payload; checked at `now` against `operator_public_key`.",
         "context": String::from_utf8_lossy(sealback_proto::proof::PROOF_CONTEXT),
         "operator_seed_hex": hex::encode([0x42u8; 32]),
@@ -115,6 +115,8 @@ fn main() {
         "now": NOW,
         "cases": cases,
     });
+    // Keys sorted whatever serde_json's features are (`preserve_order` may be on).
+    v.sort_all_objects();
     let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
     std::fs::write(std::path::Path::new(&dir).join("account_proof.json"), text).unwrap();
     // Staged rollout buckets (SPEC §7d).
@@ -128,10 +130,12 @@ fn main() {
     .iter()
     .map(|(p, a)| json!({"protector": p, "account": a, "bucket": sealback_proto::rollout_bucket(p, a)}))
     .collect();
-    let v = json!({
+    let mut v = json!({
         "description": "Rollout buckets (SPEC §7d): first 8 bytes of SHA-256(\"sealback rollout 2026-11-26\" ‖ 0x00 ‖ protector ‖ 0x00 ‖ account), big-endian, mod 10,000; offered when bucket < percent × 100",
         "cases": buckets,
     });
+    // Keys sorted whatever serde_json's features are (`preserve_order` may be on).
+    v.sort_all_objects();
     let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
     std::fs::write(std::path::Path::new(&dir).join("rollout.json"), text).unwrap();
 }
