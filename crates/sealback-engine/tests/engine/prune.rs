@@ -15,6 +15,20 @@ use std::sync::Arc;
 
 const MIN: i64 = 60_000_000_000;
 
+/// `forget --keep-last 1`.
+async fn keep_last_one(
+    repo: &mut Repository,
+    dry_run: bool,
+) -> sealback_engine::forget::ForgetReport {
+    let policy = KeepPolicy {
+        last: 1,
+        ..Default::default()
+    };
+    forget(repo, &ForgetTarget::Policy(policy), dry_run)
+        .await
+        .unwrap()
+}
+
 /// Every object in the repository and its bytes.
 async fn objects(store: &Store) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -87,16 +101,7 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
 
     // A dry run changes nothing.
     let before = objects(&store).await;
-    let dry = forget(
-        &mut repo,
-        &ForgetTarget::Policy(KeepPolicy {
-            last: 1,
-            ..Default::default()
-        }),
-        true,
-    )
-    .await
-    .unwrap();
+    let dry = keep_last_one(&mut repo, true).await;
     assert_eq!(dry.removed(), 2);
     let pruned_dry = prune(
         &mut repo,
@@ -118,16 +123,7 @@ async fn forget_then_prune_frees_space_and_keeps_every_remaining_snapshot_whole(
         "dry runs wrote or deleted something"
     );
 
-    let forgotten = forget(
-        &mut repo,
-        &ForgetTarget::Policy(KeepPolicy {
-            last: 1,
-            ..Default::default()
-        }),
-        false,
-    )
-    .await
-    .unwrap();
+    let forgotten = keep_last_one(&mut repo, false).await;
     assert_eq!(forgotten.removed(), 2);
     let left = repo.list_snapshots().await.unwrap();
     assert_eq!(left.len(), 1);
@@ -316,16 +312,7 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
     let store = Store::open("memory://").unwrap();
     let (mut repo, key) = init(&store).await;
     let reports = three_generations(&mut repo, &dir).await;
-    forget(
-        &mut repo,
-        &ForgetTarget::Policy(KeepPolicy {
-            last: 1,
-            ..Default::default()
-        }),
-        false,
-    )
-    .await
-    .unwrap();
+    keep_last_one(&mut repo, false).await;
     // Another device is backing up (it holds a shared lock).
     let mut other = Repository::open(store.clone(), &mut same_key(&key))
         .await
