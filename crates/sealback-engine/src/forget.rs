@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::lock::RepoLock;
-use crate::repo::Repository;
+use crate::repo::{pick_snapshot, Repository};
 use sealback_core::lock::LockKind;
 use sealback_core::snapshot::Snapshot;
 use sealback_core::Id;
@@ -222,7 +222,7 @@ async fn forget_locked(
         ForgetTarget::Snapshots(queries) => {
             let mut drop = std::collections::HashSet::new();
             for q in queries {
-                drop.insert(repo.find_snapshot(q).await?.0);
+                drop.insert(pick_snapshot(&all, q)?.0);
             }
             all.into_iter()
                 .rev()

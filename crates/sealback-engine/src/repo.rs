@@ -304,16 +304,24 @@ impl Repository {
 
     async fn read_index_file(&self, id: &Id) -> Result<IndexFile> {
         let path = layout::index(id);
-        let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
-        let body = object::open(
-            &self.keyring,
-            ObjectType::Index,
-            id,
-            &bytes,
-            MAX_METADATA_LEN,
-        )
-        .map_err(|e| Error::object(format!("index file {path}"), e))?;
+        let body = self
+            .read_metadata(&path, ObjectType::Index, id, &format!("index file {path}"))
+            .await?;
         IndexFile::decode(&body).map_err(|e| Error::format(format!("index file {path}"), e))
+    }
+
+    /// Reads and opens a metadata object stored under its own name (index file, snapshot); a
+    /// missing or damaged one is an integrity failure naming `what`.
+    async fn read_metadata(
+        &self,
+        path: &str,
+        ty: ObjectType,
+        id: &Id,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        let bytes = self.store.read(path).await.map_err(Error::referenced)?;
+        object::open(&self.keyring, ty, id, &bytes, MAX_METADATA_LEN)
+            .map_err(|e| Error::object(what, e))
     }
 
     /// Reloads the index when the index files in storage are not the ones loaded (another
@@ -480,17 +488,11 @@ impl Repository {
 
     /// Reads one snapshot.
     pub async fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
-        let path = layout::snapshot(id);
-        let bytes = self.store.read(&path).await.map_err(Error::referenced)?;
-        let body = object::open(
-            &self.keyring,
-            ObjectType::Snapshot,
-            id,
-            &bytes,
-            MAX_METADATA_LEN,
-        )
-        .map_err(|e| Error::object(format!("snapshot {}", id.short()), e))?;
-        Snapshot::decode(&body).map_err(|e| Error::format(format!("snapshot {}", id.short()), e))
+        let what = format!("snapshot {}", id.short());
+        let body = self
+            .read_metadata(&layout::snapshot(id), ObjectType::Snapshot, id, &what)
+            .await?;
+        Snapshot::decode(&body).map_err(|e| Error::format(what, e))
     }
 
     /// Every snapshot, oldest first.
@@ -509,27 +511,7 @@ impl Repository {
 
     /// Finds a snapshot by `latest` or by a unique prefix of its id.
     pub async fn find_snapshot(&self, query: &str) -> Result<(Id, Snapshot)> {
-        let all = self.list_snapshots().await?;
-        if query == "latest" {
-            return all
-                .into_iter()
-                .next_back()
-                .ok_or_else(|| Error::Invalid("the repository has no snapshots yet".into()));
-        }
-        let q = query.to_ascii_lowercase();
-        let mut hits: Vec<_> = all
-            .into_iter()
-            .filter(|(id, _)| id.to_hex().starts_with(&q))
-            .collect();
-        match hits.len() {
-            1 => Ok(hits.remove(0)),
-            0 => Err(Error::Invalid(format!(
-                "no snapshot matches {query:?} (see `sealback snapshots`)"
-            ))),
-            n => Err(Error::Invalid(format!(
-                "{n} snapshots match {query:?}; give more digits"
-            ))),
-        }
+        pick_snapshot(&self.list_snapshots().await?, query)
     }
 
     /// Reads one tree.
@@ -538,5 +520,28 @@ impl Repository {
             .read_blob(ObjectType::Tree, id, MAX_METADATA_LEN)
             .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
+    }
+}
+
+/// Picks a snapshot from `all` (as [`Repository::list_snapshots`] returns them, oldest first)
+/// by `latest` or by a unique prefix of its id, for callers that already hold the list.
+pub fn pick_snapshot(all: &[(Id, Snapshot)], query: &str) -> Result<(Id, Snapshot)> {
+    if query == "latest" {
+        return all
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::Invalid("the repository has no snapshots yet".into()));
+    }
+    let q = query.to_ascii_lowercase();
+    let mut hits = all.iter().filter(|(id, _)| id.to_hex().starts_with(&q));
+    match (hits.next(), hits.count()) {
+        (Some(hit), 0) => Ok(hit.clone()),
+        (None, _) => Err(Error::Invalid(format!(
+            "no snapshot matches {query:?} (see `sealback snapshots`)"
+        ))),
+        (Some(_), more) => Err(Error::Invalid(format!(
+            "{} snapshots match {query:?}; give more digits",
+            more + 1
+        ))),
     }
 }
