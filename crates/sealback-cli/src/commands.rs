@@ -43,7 +43,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let bar = Bar::new(settings.json);
             let r = backup(&mut repo, &paths, &opts, &bar).await?;
-            rollback_check(&repo, &repo.list_snapshots().await?);
+            // The new snapshot is the newest: it moves this device's record on, no listing.
+            record_seen(&repo, [(r.snapshot_id, opts.time_unix_ns)]);
             let s = &r.summary;
             if settings.json {
                 println!(
@@ -110,8 +111,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Restore { snapshot, target } => {
             let mut repo = open(&settings).await?;
-            rollback_check(&repo, &repo.list_snapshots().await?);
-            let (id, _) = repo.find_snapshot(&snapshot).await?;
+            let all = repo.list_snapshots().await?;
+            rollback_check(&repo, &all);
+            let (id, _) = sealback_engine::repo::pick_snapshot(&all, &snapshot)?;
             let bar = Bar::new(settings.json);
             let r = restore::restore(&mut repo, &id, &target, &bar).await?;
             if settings.json {
@@ -306,15 +308,23 @@ fn store(settings: &Settings) -> Result<Store, CliError> {
 }
 
 /// Warns when the repository is older than what this device saw of it (SPEC §12, rollback);
-/// moves this device's record forward otherwise. A record that cannot be written is logged:
-/// it is a hint, and the command goes on.
+/// moves this device's record forward otherwise.
 fn rollback_check(
     repo: &Repository,
     snapshots: &[(sealback_core::Id, sealback_core::snapshot::Snapshot)],
 ) {
+    record_seen(repo, snapshots.iter().map(|(id, s)| (*id, s.time_unix_ns)));
+}
+
+/// The record update itself. A record that cannot be written is logged: it is a hint, and the
+/// command goes on.
+fn record_seen(
+    repo: &Repository,
+    snapshots: impl IntoIterator<Item = (sealback_core::Id, i64)> + Clone,
+) {
     let dir = crate::settings::data_dir().join("seen");
     let path = sealback_engine::seen::record_path(&dir, &repo.config().repo_id.to_hex());
-    match sealback_engine::seen::check_and_record(&path, snapshots) {
+    match sealback_engine::seen::check_and_record_times(&path, snapshots) {
         Ok(None) => {}
         Ok(Some(suspected)) => {
             tracing::warn!("rollback suspected");

@@ -63,12 +63,22 @@ pub fn check_and_record(
     path: &Path,
     snapshots: &[(Id, Snapshot)],
 ) -> Result<Option<RollbackSuspected>> {
+    check_and_record_times(path, snapshots.iter().map(|(id, s)| (*id, s.time_unix_ns)))
+}
+
+/// [`check_and_record`] from snapshot ids and times only: after a backup, the new snapshot
+/// alone moves the record forward without listing the repository again.
+pub fn check_and_record_times(
+    path: &Path,
+    snapshots: impl IntoIterator<Item = (Id, i64)> + Clone,
+) -> Result<Option<RollbackSuspected>> {
     let newest = snapshots
-        .iter()
-        .max_by_key(|(id, s)| (s.time_unix_ns, *id))
-        .map(|(id, s)| SeenSnapshot {
+        .clone()
+        .into_iter()
+        .max_by_key(|(id, t)| (*t, *id))
+        .map(|(id, t)| SeenSnapshot {
             snapshot: id.to_hex(),
-            time_unix_ns: s.time_unix_ns,
+            time_unix_ns: t,
         });
     let seen: Option<SeenSnapshot> = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).ok(),
@@ -76,7 +86,9 @@ pub fn check_and_record(
         Err(e) => return Err(Error::io(path, e)),
     };
     if let Some(seen) = seen {
-        let still_there = snapshots.iter().any(|(id, _)| id.to_hex() == seen.snapshot);
+        let still_there = snapshots
+            .into_iter()
+            .any(|(id, _)| id.to_hex() == seen.snapshot);
         let older = newest
             .as_ref()
             .is_none_or(|n| n.time_unix_ns < seen.time_unix_ns);
