@@ -107,29 +107,15 @@ impl RepoLock {
             store: repo.store().clone(),
             released: false,
         };
-        let others = match list_locks(repo).await {
-            Ok(v) => v,
+        // Any failure from here on releases the lock just written, so it does not block
+        // others for 30 minutes.
+        let blocking = match find_blocking(repo, &lock.id, kind, now).await {
+            Ok(b) => b,
             Err(e) => {
                 lock.release().await;
                 return Err(e);
             }
         };
-        let mut blocking = None;
-        for other in others.iter().filter(|l| l.id != lock.id) {
-            if other.stale {
-                tracing::warn!(lock = %other.describe(now), "removing a stale lock");
-                repo.store().delete(&layout::lock(&other.id)).await?;
-                continue;
-            }
-            let conflicts = match (&other.record, kind) {
-                (Err(_), _) => true,
-                (Ok(_), LockKind::Exclusive) => true,
-                (Ok(r), LockKind::Shared) => r.kind == LockKind::Exclusive,
-            };
-            if conflicts && blocking.is_none() {
-                blocking = Some(other.describe(now));
-            }
-        }
         if let Some(holder) = blocking {
             lock.release().await;
             return Err(Error::Locked(format!(
@@ -187,6 +173,33 @@ impl Drop for RepoLock {
             });
         }
     }
+}
+
+/// Deletes the stale locks of others and describes the first live lock that conflicts with
+/// one of `kind`.
+async fn find_blocking(
+    repo: &Repository,
+    own: &Id,
+    kind: LockKind,
+    now: i64,
+) -> Result<Option<String>> {
+    let mut blocking = None;
+    for other in list_locks(repo).await?.iter().filter(|l| l.id != *own) {
+        if other.stale {
+            tracing::warn!(lock = %other.describe(now), "removing a stale lock");
+            repo.store().delete(&layout::lock(&other.id)).await?;
+            continue;
+        }
+        let conflicts = match (&other.record, kind) {
+            (Err(_), _) => true,
+            (Ok(_), LockKind::Exclusive) => true,
+            (Ok(r), LockKind::Shared) => r.kind == LockKind::Exclusive,
+        };
+        if conflicts && blocking.is_none() {
+            blocking = Some(other.describe(now));
+        }
+    }
+    Ok(blocking)
 }
 
 async fn write_lock(repo: &Repository, id: &Id, record: &LockRecord) -> Result<()> {
