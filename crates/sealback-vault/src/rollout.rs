@@ -60,6 +60,11 @@ pub struct Rules {
 impl Rules {
     /// Parses and validates a rules file's text.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_digested(text, &text_digest(text))
+    }
+
+    /// [`Rules::parse`] with the text's digest already computed (the reloader has it).
+    fn parse_digested(text: &str, digest: &str) -> Result<Self, String> {
         let mut rules: Rules = toml::from_str(text).map_err(|e| e.to_string())?;
         for (i, r) in rules.rules.iter().enumerate() {
             let n = i + 1;
@@ -79,8 +84,8 @@ impl Rules {
                 })?;
             }
         }
-        use sha2_010::Digest;
-        rules.version = hex::encode(&sha2_010::Sha256::digest(text.as_bytes())[..8]);
+        // The version names the file's text: its digest's first 8 bytes.
+        rules.version = digest[..16].to_string();
         Ok(rules)
     }
 
@@ -178,6 +183,12 @@ impl Rule {
     }
 }
 
+/// SHA-256 of a rules file's text, hex.
+fn text_digest(text: &str) -> String {
+    use sha2_010::Digest;
+    hex::encode(sha2_010::Sha256::digest(text.as_bytes()))
+}
+
 /// Dotted numbers, compared component by component (`2.10` > `2.9`; `2.24` == `2.24.0`).
 fn parse_version(v: &str) -> Option<Vec<u64>> {
     let mut parts: Vec<u64> = v
@@ -244,16 +255,15 @@ impl Rollout {
             Ok(t) => t,
             Err(e) => return Reload::Rejected(format!("cannot read {}: {e}", path.display())),
         };
+        let digest = text_digest(&text);
         {
-            use sha2_010::Digest;
-            let digest = hex::encode(sha2_010::Sha256::digest(text.as_bytes()));
             let mut seen = self.seen.lock().expect("rollout lock");
             if *seen == digest {
                 return Reload::Unchanged;
             }
-            *seen = digest;
+            seen.clone_from(&digest);
         }
-        match Rules::parse(&text) {
+        match Rules::parse_digested(&text, &digest) {
             Ok(rules) => {
                 let outcome = Reload::Applied {
                     version: rules.version.clone(),
