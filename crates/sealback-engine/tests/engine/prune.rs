@@ -15,6 +15,14 @@ use std::sync::Arc;
 
 const MIN: i64 = 60_000_000_000;
 
+/// `prune --max-unused 0`: every partly used pack is rewritten.
+fn repack_all() -> PruneOptions {
+    PruneOptions {
+        max_unused_percent: 0.0,
+        ..Default::default()
+    }
+}
+
 /// `forget --keep-last 1`.
 async fn keep_last_one(
     repo: &mut Repository,
@@ -232,16 +240,7 @@ async fn prune_repacks_partly_used_packs_and_deletes_what_interrupted_backups_le
     }
     assert_eq!(repo.read_index_files().await.unwrap().len(), 4);
 
-    let r = prune(
-        &mut repo,
-        &PruneOptions {
-            max_unused_percent: 0.0,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let r = prune(&mut repo, &repack_all(), &NoProgress).await.unwrap();
     assert_eq!(r.packs_repacked, 1, "{r:?}");
     assert_eq!(r.packs_written, 1, "{r:?}");
     assert_eq!(r.orphan_packs_deleted, 1, "{r:?}");
@@ -279,10 +278,7 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
         store.write(&path, bytes).await.unwrap();
     }
     let before = objects(&store).await;
-    let zero = PruneOptions {
-        max_unused_percent: 0.0,
-        ..Default::default()
-    };
+    let zero = repack_all();
     let err = prune(&mut repo, &zero, &NoProgress).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
     assert_eq!(
@@ -370,16 +366,7 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
 
     // The other device's prune ran after this session loaded its index: a backup here reloads
     // it first and so does not refer to repacked or deleted packs.
-    prune(
-        &mut other,
-        &PruneOptions {
-            max_unused_percent: 0.0,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    prune(&mut other, &repack_all(), &NoProgress).await.unwrap();
     random_file(&dir.join("f9"), 50_000, 99);
     let last = backup(
         &mut repo,
@@ -514,4 +501,33 @@ async fn locks_list_and_stale_or_unreadable_ones_are_handled() {
     prune(&mut repo, &PruneOptions::default(), &NoProgress)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn prune_completes_on_a_flaky_drive_and_leaves_it_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let HalfUsed {
+        dir,
+        store,
+        key,
+        second,
+        ..
+    } = half_used_pack(tmp.path()).await;
+    // Every third storage operation fails with a transient error: retries carry the prune.
+    let flaky = store.clone().with_faults(sealback_store::Faults {
+        fail_every: 3,
+        latency: std::time::Duration::ZERO,
+    });
+    let mut repo = Repository::open(flaky.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
+    let r = prune(&mut repo, &repack_all(), &NoProgress).await.unwrap();
+    assert_eq!(r.packs_repacked, 1, "{r:?}");
+    assert!(flaky.faults_injected() > 3, "{}", flaky.faults_injected());
+    let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
+    assert!(
+        report.problems.is_empty() && report.warnings.is_empty(),
+        "{report:?}"
+    );
+    restores_identically(&mut repo, &second.snapshot_id, &dir).await;
 }
