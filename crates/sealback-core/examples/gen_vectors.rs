@@ -348,5 +348,30 @@ fn main() {
             "slot_public_key": hex::encode(sealback_core::keyslot::slot_public_key(&secret, &slot_salt)),
         }),
     );
+    // Vault-passkey keyslots (SPEC §7c).
+    let vault_share = [0x9e; 32];
+    let storage_share = [0xaf; 32];
+    let vp = sealback_core::vault::VaultPasskeyParams {
+        url: "https://vault.example.org".into(),
+        account: "+15550100".into(),
+        rp_id: "vault.example.org".into(),
+        storage_share: zeroize::Zeroizing::new(storage_share),
+    };
+    let vp_secret = sealback_core::vault::vault_passkey_secret(&vault_share, &storage_share);
+    write(
+        dir,
+        "vault_passkey.json",
+        json!({
+            "description": "vault-passkey keyslot (SPEC 7c): params = u8(1) || bytes16(url) || bytes16(account) || bytes16(rp id) || storage share(32); secret = HKDF-SHA256(no salt, vault share || storage share, 'sealback 2026-11-26 vault passkey'), 32 bytes",
+            "vault_share": hex::encode(vault_share),
+            "storage_share": hex::encode(storage_share),
+            "secret": hex::encode(vp_secret.expose_secret()),
+            "params": {"url": vp.url, "account": vp.account, "rp_id": vp.rp_id, "encoded": hex::encode(vp.encode())},
+            "invalid_params": [
+                {"encoded": hex::encode({let mut e = vp.encode(); e[0] = 2; e}), "why": "version 2 needs a newer sealback"},
+                {"encoded": hex::encode({let e = vp.encode(); e[..e.len() - 1].to_vec()}), "why": "truncated storage share"},
+            ],
+        }),
+    );
     println!("vectors written to {}", dir.display());
 }

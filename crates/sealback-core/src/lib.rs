@@ -80,6 +80,8 @@ pub mod labels {
     pub const SLOT_ROOT_KEY: &[u8] = b"sealback 2026-11-25 root key";
     /// HMAC prefix of a slot attestation.
     pub const SLOT_ATTESTATION: &[u8] = b"sealback 2026-11-25 slot attestation";
+    /// HKDF info combining a vault-passkey keyslot's two shares into its secret.
+    pub const VAULT_PASSKEY_SECRET: &[u8] = b"sealback 2026-11-26 vault passkey";
     /// AAD prefix of every encrypted object.
     pub const OBJECT_AAD: &[u8] = b"sealback object v1";
 }

@@ -15,6 +15,7 @@ pub mod store;
 
 pub use protector::{enroll_template, passkey_slots, passkey_template, PasskeyProtector};
 pub use software::SoftwareAuthenticator;
+pub use url::Url;
 
 use sealback_core::ProtectorSecret;
 
@@ -72,6 +73,38 @@ pub struct PrfAssertion {
     pub credential_id: Vec<u8>,
     /// Its PRF output for that credential's salt.
     pub prf_output: ProtectorSecret,
+}
+
+/// A passkey provider driven by a relying party's own WebAuthn options (the key vault's passkey
+/// ceremonies), as `navigator.credentials.create()` / `.get()` are. Nothing is asked of the PRF
+/// extension, and a PRF result, should a provider add one, is removed from what is returned: the
+/// JSON goes to a server.
+#[allow(async_fn_in_trait)]
+pub trait WebAuthnClient {
+    /// Creates a credential for `options` (`{"publicKey": …}`) as a client at `origin`, with
+    /// user verification; returns the `PublicKeyCredential` JSON.
+    async fn create_credential(
+        &mut self,
+        origin: &url::Url,
+        options: &serde_json::Value,
+    ) -> Result<serde_json::Value, PasskeyError>;
+
+    /// Makes an assertion for `options` as a client at `origin`, with user verification;
+    /// returns the `PublicKeyCredential` JSON.
+    async fn get_assertion(
+        &mut self,
+        origin: &url::Url,
+        options: &serde_json::Value,
+    ) -> Result<serde_json::Value, PasskeyError>;
+}
+
+/// Removes any PRF result from a credential's JSON before it is sent anywhere.
+pub fn strip_prf(credential: &mut serde_json::Value) {
+    for key in ["clientExtensionResults", "client_extension_results"] {
+        if let Some(ext) = credential.get_mut(key).and_then(|e| e.as_object_mut()) {
+            ext.remove("prf");
+        }
+    }
 }
 
 /// A passkey provider that can evaluate the WebAuthn PRF extension with user verification.

@@ -5,7 +5,7 @@
 //! CLI uses headless. The PIN that decrypts the store is its user verification.
 
 use crate::store::{self, b64, unb64, CredentialRecord, Pin, StoreContents};
-use crate::{CreatedPasskey, PasskeyError, PrfAssertion, PrfAuthenticator};
+use crate::{CreatedPasskey, PasskeyError, PrfAssertion, PrfAuthenticator, WebAuthnClient};
 use passkey_authenticator::extensions::HmacSecretConfig;
 use passkey_authenticator::{Authenticator, MemoryStore, UiHint, UserCheck, UserValidationMethod};
 use passkey_client::{Client, WebauthnError};
@@ -233,18 +233,76 @@ impl SoftwareAuthenticator {
         )
     }
 
-    fn authenticator(&self) -> Authenticator<MemoryStore, PinVerified, AvailableBackend> {
-        let auth = Authenticator::new(
+    fn authenticator(&self) -> Authenticator<DiscoverableStore, PinVerified, AvailableBackend> {
+        let mut auth = Authenticator::new(
             Aaguid::new_empty(),
-            self.client_store(),
+            DiscoverableStore(self.client_store()),
             PinVerified,
             AvailableBackend,
         );
+        // A signature counter lets a relying party notice a cloned credential.
+        auth.set_make_credentials_with_signature_counter(true);
         if self.contents.prf {
             auth.hmac_secret(HmacSecretConfig::new_with_uv_only().enable_on_make_credential())
         } else {
             auth
         }
+    }
+}
+
+/// The credentials of the store, found by id or, when the relying party names none (a
+/// discoverable sign-in), by relying party and user handle.
+struct DiscoverableStore(MemoryStore);
+
+#[async_trait::async_trait]
+impl passkey_authenticator::CredentialStore for DiscoverableStore {
+    type PasskeyItem = Passkey;
+
+    async fn find_credentials(
+        &self,
+        allow: Option<&[webauthn::PublicKeyCredentialDescriptor]>,
+        rp_id: &str,
+        user_handle: Option<&[u8]>,
+    ) -> Result<Vec<Passkey>, passkey_types::ctap2::StatusCode> {
+        if allow.is_some_and(|a| !a.is_empty()) {
+            return self.0.find_credentials(allow, rp_id, user_handle).await;
+        }
+        let mut found: Vec<Passkey> = self
+            .0
+            .values()
+            .filter(|p| p.rp_id == rp_id)
+            .filter(|p| {
+                user_handle.is_none_or(|h| p.user_handle.as_deref().map(|u| &u[..]) == Some(h))
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.credential_id.cmp(&b.credential_id));
+        if found.is_empty() {
+            Err(Ctap2Error::NoCredentials.into())
+        } else {
+            Ok(found)
+        }
+    }
+
+    async fn save_credential(
+        &mut self,
+        cred: Passkey,
+        user: passkey_types::ctap2::make_credential::PublicKeyCredentialUserEntity,
+        rp: passkey_types::ctap2::make_credential::PublicKeyCredentialRpEntity,
+        options: passkey_types::ctap2::make_credential::Options,
+    ) -> Result<(), passkey_types::ctap2::StatusCode> {
+        self.0.save_credential(cred, user, rp, options).await
+    }
+
+    async fn update_credential(
+        &mut self,
+        cred: &Passkey,
+    ) -> Result<(), passkey_types::ctap2::StatusCode> {
+        self.0.update_credential(cred).await
+    }
+
+    async fn get_info(&self) -> passkey_authenticator::StoreInfo {
+        self.0.get_info().await
     }
 }
 
@@ -320,7 +378,7 @@ impl PrfAuthenticator for SoftwareAuthenticator {
         let at_creation = prf
             .and_then(|p| p.results.as_ref())
             .map(|r| r.first.to_vec());
-        let mem = client.authenticator().store().clone();
+        let mem = client.authenticator().store().0.clone();
         self.absorb(&mem)?;
         let prf_output = match at_creation {
             Some(out) => ProtectorSecret::new(out),
@@ -405,11 +463,66 @@ impl PrfAuthenticator for SoftwareAuthenticator {
             .map(|r| r.first.to_vec())
             .ok_or(PasskeyError::NoPrf)?;
         let credential_id = asserted.raw_id.to_vec();
-        let mem = client.authenticator().store().clone();
+        let mem = client.authenticator().store().0.clone();
         self.absorb(&mem)?;
         Ok(PrfAssertion {
             credential_id,
             prf_output: ProtectorSecret::new(output),
         })
+    }
+}
+
+fn bad_options(e: serde_json::Error) -> PasskeyError {
+    PasskeyError::Provider(format!(
+        "the relying party's WebAuthn options do not parse: {e}"
+    ))
+}
+
+impl WebAuthnClient for SoftwareAuthenticator {
+    async fn create_credential(
+        &mut self,
+        origin: &url::Url,
+        options: &serde_json::Value,
+    ) -> Result<serde_json::Value, PasskeyError> {
+        let mut request: webauthn::CredentialCreationOptions =
+            serde_json::from_value(options.clone()).map_err(bad_options)?;
+        // This ceremony never asks for PRF: its result would be posted to a server.
+        if let Some(ext) = request.public_key.extensions.as_mut() {
+            ext.prf = None;
+        }
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let created = client
+            .register(origin, request, None::<Vec<u8>>)
+            .await
+            .map_err(map_webauthn)?;
+        let mem = client.authenticator().store().0.clone();
+        self.absorb(&mem)?;
+        let mut json = serde_json::to_value(&created)
+            .map_err(|e| PasskeyError::Provider(format!("credential JSON: {e}")))?;
+        crate::strip_prf(&mut json);
+        Ok(json)
+    }
+
+    async fn get_assertion(
+        &mut self,
+        origin: &url::Url,
+        options: &serde_json::Value,
+    ) -> Result<serde_json::Value, PasskeyError> {
+        let mut request: webauthn::CredentialRequestOptions =
+            serde_json::from_value(options.clone()).map_err(bad_options)?;
+        if let Some(ext) = request.public_key.extensions.as_mut() {
+            ext.prf = None;
+        }
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let asserted = client
+            .authenticate(origin, request, None::<Vec<u8>>)
+            .await
+            .map_err(map_webauthn)?;
+        let mem = client.authenticator().store().0.clone();
+        self.absorb(&mem)?;
+        let mut json = serde_json::to_value(&asserted)
+            .map_err(|e| PasskeyError::Provider(format!("assertion JSON: {e}")))?;
+        crate::strip_prf(&mut json);
+        Ok(json)
     }
 }

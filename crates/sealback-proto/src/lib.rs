@@ -236,3 +236,125 @@ pub fn rollout_bucket(protector: &str, account: &str) -> u32 {
     let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
     (n % 10_000) as u32
 }
+
+/// The prefix of a passkey sign-in session token (`sbs1.` followed by 64 hex digits).
+pub const SESSION_TOKEN_PREFIX: &str = "sbs1.";
+
+/// `POST /v1/passkey/register/start`: registers a passkey to an account. With an account proof
+/// alone it starts a new passkey record (replacing any, with a new vault share); with a passkey
+/// session token of the same account as `session_token` it adds a passkey to the existing record.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyRegisterStart {
+    /// The account.
+    pub account: String,
+    /// Proof of account ownership (scope `register`), or a passkey session token where the
+    /// operator lets one stand in for it.
+    #[serde(default)]
+    pub proof: String,
+    /// A passkey session token of this account: add a passkey instead of replacing the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+}
+
+/// Reply to [`PasskeyRegisterStart`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyRegisterStartReply {
+    /// Names this ceremony for [`PasskeyRegisterFinish`].
+    pub session: String,
+    /// WebAuthn `CredentialCreationOptions` (`{"publicKey": …}`) for `navigator.credentials.create`.
+    pub options: serde_json::Value,
+}
+
+/// `POST /v1/passkey/register/finish`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyRegisterFinish {
+    /// From [`PasskeyRegisterStartReply`].
+    pub session: String,
+    /// The `PublicKeyCredential` the client made, as JSON (`toJSON()`), without any PRF result.
+    pub credential: serde_json::Value,
+}
+
+/// Reply to [`PasskeyRegisterFinish`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyRegisterFinishReply {
+    /// The registered credential's id.
+    #[serde(with = "b64")]
+    pub credential_id: Vec<u8>,
+    /// The vault's half of the keyslot secret (32 bytes), kept sealed by the vault's HSM key
+    /// and released again only to a verified assertion of a passkey of this account.
+    #[serde(with = "b64")]
+    pub vault_share: Vec<u8>,
+}
+
+/// `POST /v1/passkey/login/start`: counts one guess (the same count as passwords) before
+/// answering with a challenge for the account's passkeys.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyLoginStart {
+    /// The account.
+    pub account: String,
+    /// Proof of account ownership (scope `login` or `register`).
+    #[serde(default)]
+    pub proof: String,
+}
+
+/// Reply to [`PasskeyLoginStart`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyLoginStartReply {
+    /// Names this ceremony for [`PasskeyLoginFinish`].
+    pub session: String,
+    /// WebAuthn `CredentialRequestOptions` for `navigator.credentials.get`.
+    pub options: serde_json::Value,
+    /// Guesses left if this assertion fails.
+    pub attempts_remaining: u32,
+}
+
+/// `POST /v1/passkey/login/finish` and `POST /v1/passkey/signin/finish`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyAssertion {
+    /// From the start reply.
+    pub session: String,
+    /// The assertion `PublicKeyCredential` as JSON, without any PRF result.
+    pub credential: serde_json::Value,
+}
+
+/// Reply to a verified [`PasskeyLoginStart`] assertion.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeyLoginFinishReply {
+    /// The vault's half of the keyslot secret.
+    #[serde(with = "b64")]
+    pub vault_share: Vec<u8>,
+    /// A short-lived session for account operations ([`SESSION_TOKEN_PREFIX`]).
+    pub session_token: String,
+    /// When the session token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Reply to `POST /v1/passkey/signin/start` (no request body: the passkey names the account).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeySigninStartReply {
+    /// Names this ceremony for the finish request.
+    pub session: String,
+    /// WebAuthn `CredentialRequestOptions` with no allowed credentials (discoverable).
+    pub options: serde_json::Value,
+}
+
+/// Reply to a verified sign-in assertion: a session, never key material.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PasskeySigninReply {
+    /// The account the passkey belongs to.
+    pub account: String,
+    /// A short-lived session for account operations ([`SESSION_TOKEN_PREFIX`]).
+    pub session_token: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Whether a client's WebAuthn JSON carries a PRF result (`clientExtensionResults.prf` with
+/// anything in it). PRF outputs are client-side secrets: the vault refuses such a request
+/// before reading anything else of it.
+pub fn carries_prf_result(credential: &serde_json::Value) -> bool {
+    ["clientExtensionResults", "client_extension_results"]
+        .iter()
+        .filter_map(|k| credential.get(k))
+        .any(|ext| ext.get("prf").is_some_and(|p| !p.is_null()))
+}

@@ -1,12 +1,14 @@
-//! # sealback-vault-client: unlocking with a password through the Backup Key Vault
+//! # sealback-vault-client: unlocking through the Backup Key Vault
 //!
-//! This crate owns the client side of the password protector: OPAQUE registration and login
-//! against a vault over HTTP, pinning the vault's OPAQUE public key, wrapping the keyslot's
-//! secret under a key derived from the OPAQUE export key (so the vault holds it but cannot open
-//! it), the slot parameters, and the [`VaultPasswordProtector`].
+//! This crate owns the client side of the vault's protectors. The password protector: OPAQUE
+//! registration and login against a vault over HTTP, pinning the vault's OPAQUE public key,
+//! wrapping the keyslot's secret under a key derived from the OPAQUE export key (so the vault
+//! holds it but cannot open it), and the [`VaultPasswordProtector`]. The vault-passkey protector
+//! (for passkey providers without PRF): the vault's WebAuthn ceremonies driven through a
+//! [`WebAuthnClient`], the storage share kept in the slot, and the [`VaultPasskeyProtector`].
 //!
 //! It must not touch the repository or storage, and must never send or log the password, the
-//! export key or the unwrapped secret.
+//! export key, a PRF output, the storage share or the unwrapped secret.
 
 use hkdf::Hkdf;
 use opaque_ke::{
@@ -26,7 +28,8 @@ use zeroize::Zeroizing;
 /// HKDF info for the wrapping key derived from the OPAQUE export key.
 pub const WRAP_LABEL: &[u8] = b"sealback 2026-11-25 vault wrap";
 
-pub use sealback_core::vault::VaultParams;
+pub use sealback_core::vault::{VaultParams, VaultPasskeyParams};
+use sealback_passkey::{PasskeyError, WebAuthnClient};
 
 /// What went wrong talking to the vault.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,21 @@ pub enum VaultError {
         /// Guesses left.
         remaining: u32,
     },
+    /// The passkey assertion was refused (or no passkey of the account was at hand); the guess
+    /// was counted.
+    #[error("{}", wrong_passkey_message(*remaining, detail))]
+    WrongPasskey {
+        /// Guesses left.
+        remaining: u32,
+        /// What happened.
+        detail: String,
+    },
+    /// The passkey provider failed or the person cancelled.
+    #[error("{0}")]
+    Passkey(PasskeyError),
+    /// The vault does not offer this (no passkeys configured, nothing registered).
+    #[error("the key vault: {0}")]
+    NotAvailable(String),
     /// The vault destroyed the key after too many wrong guesses.
     #[error("the key vault has destroyed this key after too many wrong passwords; it cannot be recovered")]
     Locked,
@@ -75,6 +93,28 @@ fn wrong_password_message(remaining: u32) -> String {
     } else {
         format!("wrong password: {remaining} attempts remain before the vault destroys this key")
     }
+}
+
+fn wrong_passkey_message(remaining: u32, detail: &str) -> String {
+    if remaining == 0 {
+        format!("{detail}; that was the last attempt: the key vault destroys this key once the attempt is over; it cannot be recovered")
+    } else {
+        format!("{detail}: {remaining} attempts remain before the vault destroys this key")
+    }
+}
+
+/// The origin a client of the vault's passkeys claims: the relying party's own HTTPS origin
+/// (an app embeds its passkey provider for its relying party, as native apps do).
+pub fn passkey_origin(rp_id: &str) -> Result<url::Url, VaultError> {
+    url::Url::parse(&format!("https://{rp_id}"))
+        .map_err(|e| VaultError::Protocol(format!("relying party id {rp_id:?}: {e}")))
+}
+
+fn share(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| VaultError::Protocol("the vault share is not 32 bytes".into()))?;
+    Ok(Zeroizing::new(arr))
 }
 
 /// A password, zeroized on drop.
@@ -183,6 +223,7 @@ impl VaultClient {
                 retry_after: err.retry_after_seconds,
             },
             "unauthorized" => VaultError::Unauthorized(err.message),
+            "not_configured" | "not_found" => VaultError::NotAvailable(err.message),
             _ => VaultError::Protocol(err.message),
         })
     }
@@ -378,6 +419,254 @@ impl VaultClient {
             })?
             .len();
         Ok(ProtectorSecret::new(buf[..n].to_vec()))
+    }
+}
+
+/// The result of a passkey sign-in or login: a short-lived session at the vault.
+#[derive(Debug, Clone)]
+pub struct PasskeySession {
+    /// The account the passkey belongs to.
+    pub account: String,
+    /// The session token (`sbs1.…`), usable in place of an account proof where the vault
+    /// allows it.
+    pub token: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+fn passkey_refused(e: VaultError) -> VaultError {
+    match e {
+        VaultError::WrongPassword { remaining } => VaultError::WrongPasskey {
+            remaining,
+            detail: "the key vault refused the passkey".into(),
+        },
+        other => other,
+    }
+}
+
+impl VaultClient {
+    /// Registers a new passkey (from `authenticator`) to `account` and returns a new
+    /// vault-passkey slot's parameters and secret. With `session_token` (from a passkey login
+    /// of the same account) the passkey joins the account's existing record and the slot shares
+    /// its vault share; with the account proof alone the vault starts a new record (a new vault
+    /// share: slots made with the old one stop opening).
+    pub async fn passkey_register(
+        &self,
+        account: &str,
+        proof: &str,
+        session_token: Option<&str>,
+        authenticator: &mut impl WebAuthnClient,
+    ) -> Result<(VaultPasskeyParams, ProtectorSecret), VaultError> {
+        let start: proto::PasskeyRegisterStartReply = self
+            .post(
+                "/v1/passkey/register/start",
+                &proto::PasskeyRegisterStart {
+                    account: account.into(),
+                    proof: proof.into(),
+                    session_token: session_token.map(Into::into),
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let rp_id = start
+            .options
+            .pointer("/publicKey/rp/id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| VaultError::Protocol("the options name no relying party".into()))?
+            .to_string();
+        let credential = authenticator
+            .create_credential(&passkey_origin(&rp_id)?, &start.options)
+            .await
+            .map_err(VaultError::Passkey)?;
+        let done: proto::PasskeyRegisterFinishReply = self
+            .post(
+                "/v1/passkey/register/finish",
+                &proto::PasskeyAssertion {
+                    session: start.session,
+                    credential,
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let vault_share = share(&done.vault_share)?;
+        let mut storage_share = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(&mut storage_share[..]);
+        let secret = sealback_core::vault::vault_passkey_secret(&vault_share, &storage_share);
+        Ok((
+            VaultPasskeyParams {
+                url: self.url.clone(),
+                account: account.into(),
+                rp_id,
+                storage_share,
+            },
+            secret,
+        ))
+    }
+
+    /// Logs in with a passkey of the slot's account: the vault counts the guess, then releases
+    /// its share to a verified assertion. Returns the slot's secret and a passkey session.
+    pub async fn passkey_login(
+        &self,
+        params: &VaultPasskeyParams,
+        proof: &str,
+        authenticator: &mut impl WebAuthnClient,
+    ) -> Result<(ProtectorSecret, PasskeySession), VaultError> {
+        let (vault_share, session) = self
+            .passkey_login_share(params, proof, authenticator)
+            .await?;
+        Ok((
+            sealback_core::vault::vault_passkey_secret(&vault_share, &params.storage_share),
+            session,
+        ))
+    }
+
+    async fn passkey_login_share(
+        &self,
+        params: &VaultPasskeyParams,
+        proof: &str,
+        authenticator: &mut impl WebAuthnClient,
+    ) -> Result<(Zeroizing<[u8; 32]>, PasskeySession), VaultError> {
+        let start: proto::PasskeyLoginStartReply = self
+            .post(
+                "/v1/passkey/login/start",
+                &proto::PasskeyLoginStart {
+                    account: params.account.clone(),
+                    proof: proof.into(),
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let assertion = match authenticator
+            .get_assertion(&passkey_origin(&params.rp_id)?, &start.options)
+            .await
+        {
+            Ok(a) => a,
+            // The guess is spent either way; say how many remain.
+            Err(PasskeyError::NoCredential) => {
+                return Err(VaultError::WrongPasskey {
+                    remaining: start.attempts_remaining,
+                    detail: "no passkey in this passkey store is registered for this backup's account at the key vault".into(),
+                })
+            }
+            Err(e) => return Err(VaultError::Passkey(e)),
+        };
+        let done: proto::PasskeyLoginFinishReply = self
+            .post(
+                "/v1/passkey/login/finish",
+                &proto::PasskeyAssertion {
+                    session: start.session,
+                    credential: assertion,
+                },
+            )
+            .await
+            .map_err(passkey_refused)?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        Ok((
+            share(&done.vault_share)?,
+            PasskeySession {
+                account: params.account.clone(),
+                token: done.session_token,
+                expires_at: done.expires_at,
+            },
+        ))
+    }
+
+    /// Signs in with any passkey of the vault's relying party `rp_id` (no account named: the
+    /// passkey says whose it is). Releases no key material.
+    pub async fn passkey_signin(
+        &self,
+        rp_id: &str,
+        authenticator: &mut impl WebAuthnClient,
+    ) -> Result<PasskeySession, VaultError> {
+        let start: proto::PasskeySigninStartReply = self
+            .post("/v1/passkey/signin/start", &serde_json::json!({}))
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let assertion = authenticator
+            .get_assertion(&passkey_origin(rp_id)?, &start.options)
+            .await
+            .map_err(VaultError::Passkey)?;
+        let done: proto::PasskeySigninReply = self
+            .post(
+                "/v1/passkey/signin/finish",
+                &proto::PasskeyAssertion {
+                    session: start.session,
+                    credential: assertion,
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        Ok(PasskeySession {
+            account: done.account,
+            token: done.session_token,
+            expires_at: done.expires_at,
+        })
+    }
+}
+
+/// The vault-passkey slots of a keyslot file with their parameters.
+pub fn vault_passkey_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultPasskeyParams)> {
+    file.slots
+        .iter()
+        .filter(|s| s.protector_type == ProtectorType::VAULT_PASSKEY)
+        .filter_map(|s| VaultPasskeyParams::decode(&s.params).ok().map(|p| (s, p)))
+        .collect()
+}
+
+/// The vault share released by one passkey login. It opens the vault-passkey slots of that
+/// account and vault (each with its own storage share).
+pub struct VaultPasskeyProtector {
+    url: String,
+    account: String,
+    vault_share: Zeroizing<[u8; 32]>,
+    session: PasskeySession,
+}
+
+impl VaultPasskeyProtector {
+    /// Logs in to the vault of the first vault-passkey slot (of `account`, when given) with a
+    /// passkey from `authenticator`.
+    pub async fn login(
+        file: &KeySlotFile,
+        account: Option<&str>,
+        proof: &str,
+        authenticator: &mut impl WebAuthnClient,
+    ) -> Result<Self, VaultError> {
+        let slots = vault_passkey_slots(file);
+        let (_, params) = slots
+            .iter()
+            .find(|(_, p)| account.is_none_or(|a| a == p.account))
+            .ok_or_else(|| {
+                VaultError::Protocol("this backup has no vault passkey key for that account".into())
+            })?;
+        let client = VaultClient::new(&params.url);
+        let (vault_share, session) = client
+            .passkey_login_share(params, proof, authenticator)
+            .await?;
+        Ok(Self {
+            url: params.url.clone(),
+            account: params.account.clone(),
+            vault_share,
+            session,
+        })
+    }
+
+    /// The passkey session the login issued.
+    pub fn session(&self) -> &PasskeySession {
+        &self.session
+    }
+}
+
+impl Protector for VaultPasskeyProtector {
+    fn protector_type(&self) -> ProtectorType {
+        ProtectorType::VAULT_PASSKEY
+    }
+    fn secret_for(&mut self, slot: &KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
+        match VaultPasskeyParams::decode(&slot.params) {
+            Ok(p) if p.account == self.account && p.url == self.url => Ok(Some(
+                sealback_core::vault::vault_passkey_secret(&self.vault_share, &p.storage_share),
+            )),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -8,6 +8,45 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+/// The kinds of key material the vault holds for an account. Each lives in its own table; the
+/// guess count is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// The OPAQUE password file and the client's wrapped key (`records`).
+    Password,
+    /// The registered passkeys and the vault share of a vault-passkey keyslot (`passkeys`).
+    Passkey,
+}
+
+impl RecordKind {
+    /// Every kind.
+    pub const ALL: [RecordKind; 2] = [RecordKind::Password, RecordKind::Passkey];
+
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            RecordKind::Password => "records",
+            RecordKind::Passkey => "passkeys",
+        }
+    }
+
+    /// A byte for session state.
+    pub fn code(self) -> u8 {
+        match self {
+            RecordKind::Password => 1,
+            RecordKind::Passkey => 2,
+        }
+    }
+
+    /// The kind of [`RecordKind::code`].
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(RecordKind::Password),
+            2 => Some(RecordKind::Passkey),
+            _ => None,
+        }
+    }
+}
+
 /// What a login attempt may do.
 #[derive(Debug)]
 pub enum Attempt {
@@ -19,9 +58,11 @@ pub enum Attempt {
         count: u32,
         /// The sealed record, if the account has one.
         record: Option<Vec<u8>>,
-        /// This is the last allowed guess: the record has been taken out of the table and lives
-        /// only in this login's session until it succeeds.
+        /// This is the last allowed guess: every record of the account (of every kind) has been
+        /// taken out of its table and lives only in this login's session until it succeeds.
         last: bool,
+        /// On the last guess, the records taken out (to put back on success).
+        taken: Vec<(RecordKind, Vec<u8>)>,
     },
 }
 
@@ -102,13 +143,54 @@ impl Db {
     pub async fn begin_attempt(
         &self,
         account: String,
+        kind: RecordKind,
         limit: u32,
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
         match self {
-            Db::Sqlite(d) => d.begin_attempt(account, limit, now, source).await,
-            Db::Postgres(d) => d.begin_attempt(&account, limit, now, &source).await,
+            Db::Sqlite(d) => d.begin_attempt(account, kind, limit, now, source).await,
+            Db::Postgres(d) => d.begin_attempt(&account, kind, limit, now, &source).await,
+        }
+    }
+    /// See [`SqliteDb::put_passkey_record`].
+    pub async fn put_passkey_record(
+        &self,
+        account: String,
+        sealed: Vec<u8>,
+        credential_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => {
+                d.put_passkey_record(account, sealed, credential_ids, now)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.put_passkey_record(&account, &sealed, &credential_ids, now)
+                    .await
+            }
+        }
+    }
+    /// The sealed passkey record of an account.
+    pub async fn passkey_record(&self, account: String) -> Result<Option<Vec<u8>>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.passkey_record(account).await,
+            Db::Postgres(d) => d.passkey_record(&account).await,
+        }
+    }
+    /// The account a registered credential (base64url id) belongs to.
+    pub async fn passkey_account(&self, credential_id: String) -> Result<Option<String>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.passkey_account(credential_id).await,
+            Db::Postgres(d) => d.passkey_account(&credential_id).await,
+        }
+    }
+    /// The account of a live session, without taking it (account sessions are used many times).
+    pub async fn session_account(&self, id: String, now: i64) -> Result<Option<String>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.session_account(id, now).await,
+            Db::Postgres(d) => d.session_account(&id, now).await,
         }
     }
     /// See [`SqliteDb::put_session`].
@@ -146,14 +228,18 @@ impl Db {
     pub async fn login_succeeded(
         &self,
         account: String,
-        restore: Option<Vec<u8>>,
+        restore: Vec<(RecordKind, Vec<u8>)>,
+        update: Option<(RecordKind, Vec<u8>)>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.login_succeeded(account, restore, now, source).await,
+            Db::Sqlite(d) => {
+                d.login_succeeded(account, restore, update, now, source)
+                    .await
+            }
             Db::Postgres(d) => {
-                d.login_succeeded(&account, restore.as_deref(), now, &source)
+                d.login_succeeded(&account, &restore, update.as_ref(), now, &source)
                     .await
             }
         }
@@ -172,11 +258,11 @@ impl Db {
             Db::Postgres(d) => d.audit_log(limit).await,
         }
     }
-    /// Whether the account has a record.
-    pub async fn has_record(&self, account: String) -> Result<bool, DbError> {
+    /// Whether the account has a record of this kind.
+    pub async fn has_record(&self, account: String, kind: RecordKind) -> Result<bool, DbError> {
         match self {
-            Db::Sqlite(d) => d.has_record(account).await,
-            Db::Postgres(d) => d.has_record(&account).await,
+            Db::Sqlite(d) => d.has_record(account, kind).await,
+            Db::Postgres(d) => d.has_record(&account, kind).await,
         }
     }
     /// Guesses counted for an account.
@@ -186,6 +272,21 @@ impl Db {
             Db::Postgres(d) => d.attempts(&account).await,
         }
     }
+}
+
+/// Destroys every key the account holds (the guess limit is reached).
+fn destroy_all(c: &Connection, account: &str) -> Result<(), DbError> {
+    for k in RecordKind::ALL {
+        c.execute(
+            &format!("DELETE FROM {} WHERE account = ?1", k.table()),
+            params![account],
+        )?;
+    }
+    c.execute(
+        "DELETE FROM passkey_credentials WHERE account = ?1",
+        params![account],
+    )?;
+    Ok(())
 }
 
 /// Runs `f` in a savepoint: its changes stay only if it succeeds.
@@ -270,6 +371,9 @@ CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count INTEGER NOT 
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining INTEGER, source TEXT);
+CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 ";
 
 impl SqliteDb {
@@ -351,10 +455,12 @@ impl SqliteDb {
         .await
     }
 
-    /// Counts one guess, durably, and says whether it may proceed.
+    /// Counts one guess, durably, and says whether it may proceed. The count is the account's,
+    /// whatever `kind` of key the guess is for; reaching the limit destroys every kind.
     pub async fn begin_attempt(
         &self,
         account: String,
+        kind: RecordKind,
         limit: u32,
         now: i64,
         source: String,
@@ -369,25 +475,131 @@ impl SqliteDb {
             )?;
             let count = count as u32;
             if count > limit {
-                tx.execute("DELETE FROM records WHERE account = ?1", params![account])?;
+                destroy_all(tx, &account)?;
                 tx.execute(
                     "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'locked', 0, ?3)",
                     params![now, account, source],
                 )?;
                 return Ok(Attempt::Locked);
             }
-            let record: Option<Vec<u8>> = tx
-                .query_row("SELECT sealed FROM records WHERE account = ?1", params![account], |r| r.get(0))
-                .optional()?;
+            let mut record = None;
+            let mut taken = Vec::new();
+            for k in RecordKind::ALL {
+                let sealed: Option<Vec<u8>> = tx
+                    .query_row(
+                        &format!("SELECT sealed FROM {} WHERE account = ?1", k.table()),
+                        params![account],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if k == kind {
+                    record = sealed.clone();
+                }
+                if let (true, Some(s)) = (count == limit, sealed) {
+                    taken.push((k, s));
+                }
+            }
             let last = count == limit;
-            if last && record.is_some() {
-                tx.execute("DELETE FROM records WHERE account = ?1", params![account])?;
+            if last {
+                for k in RecordKind::ALL {
+                    tx.execute(
+                        &format!("DELETE FROM {} WHERE account = ?1", k.table()),
+                        params![account],
+                    )?;
+                }
             }
             tx.execute(
                 "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'counted', ?3, ?4)",
                 params![now, account, limit - count, source],
             )?;
-            Ok(Attempt::Proceed { count, record, last })
+            Ok(Attempt::Proceed { count, record, last, taken })
+        })
+        .await
+    }
+
+    /// Stores an account's passkey record and the index of its credentials, and resets its
+    /// guess count. Returns false (and changes nothing) when one of the credentials is
+    /// registered to another account.
+    pub async fn put_passkey_record(
+        &self,
+        account: String,
+        sealed: Vec<u8>,
+        credential_ids: Vec<String>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        self.with(move |c| {
+            for id in &credential_ids {
+                let owner: Option<String> = c
+                    .query_row(
+                        "SELECT account FROM passkey_credentials WHERE credential_id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if owner.is_some_and(|o| o != account) {
+                    return Ok(false);
+                }
+            }
+            c.execute(
+                "DELETE FROM passkey_credentials WHERE account = ?1",
+                params![account],
+            )?;
+            for id in &credential_ids {
+                c.execute(
+                    "INSERT INTO passkey_credentials(credential_id, account) VALUES (?1, ?2)",
+                    params![id, account],
+                )?;
+            }
+            c.execute(
+                "INSERT INTO passkeys(account, sealed, created) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+                params![account, sealed, now],
+            )?;
+            c.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
+            c.execute(
+                "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, 'passkey_register', 'ok')",
+                params![now, account],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The sealed passkey record of an account.
+    pub async fn passkey_record(&self, account: String) -> Result<Option<Vec<u8>>, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT sealed FROM passkeys WHERE account = ?1",
+                params![account],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// The account a credential is registered to.
+    pub async fn passkey_account(&self, credential_id: String) -> Result<Option<String>, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT account FROM passkey_credentials WHERE credential_id = ?1",
+                params![credential_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// The account of a live session, leaving it in place.
+    pub async fn session_account(&self, id: String, now: i64) -> Result<Option<String>, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT account FROM sessions WHERE id = ?1 AND expires >= ?2",
+                params![id, now],
+                |r| r.get(0),
+            )
+            .optional()?)
         })
         .await
     }
@@ -441,21 +653,29 @@ impl SqliteDb {
         .await
     }
 
-    /// A login succeeded: reset the count, and put back a record taken by the last guess.
+    /// A login succeeded: reset the count, put back the records taken by the last guess, and
+    /// store an updated record (a passkey's counter and flags).
     pub async fn login_succeeded(
         &self,
         account: String,
-        restore: Option<Vec<u8>>,
+        restore: Vec<(RecordKind, Vec<u8>)>,
+        update: Option<(RecordKind, Vec<u8>)>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
         self.with(move |c| {
             let tx = c;
             tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
-            if let Some(sealed) = restore {
+            for (kind, sealed) in restore {
                 tx.execute(
-                    "INSERT INTO records(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING",
+                    &format!("INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING", kind.table()),
                     params![account, sealed, now],
+                )?;
+            }
+            if let Some((kind, sealed)) = update {
+                tx.execute(
+                    &format!("UPDATE {} SET sealed = ?2 WHERE account = ?1", kind.table()),
+                    params![account, sealed],
                 )?;
             }
             tx.execute(
@@ -502,11 +722,11 @@ impl SqliteDb {
         .await
     }
 
-    /// Whether the account has a record (for operators and tests).
-    pub async fn has_record(&self, account: String) -> Result<bool, DbError> {
+    /// Whether the account has a record of this kind (for operators and tests).
+    pub async fn has_record(&self, account: String, kind: RecordKind) -> Result<bool, DbError> {
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT count(*) FROM records WHERE account = ?1",
+                &format!("SELECT count(*) FROM {} WHERE account = ?1", kind.table()),
                 params![account],
                 |r| r.get::<_, i64>(0),
             )? > 0)

@@ -24,6 +24,8 @@ impl IntoResponse for VaultError {
             VaultError::SessionExpired => (StatusCode::GONE, "session_expired", None),
             VaultError::Unauthorized(_) => (StatusCode::FORBIDDEN, "unauthorized", None),
             VaultError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            VaultError::NotConfigured(_) => (StatusCode::NOT_IMPLEMENTED, "not_configured", None),
+            VaultError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             VaultError::Config(detail) | VaultError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -81,7 +83,7 @@ async fn register_start(
 ) -> Result<Json<proto::RegisterStartReply>, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/register/start", async {
-        v.register_start(&req, &source).map(Json)
+        v.register_start(&req, &source).await.map(Json)
     })
     .await
 }
@@ -134,6 +136,80 @@ async fn features(
     .await
 }
 
+async fn passkey_register_start(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::PasskeyRegisterStart>,
+) -> Result<Json<proto::PasskeyRegisterStartReply>, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/passkey/register/start", async {
+        v.passkey_register_start(&req, &source).await.map(Json)
+    })
+    .await
+}
+
+async fn passkey_register_finish(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::PasskeyAssertion>,
+) -> Result<Json<proto::PasskeyRegisterFinishReply>, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/passkey/register/finish", async {
+        v.passkey_register_finish(req, &source).await.map(Json)
+    })
+    .await
+}
+
+async fn passkey_login_start(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::PasskeyLoginStart>,
+) -> Result<Json<proto::PasskeyLoginStartReply>, VaultError> {
+    timed(&v, "/v1/passkey/login/start", async {
+        v.passkey_login_start(req, source_key(&addr))
+            .await
+            .map(Json)
+    })
+    .await
+}
+
+async fn passkey_login_finish(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::PasskeyAssertion>,
+) -> Result<Json<proto::PasskeyLoginFinishReply>, VaultError> {
+    timed(&v, "/v1/passkey/login/finish", async {
+        v.passkey_login_finish(req, source_key(&addr))
+            .await
+            .map(Json)
+    })
+    .await
+}
+
+async fn passkey_signin_start(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Result<Json<proto::PasskeySigninStartReply>, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/passkey/signin/start", async {
+        v.passkey_signin_start(&source).await.map(Json)
+    })
+    .await
+}
+
+async fn passkey_signin_finish(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Json(req): Json<proto::PasskeyAssertion>,
+) -> Result<Json<proto::PasskeySigninReply>, VaultError> {
+    timed(&v, "/v1/passkey/signin/finish", async {
+        v.passkey_signin_finish(req, source_key(&addr))
+            .await
+            .map(Json)
+    })
+    .await
+}
+
 async fn metrics(State(v): State<Arc<Vault>>) -> Response {
     (
         [(
@@ -161,6 +237,12 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/register/finish", post(register_finish))
         .route("/v1/login/start", post(login_start))
         .route("/v1/login/finish", post(login_finish))
+        .route("/v1/passkey/register/start", post(passkey_register_start))
+        .route("/v1/passkey/register/finish", post(passkey_register_finish))
+        .route("/v1/passkey/login/start", post(passkey_login_start))
+        .route("/v1/passkey/login/finish", post(passkey_login_finish))
+        .route("/v1/passkey/signin/start", post(passkey_signin_start))
+        .route("/v1/passkey/signin/finish", post(passkey_signin_finish))
         .with_state(vault)
 }
 

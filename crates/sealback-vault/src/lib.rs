@@ -4,11 +4,13 @@
 //! (the vault never sees the password), the guess limit (each login attempt is counted durably
 //! before the vault answers; at the limit the record is destroyed for good), records and the
 //! OPAQUE server secret sealed by a key the database does not hold ([`sealer`]), the audit
-//! trail, staged rollout of protectors to clients ([`rollout`]), and an axum
+//! trail, staged rollout of protectors to clients ([`rollout`]), the WebAuthn relying party
+//! for passkey sign-in and the vault-passkey protector ([`passkeys`]), and an axum
 //! [`Router`](axum::Router) ([`http::router`]).
 //!
 //! It must not link the backup engine or know what the wrapped key opens, and it must never log
-//! or store a password, an OPAQUE export key or a wrapped key in clear.
+//! or store a password, an OPAQUE export key, a wrapped key or a vault share in clear, and it must
+//! never accept a passkey's PRF output.
 
 pub mod db;
 pub mod http;
@@ -16,6 +18,7 @@ mod keyed;
 pub mod limits;
 pub mod metrics;
 pub mod monitor;
+pub mod passkeys;
 pub mod pg;
 pub mod rollout;
 pub mod sealer;

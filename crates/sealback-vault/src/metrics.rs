@@ -53,6 +53,9 @@ pub struct Metrics {
     pub request_seconds: Family<RouteLabel, Histogram>,
     /// `/v1/features` answers by protector and offer: how far a rollout has reached.
     pub features_answered: Family<OfferLabel, Counter>,
+    /// Passkey assertions that surprised the vault: `counter_regression`,
+    /// `backup_state_changed`, `backup_eligible_lost`.
+    pub passkey_surprises: Family<KindLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,8 +95,15 @@ impl Default for Metrics {
             "Feature answers by protector and whether it was offered",
             features_answered.clone(),
         );
+        let passkey_surprises = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "passkey_surprises",
+            "Passkey assertions whose counter or backup flags surprised the vault",
+            passkey_surprises.clone(),
+        );
         Self {
             registry,
+            passkey_surprises,
             features_answered,
             logins,
             registrations,

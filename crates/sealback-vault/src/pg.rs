@@ -4,7 +4,7 @@
 //! that row-locks the account's counter until its transaction commits, so concurrent guesses
 //! for one account, from any number of processes, are counted one after another.
 
-use crate::db::{Attempt, DbError};
+use crate::db::{Attempt, DbError, RecordKind};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count BIGINT NOT N
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 CREATE TABLE IF NOT EXISTS audit(id BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining BIGINT, source TEXT);
+CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 ";
 
 /// A pool of connections to one PostgreSQL database.
@@ -125,6 +128,7 @@ impl PgDb {
     pub(crate) async fn begin_attempt(
         &self,
         account: &str,
+        kind: RecordKind,
         limit: u32,
         now: i64,
         source: &str,
@@ -141,9 +145,15 @@ impl PgDb {
             .get(0);
         let count = count as u32;
         if count > limit {
+            for k in RecordKind::ALL {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE account = $1", k.table()),
+                    &[&account],
+                )
+                .await?;
+            }
             tx.execute(
-                &tx.prepare_cached("DELETE FROM records WHERE account = $1")
-                    .await?,
+                "DELETE FROM passkey_credentials WHERE account = $1",
                 &[&account],
             )
             .await?;
@@ -154,21 +164,31 @@ impl PgDb {
             tx.commit().await?;
             return Ok(Attempt::Locked);
         }
-        let record: Option<Vec<u8>> = tx
-            .query_opt(
-                "SELECT sealed FROM records WHERE account = $1 FOR UPDATE",
-                &[&account],
-            )
-            .await?
-            .map(|r| r.get(0));
         let last = count == limit;
-        if last && record.is_some() {
-            tx.execute(
-                &tx.prepare_cached("DELETE FROM records WHERE account = $1")
-                    .await?,
-                &[&account],
-            )
-            .await?;
+        let mut record = None;
+        let mut taken = Vec::new();
+        for k in RecordKind::ALL {
+            let sealed: Option<Vec<u8>> = tx
+                .query_opt(
+                    &format!(
+                        "SELECT sealed FROM {} WHERE account = $1 FOR UPDATE",
+                        k.table()
+                    ),
+                    &[&account],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if k == kind {
+                record = sealed.clone();
+            }
+            if let (true, Some(s)) = (last, sealed) {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE account = $1", k.table()),
+                    &[&account],
+                )
+                .await?;
+                taken.push((k, s));
+            }
         }
         let remaining = i64::from(limit - count);
         tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'counted', $3, $4)").await?,
@@ -180,7 +200,95 @@ impl PgDb {
             count,
             record,
             last,
+            taken,
         })
+    }
+
+    pub(crate) async fn put_passkey_record(
+        &self,
+        account: &str,
+        sealed: &[u8],
+        credential_ids: &[String],
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        for id in credential_ids {
+            let owner: Option<String> = tx
+                .query_opt(
+                    "SELECT account FROM passkey_credentials WHERE credential_id = $1 FOR UPDATE",
+                    &[id],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if owner.is_some_and(|o| o != account) {
+                return Ok(false);
+            }
+        }
+        tx.execute(
+            "DELETE FROM passkey_credentials WHERE account = $1",
+            &[&account],
+        )
+        .await?;
+        for id in credential_ids {
+            tx.execute(
+                "INSERT INTO passkey_credentials(credential_id, account) VALUES ($1, $2)",
+                &[id, &account],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO passkeys(account, sealed, created) VALUES ($1, $2, $3)
+             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+            &[&account, &sealed, &now],
+        )
+        .await?;
+        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
+            .await?;
+        tx.execute(
+            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'passkey_register', 'ok')",
+            &[&now, &account],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn passkey_record(&self, account: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT sealed FROM passkeys WHERE account = $1",
+            &[&account],
+        )
+        .await?
+        .map(|r| r.get(0)))
+    }
+
+    pub(crate) async fn passkey_account(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<String>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT account FROM passkey_credentials WHERE credential_id = $1",
+            &[&credential_id],
+        )
+        .await?
+        .map(|r| r.get(0)))
+    }
+
+    pub(crate) async fn session_account(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            "SELECT account FROM sessions WHERE id = $1 AND expires >= $2",
+            &[&id, &now],
+        )
+        .await?
+        .map(|r| r.get(0)))
     }
 
     pub(crate) async fn put_session(
@@ -237,7 +345,8 @@ impl PgDb {
     pub(crate) async fn login_succeeded(
         &self,
         account: &str,
-        restore: Option<&[u8]>,
+        restore: &[(RecordKind, Vec<u8>)],
+        update: Option<&(RecordKind, Vec<u8>)>,
         now: i64,
         source: &str,
     ) -> Result<(), DbError> {
@@ -249,9 +358,17 @@ impl PgDb {
             &[&account],
         )
         .await?;
-        if let Some(sealed) = restore {
-            tx.execute(&tx.prepare_cached("INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING").await?,
-                &[&account, &sealed, &now],
+        for (kind, sealed) in restore {
+            tx.execute(
+                &format!("INSERT INTO {}(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING", kind.table()),
+                &[&account, sealed, &now],
+            )
+            .await?;
+        }
+        if let Some((kind, sealed)) = update {
+            tx.execute(
+                &format!("UPDATE {} SET sealed = $2 WHERE account = $1", kind.table()),
+                &[&account, sealed],
             )
             .await?;
         }
@@ -303,11 +420,15 @@ impl PgDb {
             .collect())
     }
 
-    pub(crate) async fn has_record(&self, account: &str) -> Result<bool, DbError> {
+    pub(crate) async fn has_record(
+        &self,
+        account: &str,
+        kind: RecordKind,
+    ) -> Result<bool, DbError> {
         let c = self.pool.get().await?;
         let n: i64 = c
             .query_one(
-                "SELECT count(*) FROM records WHERE account = $1",
+                &format!("SELECT count(*) FROM {} WHERE account = $1", kind.table()),
                 &[&account],
             )
             .await?

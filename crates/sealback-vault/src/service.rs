@@ -2,7 +2,7 @@
 //! the guess limit, the audit trail and what it stores. The clock is injected so that session
 //! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
-use crate::db::{Attempt, AuditEntry, Db, DbError};
+use crate::db::{Attempt, AuditEntry, Db, DbError, RecordKind};
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
@@ -66,6 +66,12 @@ pub enum VaultError {
     /// A malformed request.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// This vault does not offer what was asked (passkeys without a relying party).
+    #[error("not configured on this vault: {0}")]
+    NotConfigured(String),
+    /// The account has no key of the kind asked for.
+    #[error("{0}")]
+    NotFound(String),
     /// Storage or sealing failed.
     #[error("internal error")]
     Internal(String),
@@ -97,6 +103,13 @@ pub struct VaultOptions {
     /// The staged-rollout rules file ([`crate::rollout`]); without one every protector is
     /// offered to everyone.
     pub rollout_file: Option<std::path::PathBuf>,
+    /// The WebAuthn relying party for passkeys ([`crate::passkeys`]); without one the passkey
+    /// routes answer `not_configured`.
+    pub relying_party: Option<crate::passkeys::RelyingParty>,
+    /// Seconds a passkey session token (from a passkey login or sign-in) stays valid.
+    pub account_session_ttl: i64,
+    /// Let a passkey session token stand in for the operator's account proof.
+    pub sessions_as_proof: bool,
 }
 
 impl Default for VaultOptions {
@@ -110,26 +123,31 @@ impl Default for VaultOptions {
             source_rate: RateLimit { per_minute: 600 },
             monitor: MonitorOptions::default(),
             rollout_file: None,
+            relying_party: None,
+            account_session_ttl: 600,
+            sessions_as_proof: false,
         }
     }
 }
 
 /// The vault.
 pub struct Vault {
-    db: Db,
-    sealer: Arc<dyn Sealer>,
+    pub(crate) db: Db,
+    pub(crate) sealer: Arc<dyn Sealer>,
     setup: ServerSetup<Suite>,
-    options: VaultOptions,
-    clock: Arc<dyn Clock>,
-    account_limiter: RateLimiter,
+    pub(crate) options: VaultOptions,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) account_limiter: RateLimiter,
     source_limiter: RateLimiter,
     monitor: Monitor,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// Deletes expired login sessions every [`SESSION_SWEEP_SECONDS`]; stopped with the vault.
     _sweeper: AbortOnDrop,
     rollout: Rollout,
     /// Re-reads the rollout rules file when it changes; stopped with the vault.
     _rollout_watcher: Option<AbortOnDrop>,
+    /// The WebAuthn relying party, when configured.
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 /// How often expired login sessions are deleted. Expired sessions are refused either way; the
@@ -179,7 +197,7 @@ fn record_aad(account: &str) -> Vec<u8> {
     .concat()
 }
 
-fn session_aad(id: &str, account: &str) -> Vec<u8> {
+pub(crate) fn session_aad(id: &str, account: &str) -> Vec<u8> {
     [
         b"sealback vault 2026-11-25 session:".as_slice(),
         id.as_bytes(),
@@ -187,6 +205,43 @@ fn session_aad(id: &str, account: &str) -> Vec<u8> {
         account.as_bytes(),
     ]
     .concat()
+}
+
+/// Length-prefixed fields, for the state a session keeps between a ceremony's two requests.
+pub(crate) fn encode_fields(fields: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for f in fields {
+        v.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        v.extend_from_slice(f);
+    }
+    v
+}
+
+/// The fields of [`encode_fields`].
+pub(crate) fn decode_fields(mut v: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !v.is_empty() {
+        let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
+        out.push(v.get(4..4 + n)?.to_vec());
+        v = &v[4 + n..];
+    }
+    Some(out)
+}
+
+/// Records taken out by a last guess, as session fields (kind code, sealed record).
+pub(crate) fn taken_fields(taken: &[(RecordKind, Vec<u8>)]) -> Vec<Vec<u8>> {
+    taken
+        .iter()
+        .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
+        .collect()
+}
+
+/// The records of [`taken_fields`].
+pub(crate) fn taken_from_fields(fields: &[Vec<u8>]) -> Option<Vec<(RecordKind, Vec<u8>)>> {
+    fields
+        .iter()
+        .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
+        .collect()
 }
 
 /// A stored record: the OPAQUE password file and the client's wrapped key.
@@ -203,7 +258,7 @@ fn decode_record(v: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest.len() >= n).then(|| rest.split_at(n))
 }
 
-fn valid_account(account: &str) -> Result<(), VaultError> {
+pub(crate) fn valid_account(account: &str) -> Result<(), VaultError> {
     if account.is_empty() || account.len() > 256 || account.chars().any(|c| c.is_control()) {
         return Err(VaultError::BadRequest(
             "an account is 1-256 printable characters".into(),
@@ -282,7 +337,13 @@ impl Vault {
                 })))
             }
         };
+        let webauthn = options
+            .relying_party
+            .as_ref()
+            .map(crate::passkeys::RelyingParty::build)
+            .transpose()?;
         Ok(Self {
+            webauthn,
             db,
             sealer,
             setup,
@@ -369,14 +430,45 @@ impl Vault {
             .map_err(|e| VaultError::Unauthorized(e.to_string()))
     }
 
-    fn limit_source(&self, source: &str, now: i64) -> Result<(), VaultError> {
+    /// Checks an account proof, or (where the operator allows it) a passkey session token of
+    /// the same account in its place.
+    pub(crate) async fn authorize(
+        &self,
+        account: &str,
+        proof: &str,
+        wanted: Scope,
+        now: i64,
+    ) -> Result<(), VaultError> {
+        if proof.starts_with(proto::SESSION_TOKEN_PREFIX) {
+            if !self.options.sessions_as_proof {
+                return Err(VaultError::Unauthorized(
+                    "this vault does not accept a passkey session in place of an account proof"
+                        .into(),
+                ));
+            }
+            return match self.session_owner(proof, now).await? {
+                Some(owner) if owner == account => Ok(()),
+                _ => Err(VaultError::Unauthorized(
+                    "the passkey session expired or belongs to another account".into(),
+                )),
+            };
+        }
+        self.check_proof(account, proof, wanted, now)
+    }
+
+    pub(crate) fn limit_source(&self, source: &str, now: i64) -> Result<(), VaultError> {
         self.source_limiter
             .check(source, now)
             .map_err(|retry_after| VaultError::RateLimited { retry_after })
     }
 
     /// Flags from the audit monitor go to the trail, the log (address only) and the metrics.
-    async fn observe(&self, source: &str, account: &str, now: i64) -> Result<(), VaultError> {
+    pub(crate) async fn observe(
+        &self,
+        source: &str,
+        account: &str,
+        now: i64,
+    ) -> Result<(), VaultError> {
         for flag in self.monitor.observe(source, account, now) {
             tracing::warn!(source, flag = flag.as_str(), "suspicious login activity");
             self.metrics
@@ -400,7 +492,7 @@ impl Vault {
     }
 
     /// Registration, first message.
-    pub fn register_start(
+    pub async fn register_start(
         &self,
         req: &proto::RegisterStart,
         source: &str,
@@ -408,7 +500,8 @@ impl Vault {
         valid_account(&req.account)?;
         let now = self.clock.now_unix();
         self.limit_source(source, now)?;
-        self.check_proof(&req.account, &req.proof, Scope::Register, now)
+        self.authorize(&req.account, &req.proof, Scope::Register, now)
+            .await
             .inspect_err(|_| self.metrics.registration("unauthorized"))?;
         let request = RegistrationRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
@@ -429,7 +522,8 @@ impl Vault {
         valid_account(&req.account)?;
         let now = self.clock.now_unix();
         self.limit_source(source, now)?;
-        self.check_proof(&req.account, &req.proof, Scope::Register, now)
+        self.authorize(&req.account, &req.proof, Scope::Register, now)
+            .await
             .inspect_err(|_| self.metrics.registration("unauthorized"))?;
         if req.wrapped_key.len() > 1024 {
             return Err(VaultError::BadRequest("wrapped key too large".into()));
@@ -459,7 +553,8 @@ impl Vault {
         self.limit_source(&source, now)
             .inspect_err(|_| self.metrics.login("rate_limited"))?;
         // The proof before the account's limit: nobody else can use up an account's rate.
-        self.check_proof(&req.account, &req.proof, Scope::Login, now)
+        self.authorize(&req.account, &req.proof, Scope::Login, now)
+            .await
             .inspect_err(|_| self.metrics.login("unauthorized"))?;
         self.account_limiter
             .check(&req.account, now)
@@ -468,9 +563,15 @@ impl Vault {
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
         let limit = self.options.guess_limit;
-        let (count, sealed_record, last) = match self
+        let (count, sealed_record, last, taken) = match self
             .db
-            .begin_attempt(req.account.clone(), limit, now, source)
+            .begin_attempt(
+                req.account.clone(),
+                RecordKind::Password,
+                limit,
+                now,
+                source,
+            )
             .await?
         {
             Attempt::Locked => {
@@ -482,7 +583,8 @@ impl Vault {
                 count,
                 record,
                 last,
-            } => (count, record, last),
+                taken,
+            } => (count, record, last, taken),
         };
         let opened = match &sealed_record {
             Some(s) => Some(zeroize::Zeroizing::new(
@@ -522,16 +624,12 @@ impl Vault {
         OsRng.fill_bytes(&mut id);
         let session = hex::encode(id);
         // The session keeps the login state, the wrapped key, and (on the last guess) the
-        // record itself, sealed.
-        let mut state = Vec::new();
+        // account's records, sealed.
         let ke2_state = result.state.serialize();
-        state.extend_from_slice(&(ke2_state.len() as u32).to_be_bytes());
-        state.extend_from_slice(&ke2_state);
-        state.extend_from_slice(&(wrapped.len() as u32).to_be_bytes());
-        state.extend_from_slice(&wrapped);
-        if let (true, Some(r)) = (last, &sealed_record) {
-            state.extend_from_slice(r);
-        }
+        let taken = taken_fields(&taken);
+        let mut fields: Vec<&[u8]> = vec![&ke2_state, &wrapped];
+        fields.extend(taken.iter().map(|t| t.as_slice()));
+        let mut state = encode_fields(&fields);
         let sealed_state = self
             .sealer
             .seal(&session_aad(&session, &req.account), &state);
@@ -545,7 +643,7 @@ impl Vault {
             )
             .await?;
         self.metrics.login("counted");
-        if last && sealed_record.is_some() {
+        if last && !taken.is_empty() {
             self.metrics.last_guesses.inc();
         }
         Ok(proto::LoginStartReply {
@@ -572,27 +670,24 @@ impl Vault {
                 .open(&session_aad(&req.session, &account), &sealed)
                 .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
         );
-        let take = |v: &[u8], at: usize| -> Option<(Vec<u8>, usize)> {
-            let n = u32::from_be_bytes(v.get(at..at + 4)?.try_into().ok()?) as usize;
-            Some((v.get(at + 4..at + 4 + n)?.to_vec(), at + 4 + n))
+        let malformed = || VaultError::Internal("malformed session".into());
+        let fields = decode_fields(&state).ok_or_else(malformed)?;
+        let [ke2_state, wrapped, taken @ ..] = fields.as_slice() else {
+            return Err(malformed());
         };
-        let (ke2_state, at) =
-            take(&state, 0).ok_or_else(|| VaultError::Internal("malformed session".into()))?;
-        let (wrapped, at) =
-            take(&state, at).ok_or_else(|| VaultError::Internal("malformed session".into()))?;
-        let restore = (at < state.len()).then(|| state[at..].to_vec());
+        let restore = taken_from_fields(taken).ok_or_else(malformed)?;
         let finalization = CredentialFinalization::<Suite>::deserialize(&req.finalization)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        let server = ServerLogin::<Suite>::deserialize(&ke2_state)
+        let server = ServerLogin::<Suite>::deserialize(ke2_state)
             .map_err(|e| VaultError::Internal(format!("{e:?}")))?;
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db
-                    .login_succeeded(account, restore, now, source)
+                    .login_succeeded(account, restore, None, now, source)
                     .await?;
                 self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
-                    wrapped_key: wrapped,
+                    wrapped_key: wrapped.clone(),
                 })
             }
             _ => {

@@ -282,3 +282,41 @@ fn passkey_prf() {
     );
     assert_eq!(hex::encode(pk), v["slot_public_key"].as_str().unwrap());
 }
+
+#[test]
+fn vault_passkey_params_and_secret() {
+    use hkdf::Hkdf;
+    let v = load("vault_passkey.json");
+    let vault_share: [u8; 32] = hx(&v["vault_share"]).try_into().unwrap();
+    let storage_share: [u8; 32] = hx(&v["storage_share"]).try_into().unwrap();
+    let secret = sealback_core::vault::vault_passkey_secret(&vault_share, &storage_share);
+    assert_eq!(
+        hex::encode(secret.expose_secret()),
+        v["secret"].as_str().unwrap()
+    );
+    // The derivation spelled out independently of the library.
+    let mut ikm = vault_share.to_vec();
+    ikm.extend_from_slice(&storage_share);
+    let mut direct = [0u8; 32];
+    Hkdf::<sha2::Sha256>::new(None, &ikm)
+        .expand(b"sealback 2026-11-26 vault passkey", &mut direct)
+        .unwrap();
+    assert_eq!(secret.expose_secret(), &direct[..]);
+    // Each share matters.
+    let other = sealback_core::vault::vault_passkey_secret(&storage_share, &vault_share);
+    assert_ne!(other.expose_secret(), secret.expose_secret());
+    let p = sealback_core::vault::VaultPasskeyParams::decode(&hx(&v["params"]["encoded"])).unwrap();
+    assert_eq!(p.url, v["params"]["url"].as_str().unwrap());
+    assert_eq!(p.account, v["params"]["account"].as_str().unwrap());
+    assert_eq!(p.rp_id, v["params"]["rp_id"].as_str().unwrap());
+    assert_eq!(*p.storage_share, storage_share);
+    assert_eq!(p.encode(), hx(&v["params"]["encoded"]));
+    assert!(!format!("{p:?}").contains(&hex::encode(storage_share)));
+    for c in v["invalid_params"].as_array().unwrap() {
+        assert!(
+            sealback_core::vault::VaultPasskeyParams::decode(&hx(&c["encoded"])).is_err(),
+            "{}",
+            c["why"]
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The vault over real HTTP on loopback, with a real SQLite database.
 
 use sealback_core::ProtectorSecret;
-use sealback_vault::db::Db;
+use sealback_vault::db::{Db, RecordKind};
 use sealback_vault::limits::RateLimit;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
 use sealback_vault::{SystemClock, Vault, VaultOptions};
@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod operations;
+mod passkeys;
 mod rollout;
 
 struct Running {
@@ -122,14 +123,23 @@ async fn ten_wrong_guesses_destroy_the_record_for_good() {
         }
     }
     assert!(
-        !v.vault.db().has_record("bob".into()).await.unwrap(),
+        !v.vault
+            .db()
+            .has_record("bob".into(), RecordKind::Password)
+            .await
+            .unwrap(),
         "gone after the tenth wrong guess"
     );
     assert!(matches!(
         c.login(&params, &Password::new("right".into()), "").await,
         Err(VaultError::Locked)
     ));
-    assert!(!v.vault.db().has_record("bob".into()).await.unwrap());
+    assert!(!v
+        .vault
+        .db()
+        .has_record("bob".into(), RecordKind::Password)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -148,7 +158,11 @@ async fn the_tenth_guess_may_still_be_right() {
         .await
         .unwrap();
     assert!(
-        v.vault.db().has_record("carol".into()).await.unwrap(),
+        v.vault
+            .db()
+            .has_record("carol".into(), RecordKind::Password)
+            .await
+            .unwrap(),
         "a right last guess keeps the record"
     );
     assert_eq!(v.vault.db().attempts("carol".into()).await.unwrap(), 0);
@@ -181,7 +195,12 @@ async fn concurrent_guesses_never_exceed_the_limit() {
     }
     assert_eq!(evaluated, 10, "exactly the limit was evaluated");
     assert_eq!(locked, 190);
-    assert!(!v.vault.db().has_record("dave".into()).await.unwrap());
+    assert!(!v
+        .vault
+        .db()
+        .has_record("dave".into(), RecordKind::Password)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -356,7 +375,12 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
         }
     }
     assert_eq!(evaluated, 10);
-    assert!(!a.vault.db().has_record("ivan".into()).await.unwrap());
+    assert!(!a
+        .vault
+        .db()
+        .has_record("ivan".into(), RecordKind::Password)
+        .await
+        .unwrap());
 }
 
 /// Records sealed by a key inside a PKCS#11 token: the database and the token's files together

@@ -5,6 +5,7 @@ use super::{secret, start_with, Running};
 use opaque_ke::ClientLogin;
 use sealback_proto::proof::{Claims, OperatorSigner, Scope};
 use sealback_proto::Suite;
+use sealback_vault::db::RecordKind;
 use sealback_vault::limits::RateLimit;
 use sealback_vault::monitor::MonitorOptions;
 use sealback_vault::{Clock, VaultOptions};
@@ -115,7 +116,12 @@ async fn account_proofs_gate_registration_and_login() {
         c.register("olivia", &for_other, &pw, &secret(), None).await,
         "another account",
     );
-    assert!(!v.vault.db().has_record("olivia".into()).await.unwrap());
+    assert!(!v
+        .vault
+        .db()
+        .has_record("olivia".into(), RecordKind::Password)
+        .await
+        .unwrap());
 
     let register = proof(&op, "olivia", Scope::Register, &clock);
     let params = c

@@ -1,0 +1,737 @@
+//! The vault's WebAuthn relying party (webauthn-rs): passkeys registered to an account, the
+//! vault-passkey protector (SPEC §7c) and passkey sign-in.
+//!
+//! ```text
+//!  keyslot secret = HKDF-SHA256(ikm = vault share ‖ storage share,
+//!                               info = "sealback 2026-11-26 vault passkey")
+//!        │                                   │
+//!        │ vault share (32 B): in the account's passkey record, sealed by the HSM key,
+//!        │   released only to a verified assertion with user verification
+//!        └ storage share (32 B): in the keyslot's parameters on the backup drive
+//! ```
+//!
+//! Neither the drive's operator nor the vault's operator alone holds both halves. A passkey
+//! login is a guess like a password login: it is counted in the same row before the challenge is
+//! issued, reset by a verified assertion, and the tenth failure destroys every key the account
+//! holds. Sign-in (discoverable credentials, no account named) issues a short-lived session and
+//! never releases key material; it counts no guesses (it needs no account proof, so counting
+//! would let anyone destroy a key) but is rate limited per client and per account.
+//!
+//! PRF results are client-side secrets: a request whose credential JSON carries
+//! `clientExtensionResults.prf` is refused before anything else of it is read, and nothing of it
+//! is stored or logged.
+
+use crate::db::{Attempt, AuditEntry, RecordKind};
+use crate::service::{
+    decode_fields, encode_fields, session_aad, taken_fields, taken_from_fields, valid_account,
+    Vault, VaultError,
+};
+use rand08::rngs::OsRng;
+use rand08::RngCore;
+use sealback_proto::proof::Scope;
+use sealback_proto::{self as proto};
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, WebauthnError,
+};
+use zeroize::Zeroizing;
+
+/// The relying party the vault's passkeys belong to.
+#[derive(Clone, Debug)]
+pub struct RelyingParty {
+    /// The RP ID (a domain: `vault.example.org`; `localhost` for tests and demos).
+    pub id: String,
+    /// Origins whose assertions are accepted (`https://vault.example.org`, an app's origin).
+    /// Empty means `https://<id>`. For `localhost`, any port of each origin is accepted.
+    pub origins: Vec<Url>,
+    /// The name authenticators show.
+    pub name: String,
+}
+
+impl RelyingParty {
+    /// The relying party for `id` with its default origin.
+    pub fn new(id: &str) -> Result<Self, VaultError> {
+        Ok(Self {
+            id: id.into(),
+            origins: vec![],
+            name: "sealback key vault".into(),
+        })
+    }
+
+    pub(crate) fn build(&self) -> Result<webauthn_rs::Webauthn, VaultError> {
+        let config = |e: WebauthnError| {
+            VaultError::Config(format!(
+                "WebAuthn relying party {:?} with origins {:?}: {e}",
+                self.id,
+                self.origins.iter().map(Url::as_str).collect::<Vec<_>>()
+            ))
+        };
+        let default_origin = Url::parse(&format!("https://{}", self.id))
+            .map_err(|e| VaultError::Config(format!("relying party id {:?}: {e}", self.id)))?;
+        let mut origins = self.origins.clone();
+        if origins.is_empty() {
+            origins.push(default_origin);
+        }
+        let mut builder = webauthn_rs::WebauthnBuilder::new(&self.id, &origins[0])
+            .map_err(config)?
+            .rp_name(&self.name)
+            .allow_any_port(self.id == "localhost");
+        for o in &origins[1..] {
+            builder = builder.append_allowed_origin(o);
+        }
+        builder.build().map_err(config)
+    }
+}
+
+/// One registered credential and what the vault has seen of it.
+#[derive(Serialize, Deserialize)]
+struct CredentialEntry {
+    passkey: Passkey,
+    /// Backup flags last seen (at registration, then at each verified assertion).
+    backup_eligible: Option<bool>,
+    backup_state: Option<bool>,
+    registered: i64,
+}
+
+/// An account's passkey record, stored sealed by the HSM key.
+#[derive(Serialize, Deserialize)]
+struct PasskeyRecord {
+    version: u8,
+    user_id: Uuid,
+    /// The vault share, hex.
+    vault_share: Zeroizing<String>,
+    credentials: Vec<CredentialEntry>,
+}
+
+fn passkey_record_aad(account: &str) -> Vec<u8> {
+    [
+        b"sealback vault 2026-11-26 passkey record:".as_slice(),
+        account.as_bytes(),
+    ]
+    .concat()
+}
+
+fn credential_key(id: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// The backup flags inside a passkey (webauthn-rs keeps them private; its serialised form is
+/// its database format and carries them).
+fn backup_flags(p: &Passkey) -> (Option<bool>, Option<bool>) {
+    let v = serde_json::to_value(p).unwrap_or_default();
+    let flag = |name: &str| {
+        v.get("cred")
+            .and_then(|c| c.get(name))
+            .and_then(|b| b.as_bool())
+    };
+    (flag("backup_eligible"), flag("backup_state"))
+}
+
+/// The account session id stored for a token: only its hash is kept.
+fn account_session_id(token: &str) -> String {
+    use sha2_010::Digest;
+    format!(
+        "acct:{}",
+        hex::encode(sha2_010::Sha256::digest(token.as_bytes()))
+    )
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Refuses a credential that carries a PRF result, before anything else of it is read.
+fn refuse_prf(credential: &serde_json::Value) -> Result<(), VaultError> {
+    if proto::carries_prf_result(credential) {
+        return Err(VaultError::BadRequest(
+            "the request carries a PRF result (clientExtensionResults.prf): PRF outputs are secrets that never leave the client; strip them before sending. Nothing of this request was kept".into(),
+        ));
+    }
+    Ok(())
+}
+
+const MODE_REPLACE: u8 = 1;
+const MODE_ADD: u8 = 2;
+
+impl Vault {
+    fn relying_party(&self) -> Result<&webauthn_rs::Webauthn, VaultError> {
+        self.webauthn.as_ref().ok_or_else(|| {
+            VaultError::NotConfigured(
+                "passkeys (the operator starts the vault with --rp-id)".into(),
+            )
+        })
+    }
+
+    fn seal_record(&self, account: &str, record: &PasskeyRecord) -> Result<Vec<u8>, VaultError> {
+        let json = Zeroizing::new(
+            serde_json::to_vec(record).map_err(|e| VaultError::Internal(e.to_string()))?,
+        );
+        Ok(self.sealer.seal(&passkey_record_aad(account), &json))
+    }
+
+    fn open_record(&self, account: &str, sealed: &[u8]) -> Result<PasskeyRecord, VaultError> {
+        let json = Zeroizing::new(
+            self.sealer
+                .open(&passkey_record_aad(account), sealed)
+                .ok_or_else(|| {
+                    VaultError::Internal(
+                        "a passkey record does not open (tampered database?)".into(),
+                    )
+                })?,
+        );
+        serde_json::from_slice(&json)
+            .map_err(|e| VaultError::Internal(format!("malformed passkey record: {e}")))
+    }
+
+    /// Stores a ceremony's state for `ttl` seconds under a new session id.
+    async fn put_ceremony(
+        &self,
+        account: &str,
+        fields: &[&[u8]],
+        now: i64,
+    ) -> Result<String, VaultError> {
+        let session = random_hex(16);
+        let mut state = encode_fields(fields);
+        let sealed = self.sealer.seal(&session_aad(&session, account), &state);
+        zeroize::Zeroize::zeroize(&mut state);
+        self.db
+            .put_session(
+                session.clone(),
+                account.to_string(),
+                sealed,
+                now + self.options.session_ttl,
+            )
+            .await?;
+        Ok(session)
+    }
+
+    /// Takes a ceremony's state (once: a second finish of the same session is refused).
+    async fn take_ceremony(
+        &self,
+        session: &str,
+        now: i64,
+    ) -> Result<(String, Vec<Vec<u8>>), VaultError> {
+        if session.starts_with("acct:") {
+            return Err(VaultError::SessionExpired);
+        }
+        let (account, sealed) = self
+            .db
+            .take_session(session.to_string(), now)
+            .await?
+            .ok_or(VaultError::SessionExpired)?;
+        let state = Zeroizing::new(
+            self.sealer
+                .open(&session_aad(session, &account), &sealed)
+                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
+        );
+        let fields = decode_fields(&state)
+            .ok_or_else(|| VaultError::Internal("malformed session".into()))?;
+        Ok((account, fields))
+    }
+
+    /// Issues a passkey session token for `account`; only its hash is stored.
+    async fn issue_account_session(
+        &self,
+        account: &str,
+        now: i64,
+    ) -> Result<(String, i64), VaultError> {
+        let token = format!("{}{}", proto::SESSION_TOKEN_PREFIX, random_hex(32));
+        let expires = now + self.options.account_session_ttl;
+        self.db
+            .put_session(
+                account_session_id(&token),
+                account.to_string(),
+                Vec::new(),
+                expires,
+            )
+            .await?;
+        Ok((token, expires))
+    }
+
+    /// The account of a live passkey session token.
+    pub(crate) async fn session_owner(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .db
+            .session_account(account_session_id(token), now)
+            .await?)
+    }
+
+    /// `POST /v1/passkey/register/start`.
+    pub async fn passkey_register_start(
+        &self,
+        req: &proto::PasskeyRegisterStart,
+        source: &str,
+    ) -> Result<proto::PasskeyRegisterStartReply, VaultError> {
+        valid_account(&req.account)?;
+        let now = self.clock.now_unix();
+        self.limit_source(source, now)?;
+        let rp = self.relying_party()?;
+        let mode = match &req.session_token {
+            Some(token) => {
+                if self.session_owner(token, now).await?.as_deref() != Some(&req.account) {
+                    self.metrics.registration("unauthorized");
+                    return Err(VaultError::Unauthorized(
+                        "the passkey session expired or belongs to another account".into(),
+                    ));
+                }
+                MODE_ADD
+            }
+            None => {
+                self.authorize(&req.account, &req.proof, Scope::Register, now)
+                    .await
+                    .inspect_err(|_| self.metrics.registration("unauthorized"))?;
+                MODE_REPLACE
+            }
+        };
+        let existing = match mode {
+            MODE_ADD => match self.db.passkey_record(req.account.clone()).await? {
+                Some(sealed) => Some(self.open_record(&req.account, &sealed)?),
+                None => {
+                    return Err(VaultError::NotFound(
+                        "this account has no passkey record to add to".into(),
+                    ))
+                }
+            },
+            _ => None,
+        };
+        let user_id = existing
+            .as_ref()
+            .map(|r| r.user_id)
+            .unwrap_or_else(Uuid::new_v4);
+        let exclude = existing.as_ref().map(|r| {
+            r.credentials
+                .iter()
+                .map(|c| c.passkey.cred_id().clone())
+                .collect()
+        });
+        let (options, state) = rp
+            .start_passkey_registration(user_id, &req.account, &req.account, exclude)
+            .map_err(|e| VaultError::Internal(format!("WebAuthn: {e}")))?;
+        let mut options =
+            serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
+        // Ask for a discoverable credential where the authenticator can make one, so that the
+        // same passkey also signs in without a user name (webauthn-rs discourages it).
+        if let Some(sel) = options
+            .pointer_mut("/publicKey/authenticatorSelection")
+            .and_then(|s| s.as_object_mut())
+        {
+            sel.insert("residentKey".into(), "preferred".into());
+        }
+        let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
+        let session = self
+            .put_ceremony(&req.account, &[&[mode], &state], now)
+            .await?;
+        Ok(proto::PasskeyRegisterStartReply { session, options })
+    }
+
+    /// `POST /v1/passkey/register/finish`: verifies the new credential and stores it; a new
+    /// record gets a new vault share. Returns the vault share.
+    pub async fn passkey_register_finish(
+        &self,
+        req: proto::PasskeyAssertion,
+        source: &str,
+    ) -> Result<proto::PasskeyRegisterFinishReply, VaultError> {
+        refuse_prf(&req.credential)?;
+        let now = self.clock.now_unix();
+        self.limit_source(source, now)?;
+        let rp = self.relying_party()?;
+        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let [mode, state] = fields.as_slice() else {
+            return Err(VaultError::Internal("malformed session".into()));
+        };
+        let state: PasskeyRegistration = serde_json::from_slice(state)
+            .map_err(|e| VaultError::Internal(format!("registration state: {e}")))?;
+        let credential: RegisterPublicKeyCredential = serde_json::from_value(req.credential)
+            .map_err(|e| {
+                VaultError::BadRequest(format!("not a WebAuthn registration credential: {e}"))
+            })?;
+        let passkey = rp
+            .finish_passkey_registration(&credential, &state)
+            .map_err(|e| {
+                self.metrics.registration("refused");
+                VaultError::BadRequest(format!("the passkey was not accepted: {e}"))
+            })?;
+        let credential_id = passkey.cred_id().to_vec();
+        let (backup_eligible, backup_state) = backup_flags(&passkey);
+        let entry = CredentialEntry {
+            passkey,
+            backup_eligible,
+            backup_state,
+            registered: now,
+        };
+        let record = match mode.first() {
+            Some(&MODE_ADD) => {
+                let sealed = self
+                    .db
+                    .passkey_record(account.clone())
+                    .await?
+                    .ok_or_else(|| {
+                        VaultError::NotFound("the account's passkey record is gone".into())
+                    })?;
+                let mut record = self.open_record(&account, &sealed)?;
+                record.credentials.push(entry);
+                record
+            }
+            _ => {
+                let mut share = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(&mut share[..]);
+                PasskeyRecord {
+                    version: 1,
+                    user_id: Uuid::new_v4(),
+                    vault_share: Zeroizing::new(hex::encode(&share[..])),
+                    credentials: vec![entry],
+                }
+            }
+        };
+        let ids = record
+            .credentials
+            .iter()
+            .map(|c| credential_key(c.passkey.cred_id()))
+            .collect();
+        let sealed = self.seal_record(&account, &record)?;
+        if !self
+            .db
+            .put_passkey_record(account.clone(), sealed, ids, now)
+            .await?
+        {
+            return Err(VaultError::BadRequest(
+                "this passkey is already registered to another account".into(),
+            ));
+        }
+        self.metrics.registration("passkey_ok");
+        let vault_share = hex::decode(record.vault_share.as_str())
+            .map_err(|_| VaultError::Internal("malformed vault share".into()))?;
+        Ok(proto::PasskeyRegisterFinishReply {
+            credential_id,
+            vault_share,
+        })
+    }
+
+    /// `POST /v1/passkey/login/start`: the guess is counted before the challenge is made.
+    pub async fn passkey_login_start(
+        &self,
+        req: proto::PasskeyLoginStart,
+        source: String,
+    ) -> Result<proto::PasskeyLoginStartReply, VaultError> {
+        valid_account(&req.account)?;
+        let now = self.clock.now_unix();
+        self.observe(&source, &req.account, now).await?;
+        self.limit_source(&source, now)
+            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        let rp = self.relying_party()?;
+        self.authorize(&req.account, &req.proof, Scope::Login, now)
+            .await
+            .inspect_err(|_| self.metrics.login("unauthorized"))?;
+        self.account_limiter
+            .check(&req.account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })
+            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        let limit = self.options.guess_limit;
+        let (count, record, taken) = match self
+            .db
+            .begin_attempt(req.account.clone(), RecordKind::Passkey, limit, now, source)
+            .await?
+        {
+            Attempt::Locked => {
+                tracing::info!("passkey login refused: guess limit reached");
+                self.metrics.login("locked");
+                return Err(VaultError::Locked);
+            }
+            Attempt::Proceed {
+                count,
+                record,
+                taken,
+                ..
+            } => (count, record, taken),
+        };
+        let Some(sealed) = record else {
+            self.metrics.login("no_record");
+            return Err(VaultError::NotFound(
+                "no passkey is registered for this account at this vault".into(),
+            ));
+        };
+        let record = self.open_record(&req.account, &sealed)?;
+        let passkeys: Vec<Passkey> = record
+            .credentials
+            .iter()
+            .map(|c| c.passkey.clone())
+            .collect();
+        let (options, state) = rp
+            .start_passkey_authentication(&passkeys)
+            .map_err(|e| VaultError::Internal(format!("WebAuthn: {e}")))?;
+        let options =
+            serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
+        let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
+        let taken = taken_fields(&taken);
+        let mut fields: Vec<&[u8]> = vec![&state];
+        fields.extend(taken.iter().map(|t| t.as_slice()));
+        let session = self.put_ceremony(&req.account, &fields, now).await?;
+        self.metrics.login("passkey_counted");
+        Ok(proto::PasskeyLoginStartReply {
+            session,
+            options,
+            attempts_remaining: limit - count,
+        })
+    }
+
+    /// Audits a failed assertion and says how many guesses remain.
+    async fn assertion_failed(
+        &self,
+        account: String,
+        source: String,
+        why: &str,
+        now: i64,
+    ) -> Result<VaultError, VaultError> {
+        let used = self.db.attempts(account.clone()).await?;
+        let remaining = self.options.guess_limit.saturating_sub(used);
+        // The log names the reason, never the account (the audit trail, for operators, does).
+        tracing::info!(reason = why, "passkey assertion refused");
+        self.metrics.login("passkey_failed");
+        self.db
+            .audit(AuditEntry {
+                time: now,
+                account,
+                event: "passkey_login".into(),
+                outcome: format!("failed: {why}"),
+                remaining: Some(remaining),
+                source: Some(source),
+            })
+            .await?;
+        Ok(VaultError::LoginFailed { remaining })
+    }
+
+    /// Checks a verified assertion's flags against what the vault saw before, logs surprises
+    /// (without the account), and records the new counter and flags.
+    fn absorb_assertion(
+        &self,
+        record: &mut PasskeyRecord,
+        result: &webauthn_rs::prelude::AuthenticationResult,
+    ) {
+        let Some(entry) = record
+            .credentials
+            .iter_mut()
+            .find(|c| c.passkey.cred_id() == result.cred_id())
+        else {
+            return;
+        };
+        let surprise = |kind: &'static str, detail: String| {
+            tracing::warn!(kind, %detail, "passkey flags changed since the vault last saw them");
+            self.metrics
+                .passkey_surprises
+                .get_or_create(&crate::metrics::KindLabel { kind })
+                .inc();
+        };
+        if entry.backup_eligible == Some(true) && !result.backup_eligible() {
+            surprise(
+                "backup_eligible_lost",
+                "a credential registered as backup eligible no longer is (a different authenticator?)".into(),
+            );
+        }
+        if let Some(before) = entry.backup_state {
+            if before != result.backup_state() {
+                surprise(
+                    "backup_state_changed",
+                    format!("backup state {before} -> {}", result.backup_state()),
+                );
+            }
+        }
+        entry.backup_eligible = Some(result.backup_eligible());
+        entry.backup_state = Some(result.backup_state());
+        entry.passkey.update_credential(result);
+    }
+
+    /// `POST /v1/passkey/login/finish`: on a verified assertion (with user verification) the
+    /// count resets, the vault share is released and a passkey session issued.
+    pub async fn passkey_login_finish(
+        &self,
+        req: proto::PasskeyAssertion,
+        source: String,
+    ) -> Result<proto::PasskeyLoginFinishReply, VaultError> {
+        refuse_prf(&req.credential)?;
+        let now = self.clock.now_unix();
+        let rp = self.relying_party()?;
+        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let malformed = || VaultError::Internal("malformed session".into());
+        let [state, taken @ ..] = fields.as_slice() else {
+            return Err(malformed());
+        };
+        let mut taken = taken_from_fields(taken).ok_or_else(malformed)?;
+        let state: PasskeyAuthentication = serde_json::from_slice(state)
+            .map_err(|e| VaultError::Internal(format!("authentication state: {e}")))?;
+        let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(req.credential) else {
+            return Err(self
+                .assertion_failed(account, source, "not a WebAuthn assertion", now)
+                .await?);
+        };
+        let result = match rp.finish_passkey_authentication(&credential, &state) {
+            Ok(r) if r.user_verified() => r,
+            Ok(_) => {
+                return Err(self
+                    .assertion_failed(account, source, "no user verification", now)
+                    .await?)
+            }
+            Err(e) => {
+                if matches!(e, WebauthnError::CredentialPossibleCompromise) {
+                    self.metrics
+                        .passkey_surprises
+                        .get_or_create(&crate::metrics::KindLabel {
+                            kind: "counter_regression",
+                        })
+                        .inc();
+                    tracing::warn!(
+                        "a passkey's signature counter went backwards: a cloned authenticator?"
+                    );
+                }
+                return Err(self
+                    .assertion_failed(account, source, &e.to_string(), now)
+                    .await?);
+            }
+        };
+        // The record: in the session when this was the last guess, else in its table.
+        let from_session = taken.iter().position(|(k, _)| *k == RecordKind::Passkey);
+        let sealed = match from_session {
+            Some(i) => Some(taken[i].1.clone()),
+            None => self.db.passkey_record(account.clone()).await?,
+        };
+        let Some(sealed) = sealed else {
+            return Err(VaultError::NotFound(
+                "the account's passkey record is gone".into(),
+            ));
+        };
+        let mut record = self.open_record(&account, &sealed)?;
+        self.absorb_assertion(&mut record, &result);
+        let updated = self.seal_record(&account, &record)?;
+        let update = match from_session {
+            Some(i) => {
+                taken[i].1 = updated;
+                None
+            }
+            None => Some((RecordKind::Passkey, updated)),
+        };
+        self.db
+            .login_succeeded(account.clone(), taken, update, now, source)
+            .await?;
+        self.metrics.login("passkey_ok");
+        let vault_share = hex::decode(record.vault_share.as_str())
+            .map_err(|_| VaultError::Internal("malformed vault share".into()))?;
+        let (session_token, expires_at) = self.issue_account_session(&account, now).await?;
+        Ok(proto::PasskeyLoginFinishReply {
+            vault_share,
+            session_token,
+            expires_at,
+        })
+    }
+
+    /// `POST /v1/passkey/signin/start`: a challenge for any discoverable passkey of this
+    /// relying party.
+    pub async fn passkey_signin_start(
+        &self,
+        source: &str,
+    ) -> Result<proto::PasskeySigninStartReply, VaultError> {
+        let now = self.clock.now_unix();
+        self.limit_source(source, now)?;
+        let rp = self.relying_party()?;
+        let (mut options, state) = rp
+            .start_discoverable_authentication()
+            .map_err(|e| VaultError::Internal(format!("WebAuthn: {e}")))?;
+        // A modal sign-in ("Sign in with a passkey"), not autofill mediation.
+        options.mediation = None;
+        let options =
+            serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
+        let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
+        let session = self.put_ceremony("", &[&state], now).await?;
+        Ok(proto::PasskeySigninStartReply { session, options })
+    }
+
+    /// `POST /v1/passkey/signin/finish`: the passkey names its account; a verified assertion
+    /// issues a passkey session. No key material is released.
+    pub async fn passkey_signin_finish(
+        &self,
+        req: proto::PasskeyAssertion,
+        source: String,
+    ) -> Result<proto::PasskeySigninReply, VaultError> {
+        refuse_prf(&req.credential)?;
+        let now = self.clock.now_unix();
+        self.limit_source(&source, now)?;
+        let rp = self.relying_party()?;
+        let (ceremony_account, fields) = self.take_ceremony(&req.session, now).await?;
+        let [state] = fields.as_slice() else {
+            return Err(VaultError::Internal("malformed session".into()));
+        };
+        if !ceremony_account.is_empty() {
+            return Err(VaultError::SessionExpired);
+        }
+        let state: DiscoverableAuthentication = serde_json::from_slice(state)
+            .map_err(|e| VaultError::Internal(format!("authentication state: {e}")))?;
+        let credential: PublicKeyCredential = serde_json::from_value(req.credential)
+            .map_err(|e| VaultError::BadRequest(format!("not a WebAuthn assertion: {e}")))?;
+        let refused = || VaultError::Unauthorized("the passkey sign-in was refused".into());
+        let account = self
+            .db
+            .passkey_account(credential_key(credential.get_credential_id()))
+            .await?
+            .ok_or_else(|| {
+                self.metrics.login("signin_unknown");
+                refused()
+            })?;
+        self.account_limiter
+            .check(&account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
+        let sealed = self
+            .db
+            .passkey_record(account.clone())
+            .await?
+            .ok_or_else(refused)?;
+        let mut record = self.open_record(&account, &sealed)?;
+        let entry = record
+            .credentials
+            .iter()
+            .find(|c| c.passkey.cred_id().as_slice() == credential.get_credential_id())
+            .ok_or_else(refused)?;
+        let result = rp
+            .finish_discoverable_authentication_v2(&credential, state, &entry.passkey)
+            .ok()
+            .filter(|r| r.user_verified());
+        let Some(result) = result else {
+            tracing::info!("passkey sign-in refused");
+            self.metrics.login("signin_failed");
+            self.db
+                .audit(AuditEntry {
+                    time: now,
+                    account,
+                    event: "passkey_signin".into(),
+                    outcome: "failed".into(),
+                    remaining: None,
+                    source: Some(source),
+                })
+                .await?;
+            return Err(refused());
+        };
+        self.absorb_assertion(&mut record, &result);
+        self.metrics.login("signin_ok");
+        self.db
+            .audit(AuditEntry {
+                time: now,
+                account: account.clone(),
+                event: "passkey_signin".into(),
+                outcome: "ok".into(),
+                remaining: None,
+                source: Some(source),
+            })
+            .await?;
+        let (session_token, expires_at) = self.issue_account_session(&account, now).await?;
+        Ok(proto::PasskeySigninReply {
+            account,
+            session_token,
+            expires_at,
+        })
+    }
+}
