@@ -89,6 +89,10 @@ pub enum Command {
         /// Make no recovery key. Losing every passkey then loses the backups.
         #[arg(long, requires = "passkey")]
         no_recovery_key: bool,
+        /// The key vault to use when the passkey provider has no PRF (the vault's passkey
+        /// mode; needs --account).
+        #[arg(long, env = "SEALBACK_VAULT_URL", requires = "passkey")]
+        vault: Option<String>,
     },
     /// Back up files and folders; prints the new snapshot's id.
     Backup {
@@ -319,10 +323,25 @@ pub enum KeyCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AddKey {
-    /// A passkey in the passkey store, unlocked by its PRF extension.
+    /// A passkey in the passkey store, unlocked by its PRF extension. When the provider has
+    /// no PRF and a key vault is given, the vault's passkey mode is used instead.
     Passkey {
         /// A name for it ("Pixel 9", "1Password").
         #[arg(long, default_value = "passkey")]
+        name: String,
+        /// The key vault to fall back to when the passkey provider has no PRF.
+        #[arg(long, env = "SEALBACK_VAULT_URL")]
+        vault: Option<String>,
+    },
+    /// A passkey checked by the Backup Key Vault (for passkey providers without PRF): the
+    /// vault keeps half of the key sealed and releases it to a verified assertion; 10 failed
+    /// attempts destroy it.
+    VaultPasskey {
+        /// The vault's URL.
+        #[arg(long, env = "SEALBACK_VAULT_URL")]
+        vault: String,
+        /// A name for it.
+        #[arg(long, default_value = "vault passkey")]
         name: String,
     },
     /// A password held by the Backup Key Vault (OPAQUE; 10 wrong guesses destroy it).
@@ -452,4 +471,21 @@ pub struct VaultServeArgs {
     /// when it changes, without a restart. Without it every protector is offered.
     #[arg(long, env = "SEALBACK_VAULT_ROLLOUT")]
     pub rollout: Option<PathBuf>,
+    /// The WebAuthn relying party id for passkeys at this vault (a domain, such as
+    /// vault.example.org). Without it the passkey routes are off, except in --dev mode, where
+    /// it is `localhost`.
+    #[arg(long, env = "SEALBACK_VAULT_RP_ID")]
+    pub rp_id: Option<String>,
+    /// An origin whose passkey assertions are accepted (repeatable; default https://RP-ID).
+    /// For `localhost` any port is accepted.
+    #[arg(
+        long = "rp-origin",
+        env = "SEALBACK_VAULT_RP_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub rp_origins: Vec<String>,
+    /// Let a passkey session (from a passkey sign-in or login) stand in for the operator's
+    /// account proof.
+    #[arg(long, env = "SEALBACK_VAULT_SESSIONS_AS_PROOF")]
+    pub passkey_sessions_as_proof: bool,
 }

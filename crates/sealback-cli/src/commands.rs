@@ -24,12 +24,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             passkey,
             passkey_name,
             no_recovery_key,
+            vault,
         } => {
             init(
                 &settings,
                 name,
                 passkey.then_some(passkey_name),
                 no_recovery_key,
+                vault.as_deref(),
             )
             .await
         }
@@ -249,7 +251,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 metrics_listen,
                 dev,
                 rollout,
+                rp_id,
+                rp_origins,
+                passkey_sessions_as_proof,
             } = *serve;
+            let relying_party = match rp_id.or_else(|| dev.then(|| "localhost".to_string())) {
+                None => None,
+                Some(id) => Some(sealback_vault::passkeys::RelyingParty {
+                    origins: rp_origins
+                        .iter()
+                        .map(|o| {
+                            url::Url::parse(o)
+                                .map_err(|e| CliError::Usage(format!("--rp-origin {o:?}: {e}")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    ..sealback_vault::passkeys::RelyingParty::new(&id)
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                }),
+            };
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;
             let operator_keys = operator_keys
                 .iter()
@@ -276,6 +295,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     per_minute: rate_per_source,
                 },
                 rollout_file: rollout,
+                relying_party,
+                sessions_as_proof: passkey_sessions_as_proof,
                 ..Default::default()
             };
             let tls = tls_cert.zip(tls_key);
@@ -389,6 +410,7 @@ async fn init(
     name: String,
     passkey: Option<String>,
     no_recovery_key: bool,
+    vault: Option<&str>,
 ) -> Result<(), CliError> {
     let store = store(settings)?;
     if Repository::exists(&store).await? {
@@ -408,16 +430,7 @@ async fn init(
         let (first, secret) = match &passkey {
             Some(slot_name) => {
                 let mut provider = unlock::passkey_provider(settings, true)?;
-                sealback_passkey::enroll_template(
-                    &mut provider,
-                    unlock::RP_ID,
-                    "sealback backup",
-                    slot_name.clone(),
-                    unix_now(),
-                    &mut rng,
-                )
-                .await
-                .map_err(unlock::passkey_error)?
+                passkey_template(settings, &mut provider, slot_name.clone(), vault).await?
             }
             None => {
                 let key = recovery
@@ -489,61 +502,157 @@ fn find_slot(
     }
 }
 
+fn vault_account(settings: &Settings, what: &str) -> Result<String, CliError> {
+    settings.account.clone().ok_or_else(|| {
+        CliError::Usage(format!(
+            "a {what} needs an account at the key vault: --account or SEALBACK_ACCOUNT"
+        ))
+    })
+}
+
+/// Asks the vault whether its operator offers `protector` to this client now (staged
+/// rollout), before anything is asked of the person; refuses with the vault's reason if not.
+async fn require_offered(
+    settings: &Settings,
+    client: &sealback_vault_client::VaultClient,
+    account: &str,
+    protector: &str,
+    what: &str,
+    instead: &str,
+) -> Result<(), CliError> {
+    let offer = client
+        .features(&sealback_proto::FeaturesRequest {
+            account: account.into(),
+            platform: "desktop".into(),
+            region: settings.region.clone(),
+            app_version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .await
+        .map_err(|e| unlock::vault_error(e, None))?;
+    if offer.offers(protector) {
+        return Ok(());
+    }
+    Err(CliError::Vault(format!(
+        "the key vault does not offer {what} here yet: {}. {instead}",
+        offer.reason(protector).unwrap_or("not offered")
+    )))
+}
+
+/// A new vault-passkey slot: registers a passkey from `provider` at the vault.
+async fn vault_passkey_template(
+    settings: &Settings,
+    provider: &mut sealback_passkey::SoftwareAuthenticator,
+    vault: &str,
+    slot_name: String,
+) -> Result<(SlotTemplate, sealback_core::ProtectorSecret), CliError> {
+    let account = vault_account(settings, "vault passkey")?;
+    let client = sealback_vault_client::VaultClient::new(vault);
+    require_offered(
+        settings,
+        &client,
+        &account,
+        sealback_proto::protectors::VAULT_PASSKEY,
+        "passkeys held by the vault",
+        "A 64-digit recovery key (`sealback key add recovery-key`) protects the backup instead",
+    )
+    .await?;
+    let (params, secret) = client
+        .passkey_register(&account, settings.account_proof(), None, provider)
+        .await
+        .map_err(|e| unlock::vault_error(e, None))?;
+    Ok((
+        SlotTemplate {
+            protector_type: ProtectorType::VAULT_PASSKEY,
+            name: slot_name,
+            created_unix: unix_now(),
+            params: params.encode(),
+        },
+        secret,
+    ))
+}
+
+/// A new passkey slot: the PRF mode when the provider has PRF; otherwise, with a vault, the
+/// vault's passkey mode (said plainly on stderr).
+async fn passkey_template(
+    settings: &Settings,
+    provider: &mut sealback_passkey::SoftwareAuthenticator,
+    slot_name: String,
+    vault: Option<&str>,
+) -> Result<(SlotTemplate, sealback_core::ProtectorSecret), CliError> {
+    let made = sealback_passkey::enroll_template(
+        provider,
+        unlock::RP_ID,
+        "sealback backup",
+        slot_name.clone(),
+        unix_now(),
+        &mut sealback_engine::os_rng(),
+    )
+    .await;
+    match (made, vault) {
+        (Ok(made), _) => Ok(made),
+        (Err(sealback_passkey::PasskeyError::NoPrf), Some(vault)) => {
+            eprintln!(
+                "This passkey provider does not support the PRF extension, so the passkey cannot derive the backup key on this device. \
+                 Using the key vault's passkey mode instead: the vault at {vault} keeps half of this key sealed by its HSM and releases it only to this passkey \
+                 (10 failed attempts destroy it); the other half stays with the backup."
+            );
+            vault_passkey_template(settings, provider, vault, slot_name).await
+        }
+        (Err(e), _) => Err(unlock::passkey_error(e)),
+    }
+}
+
 async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
     match kind {
-        AddKey::Passkey { name } => {
+        AddKey::Passkey { name, vault } => {
             let mut provider = unlock::passkey_provider(settings, true)?;
             let mut repo =
                 unlock::open_with(settings, store(settings)?, Some(&mut provider)).await?;
-            let (template, secret) = sealback_passkey::enroll_template(
-                &mut provider,
-                unlock::RP_ID,
-                "sealback backup",
-                name.clone(),
-                unix_now(),
-                &mut sealback_engine::os_rng(),
-            )
-            .await
-            .map_err(unlock::passkey_error)?;
+            let (template, secret) =
+                passkey_template(settings, &mut provider, name.clone(), vault.as_deref()).await?;
+            let kind = template.protector_type.name();
             let id = repo.add_slot(template, &secret).await?;
             if settings.json {
-                println!(
-                    "{}",
-                    json!({"id": id.to_hex(), "type": "passkey", "name": name})
-                );
+                println!("{}", json!({"id": id.to_hex(), "type": kind, "name": name}));
             } else {
                 println!(
-                    "Added passkey {name:?} ({}). It unlocks this backup from now on.",
+                    "Added {kind} {name:?} ({}). It unlocks this backup from now on.",
                     id.to_hex()
                 );
             }
         }
-        AddKey::Password { vault, name } => {
-            let account = settings.account.clone().ok_or_else(|| {
-                CliError::Usage(
-                    "a password key needs an account: --account or SEALBACK_ACCOUNT".into(),
-                )
-            })?;
-            let client = sealback_vault_client::VaultClient::new(&vault);
-            // Only what the vault's operator offers this client now (staged rollout), before
-            // asking for a password.
-            let offer = client
-                .features(&sealback_proto::FeaturesRequest {
-                    account: account.clone(),
-                    platform: "desktop".into(),
-                    region: settings.region.clone(),
-                    app_version: env!("CARGO_PKG_VERSION").into(),
-                })
-                .await
-                .map_err(|e| unlock::vault_error(e, None))?;
-            if !offer.offers(sealback_proto::protectors::PASSWORD) {
-                return Err(CliError::Vault(format!(
-                    "the key vault does not offer password keys here yet: {}. A passkey (`sealback key add passkey`) or a 64-digit recovery key (`sealback key add recovery-key`) protects the backup instead",
-                    offer
-                        .reason(sealback_proto::protectors::PASSWORD)
-                        .unwrap_or("not offered")
-                )));
+        AddKey::VaultPasskey { vault, name } => {
+            let mut provider = unlock::passkey_provider(settings, true)?;
+            let mut repo =
+                unlock::open_with(settings, store(settings)?, Some(&mut provider)).await?;
+            let (template, secret) =
+                vault_passkey_template(settings, &mut provider, &vault, name.clone()).await?;
+            let id = repo.add_slot(template, &secret).await?;
+            if settings.json {
+                println!(
+                    "{}",
+                    json!({"id": id.to_hex(), "type": "vault-passkey", "name": name, "vault": vault})
+                );
+            } else {
+                println!(
+                    "Added vault passkey {name:?} ({}): the key vault at {vault} releases its half of this key to your passkey.",
+                    id.to_hex()
+                );
+                println!("The vault allows 10 failed attempts, then destroys this key for good.");
             }
+        }
+        AddKey::Password { vault, name } => {
+            let account = vault_account(settings, "password key")?;
+            let client = sealback_vault_client::VaultClient::new(&vault);
+            require_offered(
+                settings,
+                &client,
+                &account,
+                sealback_proto::protectors::PASSWORD,
+                "password keys",
+                "A passkey (`sealback key add passkey`) or a 64-digit recovery key (`sealback key add recovery-key`) protects the backup instead",
+            )
+            .await?;
             let mut repo = open(settings).await?;
             let password = unlock::read_password(true)?;
             let secret = sealback_core::ProtectorSecret::new({

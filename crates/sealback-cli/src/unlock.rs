@@ -13,7 +13,7 @@ use sealback_engine::Repository;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{PasskeyError, PasskeyProtector, SoftwareAuthenticator};
 use sealback_store::Store;
-use sealback_vault_client::{Password, VaultError, VaultPasswordProtector};
+use sealback_vault_client::{Password, VaultError, VaultPasskeyProtector, VaultPasswordProtector};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
@@ -143,7 +143,11 @@ pub fn passkey_provider(
 /// A vault error as the CLI reports it.
 pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
     match e {
-        VaultError::WrongPassword { .. } => CliError::Unlock(e.to_string()),
+        VaultError::WrongPassword { .. } | VaultError::WrongPasskey { .. } => {
+            CliError::Unlock(e.to_string())
+        }
+        VaultError::Passkey(p) => passkey_error(p),
+        VaultError::NotAvailable(_) => CliError::Vault(e.to_string()),
         // Exit 5 like a lockout (the CLI contract), but it says when to try again.
         VaultError::RateLimited { .. } => CliError::Vault(e.to_string()),
         VaultError::Unauthorized(_) => CliError::Unlock(format!(
@@ -154,7 +158,11 @@ pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
                 .map(|k| {
                     k.slots
                         .iter()
-                        .filter(|s| s.protector_type != ProtectorType::VAULT_PASSWORD)
+                        // Every key the vault held for the account is gone.
+                        .filter(|s| {
+                            s.protector_type != ProtectorType::VAULT_PASSWORD
+                                && s.protector_type != ProtectorType::VAULT_PASSKEY
+                        })
                         .map(|s| format!("{} ({:?})", s.protector_type.name(), s.name))
                         .collect()
                 })
@@ -207,6 +215,13 @@ fn has_vault_slots(keys: &KeySlotFile) -> bool {
 }
 
 fn has_passkey_slots(keys: &KeySlotFile) -> bool {
+    keys.slots.iter().any(|s| {
+        s.protector_type == ProtectorType::PASSKEY_PRF
+            || s.protector_type == ProtectorType::VAULT_PASSKEY
+    })
+}
+
+fn has_prf_slots(keys: &KeySlotFile) -> bool {
     keys.slots
         .iter()
         .any(|s| s.protector_type == ProtectorType::PASSKEY_PRF)
@@ -266,16 +281,42 @@ pub async fn open_with(
                 &mut opened
             }
         };
-        let mut protector = PasskeyProtector::assert(&keys, provider)
-            .await
-            .map_err(passkey_error)?;
-        Repository::open(store, &mut protector).await?
+        let vault_passkeys = !sealback_vault_client::vault_passkey_slots(&keys).is_empty();
+        // PRF first where the provider has it and the backup has PRF slots: no vault involved.
+        if has_prf_slots(&keys) && (provider.contents().prf || !vault_passkeys) {
+            match PasskeyProtector::assert(&keys, provider).await {
+                Ok(mut protector) => Repository::open(store, &mut protector).await?,
+                Err(PasskeyError::NoCredential | PasskeyError::NoPrf) if vault_passkeys => {
+                    open_with_vault_passkey(settings, store, &keys, provider).await?
+                }
+                Err(e) => return Err(passkey_error(e)),
+            }
+        } else {
+            open_with_vault_passkey(settings, store, &keys, provider).await?
+        }
     } else {
         let mut protector = recovery_key(settings)?;
         Repository::open(store, &mut protector).await?
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
     Ok(repo)
+}
+
+async fn open_with_vault_passkey(
+    settings: &Settings,
+    store: Store,
+    keys: &KeySlotFile,
+    provider: &mut SoftwareAuthenticator,
+) -> Result<Repository, CliError> {
+    let mut protector = VaultPasskeyProtector::login(
+        keys,
+        settings.account.as_deref(),
+        settings.account_proof(),
+        provider,
+    )
+    .await
+    .map_err(|e| vault_error(e, Some(keys)))?;
+    Ok(Repository::open(store, &mut protector).await?)
 }
 
 fn last_used_path() -> std::path::PathBuf {

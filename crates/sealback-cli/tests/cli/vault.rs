@@ -39,6 +39,15 @@ impl VaultProcess {
     }
 
     fn start_with(database: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_logging(database, args, envs, Stdio::null())
+    }
+
+    fn start_logging(
+        database: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: impl Into<Stdio>,
+    ) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "vault",
@@ -51,7 +60,7 @@ impl VaultProcess {
             .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -664,4 +673,181 @@ fn password_keys_are_added_only_where_the_rollout_offers_them() {
     assert_eq!(records(tmp.path(), "alice"), 0, "nothing reached the vault");
     ok(&add("FR"));
     assert_eq!(records(tmp.path(), "alice"), 1);
+}
+
+/// A device whose passkey provider has no PRF extension (the passkey store stands for a
+/// password manager without it).
+fn no_prf_device(c: &mut Command, home: &Path, account: &str) {
+    c.env("SEALBACK_PASSKEY_STORE", home.join("passkeys.sbpk"))
+        .env("SEALBACK_PASSKEY_PIN", "1357")
+        .env("SEALBACK_PASSKEY_PRF", "0")
+        .env("SEALBACK_ACCOUNT", account);
+}
+
+#[test]
+fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vault_dir = tmp.path().join("vault");
+    std::fs::create_dir_all(&vault_dir).unwrap();
+    let vault = VaultProcess::start(&vault_dir);
+    let repo = tmp.path().join("cloud");
+    let home_a = tmp.path().join("phone-a");
+    std::fs::create_dir_all(&home_a).unwrap();
+    let recovery = tmp.path().join("recovery.txt");
+    // Turn on backup with a passkey; the provider has no PRF, so the vault's mode is used.
+    let mut init = cli(&home_a, &repo);
+    no_prf_device(&mut init, &home_a, "alice");
+    let out = init
+        .args([
+            "--recovery-key-file",
+            recovery.to_str().unwrap(),
+            "init",
+            "--passkey",
+            "--vault",
+            &vault.url,
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not support the PRF extension") && stderr.contains("passkey mode"),
+        "{stderr}"
+    );
+    let mut list = cli(&home_a, &repo);
+    no_prf_device(&mut list, &home_a, "alice");
+    let out = list.args(["--json", "key", "list"]).output().unwrap();
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("vault-passkey"));
+    // Back up with the passkey alone (the vault releases its share to the assertion).
+    let chats = tmp.path().join("phone-a-data").join("chats");
+    sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(33)).unwrap();
+    let mut backup = cli(&home_a, &repo);
+    no_prf_device(&mut backup, &home_a, "alice");
+    ok(&backup
+        .args(["backup", chats.to_str().unwrap()])
+        .output()
+        .unwrap());
+    // A new phone: the synced passkey store and the account, nothing else.
+    let home_b = tmp.path().join("phone-b");
+    std::fs::create_dir_all(&home_b).unwrap();
+    std::fs::copy(home_a.join("passkeys.sbpk"), home_b.join("passkeys.sbpk")).unwrap();
+    let target = tmp.path().join("restored");
+    let mut restore = cli(&home_b, &repo);
+    no_prf_device(&mut restore, &home_b, "alice");
+    ok(&restore
+        .args(["restore", "latest", "--target", target.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+
+    // Someone else's passkey (registered at the same vault for another account) fails with
+    // exit 3, and each try is counted.
+    let home_c = tmp.path().join("stranger");
+    std::fs::create_dir_all(&home_c).unwrap();
+    let mut theirs = cli(&home_c, &tmp.path().join("their-cloud"));
+    no_prf_device(&mut theirs, &home_c, "mallory");
+    ok(&theirs
+        .args([
+            "init",
+            "--passkey",
+            "--no-recovery-key",
+            "--vault",
+            &vault.url,
+        ])
+        .output()
+        .unwrap());
+    for attempt in 1..=10 {
+        let mut wrong = cli(&home_c, &repo);
+        no_prf_device(&mut wrong, &home_c, "alice");
+        let out = wrong.args(["snapshots"]).output().unwrap();
+        let expected = if attempt == 10 {
+            "that was the last attempt".to_string()
+        } else {
+            format!("{} attempts remain", 10 - attempt)
+        };
+        fails(&out, 3, &expected);
+    }
+    // Ten failures destroy the vault's half: even the right passkey now exits 5, and the
+    // message names the key that still opens the backup.
+    let mut right = cli(&home_b, &repo);
+    no_prf_device(&mut right, &home_b, "alice");
+    let out = right.args(["snapshots"]).output().unwrap();
+    fails(&out, 5, "recovery-key");
+    let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
+    let held: i64 = c
+        .query_row(
+            "SELECT count(*) FROM passkeys WHERE account = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, 0);
+    let mallory: i64 = c
+        .query_row(
+            "SELECT count(*) FROM passkeys WHERE account = 'mallory'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(mallory, 1);
+    // The recovery key still opens it.
+    ok(&cli(&home_b, &repo)
+        .args([
+            "--recovery-key-file",
+            recovery.to_str().unwrap(),
+            "snapshots",
+        ])
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn a_request_carrying_prf_output_is_refused_and_never_logged_or_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("vault.key");
+    let log = tmp.path().join("vault.log");
+    let db = tmp.path().join("vault.db");
+    let vault = VaultProcess::start_logging(
+        &format!("sqlite:{}", db.display()),
+        &["--dev", "--key-file", key.to_str().unwrap()],
+        &[("SEALBACK_LOG", "trace")],
+        std::fs::File::create(&log).unwrap(),
+    );
+    let marker = "UFJGLW91dHB1dC1tYXJrZXItOTk4ODc3NjY1NTQ0MzMyMjExMDA";
+    let credential = serde_json::json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+        "response": {"clientDataJSON": "e30", "authenticatorData": "AAAA", "signature": "AAAA"},
+        "clientExtensionResults": {"prf": {"results": {"first": marker}}},
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::new();
+        for route in [
+            "/v1/passkey/register/finish",
+            "/v1/passkey/login/finish",
+            "/v1/passkey/signin/finish",
+        ] {
+            let r = http
+                .post(format!("{}{route}", vault.url))
+                .json(&serde_json::json!({"session": "0123", "credential": credential}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 400, "{route}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("PRF") && !body.contains(marker), "{body}");
+        }
+    });
+    drop(vault);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("TRACE") || logged.contains("DEBUG") || logged.contains("INFO"),
+        "the log is live: {logged}"
+    );
+    assert!(!logged.contains(marker), "{logged}");
+    let mut stored = std::fs::read(&db).unwrap();
+    stored.extend(std::fs::read(tmp.path().join("vault.db-wal")).unwrap_or_default());
+    assert!(!String::from_utf8_lossy(&stored).contains(marker));
 }
