@@ -45,9 +45,19 @@ export async function startUi({ home, repo, paths = [], account, vaultUrl }) {
 
 /// A Backup Key Vault in development mode (any account proof) on a fresh SQLite database,
 /// without the per-account rate limit (the lockout test makes 10 guesses in a row).
-export async function startVault(dir) {
+export async function startVault(dir, { listen = '127.0.0.1:0', args = [] } = {}) {
   return startServer(['vault', 'serve', '--database', `sqlite:${join(dir, 'vault.db')}`,
-    '--key-file', join(dir, 'vault.key'), '--listen', '127.0.0.1:0', '--dev', '--rate-per-account', '0'], dir);
+    '--key-file', join(dir, 'vault.key'), '--listen', listen, '--dev', '--rate-per-account', '0',
+    ...args], dir);
+}
+
+/// A TCP port free on 127.0.0.1 now (for a server whose URL must be known before it starts).
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((ok) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => ok(port)); });
+  });
 }
 
 /// Starts a sealback server process; resolves once it prints its URL (the first stdout line).
@@ -78,11 +88,11 @@ async function startServer(args, home) {
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   const { chromium } = await import('playwright-core');
   const profile = tempDir('profile');
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1000, height: 900 },
+    executablePath: chromiumPath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], viewport: { width: 1000, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
   const cdp = await context.newCDPSession(page);
