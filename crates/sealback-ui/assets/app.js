@@ -8,6 +8,8 @@ const $ = (id) => document.getElementById(id);
 let status = null;
 let pendingRecovery = null; // {ceremony, purpose}
 let passwordPurpose = 'setup';
+let features = null; // what the key vault offers (GET /api/features)
+let vaultPurpose = 'setup';
 
 // ---------- helpers ----------
 function toB64(buf) {
@@ -142,7 +144,31 @@ async function createPasskey(purpose, name) {
   return api('/api/passkey/create/finish', body);
 }
 
+/// The key vault's passkey mode (a provider without PRF): the vault is the relying party; the
+/// browser's credential goes to it through this process, with any PRF result removed.
+function credentialJSON(cred) {
+  const json = cred.toJSON();
+  if (json.clientExtensionResults) delete json.clientExtensionResults.prf;
+  return json;
+}
+
+async function createVaultPasskey(purpose, name) {
+  const b = await api('/api/vault-passkey/begin', { purpose, name });
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(b.options.publicKey);
+  const cred = await navigator.credentials.create({ publicKey });
+  return api('/api/vault-passkey/finish', { ceremony: b.ceremony, credential: credentialJSON(cred) });
+}
+
+async function unlockWithVaultPasskey() {
+  const b = await api('/api/unlock/vault-passkey/begin', {});
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(b.options.publicKey);
+  const a = await navigator.credentials.get({ publicKey });
+  return api('/api/unlock/vault-passkey/finish', { ceremony: b.ceremony, credential: credentialJSON(a) });
+}
+
 async function unlockWithPasskey() {
+  const types = status ? status.keys.map((k) => k.type) : [];
+  if (!types.includes('passkey') && types.includes('vault-passkey')) return unlockWithVaultPasskey();
   const b = await api('/api/unlock/passkey/begin', {});
   const publicKey = { challenge: fromB64(b.challenge), rpId: b.rp_id, userVerification: 'required', timeout: 120000 };
   if (b.shared_prf_salt) {
@@ -394,13 +420,47 @@ async function passkeyFlow(purpose, button) {
       go(purpose === 'setup' ? 'backup' : 'keys');
     } catch (e) {
       if (e.code === 'no_prf') {
-        if (purpose === 'setup') { $('no-prf').hidden = false; $('no-prf').scrollIntoView(); $('no-prf-recovery').focus(); }
-        say('This passkey provider does not support the PRF extension, so a passkey from it cannot protect your backup.',
-          'Use a 64-digit key or a password instead.', false);
+        const vault = features && features.vault_passkey && features.vault_passkey.offered && status.vault.url;
+        vaultPurpose = purpose;
+        $('no-prf-vault-box').hidden = !vault;
+        $('no-prf-vault-url').textContent = status.vault.url || '';
+        if (purpose === 'setup') {
+          $('no-prf').hidden = false;
+          $('no-prf').scrollIntoView();
+          (vault ? $('no-prf-vault') : $('no-prf-recovery')).focus();
+        }
+        say('This passkey provider does not support the PRF extension, so a passkey from it cannot protect your backup by itself.',
+          vault ? "Use the key vault's passkey mode, a 64-digit key or a password instead." : 'Use a 64-digit key or a password instead.', false);
         $('message').dataset.code = 'no_prf';
       } else { fail(e); }
     }
   });
+}
+
+async function vaultPasskeyFlow(purpose, button) {
+  clearMessage();
+  await busy(button, async () => {
+    try {
+      await createVaultPasskey(purpose, 'passkey (key vault)');
+      $('no-prf').hidden = true;
+      say(purpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your passkey through the key vault.' : 'Passkey added. It unlocks this backup through the key vault.',
+        'The key vault allows 10 failed sign-ins, then destroys its half of the key. Consider adding a 64-digit key too (Keys).', true);
+      await refresh();
+      go(purpose === 'setup' ? 'backup' : 'keys');
+    } catch (e) { fail(e); }
+  });
+}
+
+/// Which kinds of key the key vault's operator offers now (staged rollout).
+async function loadFeatures() {
+  try { features = await api('/api/features'); } catch (_) { features = null; return; }
+  for (const [kind, button, note] of [['passkey', 'setup-passkey', 'passkey-not-offered'], ['password', 'setup-password', 'password-not-offered']]) {
+    const f = features[kind];
+    const offered = !f || f.offered;
+    $(button).disabled = !offered;
+    $(note).hidden = offered;
+    $(note).textContent = offered ? '' : 'Not available yet: ' + (f.reason || 'not offered here') + '.';
+  }
 }
 
 async function recoveryFlow(purpose, button) {
@@ -443,6 +503,7 @@ function wire() {
   $('setup-passkey').addEventListener('click', (ev) => passkeyFlow('setup', ev.target));
   $('setup-recovery').addEventListener('click', (ev) => recoveryFlow('setup', ev.target));
   $('no-prf-recovery').addEventListener('click', (ev) => { $('no-prf').hidden = true; recoveryFlow('setup', ev.target); });
+  $('no-prf-vault').addEventListener('click', (ev) => vaultPasskeyFlow(vaultPurpose, ev.target));
   $('setup-password').addEventListener('click', () => { passwordPurpose = 'setup'; go('password'); });
   $('no-prf-password').addEventListener('click', () => { $('no-prf').hidden = true; passwordPurpose = 'setup'; go('password'); });
   $('add-passkey').addEventListener('click', (ev) => passkeyFlow('add_key', ev.target));
@@ -525,6 +586,7 @@ function wire() {
 document.addEventListener('DOMContentLoaded', async () => {
   wire();
   await refresh();
+  await loadFeatures();
   show(currentView());
   document.body.dataset.ready = '1';
 });

@@ -19,7 +19,9 @@ use sealback_core::recovery::{RecoveryKey, RecoveryKeyProtector};
 use sealback_core::ProtectorSecret;
 use sealback_engine::{ErrorKind, Repository};
 use sealback_passkey::{passkey_slots, passkey_template, PasskeyProtector, PrfAssertion};
-use sealback_vault_client::{Password, VaultClient, VaultError, VaultPasswordProtector};
+use sealback_vault_client::{
+    Password, VaultClient, VaultError, VaultPasskeyProtector, VaultPasswordProtector,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -146,6 +148,16 @@ fn vault_error(e: VaultError) -> ApiError {
         VaultError::RateLimited { .. } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
+        VaultError::WrongPasskey { remaining: 0, .. } => {
+            ApiError::new(StatusCode::LOCKED, "vault_locked", message)
+                .hint("open the backup with your 64-digit key, if you have one")
+        }
+        VaultError::WrongPasskey { .. } => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "wrong_passkey", message)
+                .hint("use the passkey you turned backup on with, or your 64-digit key")
+        }
+        VaultError::NotAvailable(_) => ApiError::new(StatusCode::CONFLICT, "not_offered", message)
+            .hint("use a 64-digit key instead"),
         VaultError::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "no_account_proof", message)
             .hint("start sealback ui with the account proof your messaging app gives you (SEALBACK_ACCOUNT_PROOF)"),
         _ => ApiError::new(StatusCode::BAD_GATEWAY, "vault_unreachable", message)
@@ -191,6 +203,17 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .route("/api/recovery-key/begin", post(recovery_key_begin))
         .route("/api/recovery-key/finish", post(recovery_key_finish))
         .route("/api/password/add", post(password_add))
+        .route("/api/features", get(features))
+        .route("/api/vault-passkey/begin", post(vault_passkey_begin))
+        .route("/api/vault-passkey/finish", post(vault_passkey_finish))
+        .route(
+            "/api/unlock/vault-passkey/begin",
+            post(unlock_vault_passkey_begin),
+        )
+        .route(
+            "/api/unlock/vault-passkey/finish",
+            post(unlock_vault_passkey_finish),
+        )
         .route("/api/unlock/passkey/begin", post(unlock_passkey_begin))
         .route("/api/unlock/passkey/finish", post(unlock_passkey_finish))
         .route("/api/unlock/recovery-key", post(unlock_recovery_key))
@@ -513,7 +536,7 @@ fn vault_login_inputs(
         .filter(|a| !a.is_empty())
         .or_else(|| state.config.vault.account.clone())
         .ok_or_else(|| {
-            ApiError::bad_request("a password key needs your account at the key vault")
+            ApiError::bad_request("a key held by the key vault needs your account there")
         })?;
     let proof = proof
         .map(|p| p.0)
@@ -557,6 +580,188 @@ async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>)
         params: params.encode(),
     };
     add_key(&state, req.purpose, template, secret).await
+}
+
+fn no_vault() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "no_vault",
+        "no key vault is configured",
+    )
+    .hint("start sealback ui with --vault-url URL (or SEALBACK_VAULT_URL)")
+}
+
+/// `GET /api/features`: which kinds of key the key vault's operator offers this person now
+/// (staged rollout). Without a vault, only the kinds that need none.
+async fn features(State(state): State<Shared>) -> ApiResult {
+    use sealback_proto::protectors;
+    let vault = &state.config.vault;
+    let (Some(url), Some(account)) = (vault.url.clone(), vault.account.clone()) else {
+        let why = "no key vault is configured";
+        return Ok(Json(json!({
+            protectors::PASSKEY: {"offered": true},
+            protectors::VAULT_PASSKEY: {"offered": false, "reason": why},
+            protectors::PASSWORD: {"offered": vault.url.is_some(), "reason": why},
+        })));
+    };
+    let reply = on_engine(move || async move {
+        VaultClient::new(&url)
+            .features(&sealback_proto::FeaturesRequest {
+                account,
+                platform: "web".into(),
+                region: String::new(),
+                app_version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let mut out = serde_json::Map::new();
+    for p in reply.protectors {
+        out.insert(
+            p.protector.clone(),
+            json!({"offered": p.offered, "reason": p.reason}),
+        );
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// Starts registering a browser passkey at the key vault (the vault-passkey mode, for a
+/// passkey provider without PRF): returns the vault's creation options for the browser.
+async fn vault_passkey_begin(
+    State(state): State<Shared>,
+    Json(req): Json<CreateBegin>,
+) -> ApiResult {
+    let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
+    check_purpose(&state, req.purpose).await?;
+    let (account, proof) = vault_login_inputs(&state, None, None)?;
+    let (url2, account2) = (url.clone(), account.clone());
+    let start = on_engine(move || async move {
+        VaultClient::new(&url2)
+            .passkey_register_start(&account2, &proof, None)
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let rp_id = sealback_vault_client::options_rp_id(&start.options).map_err(vault_error)?;
+    let ceremony = state.begin(Ceremony::CreateVaultPasskey {
+        purpose: req.purpose,
+        name: req.name.unwrap_or_else(|| "passkey (key vault)".into()),
+        url,
+        account,
+        rp_id,
+        session: start.session,
+    });
+    Ok(Json(
+        json!({"ceremony": ceremony, "options": start.options}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct VaultCeremonyFinish {
+    ceremony: String,
+    /// The browser's `PublicKeyCredential.toJSON()`.
+    credential: Value,
+}
+
+async fn vault_passkey_finish(
+    State(state): State<Shared>,
+    Json(req): Json<VaultCeremonyFinish>,
+) -> ApiResult {
+    let Some(Ceremony::CreateVaultPasskey {
+        purpose,
+        name,
+        url,
+        account,
+        rp_id,
+        session,
+    }) = state.take(&req.ceremony)
+    else {
+        return Err(ApiError::ceremony_gone());
+    };
+    let url2 = url.clone();
+    let vault_share = on_engine(move || async move {
+        VaultClient::new(&url2)
+            .passkey_register_finish(session, req.credential)
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let (params, secret) =
+        sealback_vault_client::new_vault_passkey_slot(&url, &account, &rp_id, &vault_share);
+    let template = SlotTemplate {
+        protector_type: ProtectorType::VAULT_PASSKEY,
+        name,
+        created_unix: unix_now(),
+        params: params.encode(),
+    };
+    add_key(&state, purpose, template, secret).await
+}
+
+/// Starts unlocking with a passkey held by the key vault: the vault counts a guess and
+/// returns its request options for the browser.
+async fn unlock_vault_passkey_begin(State(state): State<Shared>) -> ApiResult {
+    let keys = read_keys(&state).await?.ok_or_else(|| {
+        ApiError::from(sealback_engine::Error::NotARepository(
+            state.config.repo.clone(),
+        ))
+    })?;
+    let configured = state.config.vault.account.clone();
+    let params = sealback_vault_client::vault_passkey_slots(&keys)
+        .into_iter()
+        .map(|(_, p)| p)
+        .find(|p| configured.as_ref().is_none_or(|a| *a == p.account))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_passkey",
+                "this backup has no passkey held by a key vault",
+            )
+            .hint("unlock it with your passkey, your 64-digit key or your password")
+        })?;
+    let (_, proof) = vault_login_inputs(&state, Some(params.account.clone()), None)?;
+    let (url, account) = (params.url.clone(), params.account.clone());
+    let start = on_engine(move || async move {
+        VaultClient::new(&url)
+            .passkey_login_start(&account, &proof)
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let ceremony = state.begin(Ceremony::UnlockVaultPasskey {
+        url: params.url.clone(),
+        account: params.account.clone(),
+        session: start.session,
+    });
+    Ok(Json(json!({
+        "ceremony": ceremony,
+        "options": start.options,
+        "attempts_remaining": start.attempts_remaining,
+    })))
+}
+
+async fn unlock_vault_passkey_finish(
+    State(state): State<Shared>,
+    Json(req): Json<VaultCeremonyFinish>,
+) -> ApiResult {
+    let Some(Ceremony::UnlockVaultPasskey {
+        url,
+        account,
+        session,
+    }) = state.take(&req.ceremony)
+    else {
+        return Err(ApiError::ceremony_gone());
+    };
+    let (url2, account2) = (url.clone(), account.clone());
+    let (vault_share, vault_session) = on_engine(move || async move {
+        VaultClient::new(&url2)
+            .passkey_login_finish(&account2, session, req.credential)
+            .await
+    })
+    .await
+    .map_err(vault_error)?;
+    let protector = VaultPasskeyProtector::from_share(&url, &account, vault_share, vault_session);
+    open_with(&state, Box::new(protector)).await
 }
 
 async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {

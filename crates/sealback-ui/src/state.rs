@@ -78,6 +78,23 @@ pub enum Ceremony {
     },
     /// A passkey assertion to unlock.
     UnlockPasskey,
+    /// A passkey is being registered at the key vault (a provider without PRF).
+    CreateVaultPasskey {
+        purpose: Purpose,
+        name: String,
+        url: String,
+        account: String,
+        rp_id: String,
+        /// The vault's ceremony.
+        session: String,
+    },
+    /// A passkey assertion for the key vault, to unlock a vault-passkey key.
+    UnlockVaultPasskey {
+        url: String,
+        account: String,
+        /// The vault's ceremony (a guess is already counted).
+        session: String,
+    },
 }
 
 /// The process's state.

@@ -444,7 +444,79 @@ fn passkey_refused(e: VaultError) -> VaultError {
     }
 }
 
+/// A new vault-passkey slot's parameters and secret from the vault share a registration
+/// released: the storage share is drawn here and stays in the slot.
+pub fn new_vault_passkey_slot(
+    url: &str,
+    account: &str,
+    rp_id: &str,
+    vault_share: &[u8; 32],
+) -> (VaultPasskeyParams, ProtectorSecret) {
+    let mut storage_share = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut storage_share[..]);
+    let secret = sealback_core::vault::vault_passkey_secret(vault_share, &storage_share);
+    (
+        VaultPasskeyParams {
+            url: url.trim_end_matches('/').to_string(),
+            account: account.into(),
+            rp_id: rp_id.into(),
+            storage_share,
+        },
+        secret,
+    )
+}
+
+/// The relying party id named in WebAuthn options from the vault.
+pub fn options_rp_id(options: &serde_json::Value) -> Result<String, VaultError> {
+    options
+        .pointer("/publicKey/rp/id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| VaultError::Protocol("the options name no relying party".into()))
+}
+
 impl VaultClient {
+    /// The first half of a passkey registration: the vault's creation options, for a
+    /// WebAuthn client (a browser, an app's provider). See [`Self::passkey_register`].
+    pub async fn passkey_register_start(
+        &self,
+        account: &str,
+        proof: &str,
+        session_token: Option<&str>,
+    ) -> Result<proto::PasskeyRegisterStartReply, VaultError> {
+        self.post(
+            "/v1/passkey/register/start",
+            &proto::PasskeyRegisterStart {
+                account: account.into(),
+                proof: proof.into(),
+                session_token: session_token.map(Into::into),
+            },
+        )
+        .await?
+        .ok_or_else(|| VaultError::Protocol("empty reply".into()))
+    }
+
+    /// The second half: posts the new credential (any PRF result removed first) and returns
+    /// the vault share.
+    pub async fn passkey_register_finish(
+        &self,
+        session: String,
+        mut credential: serde_json::Value,
+    ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+        sealback_passkey::strip_prf(&mut credential);
+        let done: proto::PasskeyRegisterFinishReply = self
+            .post(
+                "/v1/passkey/register/finish",
+                &proto::PasskeyAssertion {
+                    session,
+                    credential,
+                },
+            )
+            .await?
+            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        share(&done.vault_share)
+    }
+
     /// Registers a new passkey (from `authenticator`) to `account` and returns a new
     /// vault-passkey slot's parameters and secret. With `session_token` (from a passkey login
     /// of the same account) the passkey joins the account's existing record and the slot shares
@@ -457,49 +529,70 @@ impl VaultClient {
         session_token: Option<&str>,
         authenticator: &mut impl WebAuthnClient,
     ) -> Result<(VaultPasskeyParams, ProtectorSecret), VaultError> {
-        let start: proto::PasskeyRegisterStartReply = self
-            .post(
-                "/v1/passkey/register/start",
-                &proto::PasskeyRegisterStart {
-                    account: account.into(),
-                    proof: proof.into(),
-                    session_token: session_token.map(Into::into),
-                },
-            )
-            .await?
-            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        let rp_id = start
-            .options
-            .pointer("/publicKey/rp/id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| VaultError::Protocol("the options name no relying party".into()))?
-            .to_string();
+        let start = self
+            .passkey_register_start(account, proof, session_token)
+            .await?;
+        let rp_id = options_rp_id(&start.options)?;
         let credential = authenticator
             .create_credential(&passkey_origin(&rp_id)?, &start.options)
             .await
             .map_err(VaultError::Passkey)?;
-        let done: proto::PasskeyRegisterFinishReply = self
+        let vault_share = self
+            .passkey_register_finish(start.session, credential)
+            .await?;
+        Ok(new_vault_passkey_slot(
+            &self.url,
+            account,
+            &rp_id,
+            &vault_share,
+        ))
+    }
+
+    /// The first half of a passkey login: counts a guess and returns the vault's request
+    /// options. See [`Self::passkey_login`].
+    pub async fn passkey_login_start(
+        &self,
+        account: &str,
+        proof: &str,
+    ) -> Result<proto::PasskeyLoginStartReply, VaultError> {
+        self.post(
+            "/v1/passkey/login/start",
+            &proto::PasskeyLoginStart {
+                account: account.into(),
+                proof: proof.into(),
+            },
+        )
+        .await?
+        .ok_or_else(|| VaultError::Protocol("empty reply".into()))
+    }
+
+    /// The second half: posts the assertion (any PRF result removed first) and returns the
+    /// vault share and a passkey session of `account`.
+    pub async fn passkey_login_finish(
+        &self,
+        account: &str,
+        session: String,
+        mut credential: serde_json::Value,
+    ) -> Result<(Zeroizing<[u8; 32]>, PasskeySession), VaultError> {
+        sealback_passkey::strip_prf(&mut credential);
+        let done: proto::PasskeyLoginFinishReply = self
             .post(
-                "/v1/passkey/register/finish",
+                "/v1/passkey/login/finish",
                 &proto::PasskeyAssertion {
-                    session: start.session,
+                    session,
                     credential,
                 },
             )
-            .await?
+            .await
+            .map_err(passkey_refused)?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        let vault_share = share(&done.vault_share)?;
-        let mut storage_share = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(&mut storage_share[..]);
-        let secret = sealback_core::vault::vault_passkey_secret(&vault_share, &storage_share);
         Ok((
-            VaultPasskeyParams {
-                url: self.url.clone(),
+            share(&done.vault_share)?,
+            PasskeySession {
                 account: account.into(),
-                rp_id,
-                storage_share,
+                token: done.session_token,
+                expires_at: done.expires_at,
             },
-            secret,
         ))
     }
 
@@ -526,16 +619,7 @@ impl VaultClient {
         proof: &str,
         authenticator: &mut impl WebAuthnClient,
     ) -> Result<(Zeroizing<[u8; 32]>, PasskeySession), VaultError> {
-        let start: proto::PasskeyLoginStartReply = self
-            .post(
-                "/v1/passkey/login/start",
-                &proto::PasskeyLoginStart {
-                    account: params.account.clone(),
-                    proof: proof.into(),
-                },
-            )
-            .await?
-            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
+        let start = self.passkey_login_start(&params.account, proof).await?;
         let assertion = match authenticator
             .get_assertion(&passkey_origin(&params.rp_id)?, &start.options)
             .await
@@ -550,25 +634,8 @@ impl VaultClient {
             }
             Err(e) => return Err(VaultError::Passkey(e)),
         };
-        let done: proto::PasskeyLoginFinishReply = self
-            .post(
-                "/v1/passkey/login/finish",
-                &proto::PasskeyAssertion {
-                    session: start.session,
-                    credential: assertion,
-                },
-            )
+        self.passkey_login_finish(&params.account, start.session, assertion)
             .await
-            .map_err(passkey_refused)?
-            .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        Ok((
-            share(&done.vault_share)?,
-            PasskeySession {
-                account: params.account.clone(),
-                token: done.session_token,
-                expires_at: done.expires_at,
-            },
-        ))
     }
 
     /// Signs in with any passkey of the vault's relying party `rp_id` (no account named: the
@@ -582,10 +649,11 @@ impl VaultClient {
             .post("/v1/passkey/signin/start", &serde_json::json!({}))
             .await?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        let assertion = authenticator
+        let mut assertion = authenticator
             .get_assertion(&passkey_origin(rp_id)?, &start.options)
             .await
             .map_err(VaultError::Passkey)?;
+        sealback_passkey::strip_prf(&mut assertion);
         let done: proto::PasskeySigninReply = self
             .post(
                 "/v1/passkey/signin/finish",
@@ -648,6 +716,22 @@ impl VaultPasskeyProtector {
             vault_share,
             session,
         })
+    }
+
+    /// A protector from a vault share released elsewhere (the web UI relays the browser's
+    /// assertion to the vault itself).
+    pub fn from_share(
+        url: &str,
+        account: &str,
+        vault_share: Zeroizing<[u8; 32]>,
+        session: PasskeySession,
+    ) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_string(),
+            account: account.into(),
+            vault_share,
+            session,
+        }
     }
 
     /// The passkey session the login issued.

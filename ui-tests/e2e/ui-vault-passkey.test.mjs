@@ -1,0 +1,84 @@
+// `sealback ui` with a key vault, in Chromium with an authenticator without PRF: the page
+// explains that the passkey cannot protect the backup by itself and offers the key vault's
+// passkey mode; backup turns on with it, and a new device restores with the same (synced)
+// passkey through the vault. The rollout answer (GET /api/features) decides which choices the
+// page offers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, shot, message, sealback } from './harness.mjs';
+
+let browser;
+let vault;
+const work = tempDir('vault-ui');
+const chats = join(work, 'chats');
+const drive = join(work, 'drive');
+const rollout = join(work, 'rollout.toml');
+const uis = [];
+
+before(async () => {
+  requireTools();
+  run(['corpus', 'generate', chats, '--seed', '11', '--size', '5M']);
+  // Password keys are not offered yet; passkeys (both modes) are.
+  writeFileSync(rollout, '[[rule]]\nprotector = "password"\npercent = 0\n');
+  vault = await startVault(tempDir('vault'), { args: ['--rp-origin', 'http://localhost', '--rollout', rollout] });
+  browser = await launch();
+});
+
+test.afterEach(() => {
+  const problems = browser ? browser.problems.splice(0) : [];
+  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
+});
+
+after(async () => {
+  for (const ui of uis) await ui.stop();
+  if (browser) await browser.context.close();
+  if (vault) await vault.stop();
+});
+
+async function device(name, opts) {
+  const ui = await startUi({ home: tempDir(`home-${name}`), account: 'yara', vaultUrl: vault.url, ...opts });
+  uis.push(ui);
+  return ui;
+}
+
+test('without PRF the page offers the key vault passkey mode, and a new device restores through it', async () => {
+  const { page, cdp } = browser;
+  await addAuthenticator(cdp, { prf: false });
+  const phone = await device('a', { repo: drive, paths: [chats] });
+  await page.goto(phone.url + '#encryption');
+  await page.getByRole('button', { name: 'Turn on with a passkey' }).waitFor();
+  // The rollout: no password keys for this account yet, said plainly.
+  await page.getByText(/Not available yet:/).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Use a password' }).isDisabled(), true);
+
+  await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
+  const explained = await message(page, 'no_prf');
+  assert.match(explained, /does not support the PRF extension/);
+  assert.match(explained, /key vault's passkey mode/);
+  await page.getByText(/keeps half of your backup key sealed/).waitFor();
+  await shot(page, '20-no-prf-vault-offer');
+  await page.getByRole('button', { name: "Use the key vault's passkey mode" }).click();
+  const on = await message(page, 'ok');
+  assert.match(on, /It unlocks with your passkey through the key vault/);
+
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });
+  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': new URLSearchParams(location.search).get('token') } })).json());
+  assert.deepEqual(status.keys.map((k) => k.type), ['vault-passkey']);
+  await phone.stop();
+
+  // A new device: fresh HOME, the same drive, the same synced passkey, the vault.
+  const laptop = await device('b', { repo: drive });
+  await page.goto(laptop.url + '#restore');
+  await page.getByRole('heading', { name: 'Restore', level: 1 }).waitFor();
+  const restored = join(tempDir('restored'), 'chats-restored');
+  await page.getByLabel('Restore into this folder (new or empty)').fill(restored);
+  await page.getByRole('button', { name: 'Restore', exact: true }).click();
+  await page.getByText(/Restore complete: \d+ files/).waitFor({ timeout: 120000 });
+  await shot(page, '21-restored-through-vault');
+  const compare = execFileSync(sealback, ['--json', 'corpus', 'compare', chats, join(restored, 'chats')], { encoding: 'utf8' });
+  assert.equal(JSON.parse(compare).identical, true, compare);
+});
