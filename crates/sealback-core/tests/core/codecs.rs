@@ -87,6 +87,13 @@ proptest! {
         let _ = sealback_core::keyslot::KeySlotFile::decode(&bytes);
         let _ = pack::decode_header(&bytes, 1000);
         let _ = sealback_core::vault::VaultParams::decode(&bytes);
+        let _ = sealback_core::vault::VaultPasskeyParams::decode(&bytes);
+    }
+
+    #[test]
+    fn vault_passkey_params_round_trip(url in ".{0,80}", account in ".{1,60}", rp_id in "[a-z.]{1,60}", share in any::<[u8; 32]>()) {
+        let p = sealback_core::vault::VaultPasskeyParams { url, account, rp_id, storage_share: zeroize::Zeroizing::new(share) };
+        prop_assert_eq!(sealback_core::vault::VaultPasskeyParams::decode(&p.encode()).unwrap(), p);
     }
 
     #[test]

@@ -537,3 +537,116 @@ async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
     );
     assert_eq!(v.vault.db().attempts("judy".into()).await.unwrap(), 0);
 }
+
+/// Nine failures, then the right passkey on the last allowed guess: the records taken out for
+/// that guess (the passkey record and the password record) come back and the count resets.
+async fn the_last_guess_puts_every_record_back_when_right(
+    first: &Running,
+    second: &Running,
+    dir: &Path,
+) {
+    let a = VaultClient::new(&first.url);
+    let b = VaultClient::new(&second.url);
+    let mut pk = provider(dir, "owner");
+    let (params, secret) = a
+        .passkey_register("kim", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    let password = sealback_vault_client::Password::new("kim's password".into());
+    let password_params = a
+        .register(
+            "kim",
+            "dev",
+            &password,
+            &sealback_core::ProtectorSecret::new(vec![9; 32]),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut stranger = provider(dir, "stranger");
+    for i in 0..9 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        match via.passkey_login(&params, "dev", &mut stranger).await {
+            Err(VaultError::WrongPasskey { remaining, .. }) => assert_eq!(remaining, 9 - i),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The tenth, through the other vault process: right.
+    let (got, _) = b.passkey_login(&params, "dev", &mut pk).await.unwrap();
+    assert_eq!(got.expose_secret(), secret.expose_secret());
+    let db = second.vault.db();
+    assert_eq!(db.attempts("kim".into()).await.unwrap(), 0);
+    assert!(db
+        .has_record("kim".into(), RecordKind::Passkey)
+        .await
+        .unwrap());
+    assert!(db
+        .has_record("kim".into(), RecordKind::Password)
+        .await
+        .unwrap());
+    let opened = a
+        .login(
+            &sealback_vault_client::VaultParams {
+                url: first.url.clone(),
+                ..password_params
+            },
+            &password,
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened.expose_secret(), &[9u8; 32][..]);
+}
+
+#[tokio::test]
+async fn the_last_guess_restores_every_record_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = passkey_vault(tmp.path(), |_| {}).await;
+    the_last_guess_puts_every_record_back_when_right(&v, &v, tmp.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
+    let pg = sealback_testkit::PgServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let a = start_with(
+        tmp.path(),
+        &url,
+        passkey_options(|_| {}),
+        Arc::new(SystemClock),
+    )
+    .await;
+    let b = start_with(
+        tmp.path(),
+        &url,
+        passkey_options(|_| {}),
+        Arc::new(SystemClock),
+    )
+    .await;
+    the_last_guess_puts_every_record_back_when_right(&a, &b, tmp.path()).await;
+    // And ten failures destroy both kinds, seen from either process.
+    let client = VaultClient::new(&a.url);
+    let mut pk = provider(tmp.path(), "lee");
+    let (params, _) = client
+        .passkey_register("lee", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    let mut stranger = provider(tmp.path(), "stranger-2");
+    for _ in 0..10 {
+        let _ = client.passkey_login(&params, "dev", &mut stranger).await;
+    }
+    match VaultClient::new(&b.url)
+        .passkey_login(&params, "dev", &mut pk)
+        .await
+    {
+        Err(VaultError::Locked) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(!b
+        .vault
+        .db()
+        .has_record("lee".into(), RecordKind::Passkey)
+        .await
+        .unwrap());
+}
