@@ -327,7 +327,7 @@ impl Vault {
         }
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
         let session = self
-            .put_ceremony(&req.account, &[&[mode], &state], now)
+            .put_ceremony(&req.account, &[&[mode], user_id.as_bytes(), &state], now)
             .await?;
         Ok(proto::PasskeyRegisterStartReply { session, options })
     }
@@ -344,9 +344,12 @@ impl Vault {
         self.limit_source(source, now)?;
         let rp = self.relying_party()?;
         let (account, fields) = self.take_ceremony(&req.session, now).await?;
-        let [mode, state] = fields.as_slice() else {
+        let [mode, user_id, state] = fields.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
+        // The user handle the credential was made with.
+        let user_id = Uuid::from_slice(user_id)
+            .map_err(|_| VaultError::Internal("malformed session".into()))?;
         let state: PasskeyRegistration = serde_json::from_slice(state)
             .map_err(|e| VaultError::Internal(format!("registration state: {e}")))?;
         let credential: RegisterPublicKeyCredential = serde_json::from_value(req.credential)
@@ -385,7 +388,7 @@ impl Vault {
                 OsRng.fill_bytes(&mut share[..]);
                 PasskeyRecord {
                     version: 1,
-                    user_id: Uuid::new_v4(),
+                    user_id,
                     vault_share: Zeroizing::new(hex::encode(&share[..])),
                     credentials: vec![entry],
                 }

@@ -378,7 +378,16 @@ impl Vault {
                 )));
             }
         }
-        let reply = self.rollout.evaluate(req);
+        let mut reply = self.rollout.evaluate(req);
+        if self.webauthn.is_none() {
+            // Whatever the rules say: this vault has no relying party for passkeys.
+            for offer in &mut reply.protectors {
+                if offer.protector == proto::protectors::VAULT_PASSKEY {
+                    offer.offered = false;
+                    offer.reason = Some("passkeys are not set up at this key vault".into());
+                }
+            }
+        }
         for (protector, offer) in proto::protectors::ALL.iter().zip(&reply.protectors) {
             self.metrics
                 .features_answered
@@ -660,6 +669,10 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
+        if req.session.starts_with("acct:") {
+            // Account sessions are looked up by their token's hash, never taken here.
+            return Err(VaultError::SessionExpired);
+        }
         let (account, sealed) = self
             .db
             .take_session(req.session.clone(), now)
