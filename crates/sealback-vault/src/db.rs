@@ -29,6 +29,14 @@ impl RecordKind {
         }
     }
 
+    /// The audit event of a registration.
+    pub(crate) fn register_event(self) -> &'static str {
+        match self {
+            RecordKind::Password => "register",
+            RecordKind::Passkey => "passkey_register",
+        }
+    }
+
     /// A byte for session state.
     pub fn code(self) -> u8 {
         match self {
@@ -274,6 +282,31 @@ impl Db {
     }
 }
 
+/// Creates or replaces an account's record of one kind, resets its guess count and audits the
+/// registration.
+fn store_record(
+    c: &Connection,
+    kind: RecordKind,
+    account: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        &format!(
+            "INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3)
+             ON CONFLICT(account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+            kind.table()
+        ),
+        params![account, sealed, now],
+    )?;
+    c.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
+    c.execute(
+        "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, ?3, 'ok')",
+        params![now, account, kind.register_event()],
+    )?;
+    Ok(())
+}
+
 /// Destroys every key the account holds (the guess limit is reached).
 fn destroy_all(c: &Connection, account: &str) -> Result<(), DbError> {
     for k in RecordKind::ALL {
@@ -438,21 +471,8 @@ impl SqliteDb {
         sealed: Vec<u8>,
         now: i64,
     ) -> Result<(), DbError> {
-        self.with(move |c| {
-            let tx = c;
-            tx.execute(
-                "INSERT INTO records(account, sealed, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
-                params![account, sealed, now],
-            )?;
-            tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
-            tx.execute(
-                "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, 'register', 'ok')",
-                params![now, account],
-            )?;
-            Ok(())
-        })
-        .await
+        self.with(move |c| store_record(c, RecordKind::Password, &account, &sealed, now))
+            .await
     }
 
     /// Counts one guess, durably, and says whether it may proceed. The count is the account's,
@@ -550,16 +570,7 @@ impl SqliteDb {
                     params![id, account],
                 )?;
             }
-            c.execute(
-                "INSERT INTO passkeys(account, sealed, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
-                params![account, sealed, now],
-            )?;
-            c.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
-            c.execute(
-                "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, 'passkey_register', 'ok')",
-                params![now, account],
-            )?;
+            store_record(c, RecordKind::Passkey, &account, &sealed, now)?;
             Ok(true)
         })
         .await

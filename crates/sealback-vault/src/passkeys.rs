@@ -21,10 +21,10 @@
 //! `clientExtensionResults.prf` is refused before anything else of it is read, and nothing of it
 //! is stored or logged.
 
-use crate::db::{Attempt, AuditEntry, RecordKind};
+use crate::db::{AuditEntry, RecordKind};
 use crate::service::{
     decode_fields, encode_fields, session_aad, taken_fields, taken_from_fields, valid_account,
-    Vault, VaultError,
+    Guess, Vault, VaultError,
 };
 use rand08::rngs::OsRng;
 use rand08::RngCore;
@@ -438,23 +438,14 @@ impl Vault {
             .map_err(|retry_after| VaultError::RateLimited { retry_after })
             .inspect_err(|_| self.metrics.login("rate_limited"))?;
         let limit = self.options.guess_limit;
-        let (count, record, taken) = match self
-            .db
-            .begin_attempt(req.account.clone(), RecordKind::Passkey, limit, now, source)
-            .await?
-        {
-            Attempt::Locked => {
-                tracing::info!("passkey login refused: guess limit reached");
-                self.metrics.login("locked");
-                return Err(VaultError::Locked);
-            }
-            Attempt::Proceed {
-                count,
-                record,
-                taken,
-                ..
-            } => (count, record, taken),
-        };
+        let Guess {
+            count,
+            record,
+            taken,
+            ..
+        } = self
+            .count_guess(&req.account, RecordKind::Passkey, now, source)
+            .await?;
         let Some(sealed) = record else {
             self.metrics.login("no_record");
             return Err(VaultError::NotFound(

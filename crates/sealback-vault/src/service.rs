@@ -207,6 +207,14 @@ pub(crate) fn session_aad(id: &str, account: &str) -> Vec<u8> {
     .concat()
 }
 
+/// A counted guess that may proceed (see [`Attempt::Proceed`]).
+pub(crate) struct Guess {
+    pub count: u32,
+    pub record: Option<Vec<u8>>,
+    pub last: bool,
+    pub taken: Vec<(RecordKind, Vec<u8>)>,
+}
+
 /// Length-prefixed fields, for the state a session keeps between a ceremony's two requests.
 pub(crate) fn encode_fields(fields: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::new();
@@ -500,6 +508,45 @@ impl Vault {
         Ok(())
     }
 
+    /// Counts one guess for `account` durably (whatever kind of key it is for) and refuses
+    /// when the limit is reached.
+    pub(crate) async fn count_guess(
+        &self,
+        account: &str,
+        kind: RecordKind,
+        now: i64,
+        source: String,
+    ) -> Result<Guess, VaultError> {
+        let attempt = self
+            .db
+            .begin_attempt(
+                account.to_string(),
+                kind,
+                self.options.guess_limit,
+                now,
+                source,
+            )
+            .await?;
+        match attempt {
+            Attempt::Locked => {
+                tracing::info!(?kind, "login refused: guess limit reached");
+                self.metrics.login("locked");
+                Err(VaultError::Locked)
+            }
+            Attempt::Proceed {
+                count,
+                record,
+                last,
+                taken,
+            } => Ok(Guess {
+                count,
+                record,
+                last,
+                taken,
+            }),
+        }
+    }
+
     /// Registration, first message.
     pub async fn register_start(
         &self,
@@ -572,29 +619,14 @@ impl Vault {
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
         let limit = self.options.guess_limit;
-        let (count, sealed_record, last, taken) = match self
-            .db
-            .begin_attempt(
-                req.account.clone(),
-                RecordKind::Password,
-                limit,
-                now,
-                source,
-            )
-            .await?
-        {
-            Attempt::Locked => {
-                tracing::info!("login refused: guess limit reached");
-                self.metrics.login("locked");
-                return Err(VaultError::Locked);
-            }
-            Attempt::Proceed {
-                count,
-                record,
-                last,
-                taken,
-            } => (count, record, last, taken),
-        };
+        let Guess {
+            count,
+            record: sealed_record,
+            last,
+            taken,
+        } = self
+            .count_guess(&req.account, RecordKind::Password, now, source)
+            .await?;
         let opened = match &sealed_record {
             Some(s) => Some(zeroize::Zeroizing::new(
                 self.sealer
