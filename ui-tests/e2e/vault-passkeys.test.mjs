@@ -126,6 +126,35 @@ async function withoutPrf(page) {
   assert.equal(crossed.body.attempts_remaining, 8);
 }
 
+test('a change of a passkey\'s backup state is noticed and logged without the account', async () => {
+  const { page, cdp } = browser;
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+      defaultBackupEligibility: true, defaultBackupState: false },
+  });
+  try {
+    await openAt(page, origin);
+    const reg = await api('/v1/passkey/register/start', { account: 'yusuf', proof: 'dev' });
+    const created = await ceremony(page, 'create', reg.body.options);
+    assert.equal((await api('/v1/passkey/register/finish', { session: reg.body.session, credential: created })).status, 200);
+    // The provider syncs the passkey now (backup state false -> true).
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    await cdp.send('WebAuthn.setCredentialProperties', { authenticatorId, credentialId: credentials[0].credentialId, backupEligibility: true, backupState: true });
+    const login = await api('/v1/passkey/login/start', { account: 'yusuf' });
+    const asserted = await ceremony(page, 'get', login.body.options);
+    const ok = await api('/v1/passkey/login/finish', { session: login.body.session, credential: asserted });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    const log = vault.stderr();
+    const line = log.split('\n').find((l) => l.includes('passkey flags changed'));
+    assert.ok(line, `the vault logs the change: ${log}`);
+    assert.match(line, /backup_state_changed/);
+    assert.ok(!line.includes('yusuf'), `no account in the log line: ${line}`);
+  } finally {
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+  }
+});
+
 test('a browser client that forgets to strip its PRF result is refused, and the vault keeps nothing of it', async () => {
   const { page, cdp } = browser;
   const authenticator = await addAuthenticator(cdp, { prf: true });

@@ -180,6 +180,20 @@ impl Db {
             }
         }
     }
+    /// Replaces an account's record of `kind` with `new` if it is still `old` (a record
+    /// replaced meanwhile is left alone). Returns whether it was replaced.
+    pub async fn update_record(
+        &self,
+        account: String,
+        kind: RecordKind,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    ) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => d.update_record(account, kind, old, new).await,
+            Db::Postgres(d) => d.update_record(&account, kind, &old, &new).await,
+        }
+    }
     /// The sealed passkey record of an account.
     pub async fn passkey_record(&self, account: String) -> Result<Option<Vec<u8>>, DbError> {
         match self {
@@ -572,6 +586,26 @@ impl SqliteDb {
             }
             store_record(c, RecordKind::Passkey, &account, &sealed, now)?;
             Ok(true)
+        })
+        .await
+    }
+
+    /// See [`Db::update_record`].
+    pub async fn update_record(
+        &self,
+        account: String,
+        kind: RecordKind,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    ) -> Result<bool, DbError> {
+        self.with(move |c| {
+            Ok(c.execute(
+                &format!(
+                    "UPDATE {} SET sealed = ?3 WHERE account = ?1 AND sealed = ?2",
+                    kind.table()
+                ),
+                params![account, old, new],
+            )? == 1)
         })
         .await
     }

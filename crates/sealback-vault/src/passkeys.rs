@@ -15,7 +15,8 @@
 //! issued, reset by a verified assertion, and the tenth failure destroys every key the account
 //! holds. Sign-in (discoverable credentials, no account named) issues a short-lived session and
 //! never releases key material; it counts no guesses (it needs no account proof, so counting
-//! would let anyone destroy a key) but is rate limited per client and per account.
+//! would let anyone destroy a key) but is rate limited per client and per account, and it
+//! records the credential's new signature counter like a login.
 //!
 //! PRF results are client-side secrets: a request whose credential JSON carries
 //! `clientExtensionResults.prf` is refused before anything else of it is read, and nothing of it
@@ -710,6 +711,11 @@ impl Vault {
             return Err(refused());
         };
         self.absorb_assertion(&mut record, &result);
+        // Keep the new counter and flags, unless the record was replaced meanwhile.
+        let updated = self.seal_record(&account, &record)?;
+        self.db
+            .update_record(account.clone(), RecordKind::Passkey, sealed, updated)
+            .await?;
         self.metrics.login("signin_ok");
         self.db
             .audit(AuditEntry {

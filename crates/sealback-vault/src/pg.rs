@@ -254,6 +254,25 @@ impl PgDb {
         Ok(true)
     }
 
+    pub(crate) async fn update_record(
+        &self,
+        account: &str,
+        kind: RecordKind,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, DbError> {
+        let c = self.pool.get().await?;
+        Ok(c.execute(
+            &format!(
+                "UPDATE {} SET sealed = $3 WHERE account = $1 AND sealed = $2",
+                kind.table()
+            ),
+            &[&account, &old, &new],
+        )
+        .await?
+            == 1)
+    }
+
     pub(crate) async fn passkey_record(&self, account: &str) -> Result<Option<Vec<u8>>, DbError> {
         let c = self.pool.get().await?;
         Ok(c.query_opt(

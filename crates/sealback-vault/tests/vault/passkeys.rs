@@ -650,3 +650,30 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn a_sign_in_records_the_counter_so_a_clone_is_caught_at_the_next_login() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = passkey_vault(tmp.path(), |_| {}).await;
+    let client = VaultClient::new(&v.url);
+    let mut pk = provider(tmp.path(), "original");
+    let (params, _) = client
+        .passkey_register("nina", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    std::fs::copy(
+        tmp.path().join("original.sbpk"),
+        tmp.path().join("clone.sbpk"),
+    )
+    .unwrap();
+    // Only a sign-in by the original since the copy was made.
+    let session = client.passkey_signin("localhost", &mut pk).await.unwrap();
+    assert_eq!(session.account, "nina");
+    let mut clone = provider(tmp.path(), "clone");
+    match client.passkey_login(&params, "dev", &mut clone).await {
+        Err(VaultError::WrongPasskey { remaining, .. }) => assert_eq!(remaining, 9),
+        other => panic!("{other:?}"),
+    }
+    // The original goes on working.
+    client.passkey_login(&params, "dev", &mut pk).await.unwrap();
+}
