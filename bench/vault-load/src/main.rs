@@ -10,6 +10,11 @@
 //! point of it), so a load generator that ran it would measure itself, not the vault. The
 //! messages the vault handles are byte-for-byte the same shape.
 //!
+//! With `--protector passkey` each client is instead a software passkey provider without PRF
+//! (passkey-rs, its store under a cheap test KDF) and each login is a passkey login of the
+//! vault-passkey protector: login start (counted durably), an ECDSA P-256 assertion, login
+//! finish (verified by webauthn-rs; the counter is stored and the vault share released).
+//!
 //! ```text
 //! cargo run --release -p sealback-vault-load -- --clients 64,512 --seconds 10
 //! cargo run --release -p sealback-vault-load -- --url http://127.0.0.1:8443   # a running vault
@@ -58,6 +63,62 @@ struct Args {
     /// Print one JSON object per run.
     #[arg(long)]
     json: bool,
+    /// What each login is: `password` (OPAQUE) or `passkey` (a WebAuthn assertion).
+    #[arg(long, value_enum, default_value_t = Protector::Password)]
+    protector: Protector,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Protector {
+    Password,
+    Passkey,
+}
+
+/// One client's passkey provider and the slot it logs in to.
+struct PasskeyClient {
+    provider: sealback_passkey::SoftwareAuthenticator,
+    params: sealback_vault_client::VaultPasskeyParams,
+    secret: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+async fn passkey_client(url: &str, account: &str) -> Result<PasskeyClient> {
+    let dir = tempfile::tempdir()?;
+    let mut provider = sealback_passkey::SoftwareAuthenticator::open_or_create(
+        &dir.path().join("store.sbpk"),
+        sealback_passkey::store::Pin::new("load".into()),
+        false,
+        sealback_core::passkey::KdfParams {
+            memory_kib: 64,
+            passes: 1,
+            lanes: 1,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (params, secret) = sealback_vault_client::VaultClient::new(url)
+        .passkey_register(account, "", None, &mut provider)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(PasskeyClient {
+        provider,
+        params,
+        secret: secret.expose_secret().to_vec(),
+        _dir: dir,
+    })
+}
+
+async fn passkey_login(
+    client: &mut PasskeyClient,
+    vault: &sealback_vault_client::VaultClient,
+) -> Result<()> {
+    let (secret, _) = vault
+        .passkey_login(&client.params, "", &mut client.provider)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if secret.expose_secret() != client.secret.as_slice() {
+        bail!("the vault released another share");
+    }
+    Ok(())
 }
 
 struct Vault {
@@ -202,7 +263,13 @@ struct Report {
     max_ms: f64,
 }
 
-async fn run(url: &str, clients: usize, seconds: u64, tag: &str) -> Result<Report> {
+async fn run(
+    url: &str,
+    clients: usize,
+    seconds: u64,
+    tag: &str,
+    protector: Protector,
+) -> Result<Report> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(30))
@@ -210,22 +277,33 @@ async fn run(url: &str, clients: usize, seconds: u64, tag: &str) -> Result<Repor
     // Each client logs in to its own accounts, so that runs measure the vault, not lock waits
     // on one row.
     let accounts: Vec<String> = (0..clients).map(|i| format!("load-{tag}-{i}")).collect();
+    let mut passkeys = Vec::new();
     for account in &accounts {
-        register(&http, url, account).await?;
+        match protector {
+            Protector::Password => register(&http, url, account).await?,
+            Protector::Passkey => passkeys.push(Some(passkey_client(url, account).await?)),
+        }
     }
+    let mut passkeys = passkeys.into_iter();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for account in accounts {
         let http = http.clone();
         let url = url.to_string();
+        let mut passkey = passkeys.next().flatten();
+        let vault = sealback_vault_client::VaultClient::new(&url);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             let mut first_error = None;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match login(&http, &url, &account).await {
+                let done = match passkey.as_mut() {
+                    Some(client) => passkey_login(client, &vault).await,
+                    None => login(&http, &url, &account).await,
+                };
+                match done {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(e) => {
                         errors += 1;
@@ -273,7 +351,7 @@ fn print(args: &Args, database: &str, clients: usize, r: &Report) {
         println!(
             "{}",
             serde_json::json!({
-                "database": database, "clients": clients, "seconds": r.seconds,
+                "database": database, "protector": format!("{:?}", args.protector).to_lowercase(), "clients": clients, "seconds": r.seconds,
                 "logins": r.logins, "logins_per_second": rate,
                 "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
                 "errors": r.errors, "first_error": r.first_error,
@@ -301,7 +379,8 @@ async fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if !args.json {
         println!(
-            "Each login = login start (the guess is counted durably) + login finish (the count is reset); {} s per run.",
+            "Each {:?} login = login start (the guess is counted durably) + login finish (the count is reset); {} s per run.",
+            args.protector,
             args.seconds
         );
     }
@@ -312,6 +391,7 @@ async fn main() -> Result<()> {
                 clients,
                 args.seconds,
                 &format!("{}-{i}", std::process::id()),
+                args.protector,
             )
             .await?;
             print(&args, "given", clients, &r);
@@ -347,7 +427,14 @@ async fn main() -> Result<()> {
         };
         let vault = start_vault(&bin, &url, dir)?;
         for (i, &clients) in args.clients.iter().enumerate() {
-            let r = run(&vault.url, clients, args.seconds, &i.to_string()).await?;
+            let r = run(
+                &vault.url,
+                clients,
+                args.seconds,
+                &i.to_string(),
+                args.protector,
+            )
+            .await?;
             print(&args, database, clients, &r);
         }
     }
