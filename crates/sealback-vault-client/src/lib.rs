@@ -110,11 +110,12 @@ pub fn passkey_origin(rp_id: &str) -> Result<url::Url, VaultError> {
         .map_err(|e| VaultError::Protocol(format!("relying party id {rp_id:?}: {e}")))
 }
 
-fn share(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| VaultError::Protocol("the vault share is not 32 bytes".into()))?;
-    Ok(Zeroizing::new(arr))
+/// The vault share from a reply, which is wiped.
+fn share(bytes: &mut Vec<u8>) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let arr: Result<[u8; 32], _> = bytes.as_slice().try_into();
+    zeroize::Zeroize::zeroize(bytes);
+    arr.map(Zeroizing::new)
+        .map_err(|_| VaultError::Protocol("the vault share is not 32 bytes".into()))
 }
 
 /// A password, zeroized on drop.
@@ -504,7 +505,7 @@ impl VaultClient {
         mut credential: serde_json::Value,
     ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
         sealback_passkey::strip_prf(&mut credential);
-        let done: proto::PasskeyRegisterFinishReply = self
+        let mut done: proto::PasskeyRegisterFinishReply = self
             .post(
                 "/v1/passkey/register/finish",
                 &proto::PasskeyAssertion {
@@ -514,7 +515,7 @@ impl VaultClient {
             )
             .await?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        share(&done.vault_share)
+        share(&mut done.vault_share)
     }
 
     /// Registers a new passkey (from `authenticator`) to `account` and returns a new
@@ -575,7 +576,7 @@ impl VaultClient {
         mut credential: serde_json::Value,
     ) -> Result<(Zeroizing<[u8; 32]>, PasskeySession), VaultError> {
         sealback_passkey::strip_prf(&mut credential);
-        let done: proto::PasskeyLoginFinishReply = self
+        let mut done: proto::PasskeyLoginFinishReply = self
             .post(
                 "/v1/passkey/login/finish",
                 &proto::PasskeyAssertion {
@@ -587,7 +588,7 @@ impl VaultClient {
             .map_err(passkey_refused)?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
         Ok((
-            share(&done.vault_share)?,
+            share(&mut done.vault_share)?,
             PasskeySession {
                 account: account.into(),
                 token: done.session_token,
