@@ -425,19 +425,10 @@ impl Vault {
         req: proto::PasskeyLoginStart,
         source: String,
     ) -> Result<proto::PasskeyLoginStartReply, VaultError> {
-        valid_account(&req.account)?;
-        let now = self.clock.now_unix();
-        self.observe(&source, &req.account, now).await?;
-        self.limit_source(&source, now)
-            .inspect_err(|_| self.metrics.login("rate_limited"))?;
         let rp = self.relying_party()?;
-        self.authorize(&req.account, &req.proof, Scope::Login, now)
-            .await
-            .inspect_err(|_| self.metrics.login("unauthorized"))?;
-        self.account_limiter
-            .check(&req.account, now)
-            .map_err(|retry_after| VaultError::RateLimited { retry_after })
-            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        let now = self.clock.now_unix();
+        self.admit_login(&req.account, &req.proof, &source, now)
+            .await?;
         let limit = self.options.guess_limit;
         let Guess {
             count,

@@ -508,6 +508,30 @@ impl Vault {
         Ok(())
     }
 
+    /// What every login start passes before its guess is counted: the audit monitor sees it
+    /// (before any limit, so that a flood or a spray is flagged even while refused), the
+    /// client's rate, the account proof, then the account's rate (after the proof: nobody else
+    /// can use up an account's rate).
+    pub(crate) async fn admit_login(
+        &self,
+        account: &str,
+        proof: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), VaultError> {
+        valid_account(account)?;
+        self.observe(source, account, now).await?;
+        self.limit_source(source, now)
+            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        self.authorize(account, proof, Scope::Login, now)
+            .await
+            .inspect_err(|_| self.metrics.login("unauthorized"))?;
+        self.account_limiter
+            .check(account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })
+            .inspect_err(|_| self.metrics.login("rate_limited"))
+    }
+
     /// Counts one guess for `account` durably (whatever kind of key it is for) and refuses
     /// when the limit is reached.
     pub(crate) async fn count_guess(
@@ -602,20 +626,9 @@ impl Vault {
         req: proto::LoginStart,
         source: String,
     ) -> Result<proto::LoginStartReply, VaultError> {
-        valid_account(&req.account)?;
         let now = self.clock.now_unix();
-        // Seen before any limit, so that a flood or a spray is flagged even while refused.
-        self.observe(&source, &req.account, now).await?;
-        self.limit_source(&source, now)
-            .inspect_err(|_| self.metrics.login("rate_limited"))?;
-        // The proof before the account's limit: nobody else can use up an account's rate.
-        self.authorize(&req.account, &req.proof, Scope::Login, now)
-            .await
-            .inspect_err(|_| self.metrics.login("unauthorized"))?;
-        self.account_limiter
-            .check(&req.account, now)
-            .map_err(|retry_after| VaultError::RateLimited { retry_after })
-            .inspect_err(|_| self.metrics.login("rate_limited"))?;
+        self.admit_login(&req.account, &req.proof, &source, now)
+            .await?;
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
         let limit = self.options.guess_limit;

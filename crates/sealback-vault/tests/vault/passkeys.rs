@@ -53,6 +53,15 @@ async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOptions)) -> Runn
     .await
 }
 
+/// Whether the vault holds a passkey record for `account`.
+async fn holds_passkey(v: &Running, account: &str) -> bool {
+    v.vault
+        .db()
+        .has_record(account.into(), RecordKind::Passkey)
+        .await
+        .unwrap()
+}
+
 async fn post(url: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
         .post(format!("{url}{path}"))
@@ -76,12 +85,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(params.rp_id, "localhost");
     assert_eq!(params.account, "alice");
-    assert!(v
-        .vault
-        .db()
-        .has_record("alice".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
+    assert!(holds_passkey(&v, "alice").await);
     // Another device with a copy of the synced passkey store.
     std::fs::copy(
         tmp.path().join("phone.sbpk"),
@@ -161,12 +165,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         assert_eq!(reply["attempts_remaining"], expected_remaining);
     }
     // Ten failures: the record and its credentials are gone; the right passkey is too late.
-    assert!(!v
-        .vault
-        .db()
-        .has_record("bob".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
+    assert!(!holds_passkey(&v, "bob").await);
     match client.passkey_login(&params, "dev", &mut right).await {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
@@ -176,12 +175,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         .iter()
         .any(|e| e.account == "bob" && e.outcome == "locked"));
     // The other account is untouched.
-    assert!(v
-        .vault
-        .db()
-        .has_record("mallory".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
+    assert!(holds_passkey(&v, "mallory").await);
 }
 
 #[tokio::test]
@@ -466,12 +460,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     );
     assert!(reply["message"].as_str().unwrap().contains("PRF"));
     assert!(!reply.to_string().contains(&prf_b64));
-    assert!(!v
-        .vault
-        .db()
-        .has_record("ivan".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
+    assert!(!holds_passkey(&v, "ivan").await);
     // The same credential without it registers.
     let (status, _) = post(
         &v.url,
@@ -643,12 +632,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
     }
-    assert!(!b
-        .vault
-        .db()
-        .has_record("lee".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
+    assert!(!holds_passkey(&b, "lee").await);
 }
 
 #[tokio::test]
