@@ -60,18 +60,20 @@ impl RecordKind {
 pub enum Attempt {
     /// The limit was reached: the record (if any) is destroyed.
     Locked,
-    /// Go on: this is guess number `count`.
-    Proceed {
-        /// Guesses counted so far, this one included.
-        count: u32,
-        /// The sealed record, if the account has one.
-        record: Option<Vec<u8>>,
-        /// This is the last allowed guess: every record of the account (of every kind) has been
-        /// taken out of its table and lives only in this login's session until it succeeds.
-        last: bool,
-        /// On the last guess, the records taken out (to put back on success).
-        taken: Vec<(RecordKind, Vec<u8>)>,
-    },
+    /// Go on.
+    Proceed(Guess),
+}
+
+/// A counted guess that may proceed.
+#[derive(Debug)]
+pub struct Guess {
+    /// Guesses counted so far, this one included.
+    pub count: u32,
+    /// The sealed record of the kind asked for, if the account has one.
+    pub record: Option<Vec<u8>>,
+    /// On the last allowed guess, every record of the account (of every kind), taken out of
+    /// its table: they live only in this login's session until it succeeds. Empty otherwise.
+    pub taken: Vec<(RecordKind, Vec<u8>)>,
 }
 
 /// One line of the audit trail: who tried what, from where, with what outcome. Never a secret.
@@ -530,23 +532,18 @@ impl SqliteDb {
                     record = sealed.clone();
                 }
                 if let (true, Some(s)) = (count == limit, sealed) {
-                    taken.push((k, s));
-                }
-            }
-            let last = count == limit;
-            if last {
-                for k in RecordKind::ALL {
                     tx.execute(
                         &format!("DELETE FROM {} WHERE account = ?1", k.table()),
                         params![account],
                     )?;
+                    taken.push((k, s));
                 }
             }
             tx.execute(
                 "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'counted', ?3, ?4)",
                 params![now, account, limit - count, source],
             )?;
-            Ok(Attempt::Proceed { count, record, last, taken })
+            Ok(Attempt::Proceed(Guess { count, record, taken }))
         })
         .await
     }

@@ -22,11 +22,8 @@
 //! `clientExtensionResults.prf` is refused before anything else of it is read, and nothing of it
 //! is stored or logged.
 
-use crate::db::{AuditEntry, RecordKind};
-use crate::service::{
-    decode_fields, encode_fields, session_aad, taken_fields, taken_from_fields, valid_account,
-    Guess, Vault, VaultError,
-};
+use crate::db::{AuditEntry, Guess, RecordKind};
+use crate::service::{random_hex, valid_account, LoginSession, Vault, VaultError};
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use sealback_proto::proof::Scope;
@@ -139,12 +136,6 @@ fn account_session_id(token: &str) -> String {
     )
 }
 
-fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    OsRng.fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 /// Refuses a credential that carries a PRF result, before anything else of it is read.
 fn refuse_prf(credential: &serde_json::Value) -> Result<(), VaultError> {
     if proto::carries_prf_result(credential) {
@@ -154,6 +145,9 @@ fn refuse_prf(credential: &serde_json::Value) -> Result<(), VaultError> {
     }
     Ok(())
 }
+
+/// The audit event of a passkey login.
+const EVENT: &str = "passkey_login";
 
 const MODE_REPLACE: u8 = 1;
 const MODE_ADD: u8 = 2;
@@ -186,52 +180,6 @@ impl Vault {
         );
         serde_json::from_slice(&json)
             .map_err(|e| VaultError::Internal(format!("malformed passkey record: {e}")))
-    }
-
-    /// Stores a ceremony's state for `ttl` seconds under a new session id.
-    async fn put_ceremony(
-        &self,
-        account: &str,
-        fields: &[&[u8]],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let session = random_hex(16);
-        let mut state = encode_fields(fields);
-        let sealed = self.sealer.seal(&session_aad(&session, account), &state);
-        zeroize::Zeroize::zeroize(&mut state);
-        self.db
-            .put_session(
-                session.clone(),
-                account.to_string(),
-                sealed,
-                now + self.options.session_ttl,
-            )
-            .await?;
-        Ok(session)
-    }
-
-    /// Takes a ceremony's state (once: a second finish of the same session is refused).
-    async fn take_ceremony(
-        &self,
-        session: &str,
-        now: i64,
-    ) -> Result<(String, Vec<Vec<u8>>), VaultError> {
-        if session.starts_with("acct:") {
-            return Err(VaultError::SessionExpired);
-        }
-        let (account, sealed) = self
-            .db
-            .take_session(session.to_string(), now)
-            .await?
-            .ok_or(VaultError::SessionExpired)?;
-        let state = Zeroizing::new(
-            self.sealer
-                .open(&session_aad(session, &account), &sealed)
-                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
-        );
-        let fields = decode_fields(&state)
-            .ok_or_else(|| VaultError::Internal("malformed session".into()))?;
-        Ok((account, fields))
     }
 
     /// Issues a passkey session token for `account`; only its hash is stored.
@@ -456,42 +404,13 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let taken = taken_fields(&taken);
-        let mut fields: Vec<&[u8]> = vec![&state];
-        fields.extend(taken.iter().map(|t| t.as_slice()));
-        let session = self.put_ceremony(&req.account, &fields, now).await?;
+        let session = self.put_login(&req.account, &[&state], &taken, now).await?;
         self.metrics.login("passkey_counted");
         Ok(proto::PasskeyLoginStartReply {
             session,
             options,
             attempts_remaining: limit - count,
         })
-    }
-
-    /// Audits a failed assertion and says how many guesses remain.
-    async fn assertion_failed(
-        &self,
-        account: String,
-        source: String,
-        why: &str,
-        now: i64,
-    ) -> Result<VaultError, VaultError> {
-        let used = self.db.attempts(account.clone()).await?;
-        let remaining = self.options.guess_limit.saturating_sub(used);
-        // The log names the reason, never the account (the audit trail, for operators, does).
-        tracing::info!(reason = why, "passkey assertion refused");
-        self.metrics.login("passkey_failed");
-        self.db
-            .audit(AuditEntry {
-                time: now,
-                account,
-                event: "passkey_login".into(),
-                outcome: format!("failed: {why}"),
-                remaining: Some(remaining),
-                source: Some(source),
-            })
-            .await?;
-        Ok(VaultError::LoginFailed { remaining })
     }
 
     /// Checks a verified assertion's flags against what the vault saw before, logs surprises
@@ -544,24 +463,26 @@ impl Vault {
         refuse_prf(&req.credential)?;
         let now = self.clock.now_unix();
         let rp = self.relying_party()?;
-        let (account, fields) = self.take_ceremony(&req.session, now).await?;
-        let malformed = || VaultError::Internal("malformed session".into());
-        let [state, taken @ ..] = fields.as_slice() else {
-            return Err(malformed());
+        let LoginSession {
+            account,
+            state,
+            mut taken,
+        } = self.take_login(&req.session, 1, now).await?;
+        let [state] = state.as_slice() else {
+            return Err(VaultError::Internal("malformed session".into()));
         };
-        let mut taken = taken_from_fields(taken).ok_or_else(malformed)?;
         let state: PasskeyAuthentication = serde_json::from_slice(state)
             .map_err(|e| VaultError::Internal(format!("authentication state: {e}")))?;
         let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(req.credential) else {
             return Err(self
-                .assertion_failed(account, source, "not a WebAuthn assertion", now)
+                .login_failed(account, source, EVENT, "not a WebAuthn assertion", now)
                 .await?);
         };
         let result = match rp.finish_passkey_authentication(&credential, &state) {
             Ok(r) if r.user_verified() => r,
             Ok(_) => {
                 return Err(self
-                    .assertion_failed(account, source, "no user verification", now)
+                    .login_failed(account, source, EVENT, "no user verification", now)
                     .await?)
             }
             Err(e) => {
@@ -577,7 +498,7 @@ impl Vault {
                     );
                 }
                 return Err(self
-                    .assertion_failed(account, source, &e.to_string(), now)
+                    .login_failed(account, source, EVENT, &e.to_string(), now)
                     .await?);
             }
         };

@@ -4,7 +4,7 @@
 //! that row-locks the account's counter until its transaction commits, so concurrent guesses
 //! for one account, from any number of processes, are counted one after another.
 
-use crate::db::{Attempt, DbError, RecordKind};
+use crate::db::{Attempt, DbError, Guess, RecordKind};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
@@ -164,7 +164,6 @@ impl PgDb {
             tx.commit().await?;
             return Ok(Attempt::Locked);
         }
-        let last = count == limit;
         let mut record = None;
         let mut taken = Vec::new();
         for k in RecordKind::ALL {
@@ -181,7 +180,7 @@ impl PgDb {
             if k == kind {
                 record = sealed.clone();
             }
-            if let (true, Some(s)) = (last, sealed) {
+            if let (true, Some(s)) = (count == limit, sealed) {
                 tx.execute(
                     &format!("DELETE FROM {} WHERE account = $1", k.table()),
                     &[&account],
@@ -196,12 +195,11 @@ impl PgDb {
         )
         .await?;
         tx.commit().await?;
-        Ok(Attempt::Proceed {
+        Ok(Attempt::Proceed(Guess {
             count,
             record,
-            last,
             taken,
-        })
+        }))
     }
 
     pub(crate) async fn put_passkey_record(

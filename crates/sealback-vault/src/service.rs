@@ -2,7 +2,7 @@
 //! the guess limit, the audit trail and what it stores. The clock is injected so that session
 //! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
-use crate::db::{Attempt, AuditEntry, Db, DbError, RecordKind};
+use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, RecordKind};
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
@@ -17,6 +17,7 @@ use rand08::RngCore;
 use sealback_proto::proof::{self, OperatorKey, Scope};
 use sealback_proto::{self as proto, Suite};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// The time source.
 pub trait Clock: Send + Sync {
@@ -207,17 +208,11 @@ pub(crate) fn session_aad(id: &str, account: &str) -> Vec<u8> {
     .concat()
 }
 
-/// A counted guess that may proceed (see [`Attempt::Proceed`]).
-pub(crate) struct Guess {
-    pub count: u32,
-    pub record: Option<Vec<u8>>,
-    pub last: bool,
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
-}
+/// A ceremony's state between its two requests: length-prefixed fields, wiped when dropped.
+type Fields = Vec<Zeroizing<Vec<u8>>>;
 
-/// Length-prefixed fields, for the state a session keeps between a ceremony's two requests.
-pub(crate) fn encode_fields(fields: &[&[u8]]) -> Vec<u8> {
-    let mut v = Vec::new();
+fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::new());
     for f in fields {
         v.extend_from_slice(&(f.len() as u32).to_be_bytes());
         v.extend_from_slice(f);
@@ -225,31 +220,29 @@ pub(crate) fn encode_fields(fields: &[&[u8]]) -> Vec<u8> {
     v
 }
 
-/// The fields of [`encode_fields`].
-pub(crate) fn decode_fields(mut v: &[u8]) -> Option<Vec<Vec<u8>>> {
+fn decode_fields(mut v: &[u8]) -> Option<Fields> {
     let mut out = Vec::new();
     while !v.is_empty() {
         let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
-        out.push(v.get(4..4 + n)?.to_vec());
+        out.push(Zeroizing::new(v.get(4..4 + n)?.to_vec()));
         v = &v[4 + n..];
     }
     Some(out)
 }
 
-/// Records taken out by a last guess, as session fields (kind code, sealed record).
-pub(crate) fn taken_fields(taken: &[(RecordKind, Vec<u8>)]) -> Vec<Vec<u8>> {
-    taken
-        .iter()
-        .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
-        .collect()
+/// Random bytes, hex (session ids and tokens).
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
 }
 
-/// The records of [`taken_fields`].
-pub(crate) fn taken_from_fields(fields: &[Vec<u8>]) -> Option<Vec<(RecordKind, Vec<u8>)>> {
-    fields
-        .iter()
-        .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
-        .collect()
+/// A login's session as [`Vault::take_login`] returns it: the account, the protocol's state
+/// fields, and the records a last guess took out (to put back on success).
+pub(crate) struct LoginSession {
+    pub account: String,
+    pub state: Fields,
+    pub taken: Vec<(RecordKind, Vec<u8>)>,
 }
 
 /// A stored record: the OPAQUE password file and the client's wrapped key.
@@ -508,6 +501,128 @@ impl Vault {
         Ok(())
     }
 
+    /// Stores a ceremony's state, sealed and bound to its new session id and `account`, for
+    /// the session lifetime; returns the session id.
+    pub(crate) async fn put_ceremony(
+        &self,
+        account: &str,
+        fields: &[&[u8]],
+        now: i64,
+    ) -> Result<String, VaultError> {
+        let session = random_hex(16);
+        let sealed = self
+            .sealer
+            .seal(&session_aad(&session, account), &encode_fields(fields));
+        self.db
+            .put_session(
+                session.clone(),
+                account.to_string(),
+                sealed,
+                now + self.options.session_ttl,
+            )
+            .await?;
+        Ok(session)
+    }
+
+    /// Takes a ceremony's state, once: a second finish of the same session is refused. Account
+    /// sessions (stored under `acct:` ids, looked up by their token's hash) are never taken.
+    pub(crate) async fn take_ceremony(
+        &self,
+        session: &str,
+        now: i64,
+    ) -> Result<(String, Fields), VaultError> {
+        if session.starts_with("acct:") {
+            return Err(VaultError::SessionExpired);
+        }
+        let (account, sealed) = self
+            .db
+            .take_session(session.to_string(), now)
+            .await?
+            .ok_or(VaultError::SessionExpired)?;
+        let state = Zeroizing::new(
+            self.sealer
+                .open(&session_aad(session, &account), &sealed)
+                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
+        );
+        let fields = decode_fields(&state)
+            .ok_or_else(|| VaultError::Internal("malformed session".into()))?;
+        Ok((account, fields))
+    }
+
+    /// Stores a counted login's session: the protocol's `state` fields, then the records the
+    /// guess took out if it was the last one (they live only there until it succeeds).
+    pub(crate) async fn put_login(
+        &self,
+        account: &str,
+        state: &[&[u8]],
+        taken: &[(RecordKind, Vec<u8>)],
+        now: i64,
+    ) -> Result<String, VaultError> {
+        let taken: Vec<Vec<u8>> = taken
+            .iter()
+            .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
+            .collect();
+        let mut fields = state.to_vec();
+        fields.extend(taken.iter().map(|t| t.as_slice()));
+        let session = self.put_ceremony(account, &fields, now).await?;
+        if !taken.is_empty() {
+            self.metrics.last_guesses.inc();
+        }
+        Ok(session)
+    }
+
+    /// Takes a login's session stored by [`Self::put_login`] with `n` state fields.
+    pub(crate) async fn take_login(
+        &self,
+        session: &str,
+        n: usize,
+        now: i64,
+    ) -> Result<LoginSession, VaultError> {
+        let (account, mut fields) = self.take_ceremony(session, now).await?;
+        let malformed = || VaultError::Internal("malformed session".into());
+        if fields.len() < n {
+            return Err(malformed());
+        }
+        let taken = fields
+            .split_off(n)
+            .iter()
+            .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
+            .collect::<Option<_>>()
+            .ok_or_else(malformed)?;
+        Ok(LoginSession {
+            account,
+            state: fields,
+            taken,
+        })
+    }
+
+    /// A login that did not verify: audits it (`event`, `why`) and says how many guesses are
+    /// left. The log line carries the reason only, never the account.
+    pub(crate) async fn login_failed(
+        &self,
+        account: String,
+        source: String,
+        event: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<VaultError, VaultError> {
+        let used = self.db.attempts(account.clone()).await?;
+        let remaining = self.options.guess_limit.saturating_sub(used);
+        tracing::info!(event, reason = why, "login refused");
+        self.metrics.login("failed");
+        self.db
+            .audit(AuditEntry {
+                time: now,
+                account,
+                event: event.into(),
+                outcome: format!("failed: {why}"),
+                remaining: Some(remaining),
+                source: Some(source),
+            })
+            .await?;
+        Ok(VaultError::LoginFailed { remaining })
+    }
+
     /// What every login start passes before its guess is counted: the audit monitor sees it
     /// (before any limit, so that a flood or a spray is flagged even while refused), the
     /// client's rate, the account proof, then the account's rate (after the proof: nobody else
@@ -557,17 +672,7 @@ impl Vault {
                 self.metrics.login("locked");
                 Err(VaultError::Locked)
             }
-            Attempt::Proceed {
-                count,
-                record,
-                last,
-                taken,
-            } => Ok(Guess {
-                count,
-                record,
-                last,
-                taken,
-            }),
+            Attempt::Proceed(guess) => Ok(guess),
         }
     }
 
@@ -635,7 +740,6 @@ impl Vault {
         let Guess {
             count,
             record: sealed_record,
-            last,
             taken,
         } = self
             .count_guess(&req.account, RecordKind::Password, now, source)
@@ -674,32 +778,13 @@ impl Vault {
             ServerLoginParameters::default(),
         )
         .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        let mut id = [0u8; 16];
-        OsRng.fill_bytes(&mut id);
-        let session = hex::encode(id);
         // The session keeps the login state, the wrapped key, and (on the last guess) the
         // account's records, sealed.
         let ke2_state = result.state.serialize();
-        let taken = taken_fields(&taken);
-        let mut fields: Vec<&[u8]> = vec![&ke2_state, &wrapped];
-        fields.extend(taken.iter().map(|t| t.as_slice()));
-        let mut state = encode_fields(&fields);
-        let sealed_state = self
-            .sealer
-            .seal(&session_aad(&session, &req.account), &state);
-        zeroize::Zeroize::zeroize(&mut state);
-        self.db
-            .put_session(
-                session.clone(),
-                req.account.clone(),
-                sealed_state,
-                now + self.options.session_ttl,
-            )
+        let session = self
+            .put_login(&req.account, &[&ke2_state, &wrapped], &taken, now)
             .await?;
         self.metrics.login("counted");
-        if last && !taken.is_empty() {
-            self.metrics.last_guesses.inc();
-        }
         Ok(proto::LoginStartReply {
             session,
             response: result.message.serialize().to_vec(),
@@ -714,26 +799,14 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
-        if req.session.starts_with("acct:") {
-            // Account sessions are looked up by their token's hash, never taken here.
-            return Err(VaultError::SessionExpired);
-        }
-        let (account, sealed) = self
-            .db
-            .take_session(req.session.clone(), now)
-            .await?
-            .ok_or(VaultError::SessionExpired)?;
-        let state = zeroize::Zeroizing::new(
-            self.sealer
-                .open(&session_aad(&req.session, &account), &sealed)
-                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
-        );
-        let malformed = || VaultError::Internal("malformed session".into());
-        let fields = decode_fields(&state).ok_or_else(malformed)?;
-        let [ke2_state, wrapped, taken @ ..] = fields.as_slice() else {
-            return Err(malformed());
+        let LoginSession {
+            account,
+            state,
+            taken: restore,
+        } = self.take_login(&req.session, 2, now).await?;
+        let [ke2_state, wrapped] = state.as_slice() else {
+            return Err(VaultError::Internal("malformed session".into()));
         };
-        let restore = taken_from_fields(taken).ok_or_else(malformed)?;
         let finalization = CredentialFinalization::<Suite>::deserialize(&req.finalization)
             .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
         let server = ServerLogin::<Suite>::deserialize(ke2_state)
@@ -745,25 +818,12 @@ impl Vault {
                     .await?;
                 self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
-                    wrapped_key: wrapped.clone(),
+                    wrapped_key: wrapped.to_vec(),
                 })
             }
-            _ => {
-                let used = self.db.attempts(account.clone()).await?;
-                let remaining = self.options.guess_limit.saturating_sub(used);
-                self.metrics.login("failed");
-                self.db
-                    .audit(AuditEntry {
-                        time: now,
-                        account,
-                        event: "login".into(),
-                        outcome: "failed".into(),
-                        remaining: Some(remaining),
-                        source: Some(source),
-                    })
-                    .await?;
-                Err(VaultError::LoginFailed { remaining })
-            }
+            _ => Err(self
+                .login_failed(account, source, "login", "wrong password", now)
+                .await?),
         }
     }
 }
