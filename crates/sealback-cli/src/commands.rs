@@ -266,7 +266,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         })
                         .collect::<Result<_, _>>()?,
                     ..sealback_vault::passkeys::RelyingParty::new(&id)
-                        .map_err(|e| CliError::Usage(e.to_string()))?
                 }),
             };
             let sealer = vault_sealer(key_file, hsm_module, hsm_token)?;

@@ -48,13 +48,13 @@ pub struct RelyingParty {
 }
 
 impl RelyingParty {
-    /// The relying party for `id` with its default origin.
-    pub fn new(id: &str) -> Result<Self, VaultError> {
-        Ok(Self {
+    /// The relying party for `id` with its default origin (`https://<id>`).
+    pub fn new(id: &str) -> Self {
+        Self {
             id: id.into(),
             origins: vec![],
             name: "sealback key vault".into(),
-        })
+        }
     }
 
     pub(crate) fn build(&self) -> Result<webauthn_rs::Webauthn, VaultError> {

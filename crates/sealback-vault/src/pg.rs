@@ -32,6 +32,42 @@ CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, a
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 ";
 
+/// Creates or replaces an account's record of one kind, resets its guess count and audits the
+/// registration (as [`crate::db`]'s SQLite twin does).
+async fn store_record(
+    tx: &deadpool_postgres::Transaction<'_>,
+    kind: RecordKind,
+    account: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), DbError> {
+    tx.execute(
+        &tx.prepare_cached(&format!(
+            "INSERT INTO {}(account, sealed, created) VALUES ($1, $2, $3)
+             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
+            kind.table()
+        ))
+        .await?,
+        &[&account, &sealed, &now],
+    )
+    .await?;
+    tx.execute(
+        &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
+            .await?,
+        &[&account],
+    )
+    .await?;
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, $3, 'ok')",
+        )
+        .await?,
+        &[&now, &account, &kind.register_event()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
 pub struct PgDb {
@@ -106,21 +142,7 @@ impl PgDb {
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute(&tx.prepare_cached("INSERT INTO records(account, sealed, created) VALUES ($1, $2, $3)
-             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created").await?,
-            &[&account, &sealed, &now],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
-                .await?,
-            &[&account],
-        )
-        .await?;
-        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'register', 'ok')").await?,
-            &[&now, &account],
-        )
-        .await?;
+        store_record(&tx, RecordKind::Password, account, sealed, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -235,19 +257,7 @@ impl PgDb {
             )
             .await?;
         }
-        tx.execute(
-            "INSERT INTO passkeys(account, sealed, created) VALUES ($1, $2, $3)
-             ON CONFLICT (account) DO UPDATE SET sealed = excluded.sealed, created = excluded.created",
-            &[&account, &sealed, &now],
-        )
-        .await?;
-        tx.execute("DELETE FROM attempts WHERE account = $1", &[&account])
-            .await?;
-        tx.execute(
-            "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, 'passkey_register', 'ok')",
-            &[&now, &account],
-        )
-        .await?;
+        store_record(&tx, RecordKind::Passkey, account, sealed, now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -36,7 +36,7 @@ fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
         dev_accounts: true,
         account_rate: RateLimit::OFF,
         source_rate: RateLimit::OFF,
-        relying_party: Some(RelyingParty::new("localhost").unwrap()),
+        relying_party: Some(RelyingParty::new("localhost")),
         ..Default::default()
     };
     tune(&mut options);

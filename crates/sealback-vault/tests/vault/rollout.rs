@@ -16,7 +16,7 @@ async fn start_with_rules(dir: &Path, rules: &str) -> Running {
         account_rate: RateLimit::OFF,
         source_rate: RateLimit::OFF,
         rollout_file: Some(file),
-        relying_party: Some(sealback_vault::passkeys::RelyingParty::new("localhost").unwrap()),
+        relying_party: Some(sealback_vault::passkeys::RelyingParty::new("localhost")),
         ..Default::default()
     };
     let db = format!("sqlite:{}", dir.join("vault.db").display());
