@@ -378,8 +378,7 @@ impl PrfAuthenticator for SoftwareAuthenticator {
         let at_creation = prf
             .and_then(|p| p.results.as_ref())
             .map(|r| r.first.to_vec());
-        let mem = client.authenticator().store().0.clone();
-        self.absorb(&mem)?;
+        self.absorb(&client.authenticator().store().0)?;
         let prf_output = match at_creation {
             Some(out) => ProtectorSecret::new(out),
             // Like browsers whose authenticator cannot evaluate PRF at creation: ask again.
@@ -463,13 +462,20 @@ impl PrfAuthenticator for SoftwareAuthenticator {
             .map(|r| r.first.to_vec())
             .ok_or(PasskeyError::NoPrf)?;
         let credential_id = asserted.raw_id.to_vec();
-        let mem = client.authenticator().store().0.clone();
-        self.absorb(&mem)?;
+        self.absorb(&client.authenticator().store().0)?;
         Ok(PrfAssertion {
             credential_id,
             prf_output: ProtectorSecret::new(output),
         })
     }
+}
+
+/// A credential as the JSON a relying party receives, without any PRF result.
+fn public_json(credential: &impl serde::Serialize) -> Result<serde_json::Value, PasskeyError> {
+    let mut json = serde_json::to_value(credential)
+        .map_err(|e| PasskeyError::Provider(format!("credential JSON: {e}")))?;
+    crate::strip_prf(&mut json);
+    Ok(json)
 }
 
 fn bad_options(e: serde_json::Error) -> PasskeyError {
@@ -495,12 +501,8 @@ impl WebAuthnClient for SoftwareAuthenticator {
             .register(origin, request, None::<Vec<u8>>)
             .await
             .map_err(map_webauthn)?;
-        let mem = client.authenticator().store().0.clone();
-        self.absorb(&mem)?;
-        let mut json = serde_json::to_value(&created)
-            .map_err(|e| PasskeyError::Provider(format!("credential JSON: {e}")))?;
-        crate::strip_prf(&mut json);
-        Ok(json)
+        self.absorb(&client.authenticator().store().0)?;
+        public_json(&created)
     }
 
     async fn get_assertion(
@@ -518,11 +520,7 @@ impl WebAuthnClient for SoftwareAuthenticator {
             .authenticate(origin, request, None::<Vec<u8>>)
             .await
             .map_err(map_webauthn)?;
-        let mem = client.authenticator().store().0.clone();
-        self.absorb(&mem)?;
-        let mut json = serde_json::to_value(&asserted)
-            .map_err(|e| PasskeyError::Provider(format!("assertion JSON: {e}")))?;
-        crate::strip_prf(&mut json);
-        Ok(json)
+        self.absorb(&client.authenticator().store().0)?;
+        public_json(&asserted)
     }
 }
