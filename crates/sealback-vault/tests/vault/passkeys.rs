@@ -661,3 +661,113 @@ async fn a_sign_in_records_the_counter_so_a_clone_is_caught_at_the_next_login() 
     // The original goes on working.
     client.passkey_login(&params, "dev", &mut pk).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tampered_or_swapped_passkey_record_releases_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = passkey_vault(tmp.path(), |_| {}).await;
+    let client = VaultClient::new(&v.url);
+    let mut alice = provider(tmp.path(), "alice");
+    let (alice_params, _) = client
+        .passkey_register("alice", "dev", None, &mut alice)
+        .await
+        .unwrap();
+    let mut bob = provider(tmp.path(), "bob");
+    let (bob_params, _) = client
+        .passkey_register("bob", "dev", None, &mut bob)
+        .await
+        .unwrap();
+    let c = rusqlite::Connection::open(tmp.path().join("vault.db")).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let sealed = |account: &str| -> Vec<u8> {
+        c.query_row(
+            "SELECT sealed FROM passkeys WHERE account = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Alice's record moved into Bob's row: it is bound to Alice and does not open as Bob's.
+    let alices = sealed("alice");
+    c.execute(
+        "UPDATE passkeys SET sealed = ?1 WHERE account = 'bob'",
+        rusqlite::params![alices],
+    )
+    .unwrap();
+    match client.passkey_login(&bob_params, "dev", &mut bob).await {
+        Err(VaultError::Protocol(m)) => assert!(m.contains("internal"), "{m}"),
+        other => panic!("a swapped record must release nothing: {other:?}"),
+    }
+    // One flipped bit in Alice's own record: it does not open either.
+    let mut flipped = alices.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    c.execute(
+        "UPDATE passkeys SET sealed = ?1 WHERE account = 'alice'",
+        rusqlite::params![flipped],
+    )
+    .unwrap();
+    match client.passkey_login(&alice_params, "dev", &mut alice).await {
+        Err(VaultError::Protocol(m)) => assert!(m.contains("internal"), "{m}"),
+        other => panic!("a tampered record must release nothing: {other:?}"),
+    }
+    // Put back, it opens again (the refusals above were the tampering, not the setup).
+    c.execute(
+        "UPDATE passkeys SET sealed = ?1 WHERE account = 'alice'",
+        rusqlite::params![alices],
+    )
+    .unwrap();
+    client
+        .passkey_login(&alice_params, "dev", &mut alice)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = passkey_vault(tmp.path(), |_| {}).await;
+    let mut pk = provider(tmp.path(), "p");
+    let (params, secret) = VaultClient::new(&v.url)
+        .passkey_register("olga", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    let store_before = std::fs::read(tmp.path().join("p.sbpk")).unwrap();
+    // A server that accepts and hangs up at once.
+    let dropper = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dropping = format!("http://{}", dropper.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = dropper.accept().await {
+            drop(conn);
+        }
+    });
+    // And an address where nothing listens.
+    let absent = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for url in [&dropping, &absent] {
+        let moved = sealback_vault_client::VaultPasskeyParams {
+            url: url.clone(),
+            ..params.clone()
+        };
+        match VaultClient::new(url)
+            .passkey_login(&moved, "dev", &mut pk)
+            .await
+        {
+            Err(VaultError::Unreachable { url: u, .. }) => assert_eq!(&u, url),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // Nothing was asked of the passkey and nothing was counted at the real vault.
+    assert_eq!(
+        std::fs::read(tmp.path().join("p.sbpk")).unwrap(),
+        store_before
+    );
+    assert_eq!(v.vault.db().attempts("olga".into()).await.unwrap(), 0);
+    let (again, _) = VaultClient::new(&v.url)
+        .passkey_login(&params, "dev", &mut pk)
+        .await
+        .unwrap();
+    assert_eq!(again.expose_secret(), secret.expose_secret());
+}
