@@ -673,13 +673,27 @@ impl VaultClient {
     }
 }
 
-/// The vault-passkey slots of a keyslot file with their parameters.
-pub fn vault_passkey_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultPasskeyParams)> {
+/// The slots of one protector type with their parameters (slots whose parameters do not
+/// parse are skipped, like slots of an unknown type).
+fn slots_of<P>(
+    file: &KeySlotFile,
+    protector_type: ProtectorType,
+    decode: impl Fn(&[u8]) -> Result<P, sealback_core::FormatError>,
+) -> Vec<(&KeySlot, P)> {
     file.slots
         .iter()
-        .filter(|s| s.protector_type == ProtectorType::VAULT_PASSKEY)
-        .filter_map(|s| VaultPasskeyParams::decode(&s.params).ok().map(|p| (s, p)))
+        .filter(|s| s.protector_type == protector_type)
+        .filter_map(|s| decode(&s.params).ok().map(|p| (s, p)))
         .collect()
+}
+
+/// The vault-passkey slots of a keyslot file with their parameters.
+pub fn vault_passkey_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultPasskeyParams)> {
+    slots_of(
+        file,
+        ProtectorType::VAULT_PASSKEY,
+        VaultPasskeyParams::decode,
+    )
 }
 
 /// The vault share released by one passkey login. It opens the vault-passkey slots of that
@@ -757,11 +771,7 @@ impl Protector for VaultPasskeyProtector {
 
 /// The vault-password slots of a keyslot file with their parameters.
 pub fn vault_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultParams)> {
-    file.slots
-        .iter()
-        .filter(|s| s.protector_type == ProtectorType::VAULT_PASSWORD)
-        .filter_map(|s| VaultParams::decode(&s.params).ok().map(|p| (s, p)))
-        .collect()
+    slots_of(file, ProtectorType::VAULT_PASSWORD, VaultParams::decode)
 }
 
 /// The secret released by one successful vault login; it opens that vault account's slot.
