@@ -147,10 +147,27 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
-/// Waits for the page's message box to show `code` (data-code) and returns its text.
+/// Waits for a message newer than the last one this helper returned for `page` (the page numbers
+/// its messages in data-seq), checks it shows `code` (data-code), and returns its text. A message
+/// left over from an earlier step is never taken for the answer to this one.
+const lastMessageSeq = new WeakMap();
 export async function message(page, code) {
+  const after = lastMessageSeq.get(page) || 0;
   const box = page.locator('#message');
-  await box.waitFor({ state: 'visible' });
-  await page.waitForFunction((c) => document.getElementById('message').dataset.code === c, code, { timeout: 30000 });
+  const seen = await page.waitForFunction(([c, n]) => {
+    const m = document.getElementById('message');
+    const seq = Number(m.dataset.seq || 0);
+    return !m.hidden && seq > n && m.dataset.code === c ? seq : false;
+  }, [code, after], { timeout: 30000 }).catch(async (e) => {
+    const now = await page.evaluate(() => ({ ...document.getElementById('message').dataset, text: document.getElementById('message').innerText }));
+    throw new Error(`no new message with code ${code} (after #${after}); the page shows ${JSON.stringify(now)}: ${e.message}`);
+  });
+  lastMessageSeq.set(page, await seen.jsonValue());
   return (await box.innerText()).trim();
+}
+
+/// Removes a virtual authenticator; Chromium allows one internal authenticator per environment,
+/// so every test removes its own in a `finally` block (a failure must not break the next test).
+export async function removeAuthenticator(cdp, authenticatorId) {
+  if (authenticatorId) await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId }).catch(() => {});
 }

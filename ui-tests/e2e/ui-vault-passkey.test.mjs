@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, shot, message, sealback } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, removeAuthenticator, shot, message, sealback } from './harness.mjs';
 
 let browser;
 let vault;
@@ -46,7 +46,15 @@ async function device(name, opts) {
 
 test('without PRF the page offers the key vault passkey mode, and a new device restores through it', async () => {
   const { page, cdp } = browser;
-  await addAuthenticator(cdp, { prf: false });
+  const authenticator = await addAuthenticator(cdp, { prf: false });
+  try {
+    await vaultPasskeyStory(page);
+  } finally {
+    await removeAuthenticator(cdp, authenticator);
+  }
+});
+
+async function vaultPasskeyStory(page) {
   const phone = await device('a', { repo: drive, paths: [chats] });
   await page.goto(phone.url + '#encryption');
   await page.getByRole('button', { name: 'Turn on with a passkey' }).waitFor();
@@ -81,4 +89,4 @@ test('without PRF the page offers the key vault passkey mode, and a new device r
   await shot(page, '21-restored-through-vault');
   const compare = execFileSync(sealback, ['--json', 'corpus', 'compare', chats, join(restored, 'chats')], { encoding: 'utf8' });
   assert.equal(JSON.parse(compare).identical, true, compare);
-});
+}

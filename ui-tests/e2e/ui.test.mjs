@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, treeDigest, listFiles, shot, message, sealback } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, removeAuthenticator, treeDigest, listFiles, shot, message, sealback } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 
 let browser;
@@ -40,6 +40,17 @@ async function device(name, opts) {
 test('turn on with a passkey, back up with progress, restore on a new device with the same passkey', async () => {
   const { page, cdp } = browser;
   authenticatorA = await addAuthenticator(cdp, { prf: true });
+  try {
+    await turnOnBackUpRestore(page);
+  } catch (e) {
+    // The next test uses this passkey only after this one passed; otherwise free the slot.
+    await removeAuthenticator(cdp, authenticatorA);
+    authenticatorA = null;
+    throw e;
+  }
+});
+
+async function turnOnBackUpRestore(page) {
   const phone = await device('a', { repo: drive, paths: [chats] });
   await page.goto(phone.url);
   await page.getByRole('heading', { name: 'End-to-end encrypted backup is off' }).waitFor();
@@ -99,10 +110,21 @@ test('turn on with a passkey, back up with progress, restore on a new device wit
   assert.equal(c.identical, true, compare);
   assert.ok(c.rows > 25000 && c.files > 30, compare);
   browser.laptop = laptop;
-});
+}
 
 test('a cancelled passkey prompt and a wrong passkey each say so and change nothing', async () => {
   const { page, cdp } = browser;
+  assert.ok(authenticatorA && browser.laptop, 'the previous test set up the backup and the passkey');
+  const held = {};
+  try {
+    await cancelledAndWrongPasskey(page, cdp, held);
+  } finally {
+    await removeAuthenticator(cdp, authenticatorA);
+    await removeAuthenticator(cdp, held.other);
+  }
+});
+
+async function cancelledAndWrongPasskey(page, cdp, held) {
   const laptop = browser.laptop;
   await page.goto(laptop.url + '#backup');
   await page.getByRole('button', { name: 'Lock this session' }).click();
@@ -119,8 +141,8 @@ test('a cancelled passkey prompt and a wrong passkey each say so and change noth
   await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
 
   // Wrong passkey: another authenticator, with its own passkey for this site.
-  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticatorA });
-  const other = await addAuthenticator(cdp, { prf: true });
+  await removeAuthenticator(cdp, authenticatorA);
+  held.other = await addAuthenticator(cdp, { prf: true });
   await page.evaluate(async () => {
     await navigator.credentials.create({ publicKey: {
       rp: { id: 'localhost', name: 'another app' }, user: { id: new Uint8Array([1, 2, 3]), name: 'x', displayName: 'x' },
@@ -137,12 +159,19 @@ test('a cancelled passkey prompt and a wrong passkey each say so and change noth
   const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': new URLSearchParams(location.search).get('token') } })).json());
   assert.equal(status.unlocked, false);
   assert.equal(treeDigest(drive), before, 'the cloud drive is byte for byte unchanged');
-  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: other });
-});
+}
 
 test('an authenticator without PRF gets the explanation and turns on with the 64-digit key instead', async () => {
   const { page, cdp } = browser;
   const noPrf = await addAuthenticator(cdp, { prf: false });
+  try {
+    await noPrfThenRecoveryKeys(page);
+  } finally {
+    await removeAuthenticator(cdp, noPrf);
+  }
+});
+
+async function noPrfThenRecoveryKeys(page) {
   const drive2 = join(tempDir('drive2'), 'drive');
   const ui = await device('c', { repo: drive2, paths: [chats] });
   await page.setViewportSize({ width: 390, height: 844 });
@@ -195,8 +224,7 @@ test('an authenticator without PRF gets the explanation and turns on with the 64
   try { run(['--repo', drive2, 'snapshots'], { SEALBACK_RECOVERY_KEY: key }); } catch (e) { refused = e.status; }
   assert.equal(refused, 3, 'the removed key no longer opens the backup (exit 3)');
   run(['--repo', drive2, 'snapshots'], { SEALBACK_RECOVERY_KEY: second });
-  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noPrf });
-});
+}
 
 test('turn on with a password at a real key vault; wrong passwords say how many tries remain, the tenth destroys the key', async () => {
   const { page } = browser;
@@ -255,6 +283,14 @@ test('turn on with a password at a real key vault; wrong passwords say how many 
 test('a provider that turns PRF on at creation but evaluates it only on sign-in gets a second prompt', async () => {
   const { page, cdp } = browser;
   const authenticator = await addAuthenticator(cdp, { prf: true });
+  try {
+    await prfOnlyAtSignIn(page);
+  } finally {
+    await removeAuthenticator(cdp, authenticator);
+  }
+});
+
+async function prfOnlyAtSignIn(page) {
   const drive4 = join(tempDir('drive4'), 'drive');
   const ui = await device('e', { repo: drive4, paths: [chats] });
   await page.goto(ui.url + '#encryption');
@@ -279,5 +315,4 @@ test('a provider that turns PRF on at creation but evaluates it only on sign-in 
   await page.locator('#backup-locked').getByRole('button', { name: 'Unlock with passkey' }).click();
   assert.match(await message(page, 'ok'), /Unlocked/);
   await page.getByRole('button', { name: 'Back up now' }).waitFor();
-  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticator });
-});
+}

@@ -63,8 +63,12 @@ async function api(path, body) {
 }
 
 // ---------- messages ----------
+// Every message shown gets the next sequence number (data-seq), so a reader (a person's screen
+// reader, or a test) can tell a new message from one left by an earlier action.
+let messageSeq = 0;
 function say(text, hint, ok) {
   const box = $('message');
+  box.dataset.seq = String(++messageSeq);
   $('message-text').textContent = text;
   $('message-hint').textContent = hint || '';
   box.classList.toggle('ok', !!ok);
