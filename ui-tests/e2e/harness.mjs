@@ -148,21 +148,23 @@ export async function shot(page, name) {
 }
 
 /// Waits for a message newer than the last one this helper returned for `page` (the page numbers
-/// its messages in data-seq), checks it shows `code` (data-code), and returns its text. A message
-/// left over from an earlier step is never taken for the answer to this one.
-const lastMessageSeq = new WeakMap();
+/// its messages in data-seq, from 1 in each loaded document), checks it shows `code` (data-code),
+/// and returns its text. A message left over from an earlier step is never taken for the answer
+/// to this one.
+const lastMessage = new WeakMap();
 export async function message(page, code) {
-  const after = lastMessageSeq.get(page) || 0;
+  const last = lastMessage.get(page) || { document: 0, seq: 0 };
   const box = page.locator('#message');
-  const seen = await page.waitForFunction(([c, n]) => {
+  const seen = await page.waitForFunction(([c, last]) => {
     const m = document.getElementById('message');
     const seq = Number(m.dataset.seq || 0);
-    return !m.hidden && seq > n && m.dataset.code === c ? seq : false;
-  }, [code, after], { timeout: 30000 }).catch(async (e) => {
+    const newer = performance.timeOrigin !== last.document || seq > last.seq;
+    return !m.hidden && newer && m.dataset.code === c ? { document: performance.timeOrigin, seq } : false;
+  }, [code, last], { timeout: 30000 }).catch(async (e) => {
     const now = await page.evaluate(() => ({ ...document.getElementById('message').dataset, text: document.getElementById('message').innerText }));
-    throw new Error(`no new message with code ${code} (after #${after}); the page shows ${JSON.stringify(now)}: ${e.message}`);
+    throw new Error(`no new message with code ${code} (after #${last.seq}); the page shows ${JSON.stringify(now)}: ${e.message}`);
   });
-  lastMessageSeq.set(page, await seen.jsonValue());
+  lastMessage.set(page, await seen.jsonValue());
   return (await box.innerText()).trim();
 }
 
