@@ -53,6 +53,13 @@ pub struct Global {
     )]
     pub account_proof: Option<String>,
 
+    /// The key vault this device uses for password and vault-passkey keys: its https://
+    /// address, as the messaging app or its operator gives it (plain http:// only on this
+    /// machine). Needed to unlock with such a key: the backup itself never says where a vault
+    /// is, since whoever controls the cloud drive could point it anywhere.
+    #[arg(long, global = true, env = "SEALBACK_VAULT_URL")]
+    pub vault_url: Option<String>,
+
     /// Your country or region (ISO 3166 code such as DE), sent to the key vault when it
     /// decides which kinds of key it offers (staged rollout).
     #[arg(long, global = true, env = "SEALBACK_REGION", default_value = "")]
@@ -90,8 +97,8 @@ pub enum Command {
         #[arg(long, requires = "passkey")]
         no_recovery_key: bool,
         /// The key vault to use when the passkey provider has no PRF (the vault's passkey
-        /// mode; needs --account).
-        #[arg(long, env = "SEALBACK_VAULT_URL", requires = "passkey")]
+        /// mode; needs --account). Default: the global --vault-url.
+        #[arg(long, requires = "passkey")]
         vault: Option<String>,
     },
     /// Back up files and folders; prints the new snapshot's id.
@@ -201,9 +208,6 @@ pub enum Command {
         /// What "Back up now" backs up (repeatable); default: `paths` from the config file.
         #[arg(long = "path", env = "SEALBACK_UI_PATHS", value_delimiter = ',')]
         paths: Vec<PathBuf>,
-        /// The key vault for password keys.
-        #[arg(long, env = "SEALBACK_VAULT_URL")]
-        vault_url: Option<String>,
     },
     /// Test and benchmark data: generate a realistic chat store, or compare two.
     Corpus {
@@ -329,26 +333,27 @@ pub enum AddKey {
         /// A name for it ("Pixel 9", "1Password").
         #[arg(long, default_value = "passkey")]
         name: String,
-        /// The key vault to fall back to when the passkey provider has no PRF.
-        #[arg(long, env = "SEALBACK_VAULT_URL")]
+        /// The key vault to fall back to when the passkey provider has no PRF (default: the
+        /// global --vault-url).
+        #[arg(long)]
         vault: Option<String>,
     },
     /// A passkey checked by the Backup Key Vault (for passkey providers without PRF): the
     /// vault keeps half of the key sealed and releases it to a verified assertion; 10 failed
     /// attempts destroy it.
     VaultPasskey {
-        /// The vault's URL.
-        #[arg(long, env = "SEALBACK_VAULT_URL")]
-        vault: String,
+        /// The vault's address (default: the global --vault-url).
+        #[arg(long)]
+        vault: Option<String>,
         /// A name for it.
         #[arg(long, default_value = "vault passkey")]
         name: String,
     },
     /// A password held by the Backup Key Vault (OPAQUE; 10 wrong guesses destroy it).
     Password {
-        /// The vault's URL.
-        #[arg(long, env = "SEALBACK_VAULT_URL")]
-        vault: String,
+        /// The vault's address (default: the global --vault-url).
+        #[arg(long)]
+        vault: Option<String>,
         /// A name for it.
         #[arg(long, default_value = "password")]
         name: String,

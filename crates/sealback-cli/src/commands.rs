@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 name,
                 passkey.then_some(passkey_name),
                 no_recovery_key,
-                vault.as_deref(),
+                settings.vault_url(vault.as_deref()),
             )
             .await
         }
@@ -317,8 +317,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             no_open,
             paths,
-            vault_url,
-        } => ui(&settings, listen, no_open, paths, vault_url).await,
+        } => ui(&settings, listen, no_open, paths).await,
         Command::Corpus { command } => corpus(command, settings.json),
     }
 }
@@ -509,6 +508,19 @@ fn vault_account(settings: &Settings, what: &str) -> Result<String, CliError> {
     })
 }
 
+/// The key vault for a new key of `what`: the subcommand's --vault, else the configured one.
+fn required_vault(
+    settings: &Settings,
+    explicit: Option<&str>,
+    what: &str,
+) -> Result<String, CliError> {
+    settings.vault_url(explicit).map(str::to_string).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{what} is held by a key vault: give its address with --vault-url (or SEALBACK_VAULT_URL, or `vault_url` in the config file)"
+        ))
+    })
+}
+
 /// Asks the vault whether its operator offers `protector` to this client now (staged
 /// rollout), before anything is asked of the person; refuses with the vault's reason if not.
 async fn require_offered(
@@ -545,7 +557,7 @@ async fn vault_passkey_template(
     slot_name: String,
 ) -> Result<(SlotTemplate, sealback_core::ProtectorSecret), CliError> {
     let account = vault_account(settings, "vault passkey")?;
-    let client = sealback_vault_client::VaultClient::new(vault);
+    let client = unlock::vault_client(vault)?;
     require_offered(
         settings,
         &client,
@@ -607,8 +619,9 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
             let mut provider = unlock::passkey_provider(settings, true)?;
             let mut repo =
                 unlock::open_with(settings, store(settings)?, Some(&mut provider)).await?;
+            let vault = settings.vault_url(vault.as_deref());
             let (template, secret) =
-                passkey_template(settings, &mut provider, name.clone(), vault.as_deref()).await?;
+                passkey_template(settings, &mut provider, name.clone(), vault).await?;
             let kind = template.protector_type.name();
             let id = repo.add_slot(template, &secret).await?;
             if settings.json {
@@ -621,6 +634,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
             }
         }
         AddKey::VaultPasskey { vault, name } => {
+            let vault = required_vault(settings, vault.as_deref(), "a vault passkey")?;
             let mut provider = unlock::passkey_provider(settings, true)?;
             let mut repo =
                 unlock::open_with(settings, store(settings)?, Some(&mut provider)).await?;
@@ -641,8 +655,9 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
             }
         }
         AddKey::Password { vault, name } => {
+            let vault = required_vault(settings, vault.as_deref(), "a password key")?;
             let account = vault_account(settings, "password key")?;
-            let client = sealback_vault_client::VaultClient::new(&vault);
+            let client = unlock::vault_client(&vault)?;
             require_offered(
                 settings,
                 &client,
@@ -1154,7 +1169,6 @@ async fn ui(
     listen: std::net::SocketAddr,
     no_open: bool,
     paths: Vec<std::path::PathBuf>,
-    vault_url: Option<String>,
 ) -> Result<(), CliError> {
     let paths = if paths.is_empty() {
         settings.paths.clone()
@@ -1170,7 +1184,7 @@ async fn ui(
         paths,
         hostname: hostname(),
         vault: sealback_ui::VaultSettings {
-            url: vault_url,
+            url: settings.vault_url.clone(),
             account: settings.account.clone(),
             proof: settings.account_proof.as_ref().map(|p| p.0.clone()),
         },

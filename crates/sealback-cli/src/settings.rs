@@ -18,6 +18,8 @@ pub struct FileSettings {
     /// What `sealback ui`'s "Back up now" backs up.
     #[serde(default)]
     pub paths: Vec<PathBuf>,
+    /// The key vault this device uses (its https:// address).
+    pub vault_url: Option<String>,
 }
 
 /// Resolved settings.
@@ -30,6 +32,7 @@ pub struct Settings {
     pub unlock: UnlockWith,
     pub account: Option<String>,
     pub account_proof: Option<AccountProof>,
+    pub vault_url: Option<String>,
     pub region: String,
     pub json: bool,
 }
@@ -94,9 +97,15 @@ impl Settings {
             unlock: g.unlock,
             account: g.account.clone(),
             account_proof: g.account_proof.clone().map(AccountProof),
+            vault_url: g.vault_url.clone().or(file.vault_url),
             region: g.region.clone(),
             json: g.json,
         })
+    }
+
+    /// The key vault to use: `explicit` (a subcommand's --vault) or the configured one.
+    pub fn vault_url<'a>(&'a self, explicit: Option<&'a str>) -> Option<&'a str> {
+        explicit.or(self.vault_url.as_deref())
     }
 
     pub fn repo(&self) -> Result<&str, CliError> {

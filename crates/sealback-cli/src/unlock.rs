@@ -13,7 +13,9 @@ use sealback_engine::Repository;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{PasskeyError, PasskeyProtector, SoftwareAuthenticator};
 use sealback_store::Store;
-use sealback_vault_client::{Password, VaultError, VaultPasskeyProtector, VaultPasswordProtector};
+use sealback_vault_client::{
+    Password, VaultClient, VaultError, VaultPasskeyProtector, VaultPasswordProtector,
+};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
@@ -178,8 +180,29 @@ pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
             CliError::Vault(format!("{e}.{tail}"))
         }
         VaultError::PinMismatch { .. } => CliError::Unlock(e.to_string()),
+        VaultError::OtherVault { .. } => CliError::Unlock(format!(
+            "{e}. Set --vault-url (or SEALBACK_VAULT_URL) to the key vault that holds it, or unlock with another key"
+        )),
+        VaultError::BadAddress(_) => CliError::Usage(e.to_string()),
         other => CliError::Other(other.to_string()),
     }
+}
+
+/// A client for the key vault at `url` (from this device's settings).
+pub fn vault_client(url: &str) -> Result<VaultClient, CliError> {
+    VaultClient::new(url).map_err(|e| vault_error(e, None))
+}
+
+/// The key vault this device is set up for, to unlock a `kind` key. Its address comes only
+/// from the settings: a keyslot names its vault by id, never by address (SPEC §7b).
+fn configured_vault(settings: &Settings, kind: &str) -> Result<VaultClient, CliError> {
+    let url = settings.vault_url(None).ok_or_else(|| {
+        CliError::Usage(format!(
+            "this backup's {kind} key is held by a key vault, and this device does not know its address: \
+             give it with --vault-url (or SEALBACK_VAULT_URL, or `vault_url` in the config file), as your messaging app or its operator gives it"
+        ))
+    })?;
+    vault_client(url)
 }
 
 /// The password, from `SEALBACK_PASSWORD` or a prompt (asked twice when `confirm`).
@@ -257,10 +280,12 @@ pub async fn open_with(
                 "this backup has no password key; unlock it with another key".into(),
             ));
         }
+        let client = configured_vault(settings, "password")?;
         let password = read_password(false)?;
         let mut protector = VaultPasswordProtector::login(
             &keys,
             settings.account.as_deref(),
+            &client,
             &password,
             settings.account_proof(),
         )
@@ -308,9 +333,11 @@ async fn open_with_vault_passkey(
     keys: &KeySlotFile,
     provider: &mut SoftwareAuthenticator,
 ) -> Result<Repository, CliError> {
+    let client = configured_vault(settings, "vault passkey")?;
     let mut protector = VaultPasskeyProtector::login(
         keys,
         settings.account.as_deref(),
+        &client,
         settings.account_proof(),
         provider,
     )

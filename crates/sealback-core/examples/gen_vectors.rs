@@ -348,27 +348,56 @@ fn main() {
             "slot_public_key": hex::encode(sealback_core::keyslot::slot_public_key(&secret, &slot_salt)),
         }),
     );
-    // Vault-passkey keyslots (SPEC §7c).
+    // Vault keyslots (SPEC §7b, §7e): the vault id, and both slot types' parameters.
+    let server_public_key = [0x5a; 32];
+    let vault_id = sealback_core::vault::VaultId::of_server_key(&server_public_key);
+    let password = sealback_core::vault::VaultParams::new("+15550100", server_public_key.to_vec());
+    let legacy_password = sealback_core::vault::VaultParams {
+        legacy_url: Some("https://vault.example.org".into()),
+        ..password.clone()
+    };
+    write(
+        dir,
+        "vault_params.json",
+        json!({
+            "description": "key vault id = first 16 bytes of SHA-256('sealback 2026-12-02 vault id' || OPAQUE server public key); vault-password keyslot params (SPEC 7b): format 2 = u8(2) || bytes16(account) || bytes16(server public key), format 1 (read only) = u8(1) || bytes16(url) || bytes16(account) || bytes16(server public key); the URL of a format-1 slot is never connected to",
+            "server_public_key": hex::encode(server_public_key),
+            "vault_id": vault_id.to_hex(),
+            "params": {"account": password.account, "encoded": hex::encode(password.encode())},
+            "legacy_params": {"url": legacy_password.legacy_url, "account": legacy_password.account, "encoded": hex::encode(legacy_password.encode())},
+            "invalid_params": [
+                {"encoded": hex::encode({let mut e = password.encode(); e[0] = 3; e}), "why": "version 3 needs a newer sealback"},
+                {"encoded": hex::encode({let mut e = password.encode(); e.push(0); e}), "why": "trailing byte"},
+            ],
+        }),
+    );
     let vault_share = [0x9e; 32];
     let storage_share = [0xaf; 32];
     let vp = sealback_core::vault::VaultPasskeyParams {
-        url: "https://vault.example.org".into(),
+        vault_id: Some(vault_id),
+        legacy_url: None,
         account: "+15550100".into(),
         rp_id: "vault.example.org".into(),
         storage_share: zeroize::Zeroizing::new(storage_share),
+    };
+    let legacy_vp = sealback_core::vault::VaultPasskeyParams {
+        vault_id: None,
+        legacy_url: Some("https://vault.example.org".into()),
+        ..vp.clone()
     };
     let vp_secret = sealback_core::vault::vault_passkey_secret(&vault_share, &storage_share);
     write(
         dir,
         "vault_passkey.json",
         json!({
-            "description": "vault-passkey keyslot (SPEC 7c): params = u8(1) || bytes16(url) || bytes16(account) || bytes16(rp id) || storage share(32); secret = HKDF-SHA256(no salt, vault share || storage share, 'sealback 2026-11-26 vault passkey'), 32 bytes",
+            "description": "vault-passkey keyslot (SPEC 7e): params format 2 = u8(2) || vault id(16) || bytes16(account) || bytes16(rp id) || storage share(32); format 1 (read only) = u8(1) || bytes16(url) || bytes16(account) || bytes16(rp id) || storage share(32); secret = HKDF-SHA256(no salt, vault share || storage share, 'sealback 2026-11-26 vault passkey'), 32 bytes",
             "vault_share": hex::encode(vault_share),
             "storage_share": hex::encode(storage_share),
             "secret": hex::encode(vp_secret.expose_secret()),
-            "params": {"url": vp.url, "account": vp.account, "rp_id": vp.rp_id, "encoded": hex::encode(vp.encode())},
+            "params": {"vault_id": vault_id.to_hex(), "account": vp.account, "rp_id": vp.rp_id, "encoded": hex::encode(vp.encode())},
+            "legacy_params": {"url": legacy_vp.legacy_url, "account": legacy_vp.account, "rp_id": legacy_vp.rp_id, "encoded": hex::encode(legacy_vp.encode())},
             "invalid_params": [
-                {"encoded": hex::encode({let mut e = vp.encode(); e[0] = 2; e}), "why": "version 2 needs a newer sealback"},
+                {"encoded": hex::encode({let mut e = vp.encode(); e[0] = 3; e}), "why": "version 3 needs a newer sealback"},
                 {"encoded": hex::encode({let e = vp.encode(); e[..e.len() - 1].to_vec()}), "why": "truncated storage share"},
             ],
         }),

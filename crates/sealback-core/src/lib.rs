@@ -82,6 +82,8 @@ pub mod labels {
     pub const SLOT_ATTESTATION: &[u8] = b"sealback 2026-11-25 slot attestation";
     /// HKDF info combining a vault-passkey keyslot's two shares into its secret.
     pub const VAULT_PASSKEY_SECRET: &[u8] = b"sealback 2026-11-26 vault passkey";
+    /// SHA-256 prefix of a key vault's id (its OPAQUE public key's fingerprint).
+    pub const VAULT_ID: &[u8] = b"sealback 2026-12-02 vault id";
     /// AAD prefix of every encrypted object.
     pub const OBJECT_AAD: &[u8] = b"sealback object v1";
 }

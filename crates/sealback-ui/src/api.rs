@@ -158,6 +158,10 @@ fn vault_error(e: VaultError) -> ApiError {
         }
         VaultError::NotAvailable(_) => ApiError::new(StatusCode::CONFLICT, "not_offered", message)
             .hint("use a 64-digit key instead"),
+        VaultError::OtherVault { .. } => ApiError::new(StatusCode::CONFLICT, "other_vault", message)
+            .hint("start sealback ui with the address of your messaging app's key vault (--vault-url), or unlock with another key"),
+        VaultError::BadAddress(_) => ApiError::new(StatusCode::CONFLICT, "bad_vault_address", message)
+            .hint("start sealback ui with the https:// address of your messaging app's key vault (--vault-url)"),
         VaultError::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "no_account_proof", message)
             .hint("start sealback ui with the account proof your messaging app gives you (SEALBACK_ACCOUNT_PROOF)"),
         _ => ApiError::new(StatusCode::BAD_GATEWAY, "vault_unreachable", message)
@@ -567,7 +571,7 @@ async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>)
     let password = Password::new(req.password.0.to_string());
     let secret_for_vault = ProtectorSecret::new(secret_bytes.to_vec());
     let params = on_engine(move || async move {
-        VaultClient::new(&url)
+        VaultClient::new(&url)?
             .register(&account, &proof, &password, &secret_for_vault, None)
             .await
     })
@@ -605,7 +609,7 @@ async fn features(State(state): State<Shared>) -> ApiResult {
         })));
     };
     let reply = on_engine(move || async move {
-        VaultClient::new(&url)
+        VaultClient::new(&url)?
             .features(&sealback_proto::FeaturesRequest {
                 account,
                 platform: "web".into(),
@@ -637,7 +641,7 @@ async fn vault_passkey_begin(
     let (account, proof) = vault_login_inputs(&state, None, None)?;
     let (url2, account2) = (url.clone(), account.clone());
     let start = on_engine(move || async move {
-        VaultClient::new(&url2)
+        VaultClient::new(&url2)?
             .passkey_register_start(&account2, &proof, None)
             .await
     })
@@ -679,16 +683,17 @@ async fn vault_passkey_finish(
     else {
         return Err(ApiError::ceremony_gone());
     };
-    let url2 = url.clone();
-    let vault_share = on_engine(move || async move {
-        VaultClient::new(&url2)
+    let (vault_share, vault_id) = on_engine(move || async move {
+        let client = VaultClient::new(&url)?;
+        let share = client
             .passkey_register_finish(session, req.credential)
-            .await
+            .await?;
+        Ok::<_, VaultError>((share, client.vault_id().await?))
     })
     .await
     .map_err(vault_error)?;
     let (params, secret) =
-        sealback_vault_client::new_vault_passkey_slot(&url, &account, &rp_id, &vault_share);
+        sealback_vault_client::new_vault_passkey_slot(vault_id, &account, &rp_id, &vault_share);
     let template = SlotTemplate {
         protector_type: ProtectorType::VAULT_PASSKEY,
         name,
@@ -706,30 +711,51 @@ async fn unlock_vault_passkey_begin(State(state): State<Shared>) -> ApiResult {
             state.config.repo.clone(),
         ))
     })?;
+    // The vault is the configured one; a slot only says which vault holds it (by id), never
+    // where to connect.
+    let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
+    let url2 = url.clone();
+    let vault_id = on_engine(move || async move { VaultClient::new(&url2)?.vault_id().await })
+        .await
+        .map_err(vault_error)?;
     let configured = state.config.vault.account.clone();
-    let params = sealback_vault_client::vault_passkey_slots(&keys)
+    let slots = sealback_vault_client::vault_passkey_slots(&keys);
+    let of_account: Vec<_> = slots
         .into_iter()
         .map(|(_, p)| p)
-        .find(|p| configured.as_ref().is_none_or(|a| *a == p.account))
-        .ok_or_else(|| {
-            ApiError::new(
+        .filter(|p| configured.as_ref().is_none_or(|a| *a == p.account))
+        .collect();
+    let params = match of_account.iter().find(|p| p.held_by(vault_id)) {
+        Some(p) => p.clone(),
+        None if of_account.is_empty() => {
+            return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "no_passkey",
                 "this backup has no passkey held by a key vault",
             )
-            .hint("unlock it with your passkey, your 64-digit key or your password")
-        })?;
+            .hint("unlock it with your passkey, your 64-digit key or your password"))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "other_vault",
+                "this backup's passkey is held by another key vault than the one sealback ui was started with",
+            )
+            .hint("start sealback ui with the address of your messaging app's key vault (--vault-url), or unlock with your 64-digit key"))
+        }
+    };
     let (_, proof) = vault_login_inputs(&state, Some(params.account.clone()), None)?;
-    let (url, account) = (params.url.clone(), params.account.clone());
+    let (url2, account) = (url.clone(), params.account.clone());
     let start = on_engine(move || async move {
-        VaultClient::new(&url)
+        VaultClient::new(&url2)?
             .passkey_login_start(&account, &proof)
             .await
     })
     .await
     .map_err(vault_error)?;
     let ceremony = state.begin(Ceremony::UnlockVaultPasskey {
-        url: params.url.clone(),
+        url,
+        vault_id,
         account: params.account.clone(),
         session: start.session,
     });
@@ -746,21 +772,23 @@ async fn unlock_vault_passkey_finish(
 ) -> ApiResult {
     let Some(Ceremony::UnlockVaultPasskey {
         url,
+        vault_id,
         account,
         session,
     }) = state.take(&req.ceremony)
     else {
         return Err(ApiError::ceremony_gone());
     };
-    let (url2, account2) = (url.clone(), account.clone());
+    let account2 = account.clone();
     let (vault_share, vault_session) = on_engine(move || async move {
-        VaultClient::new(&url2)
+        VaultClient::new(&url)?
             .passkey_login_finish(&account2, session, req.credential)
             .await
     })
     .await
     .map_err(vault_error)?;
-    let protector = VaultPasskeyProtector::from_share(&url, &account, vault_share, vault_session);
+    let protector =
+        VaultPasskeyProtector::from_share(vault_id, &account, vault_share, vault_session);
     open_with(&state, Box::new(protector)).await
 }
 
@@ -915,9 +943,11 @@ async fn unlock_password(
         .or_else(|| state.config.vault.account.clone());
     let (_, proof) =
         vault_login_inputs(&state, account.clone().or(Some(String::new())), req.proof)?;
+    let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
     let password = Password::new(req.password.0.to_string());
     let protector = on_engine(move || async move {
-        VaultPasswordProtector::login(&keys, account.as_deref(), &password, &proof).await
+        let client = VaultClient::new(&url)?;
+        VaultPasswordProtector::login(&keys, account.as_deref(), &client, &password, &proof).await
     })
     .await
     .map_err(vault_error)?;

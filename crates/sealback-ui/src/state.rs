@@ -91,6 +91,8 @@ pub enum Ceremony {
     /// A passkey assertion for the key vault, to unlock a vault-passkey key.
     UnlockVaultPasskey {
         url: String,
+        /// The vault's id (from its own `/v1/info` at the configured address).
+        vault_id: sealback_vault_client::VaultId,
         account: String,
         /// The vault's ceremony (a guess is already counted).
         session: String,

@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 /// HKDF info for the wrapping key derived from the OPAQUE export key.
 pub const WRAP_LABEL: &[u8] = b"sealback 2026-11-25 vault wrap";
 
-pub use sealback_core::vault::{VaultParams, VaultPasskeyParams};
+pub use sealback_core::vault::{VaultId, VaultParams, VaultPasskeyParams};
 use sealback_passkey::{PasskeyError, WebAuthnClient};
 
 /// What went wrong talking to the vault.
@@ -85,6 +85,31 @@ pub enum VaultError {
     /// The vault answered something unexpected.
     #[error("the key vault answered unexpectedly: {0}")]
     Protocol(String),
+    /// The vault's address is not one this client may use (plain HTTP off loopback, not a URL).
+    #[error("{0}")]
+    BadAddress(String),
+    /// The backup's key of this kind is held by another vault than the configured one. Slots
+    /// never say where a vault is (the cloud drive could point them anywhere): only the
+    /// client's own configuration does.
+    #[error("this backup's {kind} key is held by another key vault (id {slot_vault}) than the one this device is set up for ({configured_url}, id {configured})")]
+    OtherVault {
+        /// "password" or "vault passkey".
+        kind: &'static str,
+        /// The vault a slot names (the first one).
+        slot_vault: VaultId,
+        /// The configured vault's id.
+        configured: VaultId,
+        /// The configured vault's address.
+        configured_url: String,
+    },
+    /// The vault asks for passkeys of a relying party that is not the vault's own site.
+    #[error("the key vault at {url} asks for passkeys of {rp_id:?}, which is not its own site: refusing (a passkey is only used for the site the client actually contacts)")]
+    ForeignRelyingParty {
+        /// The vault contacted.
+        url: String,
+        /// The relying party its options named.
+        rp_id: String,
+    },
 }
 
 fn wrong_password_message(remaining: u32) -> String {
@@ -104,10 +129,61 @@ fn wrong_passkey_message(remaining: u32, detail: &str) -> String {
 }
 
 /// The origin a client of the vault's passkeys claims: the relying party's own HTTPS origin
-/// (an app embeds its passkey provider for its relying party, as native apps do).
-pub fn passkey_origin(rp_id: &str) -> Result<url::Url, VaultError> {
-    url::Url::parse(&format!("https://{rp_id}"))
-        .map_err(|e| VaultError::Protocol(format!("relying party id {rp_id:?}: {e}")))
+/// (an app embeds its passkey provider for its relying party, as native apps do). The relying
+/// party must be the site of the vault actually contacted (`vault_url`, from the client's own
+/// configuration): its host or a parent domain of it, or `localhost` for a vault on loopback.
+/// A relying party named anywhere else (options from a relay, a slot on the drive) is refused.
+pub fn passkey_origin(rp_id: &str, vault_url: &str) -> Result<url::Url, VaultError> {
+    let foreign = || VaultError::ForeignRelyingParty {
+        url: vault_url.into(),
+        rp_id: rp_id.into(),
+    };
+    let contacted = url::Url::parse(vault_url).map_err(|_| foreign())?;
+    let own_site = match contacted.host() {
+        Some(url::Host::Domain(host)) => {
+            let host = host.to_ascii_lowercase();
+            let rp = rp_id.to_ascii_lowercase();
+            !rp.is_empty() && (host == rp || host.ends_with(&format!(".{rp}")))
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() && rp_id == "localhost",
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() && rp_id == "localhost",
+        None => false,
+    };
+    if !own_site {
+        return Err(foreign());
+    }
+    url::Url::parse(&format!("https://{rp_id}")).map_err(|_| foreign())
+}
+
+/// Checks that `url` is an address a vault client may use: `https://…`, or plain
+/// `http://` to a loopback address (a vault on this machine). Returns it without a trailing `/`.
+pub fn checked_vault_url(url: &str) -> Result<String, VaultError> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        VaultError::BadAddress(format!(
+            "{url:?} is not a key vault address ({e}); it looks like https://vault.example.org"
+        ))
+    })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(VaultError::BadAddress(format!(
+                "refusing plain HTTP to the key vault at {url}: use https:// (plain HTTP is only for a vault on this machine)"
+            )))
+        }
+        _ => {
+            return Err(VaultError::BadAddress(format!(
+                "{url:?} is not a key vault address: it must start with https://"
+            )))
+        }
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// The vault share from a reply, which is wiped.
@@ -152,15 +228,26 @@ pub struct VaultClient {
 }
 
 impl VaultClient {
-    /// A client for the vault at `url`: `https://…` checked against the public web PKI (or the
-    /// CA in `SEALBACK_VAULT_CA`, a PEM file), or `http://127.0.0.1:PORT` on loopback.
-    pub fn new(url: &str) -> Self {
-        let ca = std::env::var_os("SEALBACK_VAULT_CA").and_then(|p| std::fs::read(p).ok());
-        Self::with_ca(url, ca.as_deref()).expect("HTTP client")
+    /// A client for the vault at `url` (from the client's own configuration, never from
+    /// storage): `https://…` checked against the public web PKI, or against the CA in
+    /// `SEALBACK_VAULT_CA` (a PEM file; one that cannot be read is an error, never a silent
+    /// fall back to the web PKI); plain `http://` only on loopback.
+    pub fn new(url: &str) -> Result<Self, VaultError> {
+        let ca = match std::env::var_os("SEALBACK_VAULT_CA") {
+            Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                VaultError::BadAddress(format!(
+                    "cannot read the key vault's CA certificate file {} (SEALBACK_VAULT_CA): {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?),
+            None => None,
+        };
+        Self::with_ca(url, ca.as_deref())
     }
 
     /// A client that trusts only the CA certificates in `ca_pem` (when given) for TLS.
     pub fn with_ca(url: &str, ca_pem: Option<&[u8]>) -> Result<Self, VaultError> {
+        let url = checked_vault_url(url)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut roots = rustls::RootCertStore::empty();
         match ca_pem {
@@ -182,10 +269,20 @@ impl VaultClient {
             .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| VaultError::Protocol(format!("HTTP client: {e}")))?;
-        Ok(Self {
-            url: url.trim_end_matches('/').to_string(),
-            http,
-        })
+        Ok(Self { url, http })
+    }
+
+    /// The vault's address, as configured.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The id of the vault at this address (from its `/v1/info`): what a slot made with this
+    /// vault names.
+    pub async fn vault_id(&self) -> Result<VaultId, VaultError> {
+        Ok(VaultId::of_server_key(
+            &self.info().await?.server_public_key,
+        ))
     }
 
     async fn post<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
@@ -328,11 +425,7 @@ impl VaultClient {
                 },
             )
             .await?;
-        Ok(VaultParams {
-            url: self.url.clone(),
-            account: account.into(),
-            server_public_key,
-        })
+        Ok(VaultParams::new(account, server_public_key))
     }
 
     /// Logs in with `password` and returns the keyslot secret. The vault counts the guess first;
@@ -448,7 +541,7 @@ fn passkey_refused(e: VaultError) -> VaultError {
 /// A new vault-passkey slot's parameters and secret from the vault share a registration
 /// released: the storage share is drawn here and stays in the slot.
 pub fn new_vault_passkey_slot(
-    url: &str,
+    vault_id: VaultId,
     account: &str,
     rp_id: &str,
     vault_share: &[u8; 32],
@@ -458,7 +551,8 @@ pub fn new_vault_passkey_slot(
     let secret = sealback_core::vault::vault_passkey_secret(vault_share, &storage_share);
     (
         VaultPasskeyParams {
-            url: url.trim_end_matches('/').to_string(),
+            vault_id: Some(vault_id),
+            legacy_url: None,
             account: account.into(),
             rp_id: rp_id.into(),
             storage_share,
@@ -467,10 +561,12 @@ pub fn new_vault_passkey_slot(
     )
 }
 
-/// The relying party id named in WebAuthn options from the vault.
+/// The relying party id named in WebAuthn options from the vault: creation options name it
+/// in `publicKey.rp.id`, request options in `publicKey.rpId`.
 pub fn options_rp_id(options: &serde_json::Value) -> Result<String, VaultError> {
     options
         .pointer("/publicKey/rp/id")
+        .or_else(|| options.pointer("/publicKey/rpId"))
         .and_then(|v| v.as_str())
         .map(str::to_string)
         .ok_or_else(|| VaultError::Protocol("the options name no relying party".into()))
@@ -535,14 +631,15 @@ impl VaultClient {
             .await?;
         let rp_id = options_rp_id(&start.options)?;
         let credential = authenticator
-            .create_credential(&passkey_origin(&rp_id)?, &start.options)
+            .create_credential(&passkey_origin(&rp_id, &self.url)?, &start.options)
             .await
             .map_err(VaultError::Passkey)?;
         let vault_share = self
             .passkey_register_finish(start.session, credential)
             .await?;
+        let vault_id = self.vault_id().await?;
         Ok(new_vault_passkey_slot(
-            &self.url,
+            vault_id,
             account,
             &rp_id,
             &vault_share,
@@ -621,8 +718,10 @@ impl VaultClient {
         authenticator: &mut impl WebAuthnClient,
     ) -> Result<(Zeroizing<[u8; 32]>, PasskeySession), VaultError> {
         let start = self.passkey_login_start(&params.account, proof).await?;
+        // The relying party of the vault contacted, never the one the slot names.
+        let rp_id = options_rp_id(&start.options)?;
         let assertion = match authenticator
-            .get_assertion(&passkey_origin(&params.rp_id)?, &start.options)
+            .get_assertion(&passkey_origin(&rp_id, &self.url)?, &start.options)
             .await
         {
             Ok(a) => a,
@@ -651,7 +750,7 @@ impl VaultClient {
             .await?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
         let mut assertion = authenticator
-            .get_assertion(&passkey_origin(rp_id)?, &start.options)
+            .get_assertion(&passkey_origin(rp_id, &self.url)?, &start.options)
             .await
             .map_err(VaultError::Passkey)?;
         sealback_passkey::strip_prf(&mut assertion);
@@ -696,37 +795,78 @@ pub fn vault_passkey_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultPasskeyPar
     )
 }
 
+/// The one slot of `slots` for `account` (the first slot's account when none is named) held
+/// by the vault `configured`; when slots exist but every one names another vault, says so
+/// (the client never connects to a vault a slot names: only to its configured one).
+fn slot_for_vault<'a, P>(
+    slots: &'a [(&KeySlot, P)],
+    account: Option<&str>,
+    client: &VaultClient,
+    configured: VaultId,
+    kind: &'static str,
+    account_of: impl Fn(&P) -> &str,
+    held_by: impl Fn(&P) -> Option<VaultId>,
+) -> Result<&'a P, VaultError> {
+    let of_account: Vec<&P> = slots
+        .iter()
+        .map(|(_, p)| p)
+        .filter(|p| account.is_none_or(|a| a == account_of(p)))
+        .collect();
+    if let Some(p) = of_account
+        .iter()
+        .find(|p| held_by(p).is_none_or(|id| id == configured))
+    {
+        return Ok(p);
+    }
+    match of_account.first().and_then(|p| held_by(p)) {
+        Some(slot_vault) => Err(VaultError::OtherVault {
+            kind,
+            slot_vault,
+            configured,
+            configured_url: client.url.clone(),
+        }),
+        None => Err(VaultError::Protocol(format!(
+            "this backup has no {kind} key for that account"
+        ))),
+    }
+}
+
 /// The vault share released by one passkey login. It opens the vault-passkey slots of that
-/// account and vault (each with its own storage share).
+/// account held by that vault (each with its own storage share).
 pub struct VaultPasskeyProtector {
-    url: String,
+    vault_id: VaultId,
     account: String,
     vault_share: Zeroizing<[u8; 32]>,
     session: PasskeySession,
 }
 
 impl VaultPasskeyProtector {
-    /// Logs in to the vault of the first vault-passkey slot (of `account`, when given) with a
-    /// passkey from `authenticator`.
+    /// Logs in to the configured vault (`client`) with a passkey from `authenticator`, for the
+    /// first vault-passkey slot of `account` (any account when `None`) that this vault holds.
+    /// The slot chooses nothing about where to connect.
     pub async fn login(
         file: &KeySlotFile,
         account: Option<&str>,
+        client: &VaultClient,
         proof: &str,
         authenticator: &mut impl WebAuthnClient,
     ) -> Result<Self, VaultError> {
+        let vault_id = client.vault_id().await?;
         let slots = vault_passkey_slots(file);
-        let (_, params) = slots
-            .iter()
-            .find(|(_, p)| account.is_none_or(|a| a == p.account))
-            .ok_or_else(|| {
-                VaultError::Protocol("this backup has no vault passkey key for that account".into())
-            })?;
-        let client = VaultClient::new(&params.url);
+        let params = slot_for_vault(
+            &slots,
+            account,
+            client,
+            vault_id,
+            "vault passkey",
+            |p| &p.account,
+            |p| p.vault_id,
+        )?;
         let (vault_share, session) = client
             .passkey_login_share(params, proof, authenticator)
             .await?;
         Ok(Self {
-            url: params.url.clone(),
+            vault_id,
             account: params.account.clone(),
             vault_share,
             session,
@@ -734,15 +874,15 @@ impl VaultPasskeyProtector {
     }
 
     /// A protector from a vault share released elsewhere (the web UI relays the browser's
-    /// assertion to the vault itself).
+    /// assertion to the vault itself) by the vault `vault_id`.
     pub fn from_share(
-        url: &str,
+        vault_id: VaultId,
         account: &str,
         vault_share: Zeroizing<[u8; 32]>,
         session: PasskeySession,
     ) -> Self {
         Self {
-            url: url.trim_end_matches('/').to_string(),
+            vault_id,
             account: account.into(),
             vault_share,
             session,
@@ -761,7 +901,7 @@ impl Protector for VaultPasskeyProtector {
     }
     fn secret_for(&mut self, slot: &KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
         match VaultPasskeyParams::decode(&slot.params) {
-            Ok(p) if p.account == self.account && p.url == self.url => Ok(Some(
+            Ok(p) if p.account == self.account && p.held_by(self.vault_id) => Ok(Some(
                 sealback_core::vault::vault_passkey_secret(&self.vault_share, &p.storage_share),
             )),
             _ => Ok(None),
@@ -777,31 +917,35 @@ pub fn vault_slots(file: &KeySlotFile) -> Vec<(&KeySlot, VaultParams)> {
 /// The secret released by one successful vault login; it opens that vault account's slot.
 pub struct VaultPasswordProtector {
     account: String,
-    url: String,
+    vault_id: VaultId,
     secret: ProtectorSecret,
 }
 
 impl VaultPasswordProtector {
-    /// Logs in to the vault of the first vault slot (of `account`, when given).
+    /// Logs in to the configured vault (`client`) for the first password slot of `account`
+    /// (any account when `None`) that this vault holds (the slot's pinned key is the vault's).
     pub async fn login(
         file: &KeySlotFile,
         account: Option<&str>,
+        client: &VaultClient,
         password: &Password,
         proof: &str,
     ) -> Result<Self, VaultError> {
+        let vault_id = client.vault_id().await?;
         let slots = vault_slots(file);
-        let (_, params) = slots
-            .iter()
-            .find(|(_, p)| account.is_none_or(|a| a == p.account))
-            .ok_or_else(|| {
-                VaultError::Protocol("this backup has no password key for that account".into())
-            })?;
-        let secret = VaultClient::new(&params.url)
-            .login(params, password, proof)
-            .await?;
+        let params = slot_for_vault(
+            &slots,
+            account,
+            client,
+            vault_id,
+            "password",
+            |p| &p.account,
+            |p| Some(p.vault_id()),
+        )?;
+        let secret = client.login(params, password, proof).await?;
         Ok(Self {
             account: params.account.clone(),
-            url: params.url.clone(),
+            vault_id,
             secret,
         })
     }
@@ -813,10 +957,78 @@ impl Protector for VaultPasswordProtector {
     }
     fn secret_for(&mut self, slot: &KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
         match VaultParams::decode(&slot.params) {
-            Ok(p) if p.account == self.account && p.url == self.url => Ok(Some(
+            Ok(p) if p.account == self.account && p.vault_id() == self.vault_id => Ok(Some(
                 ProtectorSecret::new(self.secret.expose_secret().to_vec()),
             )),
             _ => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claimed_origin_is_the_contacted_vaults_own_site() {
+        let ok = |rp: &str, url: &str| passkey_origin(rp, url).map(|u| u.to_string());
+        assert_eq!(
+            ok("vault.example.org", "https://vault.example.org").unwrap(),
+            "https://vault.example.org/"
+        );
+        assert_eq!(
+            ok("example.org", "https://vault.example.org:8443").unwrap(),
+            "https://example.org/"
+        );
+        assert_eq!(
+            ok("localhost", "http://127.0.0.1:8443").unwrap(),
+            "https://localhost/"
+        );
+        for (rp, url) in [
+            ("evil.example", "https://vault.example.org"),
+            ("ample.org", "https://vault.example.org"),
+            ("vault.example.org.evil", "https://vault.example.org"),
+            ("localhost", "https://vault.example.org"),
+            ("", "https://vault.example.org"),
+            ("example.org", "http://192.0.2.7"),
+        ] {
+            assert!(
+                matches!(
+                    passkey_origin(rp, url),
+                    Err(VaultError::ForeignRelyingParty { .. })
+                ),
+                "{rp} at {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        for good in [
+            "https://vault.example.org",
+            "https://vault.example.org:8443/",
+            "http://127.0.0.1:8443",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            assert!(checked_vault_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://vault.example.org",
+            "http://192.0.2.7:8443",
+            "http://10.0.0.1",
+            "ftp://vault.example.org",
+            "vault.example.org",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(checked_vault_url(bad), Err(VaultError::BadAddress(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            checked_vault_url("https://vault.example.org/").unwrap(),
+            "https://vault.example.org"
+        );
     }
 }

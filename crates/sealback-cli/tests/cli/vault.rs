@@ -104,6 +104,14 @@ fn cli(home: &Path, repo: &Path) -> Command {
     c
 }
 
+/// [`cli`] on a device set up for the key vault `vault` (its address from the device's own
+/// settings: a backup never says where its vault is).
+fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
+    let mut c = cli(home, repo);
+    c.env("SEALBACK_VAULT_URL", &vault.url);
+    c
+}
+
 fn ok(out: &Output) {
     assert!(
         out.status.success(),
@@ -175,11 +183,11 @@ fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf)
 #[test]
 fn a_new_device_restores_with_the_password_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_vault, repo, chats, _) = setup(tmp.path(), "alice");
+    let (vault, repo, chats, _) = setup(tmp.path(), "alice");
     let home_b = tmp.path().join("device-b");
     std::fs::create_dir_all(&home_b).unwrap();
     let target = tmp.path().join("restored");
-    let out = cli(&home_b, &repo)
+    let out = with_vault(&home_b, &repo, &vault)
         .env("SEALBACK_ACCOUNT", "alice")
         .env("SEALBACK_PASSWORD", "the right password")
         .args(["restore", "latest", "--target", target.to_str().unwrap()])
@@ -188,7 +196,7 @@ fn a_new_device_restores_with_the_password_alone() {
     ok(&out);
     let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
-    let out = cli(&home_b, &repo)
+    let out = with_vault(&home_b, &repo, &vault)
         .env("SEALBACK_PASSWORD", "wrong")
         .args(["snapshots"])
         .output()
@@ -199,12 +207,12 @@ fn a_new_device_restores_with_the_password_alone() {
 #[test]
 fn ten_wrong_passwords_then_the_right_one_exits_5_and_the_record_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_vault, repo, _, vault_dir) = setup(tmp.path(), "bob");
+    let (vault, repo, _, vault_dir) = setup(tmp.path(), "bob");
     let home_b = tmp.path().join("device-b");
     std::fs::create_dir_all(&home_b).unwrap();
     assert_eq!(records(&vault_dir, "bob"), 1);
     for i in 0..10 {
-        let out = cli(&home_b, &repo)
+        let out = with_vault(&home_b, &repo, &vault)
             .env("SEALBACK_PASSWORD", format!("guess {i}"))
             .args(["snapshots"])
             .output()
@@ -219,7 +227,7 @@ fn ten_wrong_passwords_then_the_right_one_exits_5_and_the_record_is_gone() {
             );
         }
     }
-    let out = cli(&home_b, &repo)
+    let out = with_vault(&home_b, &repo, &vault)
         .env("SEALBACK_PASSWORD", "the right password")
         .args(["snapshots"])
         .output()
@@ -244,7 +252,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
     let mut vault = VaultProcess::start(&vault_dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let params: VaultParams = rt
-        .block_on(VaultClient::new(&vault.url).register(
+        .block_on(VaultClient::new(&vault.url).unwrap().register(
             "carol",
             "dev",
             &Password::new("pw".into()),
@@ -263,6 +271,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
                     let (url, params, tx) = (url.clone(), p2.clone(), tx.clone());
                     tokio::spawn(async move {
                         let r = VaultClient::new(&url)
+                            .unwrap()
                             .login(&params, &Password::new(format!("g{i}")), "")
                             .await;
                         let answered = matches!(
@@ -321,12 +330,12 @@ fn a_killed_vault_never_gives_an_attempt_back() {
         answered_wrong > 0 || saw_locked,
         "some guesses were answered before the kill"
     );
-    let moved = VaultParams {
-        url: vault.url.clone(),
-        ..params
-    };
-    let next =
-        rt.block_on(VaultClient::new(&vault.url).login(&moved, &Password::new("again".into()), ""));
+    let moved = params;
+    let next = rt.block_on(VaultClient::new(&vault.url).unwrap().login(
+        &moved,
+        &Password::new("again".into()),
+        "",
+    ));
     match next {
         Err(VaultError::WrongPassword { remaining }) => {
             assert_eq!(remaining as i64, 10 - counted - 1)
@@ -346,7 +355,7 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
     let b = VaultProcess::start_on(tmp.path(), &pg.url());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let params: VaultParams = rt
-        .block_on(VaultClient::new(&a.url).register(
+        .block_on(VaultClient::new(&a.url).unwrap().register(
             "dana",
             "dev",
             &Password::new("pw".into()),
@@ -362,12 +371,10 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
                 } else {
                     b.url.clone()
                 };
-                let params = VaultParams {
-                    url: url.clone(),
-                    ..params.clone()
-                };
+                let params = params.clone();
                 tokio::spawn(async move {
                     VaultClient::new(&url)
+                        .unwrap()
                         .login(&params, &Password::new(format!("guess {i}")), "")
                         .await
                 })
@@ -386,11 +393,8 @@ fn two_vault_processes_on_one_postgresql_evaluate_at_most_ten_of_500_guesses() {
     assert_eq!(evaluated, 10, "exactly the limit is evaluated");
     assert_eq!(locked, 490);
     // The right password is refused too: the record is gone.
-    let r = rt.block_on(VaultClient::new(&b.url).login(
-        &VaultParams {
-            url: b.url.clone(),
-            ..params
-        },
+    let r = rt.block_on(VaultClient::new(&b.url).unwrap().login(
+        &params,
         &Password::new("pw".into()),
         "",
     ));
@@ -416,7 +420,7 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
         &[("SEALBACK_HSM_PIN", "2468"), ("SOFTHSM2_CONF", &conf)],
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let c = VaultClient::new(&vault.url);
+    let c = VaultClient::new(&vault.url).unwrap();
     let secret = sealback_core::ProtectorSecret::new(vec![3; 32]);
     let params = rt
         .block_on(c.register("kim", "dev", &Password::new("pw".into()), &secret, None))
@@ -566,7 +570,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     let home_b = t.join("device-b");
     std::fs::create_dir_all(&home_b).unwrap();
     let restore = |proof: Option<&str>, target: &Path| {
-        let mut c = cli(&home_b, &repo);
+        let mut c = with_vault(&home_b, &repo, &vault);
         c.env("SEALBACK_ACCOUNT", "+15550100")
             .env("SEALBACK_PASSWORD", "a fine password")
             .args(["restore", "latest", "--target", target.to_str().unwrap()]);
@@ -591,7 +595,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     let proof = issue("+15550100", "login");
     let mut limited = None;
     for i in 0..8 {
-        let out = cli(&home_b, &repo)
+        let out = with_vault(&home_b, &repo, &vault)
             .env("SEALBACK_ACCOUNT_PROOF", &proof)
             .env("SEALBACK_PASSWORD", format!("guess {i}"))
             .args(["snapshots"])
@@ -695,7 +699,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     std::fs::create_dir_all(&home_a).unwrap();
     let recovery = tmp.path().join("recovery.txt");
     // Turn on backup with a passkey; the provider has no PRF, so the vault's mode is used.
-    let mut init = cli(&home_a, &repo);
+    let mut init = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut init, &home_a, "alice");
     let out = init
         .args([
@@ -714,7 +718,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         stderr.contains("does not support the PRF extension") && stderr.contains("passkey mode"),
         "{stderr}"
     );
-    let mut list = cli(&home_a, &repo);
+    let mut list = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut list, &home_a, "alice");
     let out = list.args(["--json", "key", "list"]).output().unwrap();
     ok(&out);
@@ -722,7 +726,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     // Back up with the passkey alone (the vault releases its share to the assertion).
     let chats = tmp.path().join("phone-a-data").join("chats");
     sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(33)).unwrap();
-    let mut backup = cli(&home_a, &repo);
+    let mut backup = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut backup, &home_a, "alice");
     ok(&backup
         .args(["backup", chats.to_str().unwrap()])
@@ -733,7 +737,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     std::fs::create_dir_all(&home_b).unwrap();
     std::fs::copy(home_a.join("passkeys.sbpk"), home_b.join("passkeys.sbpk")).unwrap();
     let target = tmp.path().join("restored");
-    let mut restore = cli(&home_b, &repo);
+    let mut restore = with_vault(&home_b, &repo, &vault);
     no_prf_device(&mut restore, &home_b, "alice");
     ok(&restore
         .args(["restore", "latest", "--target", target.to_str().unwrap()])
@@ -746,7 +750,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     // exit 3, and each try is counted.
     let home_c = tmp.path().join("stranger");
     std::fs::create_dir_all(&home_c).unwrap();
-    let mut theirs = cli(&home_c, &tmp.path().join("their-cloud"));
+    let mut theirs = with_vault(&home_c, &tmp.path().join("their-cloud"), &vault);
     no_prf_device(&mut theirs, &home_c, "mallory");
     ok(&theirs
         .args([
@@ -759,7 +763,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         .output()
         .unwrap());
     for attempt in 1..=10 {
-        let mut wrong = cli(&home_c, &repo);
+        let mut wrong = with_vault(&home_c, &repo, &vault);
         no_prf_device(&mut wrong, &home_c, "alice");
         let out = wrong.args(["snapshots"]).output().unwrap();
         let expected = if attempt == 10 {
@@ -771,7 +775,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     }
     // Ten failures destroy the vault's half: even the right passkey now exits 5, and the
     // message names the key that still opens the backup.
-    let mut right = cli(&home_b, &repo);
+    let mut right = with_vault(&home_b, &repo, &vault);
     no_prf_device(&mut right, &home_b, "alice");
     let out = right.args(["snapshots"]).output().unwrap();
     fails(&out, 5, "recovery-key");
@@ -793,7 +797,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         .unwrap();
     assert_eq!(mallory, 1);
     // The recovery key still opens it.
-    ok(&cli(&home_b, &repo)
+    ok(&with_vault(&home_b, &repo, &vault)
         .args([
             "--recovery-key-file",
             recovery.to_str().unwrap(),
@@ -850,4 +854,187 @@ fn a_request_carrying_prf_output_is_refused_and_never_logged_or_stored() {
     let mut stored = std::fs::read(&db).unwrap();
     stored.extend(std::fs::read(tmp.path().join("vault.db-wal")).unwrap_or_default());
     assert!(!String::from_utf8_lossy(&stored).contains(marker));
+}
+
+/// A TCP listener on loopback that stands for a relay the cloud drive's operator runs: it
+/// records every connection and answers none.
+struct Relay {
+    url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self { url, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Rewrites, as the cloud drive's operator can, the params of every slot of `protector_type`
+/// in the repository's keys file.
+fn rewrite_slot_params(
+    repo: &Path,
+    protector_type: sealback_core::keyslot::ProtectorType,
+    rewrite: impl Fn(&[u8]) -> Vec<u8>,
+) {
+    let path = repo.join("keys");
+    let mut file = sealback_core::keyslot::KeySlotFile::decode(&std::fs::read(&path).unwrap())
+        .expect("the keys file parses");
+    let mut changed = 0;
+    for slot in file.slots.iter_mut() {
+        if slot.protector_type == protector_type {
+            slot.params = rewrite(&slot.params);
+            changed += 1;
+        }
+    }
+    assert!(changed > 0, "the repository has a slot to rewrite");
+    std::fs::write(&path, file.encode()).unwrap();
+}
+
+#[test]
+fn a_password_slot_pointed_at_a_relay_by_the_drive_never_reaches_the_relay() {
+    use sealback_core::keyslot::ProtectorType;
+    let tmp = tempfile::tempdir().unwrap();
+    let (vault, repo, _, vault_dir) = setup(tmp.path(), "dana");
+    let relay = Relay::start();
+    // The drive's operator rewrites the slot in the old layout, which stored a URL: the relay's.
+    rewrite_slot_params(&repo, ProtectorType::VAULT_PASSWORD, |params| {
+        let mut p = VaultParams::decode(params).unwrap();
+        p.legacy_url = Some(relay.url.clone());
+        p.encode()
+    });
+    let home_b = tmp.path().join("device-b");
+    std::fs::create_dir_all(&home_b).unwrap();
+    let out = with_vault(&home_b, &repo, &vault)
+        .env("SEALBACK_ACCOUNT", "dana")
+        .env("SEALBACK_PASSWORD", "the right password")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
+    // The configured vault was asked; the slot's attestation covers its parameters, so the
+    // rewritten slot is reported as tampered with instead of being used.
+    fails(&out, 4, "the keyslot file was altered");
+    // Without a configured vault the client does not guess one from the backup.
+    let out = cli(&home_b, &repo)
+        .env("SEALBACK_ACCOUNT", "dana")
+        .env("SEALBACK_PASSWORD", "the right password")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    fails(&out, 2, "--vault-url");
+    assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
+    drop(vault_dir);
+}
+
+#[test]
+fn a_vault_passkey_slot_pointed_at_a_relay_or_another_vault_is_refused_before_any_login() {
+    use sealback_core::keyslot::ProtectorType;
+    use sealback_vault_client::{VaultId, VaultPasskeyParams};
+    let tmp = tempfile::tempdir().unwrap();
+    let vault_dir = tmp.path().join("vault");
+    std::fs::create_dir_all(&vault_dir).unwrap();
+    let vault = VaultProcess::start(&vault_dir);
+    let repo = tmp.path().join("cloud");
+    let home_a = tmp.path().join("phone-a");
+    std::fs::create_dir_all(&home_a).unwrap();
+    let mut init = with_vault(&home_a, &repo, &vault);
+    no_prf_device(&mut init, &home_a, "erin");
+    ok(&init
+        .args(["init", "--passkey", "--no-recovery-key"])
+        .output()
+        .unwrap());
+    let attempts = |account: &str| -> i64 {
+        let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
+        c.query_row(
+            "SELECT coalesce(sum(count), 0) FROM attempts WHERE account = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let relay = Relay::start();
+
+    // 1. The slot in the old layout, naming the relay's URL: the relay gets nothing, the
+    //    configured vault is the one asked, and the altered slot is reported, not used.
+    rewrite_slot_params(&repo, ProtectorType::VAULT_PASSKEY, |params| {
+        let mut p = VaultPasskeyParams::decode(params).unwrap();
+        p.vault_id = None;
+        p.legacy_url = Some(relay.url.clone());
+        p.encode()
+    });
+    let mut list = with_vault(&home_a, &repo, &vault);
+    no_prf_device(&mut list, &home_a, "erin");
+    let out = list.args(["snapshots"]).output().unwrap();
+    assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
+    fails(&out, 4, "the keyslot file was altered");
+
+    // 2. The slot naming another vault (one the drive's operator runs): refused with a clear
+    //    message before any passkey login, so no assertion, proof or guess goes anywhere.
+    rewrite_slot_params(&repo, ProtectorType::VAULT_PASSKEY, |params| {
+        let mut p = VaultPasskeyParams::decode(params).unwrap();
+        p.vault_id = Some(VaultId([0x66; 16]));
+        p.legacy_url = None;
+        p.encode()
+    });
+    let before = attempts("erin");
+    let mut other = with_vault(&home_a, &repo, &vault);
+    no_prf_device(&mut other, &home_a, "erin");
+    let out = other.args(["snapshots"]).output().unwrap();
+    fails(&out, 3, "held by another key vault");
+    assert_eq!(attempts("erin"), before, "no guess was spent");
+    assert_eq!(relay.connections(), 0);
+}
+
+#[test]
+fn vault_addresses_off_loopback_must_be_https_and_an_unreadable_ca_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("cloud");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let key = tmp.path().join("recovery.txt");
+    ok(&cli(&home, &repo)
+        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+        .output()
+        .unwrap());
+    let add = |vault: &str, ca: Option<&str>| {
+        let mut c = cli(&home, &repo);
+        c.env("SEALBACK_ACCOUNT", "fay")
+            .env("SEALBACK_PASSWORD", "a password")
+            .args(["--recovery-key-file", key.to_str().unwrap()])
+            .args(["--vault-url", vault, "key", "add", "password"]);
+        if let Some(ca) = ca {
+            c.env("SEALBACK_VAULT_CA", ca);
+        }
+        c.output().unwrap()
+    };
+    // 192.0.2.0/24 is reserved for documentation: nothing is ever contacted there, the
+    // address is refused before any connection.
+    fails(
+        &add("http://192.0.2.7:8443", None),
+        2,
+        "refusing plain HTTP",
+    );
+    fails(&add("ftp://vault.example.org", None), 2, "https://");
+    fails(
+        &add(
+            "https://vault.example.org",
+            Some(tmp.path().join("missing-ca.pem").to_str().unwrap()),
+        ),
+        2,
+        "cannot read the key vault's CA certificate file",
+    );
 }

@@ -91,14 +91,18 @@ proptest! {
     }
 
     #[test]
-    fn vault_passkey_params_round_trip(url in ".{0,80}", account in ".{1,60}", rp_id in "[a-z.]{1,60}", share in any::<[u8; 32]>()) {
-        let p = sealback_core::vault::VaultPasskeyParams { url, account, rp_id, storage_share: zeroize::Zeroizing::new(share) };
+    fn vault_passkey_params_round_trip(id in proptest::option::of(any::<[u8; 16]>()), url in ".{0,80}", account in ".{1,60}", rp_id in "[a-z.]{1,60}", share in any::<[u8; 32]>()) {
+        let (vault_id, legacy_url) = match id {
+            Some(id) => (Some(sealback_core::vault::VaultId(id)), None),
+            None => (None, Some(url)),
+        };
+        let p = sealback_core::vault::VaultPasskeyParams { vault_id, legacy_url, account, rp_id, storage_share: zeroize::Zeroizing::new(share) };
         prop_assert_eq!(sealback_core::vault::VaultPasskeyParams::decode(&p.encode()).unwrap(), p);
     }
 
     #[test]
-    fn vault_params_round_trip(url in ".{0,80}", account in ".{1,60}", key in proptest::collection::vec(any::<u8>(), 0..64)) {
-        let p = sealback_core::vault::VaultParams { url, account, server_public_key: key };
+    fn vault_params_round_trip(url in proptest::option::of(".{0,80}"), account in ".{1,60}", key in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let p = sealback_core::vault::VaultParams { legacy_url: url, account, server_public_key: key };
         prop_assert_eq!(sealback_core::vault::VaultParams::decode(&p.encode()).unwrap(), p);
     }
 

@@ -306,15 +306,66 @@ fn vault_passkey_params_and_secret() {
     let other = sealback_core::vault::vault_passkey_secret(&storage_share, &vault_share);
     assert_ne!(other.expose_secret(), secret.expose_secret());
     let p = sealback_core::vault::VaultPasskeyParams::decode(&hx(&v["params"]["encoded"])).unwrap();
-    assert_eq!(p.url, v["params"]["url"].as_str().unwrap());
+    assert_eq!(
+        p.vault_id.map(|id| id.to_hex()).as_deref(),
+        v["params"]["vault_id"].as_str()
+    );
+    assert_eq!(p.legacy_url, None);
     assert_eq!(p.account, v["params"]["account"].as_str().unwrap());
     assert_eq!(p.rp_id, v["params"]["rp_id"].as_str().unwrap());
     assert_eq!(*p.storage_share, storage_share);
     assert_eq!(p.encode(), hx(&v["params"]["encoded"]));
     assert!(!format!("{p:?}").contains(&hex::encode(storage_share)));
+    // A format-1 slot still parses (its URL is kept, never used) and re-encodes byte for byte.
+    let legacy = &v["legacy_params"];
+    let old = sealback_core::vault::VaultPasskeyParams::decode(&hx(&legacy["encoded"])).unwrap();
+    assert_eq!(old.vault_id, None);
+    assert_eq!(old.legacy_url.as_deref(), legacy["url"].as_str());
+    assert_eq!(old.encode(), hx(&legacy["encoded"]));
+    assert!(
+        old.held_by(p.vault_id.unwrap()),
+        "a format-1 slot names no vault"
+    );
     for c in v["invalid_params"].as_array().unwrap() {
         assert!(
             sealback_core::vault::VaultPasskeyParams::decode(&hx(&c["encoded"])).is_err(),
+            "{}",
+            c["why"]
+        );
+    }
+}
+
+#[test]
+fn vault_id_and_password_params() {
+    use sha2::Digest;
+    let v = load("vault_params.json");
+    let key = hx(&v["server_public_key"]);
+    let id = sealback_core::vault::VaultId::of_server_key(&key);
+    assert_eq!(id.to_hex(), v["vault_id"].as_str().unwrap());
+    // The id spelled out independently of the library.
+    let direct = sha2::Sha256::new()
+        .chain_update(b"sealback 2026-12-02 vault id")
+        .chain_update(&key)
+        .finalize();
+    assert_eq!(&id.0[..], &direct[..16]);
+    let p = sealback_core::vault::VaultParams::decode(&hx(&v["params"]["encoded"])).unwrap();
+    assert_eq!(p.account, v["params"]["account"].as_str().unwrap());
+    assert_eq!(p.server_public_key, key);
+    assert_eq!(p.vault_id(), id);
+    assert_eq!(p.legacy_url, None);
+    assert_eq!(p.encode(), hx(&v["params"]["encoded"]));
+    let legacy = &v["legacy_params"];
+    let old = sealback_core::vault::VaultParams::decode(&hx(&legacy["encoded"])).unwrap();
+    assert_eq!(old.legacy_url.as_deref(), legacy["url"].as_str());
+    assert_eq!(
+        old.vault_id(),
+        id,
+        "a format-1 slot's vault is the one its pinned key names"
+    );
+    assert_eq!(old.encode(), hx(&legacy["encoded"]));
+    for c in v["invalid_params"].as_array().unwrap() {
+        assert!(
+            sealback_core::vault::VaultParams::decode(&hx(&c["encoded"])).is_err(),
             "{}",
             c["why"]
         );

@@ -74,6 +74,7 @@ fn secret() -> ProtectorSecret {
 
 async fn register(v: &Running, account: &str, password: &str) -> VaultParams {
     VaultClient::new(&v.url)
+        .unwrap()
         .register(
             account,
             "dev",
@@ -90,7 +91,7 @@ async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     let params = register(&v, "alice", "correct horse").await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let got = c
         .login(&params, &Password::new("correct horse".into()), "")
         .await
@@ -112,7 +113,7 @@ async fn ten_wrong_guesses_destroy_the_record_for_good() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     let params = register(&v, "bob", "right").await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     for i in 0..10 {
         match c
             .login(&params, &Password::new(format!("guess {i}")), "")
@@ -147,7 +148,7 @@ async fn the_tenth_guess_may_still_be_right() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     let params = register(&v, "carol", "right").await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     for i in 0..9 {
         assert!(c
             .login(&params, &Password::new(format!("guess {i}")), "")
@@ -179,6 +180,7 @@ async fn concurrent_guesses_never_exceed_the_limit() {
             let params = params.clone();
             tokio::spawn(async move {
                 VaultClient::new(&url)
+                    .unwrap()
                     .login(&params, &Password::new(format!("g{i}")), "")
                     .await
             })
@@ -212,7 +214,7 @@ async fn unknown_accounts_look_like_known_ones() {
         account: "nobody".into(),
         ..known.clone()
     };
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let a = c.login(&known, &Password::new("x".into()), "").await;
     let b = c.login(&unknown, &Password::new("x".into()), "").await;
     assert!(
@@ -237,16 +239,15 @@ async fn a_vault_with_another_key_is_refused() {
     let params = register(&a, "frank", "pw").await;
     // An impostor registered the same account and password on its own vault.
     register(&b, "frank", "pw").await;
-    let moved = VaultParams {
-        url: b.url.clone(),
-        ..params.clone()
-    };
+    let moved = params.clone();
     let r = VaultClient::new(&b.url)
+        .unwrap()
         .login(&moved, &Password::new("pw".into()), "")
         .await;
     assert!(matches!(r, Err(VaultError::PinMismatch { .. })), "{r:?}");
     // Registering against a pinned key also refuses another vault.
     let r = VaultClient::new(&b.url)
+        .unwrap()
         .register(
             "frank",
             "dev",
@@ -263,7 +264,7 @@ async fn the_database_alone_reveals_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     register(&v, "grace", "a long and unusual password").await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let params = register(&v, "heidi", "another password").await;
     c.login(&params, &Password::new("nope".into()), "")
         .await
@@ -337,14 +338,8 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
     );
     let params = register(&a, "ivan", "right").await;
     let ok = VaultClient::new(&b.url)
-        .login(
-            &VaultParams {
-                url: b.url.clone(),
-                ..params.clone()
-            },
-            &Password::new("right".into()),
-            "",
-        )
+        .unwrap()
+        .login(&params.clone(), &Password::new("right".into()), "")
         .await
         .unwrap();
     assert_eq!(ok.expose_secret(), secret().expose_secret());
@@ -355,12 +350,10 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
             } else {
                 b.url.clone()
             };
-            let params = VaultParams {
-                url: url.clone(),
-                ..params.clone()
-            };
+            let params = params.clone();
             tokio::spawn(async move {
                 VaultClient::new(&url)
+                    .unwrap()
                     .login(&params, &Password::new(format!("g{i}")), "")
                     .await
             })
@@ -426,7 +419,7 @@ async fn records_sealed_by_an_hsm_key() {
             let _ = rx.await;
         },
     ));
-    let c = VaultClient::new(&url);
+    let c = VaultClient::new(&url).unwrap();
     let params = c
         .register(
             "judy",

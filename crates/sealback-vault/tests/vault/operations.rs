@@ -93,7 +93,7 @@ async fn account_proofs_gate_registration_and_login() {
     let (stranger, _) = OperatorSigner::generate();
     let clock = Arc::new(TestClock(AtomicI64::new(T0)));
     let v = operator_vault(tmp.path(), &op, clock.clone(), |_| {}).await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let pw = Password::new("a good password".into());
 
     refused(
@@ -174,7 +174,7 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
         o.source_rate = RateLimit { per_minute: 8 };
     })
     .await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let pw = Password::new("pw".into());
     let reg = proof(&op, "pat", Scope::Register, &clock);
     let params = c.register("pat", &reg, &pw, &secret(), None).await.unwrap();
@@ -234,7 +234,7 @@ async fn bursts_and_many_account_guessing_are_flagged_in_the_audit_trail_and_met
         };
     })
     .await;
-    let c = VaultClient::new(&v.url);
+    let c = VaultClient::new(&v.url).unwrap();
     let pw = Password::new("pw".into());
     let reg = proof(&op, "rita", Scope::Register, &clock);
     let params = c
@@ -374,6 +374,7 @@ async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
     let v = operator_vault(tmp.path(), &op, clock.clone(), |_| {}).await;
     let reg = proof(&op, "wes", Scope::Register, &clock);
     VaultClient::new(&v.url)
+        .unwrap()
         .register("wes", &reg, &Password::new("pw".into()), &secret(), None)
         .await
         .unwrap();

@@ -78,7 +78,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
     let mut pk = provider(tmp.path(), "phone");
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let (params, secret) = client
         .passkey_register("alice", "dev", None, &mut pk)
         .await
@@ -121,7 +121,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
 async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_record() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut right = provider(tmp.path(), "right");
     let (params, _) = client
         .passkey_register("bob", "dev", None, &mut right)
@@ -139,7 +139,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         other => panic!("{other:?}"),
     }
     // A real assertion by the wrong credential, posted to bob's login: verified and refused.
-    let origin = passkey_origin("localhost").unwrap();
+    let origin = passkey_origin("localhost", &v.url).unwrap();
     for expected_remaining in (0..9).rev() {
         let (status, start) = post(
             &v.url,
@@ -182,7 +182,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
 async fn passkey_and_password_guesses_share_one_count() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, _) = client
         .passkey_register("carol", "dev", None, &mut pk)
@@ -229,13 +229,13 @@ async fn passkey_and_password_guesses_share_one_count() {
 async fn replayed_and_cross_origin_assertions_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     client
         .passkey_register("dana", "dev", None, &mut pk)
         .await
         .unwrap();
-    let origin = passkey_origin("localhost").unwrap();
+    let origin = passkey_origin("localhost", &v.url).unwrap();
     let login = serde_json::json!({"account": "dana"});
     let start = |_: ()| post(&v.url, "/v1/passkey/login/start", &login);
     let (_, first) = start(()).await;
@@ -289,7 +289,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
 async fn a_cloned_passkey_whose_counter_went_back_is_refused_and_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "original");
     let (params, _) = client
         .passkey_register("erin", "dev", None, &mut pk)
@@ -336,7 +336,7 @@ async fn passkey_sign_in_names_the_account_and_its_session_can_stand_in_for_the_
         o.sessions_as_proof = true;
     })
     .await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, secret) = client
         .passkey_register("frank", &proof("frank"), None, &mut pk)
@@ -406,7 +406,7 @@ async fn without_the_operators_consent_a_session_is_no_account_proof() {
         o.operator_keys = vec![op.public_key()];
     })
     .await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, _) = client
         .passkey_register("heidi", &proof, None, &mut pk)
@@ -424,7 +424,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
     let mut pk = provider(tmp.path(), "p");
-    let origin = passkey_origin("localhost").unwrap();
+    let origin = passkey_origin("localhost", &v.url).unwrap();
     // A PRF output a careless client would have posted, recognisable in any encoding.
     let prf_output = [0xc3u8; 32];
     let prf_b64 = {
@@ -534,8 +534,8 @@ async fn the_last_guess_puts_every_record_back_when_right(
     second: &Running,
     dir: &Path,
 ) {
-    let a = VaultClient::new(&first.url);
-    let b = VaultClient::new(&second.url);
+    let a = VaultClient::new(&first.url).unwrap();
+    let b = VaultClient::new(&second.url).unwrap();
     let mut pk = provider(dir, "owner");
     let (params, secret) = a
         .passkey_register("kim", "dev", None, &mut pk)
@@ -573,17 +573,7 @@ async fn the_last_guess_puts_every_record_back_when_right(
         .has_record("kim".into(), RecordKind::Password)
         .await
         .unwrap());
-    let opened = a
-        .login(
-            &sealback_vault_client::VaultParams {
-                url: first.url.clone(),
-                ..password_params
-            },
-            &password,
-            "",
-        )
-        .await
-        .unwrap();
+    let opened = a.login(&password_params, &password, "").await.unwrap();
     assert_eq!(opened.expose_secret(), &[9u8; 32][..]);
 }
 
@@ -615,7 +605,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
     .await;
     the_last_guess_puts_every_record_back_when_right(&a, &b, tmp.path()).await;
     // And ten failures destroy both kinds, seen from either process.
-    let client = VaultClient::new(&a.url);
+    let client = VaultClient::new(&a.url).unwrap();
     let mut pk = provider(tmp.path(), "lee");
     let (params, _) = client
         .passkey_register("lee", "dev", None, &mut pk)
@@ -626,6 +616,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
         let _ = client.passkey_login(&params, "dev", &mut stranger).await;
     }
     match VaultClient::new(&b.url)
+        .unwrap()
         .passkey_login(&params, "dev", &mut pk)
         .await
     {
@@ -639,7 +630,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
 async fn a_sign_in_records_the_counter_so_a_clone_is_caught_at_the_next_login() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "original");
     let (params, _) = client
         .passkey_register("nina", "dev", None, &mut pk)
@@ -666,7 +657,7 @@ async fn a_sign_in_records_the_counter_so_a_clone_is_caught_at_the_next_login() 
 async fn a_tampered_or_swapped_passkey_record_releases_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let mut alice = provider(tmp.path(), "alice");
     let (alice_params, _) = client
         .passkey_register("alice", "dev", None, &mut alice)
@@ -729,6 +720,7 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
     let v = passkey_vault(tmp.path(), |_| {}).await;
     let mut pk = provider(tmp.path(), "p");
     let (params, secret) = VaultClient::new(&v.url)
+        .unwrap()
         .passkey_register("olga", "dev", None, &mut pk)
         .await
         .unwrap();
@@ -747,12 +739,9 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         format!("http://{}", l.local_addr().unwrap())
     };
     for url in [&dropping, &absent] {
-        let moved = sealback_vault_client::VaultPasskeyParams {
-            url: url.clone(),
-            ..params.clone()
-        };
         match VaultClient::new(url)
-            .passkey_login(&moved, "dev", &mut pk)
+            .unwrap()
+            .passkey_login(&params, "dev", &mut pk)
             .await
         {
             Err(VaultError::Unreachable { url: u, .. }) => assert_eq!(&u, url),
@@ -766,6 +755,7 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
     );
     assert_eq!(v.vault.db().attempts("olga".into()).await.unwrap(), 0);
     let (again, _) = VaultClient::new(&v.url)
+        .unwrap()
         .passkey_login(&params, "dev", &mut pk)
         .await
         .unwrap();

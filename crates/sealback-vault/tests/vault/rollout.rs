@@ -75,7 +75,7 @@ async fn thirty_percent_of_ten_thousand_accounts_get_the_same_answer_every_time(
     );
 
     // Over HTTP: an offered account, and the rules' limits.
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let lucky = first.iter().next().unwrap();
     let reply = client
         .features(&request(lucky, "web", "2.30"))
@@ -116,7 +116,7 @@ async fn thirty_percent_of_ten_thousand_accounts_get_the_same_answer_every_time(
 async fn rules_change_without_a_restart_bad_files_are_refused_and_both_are_audited() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start_with_rules(tmp.path(), THIRTY_PERCENT).await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let before = client
         .features(&request("someone", "android", "3.0"))
         .await
@@ -210,7 +210,7 @@ async fn a_vault_does_not_start_with_invalid_rules_and_requests_are_checked() {
         assert!(err.to_string().contains(says), "{err}");
     }
     let v = start_with_rules(tmp.path(), "").await;
-    let client = VaultClient::new(&v.url);
+    let client = VaultClient::new(&v.url).unwrap();
     let err = client
         .features(&request("", "android", "1"))
         .await
