@@ -42,16 +42,16 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALBACK_ACCOUNT")]
     pub account: Option<String>,
 
-    /// Proof that you own the account: a token the messaging app's operator signs (`sbp1.…`;
-    /// scope `register` to add a password key, `login` or `register` to unlock with one). A
-    /// vault in development mode needs none.
-    #[arg(
-        long,
-        global = true,
-        env = "SEALBACK_ACCOUNT_PROOF",
-        hide_env_values = true
-    )]
-    pub account_proof: Option<String>,
+    /// A file holding the proof that you own the account: a token the messaging app's
+    /// operator signs (`sbp1.…`; scope `register` to add a password or vault-passkey key, `login`
+    /// to unlock with one). Or put the token in SEALBACK_ACCOUNT_PROOF. A vault in development
+    /// mode needs none. Never on the command line: every local user sees the process list.
+    #[arg(long, global = true, env = "SEALBACK_ACCOUNT_PROOF_FILE")]
+    pub account_proof_file: Option<PathBuf>,
+
+    /// Refused: a proof on the command line is visible to every local user.
+    #[arg(long = "account-proof", global = true, hide = true)]
+    pub account_proof_on_command_line: Option<String>,
 
     /// The key vault this device uses for password and vault-passkey keys: its https://
     /// address, as the messaging app or its operator gives it (plain http:// only on this

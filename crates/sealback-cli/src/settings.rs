@@ -47,10 +47,51 @@ impl std::fmt::Debug for AccountProof {
 }
 
 impl Settings {
-    /// The account proof, or "" when none is given (a vault in development mode needs none).
+    /// The account proof, or "" when none is given (a vault in development mode needs none),
+    /// for registering a key at the vault.
     pub fn account_proof(&self) -> &str {
         self.account_proof.as_ref().map_or("", |p| p.0.as_str())
     }
+
+    /// The account proof for unlocking (a login). A `register` proof is refused rather than
+    /// sent: it could also replace the key at the vault, so it only ever travels when a key is
+    /// added (SPEC §7c).
+    pub fn login_proof(&self) -> Result<&str, CliError> {
+        let proof = self.account_proof();
+        match sealback_proto::proof::claimed_scope(proof) {
+            Some(sealback_proto::proof::Scope::Register) => Err(CliError::Usage(
+                "the account proof given may also replace your key at the key vault, so sealback sends it only when adding a key. \
+                 Unlock with a login proof from your messaging app (scope login)"
+                    .into(),
+            )),
+            _ => Ok(proof),
+        }
+    }
+}
+
+/// The account proof from `SEALBACK_ACCOUNT_PROOF` or the file `--account-proof-file` names;
+/// never from the command line.
+fn account_proof(g: &Global) -> Result<Option<AccountProof>, CliError> {
+    if g.account_proof_on_command_line.is_some() {
+        return Err(CliError::Usage(
+            "--account-proof is not accepted: every local user can read the command line. \
+             Put the proof in SEALBACK_ACCOUNT_PROOF, or in a file given with --account-proof-file"
+                .into(),
+        ));
+    }
+    if let Some(path) = &g.account_proof_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Usage(format!(
+                "cannot read the account proof file {}: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(Some(AccountProof(text.trim().to_string())));
+    }
+    Ok(std::env::var("SEALBACK_ACCOUNT_PROOF")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(AccountProof))
 }
 
 /// Where sealback keeps per-user data (the passkey store, when keys were last used).
@@ -96,7 +137,7 @@ impl Settings {
             paths: file.paths,
             unlock: g.unlock,
             account: g.account.clone(),
-            account_proof: g.account_proof.clone().map(AccountProof),
+            account_proof: account_proof(g)?,
             vault_url: g.vault_url.clone().or(file.vault_url),
             region: g.region.clone(),
             json: g.json,

@@ -153,7 +153,7 @@ pub fn vault_error(e: VaultError, keys: Option<&KeySlotFile>) -> CliError {
         // Exit 5 like a lockout (the CLI contract), but it says when to try again.
         VaultError::RateLimited { .. } => CliError::Vault(e.to_string()),
         VaultError::Unauthorized(_) => CliError::Unlock(format!(
-            "{e}. Pass the account proof the messaging app gives you with --account-proof or SEALBACK_ACCOUNT_PROOF."
+            "{e}. Give the account proof the messaging app gives you in SEALBACK_ACCOUNT_PROOF or a file named by --account-proof-file."
         )),
         VaultError::Locked => {
             let others: Vec<String> = keys
@@ -287,7 +287,7 @@ pub async fn open_with(
             settings.account.as_deref(),
             &client,
             &password,
-            settings.account_proof(),
+            settings.login_proof()?,
         )
         .await
         .map_err(|e| vault_error(e, Some(&keys)))?;
@@ -338,7 +338,7 @@ async fn open_with_vault_passkey(
         keys,
         settings.account.as_deref(),
         &client,
-        settings.account_proof(),
+        settings.login_proof()?,
         provider,
     )
     .await

@@ -164,6 +164,20 @@ impl OperatorSigner {
     }
 }
 
+/// The scope a token *claims*, read without checking its signature. Only for a client
+/// deciding whether to send its own token (a `register` proof is sent only when registering,
+/// SPEC §7c); a vault MUST use [`verify`]. `None` when the token is not an `sbp1` proof.
+pub fn claimed_scope(token: &str) -> Option<Scope> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let (payload_b64, _) = token.strip_prefix(PREFIX)?.split_once('.')?;
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).ok()?;
+    serde_json::from_slice::<Claims>(&payload)
+        .ok()
+        .map(|c| c.scope)
+}
+
 /// Checks `token` for `account` and `wanted` at time `now` against any of `keys`.
 pub fn verify(
     token: &str,

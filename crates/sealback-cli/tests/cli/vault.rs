@@ -161,9 +161,8 @@ fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf)
             "password",
             "--vault",
             &vault.url,
-            "--account-proof",
-            "dev",
         ])
+        .env("SEALBACK_ACCOUNT_PROOF", "dev")
         .output()
         .unwrap());
     let chats = tmp.join("phone-A").join("chats");
@@ -580,12 +579,40 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         c.output().unwrap()
     };
     let out = restore(None, &t.join("r1"));
-    fails(&out, 3, "--account-proof");
+    fails(&out, 3, "SEALBACK_ACCOUNT_PROOF");
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
         .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(counted, 0, "a login without a proof spends no guess");
+    // A register proof is never sent to unlock (it could replace the key at the vault), and a
+    // proof on the command line is refused (every local user sees it in the process list).
+    let out = restore(Some(&issue("+15550100", "register")), &t.join("r1"));
+    fails(&out, 2, "sends it only when adding a key");
+    let out = with_vault(&home_b, &repo, &vault)
+        .env("SEALBACK_ACCOUNT", "+15550100")
+        .env("SEALBACK_PASSWORD", "a fine password")
+        .args(["--account-proof", &issue("+15550100", "login"), "snapshots"])
+        .output()
+        .unwrap();
+    fails(&out, 2, "--account-proof is not accepted");
+    let counted: i64 = c
+        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(counted, 0, "neither reached the vault");
+    // A proof in a file works like the variable.
+    let proof_file = t.join("proof.txt");
+    std::fs::write(&proof_file, issue("+15550100", "login")).unwrap();
+    ok(&with_vault(&home_b, &repo, &vault)
+        .env("SEALBACK_ACCOUNT", "+15550100")
+        .env("SEALBACK_PASSWORD", "a fine password")
+        .args([
+            "--account-proof-file",
+            proof_file.to_str().unwrap(),
+            "snapshots",
+        ])
+        .output()
+        .unwrap());
     ok(&restore(Some(&issue("+15550100", "login")), &t.join("r2")));
     let cmp = sealback_corpus::compare(&chats, &t.join("r2").join("chats")).unwrap();
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
@@ -623,7 +650,8 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         })
         .unwrap();
     assert!(
-        text.contains("sealback_vault_logins_total{outcome=\"ok\"} 1"),
+        // The restore, and the unlock with the proof from a file.
+        text.contains("sealback_vault_logins_total{outcome=\"ok\"} 2"),
         "{text}"
     );
     assert!(text.contains("sealback_vault_logins_total{outcome=\"rate_limited\"} 1"));
