@@ -22,7 +22,7 @@ use crate::repo::{Repository, MAX_METADATA_LEN};
 use sealback_core::chunker::ChunkerParams;
 use sealback_core::index::IndexFile;
 use sealback_core::lock::LockKind;
-use sealback_core::object::ObjectType;
+use sealback_core::object::{Compression, ObjectType};
 use sealback_core::pack::{self, BlobEntry, PackBuilder};
 use sealback_core::snapshot::{decode_content_list, Content, NodeKind};
 use sealback_core::{BlobId, Id};
@@ -254,10 +254,7 @@ async fn prune_locked(
         let header = pack::read_header(repo.keyring(), pack_id, &bytes)
             .map_err(|e| Error::Integrity(format!("{path}: {e}")))?;
         for e in &packs[pack_id].used {
-            if !header
-                .iter()
-                .any(|h| h.id == e.id && h.offset == e.offset && h.length == e.length)
-            {
+            if !header.contains(e) {
                 return Err(Error::Integrity(format!(
                     "{path}: the index places blob {} where the pack header does not; prune \
                      deleted nothing",
@@ -272,8 +269,23 @@ async fn prune_locked(
             };
             // Authenticate before copying: a damaged blob must not be carried forward as if
             // it were whole.
-            repo.open_blob(e.ty, &e.id, sealed, max, &path)?;
-            builder.add(e.ty, e.id, sealed, e.raw_length as usize);
+            let plain = repo.open_blob(e, sealed, max, &path)?;
+            match e.epoch {
+                // Headerless already: copied as it is.
+                Some(epoch) => builder.add(e.ty, e.id, epoch, sealed, e.raw_length as usize),
+                // A version 1 blob shows its boundaries: sealed again, headerless and padded.
+                None => {
+                    let resealed = pack::seal_blob(
+                        repo.keyring(),
+                        e.ty,
+                        &e.id,
+                        &plain,
+                        Compression::Zstd(crate::backup::ZSTD_LEVEL),
+                        &mut rng,
+                    );
+                    builder.add(e.ty, e.id, resealed.epoch, &resealed.bytes, plain.len());
+                }
+            }
             progress.advance(u64::from(e.length));
             if builder.len() >= opts.pack_target {
                 new_packs.push(write_pack(&*repo, std::mem::take(&mut builder), &mut rng).await?);
