@@ -349,17 +349,18 @@ fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> 
 }
 
 fn set_meta(path: &Path, node: &Node) -> Result<()> {
-    let mtime = std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::new(
-            node.mtime_s.max(0) as u64,
-            node.mtime_ns,
-        ))
-        .unwrap_or(std::time::UNIX_EPOCH);
-    let f = std::fs::File::options()
-        .read(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.set_modified(mtime).map_err(|e| Error::io(path, e))?;
+    // Before 1970 too (a restore once turned a 1960 file into 1970). A time this platform
+    // cannot represent leaves the mtime of the restore, with a warning.
+    match node.mtime() {
+        Some(mtime) => std::fs::File::options()
+            .read(true)
+            .open(path)
+            .and_then(|f| f.set_modified(mtime))
+            .map_err(|e| Error::io(path, e))?,
+        None => {
+            tracing::warn!(path = %path.display(), secs = node.mtime_s, "mtime out of range; not set")
+        }
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))
         .map_err(|e| Error::io(path, e))
 }
