@@ -7,7 +7,9 @@
 //!    the unused share down to `max_unused_percent` of the used bytes, most wasteful first), and
 //!    packs that no index names (left by interrupted backups: deleted).
 //! 4. Repack: read each chosen pack, authenticate every blob still in use (a damaged blob stops
-//!    the prune) and copy its sealed bytes unchanged into new packs.
+//!    the prune) and copy its sealed bytes unchanged into new (version 2) packs; a blob of a
+//!    version 1 pack is sealed again as a headerless, padded blob. With `upgrade_packs`, every
+//!    version 1 pack in use is chosen too.
 //! 5. Write the new index (every kept pack and every new pack), then delete the old index
 //!    files, then the packs. Killed at any point, the repository stays whole: until the old
 //!    index files go, blobs are listed twice (allowed, SPEC §10); once they are gone, nothing
@@ -42,6 +44,9 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// New packs are closed at about this size.
     pub pack_target: usize,
+    /// Also rewrite every version 1 pack still in use (clear object headers: they show each
+    /// blob's place and size, SPEC §9) as version 2, whether or not it has unused space.
+    pub upgrade_packs: bool,
 }
 
 impl Default for PruneOptions {
@@ -50,6 +55,7 @@ impl Default for PruneOptions {
             max_unused_percent: 5.0,
             dry_run: false,
             pack_target: crate::backup::PACK_TARGET,
+            upgrade_packs: false,
         }
     }
 }
@@ -216,6 +222,18 @@ async fn prune_locked(
         repack.push(*pack_id);
         repack_set.insert(*pack_id);
         unused_left -= unused;
+    }
+    if opts.upgrade_packs {
+        for (pack_id, p) in &packs {
+            let old = pack::version_of(&p.entries) == pack::VERSION_1;
+            if old
+                && stored.contains(pack_id)
+                && !delete.contains(pack_id)
+                && repack_set.insert(*pack_id)
+            {
+                repack.push(*pack_id);
+            }
+        }
     }
     report.bytes_unused_left = unused_left;
     report.packs_deleted = delete.len();
