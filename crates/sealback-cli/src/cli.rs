@@ -174,6 +174,10 @@ pub enum Command {
         /// Show what would be deleted; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also rewrite every pack of the first format (whose blob sizes can be read without
+        /// the key) in the current one.
+        #[arg(long)]
+        upgrade_packs: bool,
     },
     /// List the repository's locks (who is backing up, pruning, ...).
     Locks {

@@ -213,11 +213,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Prune {
             max_unused,
             dry_run,
+            upgrade_packs,
         } => {
             let mut repo = open(&settings).await?;
             let opts = PruneOptions {
                 max_unused_percent: max_unused,
                 dry_run,
+                upgrade_packs,
                 ..Default::default()
             };
             prune_cmd(&settings, &mut repo, &opts).await

@@ -402,5 +402,107 @@ fn main() {
             ],
         }),
     );
+    packs(dir, &keyring);
     println!("vectors written to {}", dir.display());
+}
+
+/// `pack.json` and `index.json`: a version 2 pack of three blobs (stored, compressed, random)
+/// from a seeded generator, with every seed written out so a reader can recompute each
+/// headerless object, and the index body that lists it.
+fn packs(dir: &Path, keyring: &Keyring) {
+    use sealback_core::index::IndexFile;
+    use sealback_core::object::padme;
+    use sealback_core::pack::{self, PackBuilder};
+    let mut rng = ChaCha20Rng::from_seed([0x44; 32]);
+    let pack_id = Id([0x55; 32]);
+    let bodies: [(ObjectType, Vec<u8>, Compression); 3] = [
+        (
+            ObjectType::Tree,
+            b"hello from sealback".to_vec(),
+            Compression::None,
+        ),
+        (ObjectType::Data, b"page ".repeat(60), Compression::Zstd(3)),
+        (
+            ObjectType::ContentList,
+            input_bytes(0x66, 1000),
+            Compression::Zstd(3),
+        ),
+    ];
+    let mut builder = PackBuilder::new();
+    for (ty, body, compression) in &bodies {
+        let id = keyring.content_id().blob_id(*ty, body);
+        let s = pack::seal_blob(keyring, *ty, &id, body, *compression, &mut rng);
+        builder.add(*ty, id, s.epoch, &s.bytes, body.len());
+    }
+    let (bytes, entries) = builder.finish(keyring, &pack_id, &mut rng);
+    let seed_at = |offset: usize| hex::encode(&bytes[offset..offset + 32]);
+    let blobs: Vec<Value> = entries
+        .iter()
+        .zip(&bodies)
+        .map(|(e, (_, body, compression))| {
+            json!({
+                "type": e.ty as u8, "id": e.id.to_hex(), "epoch": e.epoch, "offset": e.offset,
+                "length": e.length, "raw_length": e.raw_length, "body": hex::encode(body),
+                "compression": if *compression == Compression::None { "none" } else { "zstd" },
+                "seed": seed_at(e.offset as usize),
+            })
+        })
+        .collect();
+    let last = entries.last().unwrap();
+    let header_start = (last.offset + last.length) as usize;
+    let trailer_start = bytes.len() - pack::TRAILER_LEN;
+    let flip = |i: usize| {
+        let mut b = bytes.clone();
+        b[i] ^= 1;
+        hex::encode(b)
+    };
+    let mut future = bytes.clone();
+    future[4] = 3;
+    let padme_cases: Vec<Value> = [
+        0usize, 1, 2, 9, 53, 100, 1000, 1025, 4149, 65_589, 1_048_629,
+    ]
+    .iter()
+    .map(|&n| json!([n, padme(n)]))
+    .collect();
+    write(
+        dir,
+        "pack.json",
+        json!({
+            "description": "pack version 2 (SPEC 9): 'SBPK' || 02 || blobs || header || trailer, each a headerless object (SPEC 5.1): seed(32) || AES-256-GCM(HKDF(subkey(type, epoch), seed, 'sealback 2026-11-25 object key'), nonce 0, aad 'sealback object v1' || 02 || type || epoch(u32) || seed || object id) of encoding || u32(len) || stored || zero padding to a Padme length (blobs, header; not the 57-byte trailer). Header body = 02 || u32(n) || n x (type || id || u32 epoch || u32 offset || u32 length || u32 raw length), zstd level 3; trailer body = u32(header length), stored; both of type PackHeader 0x10 / PackTrailer 0x15 named by the pack id. Keys as in key_derivation.json (epoch 0).",
+            "pack_id": pack_id.to_hex(),
+            "pack": hex::encode(&bytes),
+            "blobs": blobs,
+            "header": {"offset": header_start, "length": trailer_start - header_start, "seed": seed_at(header_start)},
+            "trailer": {"offset": trailer_start, "seed": seed_at(trailer_start)},
+            "padme": padme_cases,
+            "invalid": [
+                {"pack": flip(10), "expected": "ok", "why": "a bit of a blob flipped: the header still reads; that blob does not open"},
+                {"pack": flip(header_start + 40), "expected": "authentication", "why": "a bit of the header flipped"},
+                {"pack": flip(bytes.len() - 1), "expected": "authentication", "why": "a bit of the trailer's tag flipped"},
+                {"pack": hex::encode(&bytes[..bytes.len() - 1]), "expected": "authentication", "why": "truncated by one byte"},
+                {"pack": hex::encode(&bytes[..40]), "expected": "format", "why": "shorter than a trailer"},
+                {"pack": hex::encode(&future), "expected": "format", "why": "pack version 3"},
+            ],
+        }),
+    );
+    let index = IndexFile {
+        packs: vec![(pack_id, entries)],
+    };
+    write(
+        dir,
+        "index.json",
+        json!({
+            "description": "index body version 2 (SPEC 10): 02 || u32(p) || p x (pack id || u8(pack version) || u32(n) || n x entry), entries as in pack.json's header",
+            "body": hex::encode(index.encode()),
+            "packs": [{"pack_id": pack_id.to_hex(), "version": 2, "entries": blobs_summary(&index)}],
+        }),
+    );
+}
+
+fn blobs_summary(index: &sealback_core::index::IndexFile) -> Vec<Value> {
+    index.packs[0]
+        .1
+        .iter()
+        .map(|e| json!({"type": e.ty as u8, "id": e.id.to_hex(), "epoch": e.epoch, "offset": e.offset, "length": e.length, "raw_length": e.raw_length}))
+        .collect()
 }

@@ -10,6 +10,18 @@
 //! ```
 //! Binding the header and the object id into the AAD means a renamed, swapped or re-typed object
 //! fails authentication like a flipped bit or a truncation does.
+//!
+//! Blobs inside version 2 packs (and those packs' headers) are *headerless* objects, which store
+//! nothing a reader without the key could recognise or measure (SPEC §5.1):
+//!
+//! ```text
+//! headerless = seed(32) ‖ AES-256-GCM ciphertext ‖ tag(16)
+//! key, nonce = as above
+//! aad        = "sealback object v1" ‖ 02 ‖ type(1) ‖ epoch(u32) ‖ seed(32) ‖ object id(32)
+//! payload    = encoding(1) ‖ length(u32) ‖ stored body ‖ zero padding
+//! ```
+//! The type and epoch come from the (encrypted) pack header that lists the object, and the
+//! padding makes the whole sealed length a Padmé length ([`padme`]).
 
 use crate::codec::FormatError;
 use crate::id::Id;
@@ -28,8 +40,19 @@ pub const TAG_LEN: usize = 16;
 /// Bytes a sealed object adds to its body (header, encoding byte, tag).
 pub const OVERHEAD: usize = HEADER_LEN + 1 + TAG_LEN;
 
+/// Version byte of headerless objects. It is never stored: it is part of their AAD only, which
+/// keeps their authentication apart from that of version 1 objects.
+pub const HEADERLESS_VERSION: u8 = 2;
+/// Length of the random seed that starts a headerless object.
+pub const SEED_LEN: usize = 32;
+/// Bytes a headerless object adds to its stored body before padding: seed, encoding byte,
+/// body length, tag.
+pub const HEADERLESS_OVERHEAD: usize = SEED_LEN + 1 + 4 + TAG_LEN;
+
 const ENCODING_STORED: u8 = 0;
 const ENCODING_ZSTD: u8 = 1;
+/// The magic number that starts a zstd frame (RFC 8878 §3.1.1, little-endian).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// What an object is. The type is authenticated, so an object cannot be read as another type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +74,8 @@ pub enum ObjectType {
     Keyring = 0x13,
     /// A repository lock.
     Lock = 0x14,
+    /// The fixed-size trailer of a version 2 pack, which says how long its header is.
+    PackTrailer = 0x15,
 }
 
 impl ObjectType {
@@ -65,6 +90,7 @@ impl ObjectType {
             0x12 => Self::Snapshot,
             0x13 => Self::Keyring,
             0x14 => Self::Lock,
+            0x15 => Self::PackTrailer,
             _ => return None,
         })
     }
@@ -87,6 +113,7 @@ impl ObjectType {
             Self::Snapshot => "snapshot",
             Self::Keyring => "keyring",
             Self::Lock => "lock",
+            Self::PackTrailer => "pack trailer",
         }
     }
 }
@@ -149,6 +176,8 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
     /// Whether compression paid and was kept.
     pub compressed: bool,
+    /// The key epoch it was sealed in (a headerless object does not say; its pack header does).
+    pub epoch: u32,
 }
 
 fn object_aead_key(subkey: &SubKey, seed: &[u8; 32]) -> LessSafeKey {
@@ -202,6 +231,39 @@ fn compress(body: &[u8], level: i32) -> Option<Vec<u8>> {
     })
 }
 
+/// The stored body: zstd-compressed when asked and when that saves at least 1/16 of the size.
+fn encode_body(body: &[u8], compression: Compression) -> (u8, std::borrow::Cow<'_, [u8]>) {
+    let compressed = match compression {
+        Compression::None => None,
+        Compression::Zstd(level) => {
+            compress(body, level).filter(|c| c.len() <= body.len() - body.len() / 16)
+        }
+    };
+    match compressed {
+        Some(c) => (ENCODING_ZSTD, c.into()),
+        None => (ENCODING_STORED, body.into()),
+    }
+}
+
+/// Encrypts `out[plaintext_from..]` in place and appends the tag.
+fn encrypt_in_place(
+    subkey: &SubKey,
+    seed: &[u8; 32],
+    aad: Vec<u8>,
+    out: &mut Vec<u8>,
+    from: usize,
+) {
+    let key = object_aead_key(subkey, seed);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([0u8; 12]),
+            Aad::from(aad),
+            &mut out[from..],
+        )
+        .expect("a sealed object is far below AES-GCM's message size limit");
+    out.extend_from_slice(tag.as_ref());
+}
+
 /// [`seal`] with an explicit subkey and seed: for test vectors and other implementations.
 pub fn seal_with_seed(
     subkey: &SubKey,
@@ -212,37 +274,150 @@ pub fn seal_with_seed(
     compression: Compression,
     seed: [u8; 32],
 ) -> Sealed {
-    let compressed_body = match compression {
-        Compression::None => None,
-        Compression::Zstd(level) => {
-            compress(body, level).filter(|c| c.len() <= body.len() - body.len() / 16)
-        }
-    };
-    let (encoding, payload) = match &compressed_body {
-        Some(c) => (ENCODING_ZSTD, c.as_slice()),
-        None => (ENCODING_STORED, body),
-    };
+    let (encoding, payload) = encode_body(body, compression);
     let mut out = Vec::with_capacity(OVERHEAD + payload.len());
     out.push(OBJECT_VERSION);
     out.push(ty as u8);
     out.extend_from_slice(&epoch.to_be_bytes());
     out.extend_from_slice(&seed);
     out.push(encoding);
-    out.extend_from_slice(payload);
-    let (header, plaintext) = out.split_at_mut(HEADER_LEN);
-    let key = object_aead_key(subkey, &seed);
-    let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key([0u8; 12]),
-            Aad::from(aad(header, id)),
-            plaintext,
-        )
-        .expect("a sealed object is far below AES-GCM's message size limit");
-    out.extend_from_slice(tag.as_ref());
+    out.extend_from_slice(&payload);
+    let aad = aad(&out[..HEADER_LEN], id);
+    encrypt_in_place(subkey, &seed, aad, &mut out, HEADER_LEN);
     Sealed {
         bytes: out,
-        compressed: compressed_body.is_some(),
+        compressed: encoding == ENCODING_ZSTD,
+        epoch,
     }
+}
+
+/// The smallest Padmé length at or above `len` (Nikitin et al., "Reducing Metadata Leakage from
+/// Encrypted Files and Communication with PURBs", PETS 2019): `len` rounded up so that only
+/// its top `floor(log2(floor(log2 len))) + 1` bits may be set. A length of 2^E..2^(E+1) shows
+/// which of at most 2^S (S = that bit count) buckets it fell in, and no more; the padding costs
+/// at most 11.1 % (9 bytes to 10) and at most 6.25 % from 256 bytes on, shrinking as lengths grow.
+pub fn padme(len: usize) -> usize {
+    if len < 2 {
+        return len;
+    }
+    let e = usize::BITS - 1 - len.leading_zeros();
+    let s = u32::BITS - e.leading_zeros();
+    let mask = (1usize << (e - s)) - 1;
+    (len + mask) & !mask
+}
+
+/// The AAD of a headerless object: that of a version 1 object whose header says version 2.
+fn headerless_aad(ty: ObjectType, epoch: u32, seed: &[u8; 32], id: &Id) -> Vec<u8> {
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = HEADERLESS_VERSION;
+    header[1] = ty as u8;
+    header[2..6].copy_from_slice(&epoch.to_be_bytes());
+    header[6..].copy_from_slice(seed);
+    aad(&header, id)
+}
+
+/// Seals `body` as a headerless object (SPEC §5.1) in the keyring's current epoch, padded to a
+/// [`padme`] length when `pad` is set.
+pub fn seal_headerless(
+    keyring: &Keyring,
+    ty: ObjectType,
+    id: &Id,
+    body: &[u8],
+    compression: Compression,
+    pad: bool,
+    rng: &mut impl CryptoRng,
+) -> Sealed {
+    let epoch = keyring.current_epoch();
+    let subkey = keyring
+        .object_key(ty, epoch)
+        .expect("the current epoch always has keys");
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    seal_headerless_with_seed(subkey, epoch, ty, id, body, compression, pad, seed)
+}
+
+/// [`seal_headerless`] with an explicit subkey and seed: for test vectors.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_headerless_with_seed(
+    subkey: &SubKey,
+    epoch: u32,
+    ty: ObjectType,
+    id: &Id,
+    body: &[u8],
+    compression: Compression,
+    pad: bool,
+    seed: [u8; 32],
+) -> Sealed {
+    let (encoding, payload) = encode_body(body, compression);
+    let unpadded = HEADERLESS_OVERHEAD + payload.len();
+    let total = if pad { padme(unpadded) } else { unpadded };
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&seed);
+    out.push(encoding);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.resize(total - TAG_LEN, 0);
+    let aad = headerless_aad(ty, epoch, &seed, id);
+    encrypt_in_place(subkey, &seed, aad, &mut out, SEED_LEN);
+    Sealed {
+        bytes: out,
+        compressed: encoding == ENCODING_ZSTD,
+        epoch,
+    }
+}
+
+/// Opens a headerless object of type `ty`, sealed in `epoch`, named `id` (SPEC §5.1).
+pub fn open_headerless(
+    keyring: &Keyring,
+    ty: ObjectType,
+    epoch: u32,
+    id: &Id,
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<Vec<u8>, ObjectError> {
+    let subkey = keyring
+        .object_key(ty, epoch)
+        .ok_or(ObjectError::UnknownEpoch {
+            ty: ty.name(),
+            epoch,
+        })?;
+    open_headerless_with_key(subkey, ty, epoch, id, bytes, max_len)
+}
+
+/// [`open_headerless`] with an explicit subkey: for test vectors.
+pub fn open_headerless_with_key(
+    subkey: &SubKey,
+    ty: ObjectType,
+    epoch: u32,
+    id: &Id,
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<Vec<u8>, ObjectError> {
+    if bytes.len() < HEADERLESS_OVERHEAD {
+        return Err(FormatError::Truncated { what: "object" }.into());
+    }
+    let seed: [u8; 32] = bytes[..SEED_LEN].try_into().expect("32 bytes");
+    let key = object_aead_key(subkey, &seed);
+    let mut buf = bytes[SEED_LEN..].to_vec();
+    let plain_len = key
+        .open_in_place(
+            Nonce::assume_unique_for_key([0u8; 12]),
+            Aad::from(headerless_aad(ty, epoch, &seed, id)),
+            &mut buf,
+        )
+        .map_err(|_| ObjectError::Authentication { ty: ty.name() })?
+        .len();
+    buf.truncate(plain_len);
+    let len = u32::from_be_bytes(buf[1..5].try_into().expect("4 bytes")) as usize;
+    let Some(padding) = buf.get(5..).and_then(|rest| rest.get(len..)) else {
+        return Err(FormatError::invalid("object", "body length exceeds the object").into());
+    };
+    // Authenticated, so only a key holder could have put anything here; a canonical encoding
+    // still leaves one way to write each object.
+    if padding.iter().any(|&b| b != 0) {
+        return Err(FormatError::invalid("object", "padding is not zero").into());
+    }
+    decode_payload(ty, buf[0], &buf[5..5 + len], max_len)
 }
 
 /// The type and key epoch an object claims, read without decrypting.
@@ -317,25 +492,36 @@ pub fn open_with_key(
         .map_err(|_| ObjectError::Authentication { ty: ty.name() })?
         .len();
     buf.truncate(plain_len);
-    let encoding = buf[0];
+    decode_payload(ty, buf[0], &buf[1..], max_len)
+}
+
+/// The body from a payload's encoding byte and stored bytes (SPEC §5): stored as is, or exactly
+/// one zstd frame with nothing after it, within `max_len` bytes once decompressed.
+fn decode_payload(
+    ty: ObjectType,
+    encoding: u8,
+    stored: &[u8],
+    max_len: usize,
+) -> Result<Vec<u8>, ObjectError> {
+    let too_large = |detail: String| ObjectError::Decompression {
+        ty: ty.name(),
+        limit: max_len,
+        detail,
+    };
     match encoding {
-        ENCODING_STORED => {
-            if buf.len() - 1 > max_len {
-                return Err(ObjectError::Decompression {
-                    ty: ty.name(),
-                    limit: max_len,
-                    detail: "stored body too large".into(),
-                });
-            }
-            buf.remove(0);
-            Ok(buf)
-        }
+        ENCODING_STORED if stored.len() > max_len => Err(too_large("stored body too large".into())),
+        ENCODING_STORED => Ok(stored.to_vec()),
         ENCODING_ZSTD => {
-            zstd::bulk::decompress(&buf[1..], max_len).map_err(|e| ObjectError::Decompression {
-                ty: ty.name(),
-                limit: max_len,
-                detail: e.to_string(),
-            })
+            let one_frame = stored.starts_with(&ZSTD_MAGIC)
+                && zstd::zstd_safe::find_frame_compressed_size(stored) == Ok(stored.len());
+            if !one_frame {
+                return Err(FormatError::invalid(
+                    "object",
+                    "the compressed body is not exactly one zstd frame",
+                )
+                .into());
+            }
+            zstd::bulk::decompress(stored, max_len).map_err(|e| too_large(e.to_string()))
         }
         other => Err(FormatError::invalid("object", format!("unknown encoding {other}")).into()),
     }

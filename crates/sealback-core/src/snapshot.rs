@@ -166,12 +166,28 @@ pub struct Node {
     pub name: Vec<u8>,
     /// Unix permission bits.
     pub mode: u32,
-    /// Modification time, seconds.
+    /// Modification time, whole seconds since the Unix epoch (negative before 1970), as
+    /// `st_mtim.tv_sec`.
     pub mtime_s: i64,
-    /// Modification time, nanoseconds.
+    /// Nanoseconds to add to `mtime_s` (always forward, also before 1970), below 10^9.
     pub mtime_ns: u32,
     /// What it is.
     pub kind: NodeKind,
+}
+
+impl Node {
+    /// The modification time as a point in time: `mtime_s` seconds from the epoch (backwards
+    /// when negative), then `mtime_ns` forward. `None` when the platform cannot represent it.
+    pub fn mtime(&self) -> Option<std::time::SystemTime> {
+        let epoch = std::time::UNIX_EPOCH;
+        let secs = std::time::Duration::from_secs(self.mtime_s.unsigned_abs());
+        let whole = if self.mtime_s >= 0 {
+            epoch.checked_add(secs)
+        } else {
+            epoch.checked_sub(secs)
+        };
+        whole?.checked_add(std::time::Duration::from_nanos(self.mtime_ns.into()))
+    }
 }
 
 /// Checks a name is a single safe path component, so a restore cannot escape its target.

@@ -12,7 +12,7 @@ use sealback_core::chunker::{Chunker, ChunkerParams};
 use sealback_core::index::IndexFile;
 use sealback_core::lock::LockKind;
 use sealback_core::object::{self, Compression, ObjectType};
-use sealback_core::pack::PackBuilder;
+use sealback_core::pack::{self, PackBuilder};
 use sealback_core::snapshot::{
     Content, Node, NodeKind, Snapshot, Summary, Tree, FLAG_SQLITE_SNAPSHOT,
 };
@@ -35,7 +35,7 @@ pub const DIRECT_CONTENT_MAX: usize = 16;
 /// Most ids in one content-list blob.
 const LIST_MAX: usize = 1024;
 /// zstd level for compressible data.
-const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 /// An index file is written after this many packs, so a backup that is killed leaves its
 /// uploaded packs indexed and the next run does not upload them again.
 pub const PACKS_PER_INDEX: usize = 4;
@@ -556,7 +556,7 @@ impl<'a> Saver<'a> {
             if repo.is_indexed(&id) || pending.contains(&id) {
                 (id, None)
             } else {
-                let sealed = object::seal(repo.keyring(), ty, &id, chunk, compression, rng);
+                let sealed = pack::seal_blob(repo.keyring(), ty, &id, chunk, compression, rng);
                 (id, Some(sealed))
             }
         };
@@ -597,7 +597,7 @@ impl<'a> Saver<'a> {
         if !self.pending.insert(id) {
             return Ok(());
         }
-        self.pack.add(ty, id, &sealed.bytes, raw_len);
+        self.pack.add(ty, id, sealed.epoch, &sealed.bytes, raw_len);
         self.summary.blobs_added += 1;
         if self.pack.len() >= self.pack_target {
             self.flush().await?;

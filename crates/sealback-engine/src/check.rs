@@ -217,10 +217,9 @@ async fn verify_pack(
             return Ok(());
         }
     };
-    let in_pack: HashSet<(BlobId, u32, u32)> =
-        entries.iter().map(|e| (e.id, e.offset, e.length)).collect();
+    let in_pack: HashSet<&pack::BlobEntry> = entries.iter().collect();
     for e in expected {
-        if !in_pack.contains(&(e.id, e.offset, e.length)) {
+        if !in_pack.contains(e) {
             report.problems.push(format!(
                 "{path}: the index places blob {} where the pack header does not",
                 e.id.short()
@@ -235,7 +234,7 @@ async fn verify_pack(
         } else {
             MAX_METADATA_LEN
         };
-        if let Err(err) = repo.open_blob(e.ty, &e.id, sealed, max, &path) {
+        if let Err(err) = repo.open_blob(e, sealed, max, &path) {
             report.problems.push(err.to_string());
         }
         report.bytes_verified += u64::from(e.length);

@@ -7,7 +7,9 @@
 //!    the unused share down to `max_unused_percent` of the used bytes, most wasteful first), and
 //!    packs that no index names (left by interrupted backups: deleted).
 //! 4. Repack: read each chosen pack, authenticate every blob still in use (a damaged blob stops
-//!    the prune) and copy its sealed bytes unchanged into new packs.
+//!    the prune) and copy its sealed bytes unchanged into new (version 2) packs; a blob of a
+//!    version 1 pack is sealed again as a headerless, padded blob. With `upgrade_packs`, every
+//!    version 1 pack in use is chosen too.
 //! 5. Write the new index (every kept pack and every new pack), then delete the old index
 //!    files, then the packs. Killed at any point, the repository stays whole: until the old
 //!    index files go, blobs are listed twice (allowed, SPEC §10); once they are gone, nothing
@@ -22,7 +24,7 @@ use crate::repo::{Repository, MAX_METADATA_LEN};
 use sealback_core::chunker::ChunkerParams;
 use sealback_core::index::IndexFile;
 use sealback_core::lock::LockKind;
-use sealback_core::object::ObjectType;
+use sealback_core::object::{Compression, ObjectType};
 use sealback_core::pack::{self, BlobEntry, PackBuilder};
 use sealback_core::snapshot::{decode_content_list, Content, NodeKind};
 use sealback_core::{BlobId, Id};
@@ -42,6 +44,9 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// New packs are closed at about this size.
     pub pack_target: usize,
+    /// Also rewrite every version 1 pack still in use (clear object headers: they show each
+    /// blob's place and size, SPEC §9) as version 2, whether or not it has unused space.
+    pub upgrade_packs: bool,
 }
 
 impl Default for PruneOptions {
@@ -50,6 +55,7 @@ impl Default for PruneOptions {
             max_unused_percent: 5.0,
             dry_run: false,
             pack_target: crate::backup::PACK_TARGET,
+            upgrade_packs: false,
         }
     }
 }
@@ -217,6 +223,18 @@ async fn prune_locked(
         repack_set.insert(*pack_id);
         unused_left -= unused;
     }
+    if opts.upgrade_packs {
+        for (pack_id, p) in &packs {
+            let old = pack::version_of(&p.entries) == pack::VERSION_1;
+            if old
+                && stored.contains(pack_id)
+                && !delete.contains(pack_id)
+                && repack_set.insert(*pack_id)
+            {
+                repack.push(*pack_id);
+            }
+        }
+    }
     report.bytes_unused_left = unused_left;
     report.packs_deleted = delete.len();
     report.packs_repacked = repack.len();
@@ -254,10 +272,7 @@ async fn prune_locked(
         let header = pack::read_header(repo.keyring(), pack_id, &bytes)
             .map_err(|e| Error::Integrity(format!("{path}: {e}")))?;
         for e in &packs[pack_id].used {
-            if !header
-                .iter()
-                .any(|h| h.id == e.id && h.offset == e.offset && h.length == e.length)
-            {
+            if !header.contains(e) {
                 return Err(Error::Integrity(format!(
                     "{path}: the index places blob {} where the pack header does not; prune \
                      deleted nothing",
@@ -272,8 +287,23 @@ async fn prune_locked(
             };
             // Authenticate before copying: a damaged blob must not be carried forward as if
             // it were whole.
-            repo.open_blob(e.ty, &e.id, sealed, max, &path)?;
-            builder.add(e.ty, e.id, sealed, e.raw_length as usize);
+            let plain = repo.open_blob(e, sealed, max, &path)?;
+            match e.epoch {
+                // Headerless already: copied as it is.
+                Some(epoch) => builder.add(e.ty, e.id, epoch, sealed, e.raw_length as usize),
+                // A version 1 blob shows its boundaries: sealed again, headerless and padded.
+                None => {
+                    let resealed = pack::seal_blob(
+                        repo.keyring(),
+                        e.ty,
+                        &e.id,
+                        &plain,
+                        Compression::Zstd(crate::backup::ZSTD_LEVEL),
+                        &mut rng,
+                    );
+                    builder.add(e.ty, e.id, resealed.epoch, &resealed.bytes, plain.len());
+                }
+            }
             progress.advance(u64::from(e.length));
             if builder.len() >= opts.pack_target {
                 new_packs.push(write_pack(&*repo, std::mem::take(&mut builder), &mut rng).await?);

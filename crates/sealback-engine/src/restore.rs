@@ -12,6 +12,7 @@ use crate::repo::Repository;
 use sealback_core::chunker::ChunkerParams;
 use sealback_core::lock::LockKind;
 use sealback_core::object::ObjectType;
+use sealback_core::pack::BlobEntry;
 use sealback_core::snapshot::{decode_content_list, Content, Node, NodeKind, Tree};
 use sealback_core::{BlobId, Id};
 use std::ffi::OsStr;
@@ -118,7 +119,7 @@ struct Run {
     start: u64,
     len: u64,
     /// Each blob and where it starts in the run.
-    blobs: Vec<(BlobId, usize, usize)>,
+    blobs: Vec<(BlobEntry, usize)>,
 }
 
 fn plan_tree<'a>(
@@ -201,14 +202,14 @@ fn runs(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Run>> {
                     && run.start + run.len == offset
                     && run.len + length <= RUN_MAX_BYTES =>
             {
-                run.blobs.push((*id, run.len as usize, length as usize));
+                run.blobs.push((loc.entry, run.len as usize));
                 run.len += length;
             }
             _ => out.push(Run {
                 pack: loc.pack,
                 start: offset,
                 len: length,
-                blobs: vec![(*id, 0, length as usize)],
+                blobs: vec![(loc.entry, 0)],
             }),
         }
     }
@@ -321,14 +322,9 @@ fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> 
     if bytes.len() as u64 != run.len {
         return Err(Error::Integrity(format!("{path} is truncated")));
     }
-    let open = |(id, from, len): &(BlobId, usize, usize)| {
-        repo.open_blob(
-            ObjectType::Data,
-            id,
-            &bytes[*from..from + len],
-            ChunkerParams::V1.max,
-            &path,
-        )
+    let open = |(entry, from): &(BlobEntry, usize)| {
+        let sealed = &bytes[*from..from + entry.length as usize];
+        repo.open_blob(entry, sealed, ChunkerParams::V1.max, &path)
     };
     if run.blobs.len() == 1 {
         return Ok(vec![open(&run.blobs[0])?]);
@@ -353,17 +349,18 @@ fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> 
 }
 
 fn set_meta(path: &Path, node: &Node) -> Result<()> {
-    let mtime = std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::new(
-            node.mtime_s.max(0) as u64,
-            node.mtime_ns,
-        ))
-        .unwrap_or(std::time::UNIX_EPOCH);
-    let f = std::fs::File::options()
-        .read(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.set_modified(mtime).map_err(|e| Error::io(path, e))?;
+    // Before 1970 too (a restore once turned a 1960 file into 1970). A time this platform
+    // cannot represent leaves the mtime of the restore, with a warning.
+    match node.mtime() {
+        Some(mtime) => std::fs::File::options()
+            .read(true)
+            .open(path)
+            .and_then(|f| f.set_modified(mtime))
+            .map_err(|e| Error::io(path, e))?,
+        None => {
+            tracing::warn!(path = %path.display(), secs = node.mtime_s, "mtime out of range; not set")
+        }
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))
         .map_err(|e| Error::io(path, e))
 }

@@ -4,6 +4,7 @@
 mod codecs;
 mod keyslots;
 mod objects;
+mod packs;
 mod recovery;
 mod vectors;
 

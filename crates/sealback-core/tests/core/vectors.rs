@@ -371,3 +371,104 @@ fn vault_id_and_password_params() {
         );
     }
 }
+
+fn vector_keyring() -> Keyring {
+    let kd = load("key_derivation.json");
+    Keyring::new(
+        RepoId(hx(&kd["repo_id"]).try_into().unwrap()),
+        vec![RootKey::from_slice(&hx(&kd["root_key"])).unwrap()],
+    )
+}
+
+/// Rebuilds the version 2 pack of pack.json byte for byte from its bodies, ids and seeds, and
+/// reads it back.
+#[test]
+fn packs() {
+    use sealback_core::object::{padme, seal_headerless_with_seed, Compression};
+    use sealback_core::pack::{self, BlobEntry, PackError};
+    let v = load("pack.json");
+    let keyring = vector_keyring();
+    let pack_id = Id::from_hex(v["pack_id"].as_str().unwrap()).unwrap();
+    let bytes = hx(&v["pack"]);
+    let seal = |ty: ObjectType, id: &Id, body: &[u8], c: Compression, pad: bool, seed: &Value| {
+        let key = keyring.object_key(ty, 0).unwrap();
+        seal_headerless_with_seed(key, 0, ty, id, body, c, pad, hx(seed).try_into().unwrap()).bytes
+    };
+    let mut rebuilt = b"SBPK\x02".to_vec();
+    let mut entries = vec![];
+    for b in v["blobs"].as_array().unwrap() {
+        let ty = ObjectType::from_u8(b["type"].as_u64().unwrap() as u8).unwrap();
+        let body = hx(&b["body"]);
+        let id = keyring.content_id().blob_id(ty, &body);
+        assert_eq!(id.to_hex(), b["id"].as_str().unwrap());
+        let c = if b["compression"] == "zstd" {
+            Compression::Zstd(3)
+        } else {
+            Compression::None
+        };
+        let sealed = seal(ty, &id, &body, c, true, &b["seed"]);
+        assert_eq!(sealed.len(), padme(sealed.len()));
+        entries.push(BlobEntry {
+            ty,
+            id,
+            epoch: Some(0),
+            offset: rebuilt.len() as u32,
+            length: sealed.len() as u32,
+            raw_length: body.len() as u32,
+        });
+        assert_eq!(b["offset"].as_u64().unwrap(), rebuilt.len() as u64);
+        rebuilt.extend_from_slice(&sealed);
+    }
+    let index = sealback_core::index::IndexFile {
+        packs: vec![(pack_id, entries.clone())],
+    };
+    let idx = load("index.json");
+    assert_eq!(hex::encode(index.encode()), idx["body"].as_str().unwrap());
+    assert_eq!(
+        sealback_core::index::IndexFile::decode(&hx(&idx["body"])).unwrap(),
+        index
+    );
+    // The header body is the index entry layout after u8(2) ‖ u32(n).
+    let mut body = vec![2u8];
+    body.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    body.extend_from_slice(&hx(&idx["body"])[5 + 32 + 1 + 4..]);
+    let header = seal(
+        ObjectType::PackHeader,
+        &pack_id,
+        &body,
+        Compression::Zstd(3),
+        true,
+        &v["header"]["seed"],
+    );
+    rebuilt.extend_from_slice(&header);
+    let trailer = seal(
+        ObjectType::PackTrailer,
+        &pack_id,
+        &(header.len() as u32).to_be_bytes(),
+        Compression::None,
+        false,
+        &v["trailer"]["seed"],
+    );
+    assert_eq!(trailer.len(), pack::TRAILER_LEN);
+    rebuilt.extend_from_slice(&trailer);
+    assert_eq!(hex::encode(&rebuilt), v["pack"].as_str().unwrap());
+    assert_eq!(
+        pack::read_header(&keyring, &pack_id, &bytes).unwrap(),
+        entries
+    );
+    for c in v["padme"].as_array().unwrap() {
+        let n = c[0].as_u64().unwrap() as usize;
+        assert_eq!(padme(n) as u64, c[1].as_u64().unwrap(), "padme({n})");
+    }
+    let invalid = v["invalid"].as_array().unwrap();
+    assert!(invalid.len() >= 5);
+    for c in invalid {
+        let outcome = match pack::read_header(&keyring, &pack_id, &hx(&c["pack"])) {
+            Ok(_) => "ok",
+            Err(PackError::Object(ObjectError::Authentication { .. })) => "authentication",
+            Err(PackError::Format(_)) => "format",
+            Err(other) => panic!("{}: unexpected {other}", c["why"]),
+        };
+        assert_eq!(outcome, c["expected"].as_str().unwrap(), "{}", c["why"]);
+    }
+}
