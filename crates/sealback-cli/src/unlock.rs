@@ -299,7 +299,25 @@ pub async fn open_with(
         Repository::open(store, &mut protector).await?
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
+    report_upgrade(&repo);
     Ok(repo)
+}
+
+/// Tells the person which keys an upgrade of the keys file to format 2 vouched for: from now
+/// on only these can ever receive a new backup key, so one they do not recognise should be
+/// removed (`sealback key remove ID --rotate`).
+fn report_upgrade(repo: &Repository) {
+    let Some(slots) = repo.upgraded_slots() else {
+        return;
+    };
+    eprintln!(
+        "note: the keys file was upgraded to format 2, which authenticates the list of keys. It now vouches for these {} key(s):",
+        slots.len()
+    );
+    for slot in slots {
+        eprintln!("    {slot}");
+    }
+    eprintln!("If one of them is not yours, remove it with `sealback key remove ID --rotate`.");
 }
 
 async fn open_with_vault_passkey(

@@ -52,6 +52,7 @@ pub mod recovery;
 pub mod secret;
 pub mod snapshot;
 pub mod vault;
+pub mod vouch;
 
 pub use codec::FormatError;
 pub use id::{BlobId, Id, RepoId};
@@ -82,6 +83,8 @@ pub mod labels {
     pub const SLOT_ATTESTATION: &[u8] = b"sealback 2026-11-25 slot attestation";
     /// HKDF info combining a vault-passkey keyslot's two shares into its secret.
     pub const VAULT_PASSKEY_SECRET: &[u8] = b"sealback 2026-11-26 vault passkey";
+    /// HKDF info of the keys file's MAC key (from the current root key), and the MAC's prefix.
+    pub const KEYS_FILE_MAC: &[u8] = b"sealback 2026-12-02 keys file mac";
     /// AAD prefix of every encrypted object.
     pub const OBJECT_AAD: &[u8] = b"sealback object v1";
 }

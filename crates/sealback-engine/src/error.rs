@@ -78,7 +78,11 @@ impl Error {
     /// The kind, for exit codes.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Unlock(UnlockError::Tampered { .. }) => ErrorKind::Integrity,
+            Error::Unlock(
+                UnlockError::Tampered { .. }
+                | UnlockError::KeysFile { .. }
+                | UnlockError::Unvouched { .. },
+            ) => ErrorKind::Integrity,
             Error::Unlock(UnlockError::Protector(
                 sealback_core::protector::ProtectorError::Refused(_),
             )) => ErrorKind::VaultRefused,

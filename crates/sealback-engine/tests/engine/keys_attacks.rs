@@ -2,13 +2,18 @@
 //! against a real repository on disk. The attacker's side is written from SPEC §2 and §6 with
 //! the `hpke` crate directly, not with sealback's own keyslot code.
 
-use super::{init, same_key, template};
+use super::{init, opts, same_key, template};
 use hkdf::Hkdf;
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, Serializable};
+use sealback_core::keyslot::KeySlotFile;
 use sealback_core::recovery::RecoveryKey;
+use sealback_corpus::ChatStoreSpec;
+use sealback_engine::backup::backup;
+use sealback_engine::progress::NoProgress;
+use sealback_engine::restore;
 use sealback_engine::{ErrorKind, Repository};
 use sealback_store::Store;
 use sha2::Sha256;
@@ -212,4 +217,84 @@ async fn attack_low_order_public_key_slot_is_refused_not_a_panic() {
     let result = outcome.expect("rotation must not panic on a low-order public key");
     let e = result.expect_err("a keys file with a low-order public key is refused");
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+}
+
+/// Rewrites the keys file on disk as format 1 (no MAC), as a release before format 2 wrote it.
+fn downgrade_to_format_1(dir: &Path) {
+    let path = dir.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&path).unwrap()).unwrap();
+    file.vouch = None;
+    std::fs::write(&path, file.encode()).unwrap();
+}
+
+#[tokio::test]
+async fn a_format_1_repository_opens_upgrades_and_restores_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chats = tmp.path().join("chats");
+    sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(5)).unwrap();
+    let dir = tmp.path().join("repo");
+    let (mut repo, key, _) = repo_with_two_keys(&dir).await;
+    let first = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(1),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    drop(repo);
+    downgrade_to_format_1(&dir);
+    assert_eq!(std::fs::read(dir.join("keys")).unwrap()[6], 1);
+
+    let mut repo = reopen(&dir, &key).await.unwrap();
+    let listed: Vec<String> = repo
+        .upgraded_slots()
+        .expect("the upgrade lists what it vouched for")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        std::fs::read(dir.join("keys")).unwrap()[6],
+        2,
+        "written as format 2"
+    );
+    let out = tmp.path().join("out");
+    restore::restore(&mut repo, &first.snapshot_id, &out, &NoProgress)
+        .await
+        .unwrap();
+    let cmp = sealback_corpus::compare(&chats, &out.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+    drop(repo);
+    // Once upgraded, nothing more to vouch for.
+    assert!(reopen(&dir, &key).await.unwrap().upgraded_slots().is_none());
+}
+
+#[tokio::test]
+async fn an_unvouched_slot_can_be_removed_and_then_rotation_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let (repo, key, lost_id) = repo_with_two_keys(&dir).await;
+    drop(repo);
+    let attacker = Attacker::new();
+    let (_, attacker_pk) = attacker.key_pair();
+    attacker.inject(&dir, &attacker.slot_record(attacker_pk, 0));
+    let intruder = sealback_core::keyslot::SlotId(attacker.slot_id);
+
+    let store = Store::open(dir.to_str().unwrap()).unwrap();
+    let mut repo = Repository::open_to_remove_unvouched(store, &mut same_key(&key))
+        .await
+        .unwrap();
+    let listed: Vec<String> = repo
+        .unvouched_slots()
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(listed, [intruder.to_hex()]);
+    repo.remove_slot(intruder, false).await.unwrap();
+    drop(repo);
+    let mut repo = reopen(&dir, &key).await.unwrap();
+    repo.remove_slot(lost_id, true).await.unwrap();
+    assert!(attacker.opened_root_keys(&dir).is_empty());
+    assert_eq!(repo.keyslots().slots.len(), 1);
 }
