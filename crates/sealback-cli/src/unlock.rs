@@ -238,8 +238,11 @@ pub async fn open_with(
     store: Store,
     provider: Option<&mut SoftwareAuthenticator>,
 ) -> Result<Repository, CliError> {
-    // Fail on a missing repository before asking for a key.
-    let (_, keys) = Repository::read_keyslots(&store).await?;
+    // Fail on a missing repository, and on a keys file older than this device has seen,
+    // before asking for a key.
+    let (config, keys) = Repository::read_keyslots(&store).await?;
+    let epoch_record = key_epoch_record(config.repo_id);
+    sealback_engine::seen::check_key_epoch(&epoch_record, keys.current_epoch)?;
     let method = match settings.unlock {
         UnlockWith::Auto if recovery_key_given(settings) => UnlockWith::RecoveryKey,
         UnlockWith::Auto if std::env::var_os(PASSWORD_ENV).is_some() && has_vault_slots(&keys) => {
@@ -300,7 +303,22 @@ pub async fn open_with(
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
     report_upgrade(&repo);
+    remember_key_epoch(&repo);
     Ok(repo)
+}
+
+/// Moves this device's record up to the repository's key epoch: after every unlock (the epoch
+/// is authenticated then: the keys file's MAC verified under its root key) and every rotation.
+pub fn remember_key_epoch(repo: &Repository) {
+    let path = key_epoch_record(repo.config().repo_id);
+    if let Err(e) = sealback_engine::seen::record_key_epoch(&path, repo.keyring().current_epoch()) {
+        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
+    }
+}
+
+/// This device's record of the highest key epoch it has seen of a repository.
+fn key_epoch_record(repo: RepoId) -> std::path::PathBuf {
+    sealback_engine::seen::key_epoch_path(&data_dir().join("seen"), &repo.to_hex())
 }
 
 /// Tells the person which keys an upgrade of the keys file to format 2 vouched for: from now

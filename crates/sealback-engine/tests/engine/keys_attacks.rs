@@ -13,7 +13,7 @@ use sealback_core::recovery::RecoveryKey;
 use sealback_corpus::ChatStoreSpec;
 use sealback_engine::backup::backup;
 use sealback_engine::progress::NoProgress;
-use sealback_engine::restore;
+use sealback_engine::{check, restore};
 use sealback_engine::{ErrorKind, Repository};
 use sealback_store::Store;
 use sha2::Sha256;
@@ -297,4 +297,49 @@ async fn an_unvouched_slot_can_be_removed_and_then_rotation_works() {
     repo.remove_slot(lost_id, true).await.unwrap();
     assert!(attacker.opened_root_keys(&dir).is_empty());
     assert_eq!(repo.keyslots().slots.len(), 1);
+}
+
+#[tokio::test]
+async fn attack_deleted_newest_snapshot_is_a_check_problem_with_a_device_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chats = tmp.path().join("chats");
+    sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(6)).unwrap();
+    let dir = tmp.path().join("repo");
+    let (mut repo, _, _) = repo_with_two_keys(&dir).await;
+    let record = tmp.path().join("seen").join("repo.json");
+    backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(1),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let newest = backup(
+        &mut repo,
+        std::slice::from_ref(&chats),
+        &opts(2),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let r = check::check_with_device_record(&mut repo, false, &NoProgress, &record)
+        .await
+        .unwrap();
+    assert!(r.problems.is_empty(), "{r:?}");
+
+    std::fs::remove_file(dir.join("snapshots").join(newest.snapshot_id.to_hex())).unwrap();
+    let r = check::check_with_device_record(&mut repo, false, &NoProgress, &record)
+        .await
+        .unwrap();
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+    let e = r.into_result().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity);
+    assert!(e.to_string().contains("forget"), "{e}");
+    // Without the record the repository is sound in itself: only the record can tell.
+    assert!(check::check(&mut repo, false, &NoProgress)
+        .await
+        .unwrap()
+        .problems
+        .is_empty());
 }
