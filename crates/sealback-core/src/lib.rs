@@ -18,6 +18,8 @@
 //!        └──────────────► slot attestation MAC key (HMAC-SHA-256)
 //!
 //!  keyslot entry = HPKE-Base-Seal(slot public key, K_e)          one per slot and epoch
+//!  keys file MAC = HMAC(HKDF(K_current, salt = repo id, "sealback 2026-12-02 keys file mac"),
+//!                       header ‖ SHA-256 of every vouched slot record ‖ keyring)   (vouch.rs)
 //!
 //!  K_e   root key of epoch e (256 bits, CSPRNG; e = 0 at init, +1 at every rotation)
 //!    ├─ HKDF(K_e, salt = repo id, "sealback 2026-11-25 data key")     → data blob encryption
