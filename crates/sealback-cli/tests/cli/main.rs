@@ -490,14 +490,21 @@ fn tampered_snapshot_and_keys_are_detected() {
     std::fs::write(&snap, &b).unwrap();
     assert_ok(&w.run(&["snapshots"]));
 
-    // The attestation at the end of the only slot.
+    // The keys file (format 2) ends with the empty keyring (u32 0), u16(1), the slot's digest
+    // and the MAC.
     let keys = w.repo.join("keys");
-    let mut k = std::fs::read(&keys).unwrap();
-    let n = k.len();
+    let original = std::fs::read(&keys).unwrap();
+    let n = original.len();
+    // The MAC.
+    let mut k = original.clone();
     k[n - 10] ^= 1;
     std::fs::write(&keys, &k).unwrap();
-    let out = w.run(&["snapshots"]);
-    assert_exit(&out, 4, "keyslot");
+    assert_exit(&w.run(&["snapshots"]), 4, "keys file failed verification");
+    // The attestation at the end of the only slot.
+    let mut k = original.clone();
+    k[n - 70 - 10] ^= 1;
+    std::fs::write(&keys, &k).unwrap();
+    assert_exit(&w.run(&["snapshots"]), 4, "keyslot");
 }
 
 /// A writer process keeps inserting messages while the backup copies the database.
