@@ -137,7 +137,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check { read_data } => {
             let mut repo = open(&settings).await?;
             let bar = Bar::new(settings.json);
-            let r = check::check(&mut repo, read_data, &bar).await?;
+            let record = seen_record_path(&repo);
+            let r = check::check_with_device_record(&mut repo, read_data, &bar, &record).await?;
             if settings.json {
                 println!(
                     "{}",
@@ -343,8 +344,7 @@ fn record_seen(
     repo: &Repository,
     snapshots: impl IntoIterator<Item = (sealback_core::Id, i64)> + Clone,
 ) {
-    let dir = crate::settings::data_dir().join("seen");
-    let path = sealback_engine::seen::record_path(&dir, &repo.config().repo_id.to_hex());
+    let path = seen_record_path(repo);
     match sealback_engine::seen::check_and_record_times(&path, snapshots) {
         Ok(None) => {}
         Ok(Some(suspected)) => {
@@ -355,6 +355,12 @@ fn record_seen(
             tracing::warn!(error = %e, "cannot keep this device's record of the newest snapshot")
         }
     }
+}
+
+/// This device's record of the newest snapshot it has seen of `repo`.
+fn seen_record_path(repo: &Repository) -> std::path::PathBuf {
+    let dir = crate::settings::data_dir().join("seen");
+    sealback_engine::seen::record_path(&dir, &repo.config().repo_id.to_hex())
 }
 
 async fn open(settings: &Settings) -> Result<Repository, CliError> {
@@ -739,6 +745,7 @@ async fn key_remove(settings: &Settings, query: &str, rotate: bool) -> Result<()
     let mut repo = open(settings).await?;
     let id = find_slot(repo.keyslots(), query)?;
     let removed = repo.remove_slot(id, rotate).await?;
+    unlock::remember_key_epoch(&repo);
     if settings.json {
         println!(
             "{}",

@@ -261,8 +261,11 @@ pub async fn open_with(
     store: Store,
     provider: Option<&mut SoftwareAuthenticator>,
 ) -> Result<Repository, CliError> {
-    // Fail on a missing repository before asking for a key.
-    let (_, keys) = Repository::read_keyslots(&store).await?;
+    // Fail on a missing repository, and on a keys file older than this device has seen,
+    // before asking for a key.
+    let (config, keys) = Repository::read_keyslots(&store).await?;
+    let epoch_record = key_epoch_record(config.repo_id);
+    sealback_engine::seen::check_key_epoch(&epoch_record, keys.current_epoch)?;
     let method = match settings.unlock {
         UnlockWith::Auto if recovery_key_given(settings) => UnlockWith::RecoveryKey,
         UnlockWith::Auto if std::env::var_os(PASSWORD_ENV).is_some() && has_vault_slots(&keys) => {
@@ -324,7 +327,40 @@ pub async fn open_with(
         Repository::open(store, &mut protector).await?
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
+    report_upgrade(&repo);
+    remember_key_epoch(&repo);
     Ok(repo)
+}
+
+/// Moves this device's record up to the repository's key epoch: after every unlock (the epoch
+/// is authenticated then: the keys file's MAC verified under its root key) and every rotation.
+pub fn remember_key_epoch(repo: &Repository) {
+    let path = key_epoch_record(repo.config().repo_id);
+    if let Err(e) = sealback_engine::seen::record_key_epoch(&path, repo.keyring().current_epoch()) {
+        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
+    }
+}
+
+/// This device's record of the highest key epoch it has seen of a repository.
+fn key_epoch_record(repo: RepoId) -> std::path::PathBuf {
+    sealback_engine::seen::key_epoch_path(&data_dir().join("seen"), &repo.to_hex())
+}
+
+/// Tells the person which keys an upgrade of the keys file to format 2 vouched for: from now
+/// on only these can ever receive a new backup key, so one they do not recognise should be
+/// removed (`sealback key remove ID --rotate`).
+fn report_upgrade(repo: &Repository) {
+    let Some(slots) = repo.upgraded_slots() else {
+        return;
+    };
+    eprintln!(
+        "note: the keys file was upgraded to format 2, which authenticates the list of keys. It now vouches for these {} key(s):",
+        slots.len()
+    );
+    for slot in slots {
+        eprintln!("    {slot}");
+    }
+    eprintln!("If one of them is not yours, remove it with `sealback key remove ID --rotate`.");
 }
 
 async fn open_with_vault_passkey(

@@ -183,30 +183,96 @@ fn main() {
         &mut rng,
     )
     .unwrap();
-    let mut file = KeySlotFile::new(RepoId(REPO_ID));
-    file.add(slot.clone()).unwrap();
-    let mut unknown = file.clone();
+    let mut file = KeySlotFile::new(&keyring);
+    file.add(&keyring, slot.clone()).unwrap();
+    // Format 1: the same slots, no MAC.
+    let mut format1 = file.clone();
+    format1.vouch = None;
+    // A slot of an unknown protector type, written (and vouched for) by a newer client.
+    let mut unknown = format1.clone();
     let mut foreign = slot.clone();
     foreign.protector_type = ProtectorType(0x7777);
     unknown.slots.insert(0, foreign);
+    unknown.upgrade(&keyring).unwrap();
     let mut tampered = file.clone();
     tampered.slots[0].name = "renamed".into();
+    // A slot someone without the root key added: the MAC does not cover it.
+    let mut injected = file.clone();
+    let mut intruder = slot.clone();
+    intruder.id = SlotId([0x66; 16]);
+    intruder.name = "paper copy".into();
+    injected.slots.push(intruder);
+    let mut bad_mac = file.clone();
+    bad_mac.vouch.as_mut().unwrap().mac[0] ^= 1;
+    let mut low_order = format1.encode();
+    let pk_at = low_order
+        .windows(32)
+        .position(|w| w == slot.public_key)
+        .unwrap();
+    low_order[pk_at..pk_at + 32].fill(0);
+    // A rotation to epoch 1 (HPKE and the new root key from ChaCha20 seeded with 0x0a).
+    let mut second = file.clone();
+    let other = SlotId([0x45; 16]);
+    let other_slot = KeySlot::enroll_with(
+        &keyring,
+        SlotTemplate {
+            protector_type: ProtectorType::RECOVERY_KEY,
+            name: "lost phone".into(),
+            created_unix: 1_764_028_800,
+            params: vec![],
+        },
+        &sealback_core::ProtectorSecret::new(b"another secret".to_vec()),
+        other,
+        [0x56; 32],
+        &mut rng,
+    )
+    .unwrap();
+    second.add(&keyring, other_slot).unwrap();
+    let mut rotated = second.clone();
+    let (rotated_keyring, _) = rotated
+        .rotate(
+            &keyring,
+            Some(other),
+            &mut ChaCha20Rng::from_seed([0x0a; 32]),
+        )
+        .unwrap();
+    let mac_key = hkdf_subkey(k.expose_secret(), &REPO_ID, labels::KEYS_FILE_MAC);
+    let v = file.vouch.clone().unwrap();
     write(
         dir,
         "keyslot.json",
         json!({
-            "description": "HPKE(DHKEM-X25519-HKDF-SHA256, HKDF-SHA256, AES-256-GCM) base mode; slot keys = HKDF-SHA256(secret, slot salt, 'sealback 2026-11-25 slot keys') -> 64 bytes",
+            "description": "HPKE(DHKEM-X25519-HKDF-SHA256, HKDF-SHA256, AES-256-GCM) base mode; slot keys = HKDF-SHA256(secret, slot salt, 'sealback 2026-11-25 slot keys') -> 64 bytes; format 2 adds the keys-file MAC (SPEC 6.2)",
             "protector_secret": hex::encode(secret.expose_secret()),
             "slot_salt": hex::encode([0x55; 32]),
             "slot_public_key": hex::encode(slot.public_key),
             "root_key": hex::encode(k.expose_secret()),
+            "mac": {
+                "description": "mac key = HKDF-SHA256(current root key, salt = repo id, 'sealback 2026-12-02 keys file mac') -> 32 bytes; digest = SHA-256(slot record); mac = HMAC-SHA-256(mac key, label || 'SBKEYS' || u8(2) || repo id || u32(epoch) || u16(v) || digests || bytes32(keyring))",
+                "file": hex::encode(file.encode()),
+                "mac_key": hex::encode(mac_key.expose_secret()),
+                "slot_record_digests": v.digests.iter().map(hex::encode).collect::<Vec<_>>(),
+                "mac": hex::encode(v.mac),
+            },
+            "rotation": {
+                "description": "the file with slots 4444.. and 4545.. rotated to epoch 1 removing 4545..; the keyring object holds K_0 under the metadata key of K_1 (object header epoch 0)",
+                "before": hex::encode(second.encode()),
+                "after": hex::encode(rotated.encode()),
+                "roots": rotated_keyring.roots().iter().map(|r| hex::encode(r.expose_secret())).collect::<Vec<_>>(),
+                "keyring_object": hex::encode(&rotated.keyring),
+            },
             "valid": [
                 {"file": hex::encode(file.encode()), "expected": "unlocks", "why": "one recovery-key slot"},
                 {"file": hex::encode(unknown.encode()), "expected": "unlocks", "why": "a slot of unknown protector type 0x7777 comes first and is skipped"},
+                {"file": hex::encode(format1.encode()), "expected": "unlocks_needs_upgrade", "why": "format 1: no MAC; the reader upgrades it"},
+                {"file": hex::encode(rotated.encode()), "expected": "unlocks", "root": hex::encode(rotated_keyring.current_root().expose_secret()), "why": "after a rotation: the slot's attested entry at epoch 0 and its entry at epoch 1"},
             ],
             "invalid": [
                 {"file": hex::encode(file.encode()), "secret": hex::encode(b"0000000000000000000000000000000000000000000000000000000000000000"), "expected": "wrong_secret"},
                 {"file": hex::encode(tampered.encode()), "expected": "tampered", "why": "slot name changed after attestation"},
+                {"file": hex::encode(injected.encode()), "expected": "unvouched", "why": "a slot the MAC does not cover (added by someone without the root key)"},
+                {"file": hex::encode(bad_mac.encode()), "expected": "keys_file", "why": "MAC bit flipped"},
+                {"file": hex::encode(&low_order), "expected": "format", "why": "an all-zero (low-order) public key"},
                 {"file": hex::encode(&file.encode()[..40]), "expected": "format", "why": "truncated"},
             ],
         }),

@@ -8,6 +8,13 @@
 //! Because anyone can seal to a public key, each slot also carries an *attestation*: an
 //! HMAC under a key only the protector's secret yields, over the slot and one sealed entry.
 //! Unlocking verifies it, so a storage operator cannot slip in a root key of its choosing.
+//!
+//! An attestation can only be checked by its own slot's owner, so it says nothing about the
+//! *set* of slots. Format 2 of the file adds a MAC under a key derived from the current root
+//! key over the whole file (see [`crate::vouch`]): unlocking verifies it before returning any
+//! key, and rotation and enrolment seal only to slots it covers. A slot it does not cover was
+//! not written by a device of this repository; it is reported by name and never sealed to.
+//! Format-1 files are read, and upgraded by [`KeySlotFile::upgrade`] after an unlock.
 
 use crate::codec::{FormatError, Reader, Writer};
 use crate::id::{Id, RepoId};
@@ -16,20 +23,24 @@ use crate::labels;
 use crate::object::{self, Compression, ObjectType};
 use crate::protector::{Protector, ProtectorError};
 use crate::secret::{ProtectorSecret, RootKey, SubKey};
+use crate::vouch;
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
-use rand_core::CryptoRng;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// Magic bytes of the keyslot file.
 pub const MAGIC: &[u8; 6] = b"SBKEYS";
-/// Version of the keyslot file layout.
-pub const FILE_VERSION: u8 = 1;
+/// Version of the keyslot file layout written: 2 carries the MAC that vouches for the slots.
+pub const FILE_VERSION: u8 = 2;
+/// The first layout, without a MAC: read, and upgraded on the next unlock.
+pub const FILE_VERSION_1: u8 = 1;
 /// Version of the slot record layout. Records of another version are kept but not used.
 pub const SLOT_VERSION: u8 = 1;
 /// Longest slot name, in bytes.
@@ -125,6 +136,38 @@ pub struct KeySlot {
     pub attestation: [u8; 32],
 }
 
+/// The MAC part of a format-2 file: the digests of the slot records a device holding the
+/// current root key wrote, and the MAC over them, the header and the keyring (SPEC §6.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vouch {
+    /// SHA-256 of each vouched slot record, in file order.
+    pub digests: Vec<[u8; 32]>,
+    /// HMAC-SHA-256 under the keys-file MAC key of the current epoch.
+    pub mac: [u8; 32],
+}
+
+/// A slot as people see it in a report: id, type and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotSummary {
+    /// Slot id, hex (for a record of an unknown layout, the bytes where the id would be).
+    pub id: String,
+    /// Protector type name.
+    pub protector: String,
+    /// The name it carries.
+    pub name: String,
+}
+
+impl core::fmt::Display for SlotSummary {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({} {:?})", self.id, self.protector, self.name)
+    }
+}
+
+fn summaries(slots: &[SlotSummary]) -> String {
+    let shown: Vec<String> = slots.iter().map(|s| s.to_string()).collect();
+    shown.join(", ")
+}
+
 /// The whole keyslot file (`keys` in the repository).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeySlotFile {
@@ -138,6 +181,8 @@ pub struct KeySlotFile {
     pub foreign_slots: Vec<Vec<u8>>,
     /// The sealed keyring holding `K_0 .. K_{current-1}`; empty at epoch 0.
     pub keyring: Vec<u8>,
+    /// The MAC of format 2; `None` for a format-1 file (which is encoded as format 1).
+    pub vouch: Option<Vouch>,
 }
 
 /// Why unlocking failed. Every authentication failure of the person is `WrongSecret`.
@@ -168,6 +213,31 @@ pub enum UnlockError {
         /// What failed.
         detail: &'static str,
     },
+    /// The keys file as a whole failed verification under the root key that opened.
+    #[error("the keys file failed verification ({detail}): it was altered or belongs to another state of the backup")]
+    KeysFile {
+        /// What failed.
+        detail: &'static str,
+    },
+    /// Slots that the keys file's MAC does not cover: written by someone who does not hold the
+    /// root key (whoever can write to the storage), not by a device of this backup.
+    #[error("keyslot(s) {} are in the keys file but not vouched for by it: they were added or changed by someone with write access to the storage, not by one of your devices. Nothing was sealed to them", summaries(.slots))]
+    Unvouched {
+        /// The slots.
+        slots: Vec<SlotSummary>,
+    },
+}
+
+/// Why a change to the keyslot file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// The file does not verify under the keys in hand, or holds slots it does not vouch for.
+    #[error(transparent)]
+    Unverified(#[from] UnlockError),
+    /// The change breaks a limit of the format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
 }
 
 /// What a successful unlock yields.
@@ -181,6 +251,12 @@ pub struct Unlocked {
     /// was last used): the same slot re-attested at the current epoch, with its older entries
     /// dropped. The caller should write it back (SPEC §6.5).
     pub reattested: Option<KeySlot>,
+    /// Slots the file's MAC does not cover (format 2). The caller must not go on as if the
+    /// file were sound: report them (SPEC §6.4).
+    pub unvouched: Vec<SlotSummary>,
+    /// The file is of format 1: nothing vouches for its slots yet. The caller should
+    /// [`KeySlotFile::upgrade`] it and write it back.
+    pub needs_upgrade: bool,
 }
 
 struct SlotKeys {
@@ -226,9 +302,8 @@ fn seal_root(
     epoch: u32,
     root: &RootKey,
     rng: &mut impl CryptoRng,
-) -> SealedRootKey {
-    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key)
-        .expect("slot public keys are validated when parsed");
+) -> Result<SealedRootKey, hpke::HpkeError> {
+    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key)?;
     let (enc, ct) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
         &OpModeS::Base,
         &pk,
@@ -236,13 +311,24 @@ fn seal_root(
         root.expose_secret(),
         &[],
         rng,
-    )
-    .expect("HPKE seal to a valid X25519 key cannot fail");
-    SealedRootKey {
+    )?;
+    Ok(SealedRootKey {
         epoch,
         enc: enc.to_bytes().into(),
         ciphertext: ct.try_into().expect("48 bytes"),
-    }
+    })
+}
+
+/// Refuses a public key that is not a usable X25519 key: one of low order (the all-zero key
+/// among them) makes every Diffie-Hellman output zero, which HPKE rejects. The check is HPKE's
+/// own: an encapsulation to the key, with a fixed ephemeral key that is thrown away.
+fn check_public_key(public_key: &[u8; 32]) -> Result<(), FormatError> {
+    let invalid =
+        |_| FormatError::invalid("keyslot", "invalid public key (low order or malformed)");
+    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key).map_err(invalid)?;
+    X25519HkdfSha256::encap_with_rng(&pk, None, &mut ChaCha20Rng::from_seed([0; 32]))
+        .map_err(invalid)?;
+    Ok(())
 }
 
 fn attestation(repo: &RepoId, slot: &KeySlot, entry: &SealedRootKey, mac_key: &SubKey) -> [u8; 32] {
@@ -316,7 +402,8 @@ impl KeySlot {
         let keys = slot_keys(secret, &salt);
         let epoch = keyring.current_epoch();
         let repo = keyring.repo_id();
-        let entry = seal_root(&repo, &id, &keys.public, epoch, keyring.current_root(), rng);
+        let entry = seal_root(&repo, &id, &keys.public, epoch, keyring.current_root(), rng)
+            .map_err(|_| FormatError::invalid("keyslot", "the derived public key is unusable"))?;
         let mut slot = KeySlot {
             id,
             protector_type: template.protector_type,
@@ -366,15 +453,144 @@ impl KeySlot {
 }
 
 impl KeySlotFile {
-    /// A keyslot file for a new repository at epoch 0 with no slots yet.
-    pub fn new(repo_id: RepoId) -> Self {
-        Self {
-            repo_id,
+    /// A keyslot file for a new repository at epoch 0 with no slots yet, vouched for by the
+    /// genesis root key of `keyring`.
+    ///
+    /// # Panics
+    /// If `keyring` is past epoch 0 (a new repository has no keyring object).
+    pub fn new(keyring: &Keyring) -> Self {
+        assert_eq!(
+            keyring.current_epoch(),
+            0,
+            "a new repository starts at epoch 0"
+        );
+        let mut file = Self {
+            repo_id: keyring.repo_id(),
             current_epoch: 0,
             slots: vec![],
             foreign_slots: vec![],
             keyring: vec![],
+            vouch: None,
+        };
+        file.revouch(keyring);
+        file
+    }
+
+    /// Every slot record as encoded, in file order, with what people see of it.
+    fn records(&self) -> Vec<(Vec<u8>, SlotSummary)> {
+        let known = self.slots.iter().map(|s| {
+            let summary = SlotSummary {
+                id: s.id.to_hex(),
+                protector: s.protector_type.name(),
+                name: s.name.clone(),
+            };
+            (encode_slot(s), summary)
+        });
+        let foreign = self.foreign_slots.iter().map(|raw| {
+            let summary = SlotSummary {
+                id: hex::encode(raw.get(1..17).unwrap_or(&raw[..])),
+                protector: format!(
+                    "record of unknown layout {}",
+                    raw.first().copied().unwrap_or(0)
+                ),
+                name: String::new(),
+            };
+            (raw.clone(), summary)
+        });
+        known.chain(foreign).collect()
+    }
+
+    /// Vouches for every slot now in the file under `keyring`'s current root key. Only callers
+    /// that verified the file first (or made every slot themselves) may do this.
+    fn revouch(&mut self, keyring: &Keyring) {
+        debug_assert_eq!(keyring.current_epoch(), self.current_epoch);
+        let digests: Vec<[u8; 32]> = self
+            .records()
+            .iter()
+            .map(|(raw, _)| vouch::record_digest(raw))
+            .collect();
+        let mac = vouch::mac(
+            keyring.current_root(),
+            &vouch::Covered {
+                version: FILE_VERSION,
+                repo_id: &self.repo_id,
+                epoch: self.current_epoch,
+                digests: &digests,
+                keyring: &self.keyring,
+            },
+        );
+        self.vouch = Some(Vouch { digests, mac });
+    }
+
+    /// Verifies the MAC under `keyring` and returns the slots it does not cover; `None` for a
+    /// format-1 file, which has no MAC. A MAC that does not verify, or a vouched slot that is
+    /// gone, is an error: the file was altered or is from another epoch.
+    pub fn unvouched(&self, keyring: &Keyring) -> Result<Option<Vec<SlotSummary>>, UnlockError> {
+        let Some(v) = &self.vouch else {
+            return Ok(None);
+        };
+        let failed = |detail| UnlockError::KeysFile { detail };
+        if keyring.repo_id() != self.repo_id || keyring.current_epoch() != self.current_epoch {
+            return Err(failed(
+                "the keys in hand are of another repository or epoch",
+            ));
         }
+        let covered = vouch::Covered {
+            version: FILE_VERSION,
+            repo_id: &self.repo_id,
+            epoch: self.current_epoch,
+            digests: &v.digests,
+            keyring: &self.keyring,
+        };
+        if !vouch::verify(keyring.current_root(), &covered, &v.mac) {
+            return Err(failed("its MAC does not verify"));
+        }
+        let records = self.records();
+        let digests: Vec<[u8; 32]> = records
+            .iter()
+            .map(|(raw, _)| vouch::record_digest(raw))
+            .collect();
+        if v.digests.iter().any(|d| !digests.contains(d)) {
+            return Err(failed("a slot it vouches for is missing"));
+        }
+        Ok(Some(
+            records
+                .into_iter()
+                .zip(digests)
+                .filter(|(_, d)| !v.digests.contains(d))
+                .map(|((_, summary), _)| summary)
+                .collect(),
+        ))
+    }
+
+    /// Fails unless the file verifies under `keyring` and vouches for every slot (except
+    /// `allow`, the one about to be removed). Every change calls this before sealing anything.
+    fn require_vouched(&self, keyring: &Keyring, allow: Option<SlotId>) -> Result<(), UnlockError> {
+        let unvouched = self.unvouched(keyring)?.ok_or(UnlockError::KeysFile {
+            detail: "a format-1 file must be upgraded (by an unlock) before it is changed",
+        })?;
+        let allowed = allow.map(|id| id.to_hex());
+        let unvouched: Vec<_> = unvouched
+            .into_iter()
+            .filter(|s| Some(&s.id) != allowed.as_ref())
+            .collect();
+        if unvouched.is_empty() {
+            Ok(())
+        } else {
+            Err(UnlockError::Unvouched { slots: unvouched })
+        }
+    }
+
+    /// Upgrades a format-1 file to format 2: vouches for every slot it holds now under the
+    /// keyring an unlock of this file returned. Returns the slots it vouched for (for the
+    /// person to review), or `None` when the file already is of format 2.
+    pub fn upgrade(&mut self, keyring: &Keyring) -> Option<Vec<SlotSummary>> {
+        if self.vouch.is_some() {
+            return None;
+        }
+        let vouched = self.records().into_iter().map(|(_, s)| s).collect();
+        self.revouch(keyring);
+        Some(vouched)
     }
 
     /// Tries every slot of the protector's type and returns the keyring of the first that
@@ -392,6 +608,8 @@ impl KeySlotFile {
                 continue;
             }
             let keyring = self.open_slot(slot, &keys)?;
+            // Before anything from the file is used: does the root key vouch for it?
+            let unvouched = self.unvouched(&keyring)?;
             let reattested = (slot.attested_epoch != self.current_epoch).then(|| {
                 let mut updated = slot.clone();
                 let entry = slot
@@ -407,6 +625,8 @@ impl KeySlotFile {
                 keyring,
                 slot_id: slot.id,
                 reattested,
+                needs_upgrade: unvouched.is_none(),
+                unvouched: unvouched.unwrap_or_default(),
             });
         }
         Err(if saw_slot {
@@ -511,15 +731,19 @@ impl KeySlotFile {
         Ok(parsed)
     }
 
-    /// Adds a slot. Fails if the file is full.
-    pub fn add(&mut self, slot: KeySlot) -> Result<(), FormatError> {
+    /// Adds a slot enrolled under `keyring`. Fails if the file does not verify under it, holds
+    /// a slot it does not vouch for, or is full.
+    pub fn add(&mut self, keyring: &Keyring, slot: KeySlot) -> Result<(), ChangeError> {
+        self.require_vouched(keyring, None)?;
         if self.slots.len() + self.foreign_slots.len() >= MAX_SLOTS {
             return Err(FormatError::invalid(
                 "keyslot file",
                 format!("at most {MAX_SLOTS} keyslots"),
-            ));
+            )
+            .into());
         }
         self.slots.push(slot);
+        self.revouch(keyring);
         Ok(())
     }
 
@@ -528,20 +752,24 @@ impl KeySlotFile {
     /// unlocked keyring, not the other protectors. Returns the new keyring.
     ///
     /// Slots of an unknown layout cannot be resealed and are dropped; their count is returned.
+    ///
+    /// The file must verify under `keyring` and vouch for every slot but `remove`: the new root
+    /// key is sealed only to slots a device of this repository wrote. On an error the file is
+    /// unchanged.
     pub fn rotate(
         &mut self,
         keyring: &Keyring,
         remove: Option<SlotId>,
         rng: &mut impl CryptoRng,
-    ) -> (Keyring, usize) {
+    ) -> Result<(Keyring, usize), UnlockError> {
+        self.require_vouched(keyring, remove)?;
         let new_epoch = self.current_epoch + 1;
         let new_root = RootKey::random(rng);
+        let mut slots = self.slots.clone();
         if let Some(id) = remove {
-            self.slots.retain(|s| s.id != id);
+            slots.retain(|s| s.id != id);
         }
-        let dropped = self.foreign_slots.len();
-        self.foreign_slots.clear();
-        for slot in &mut self.slots {
+        for slot in &mut slots {
             let entry = seal_root(
                 &self.repo_id,
                 &slot.id,
@@ -549,10 +777,17 @@ impl KeySlotFile {
                 new_epoch,
                 &new_root,
                 rng,
-            );
+            )
+            .map_err(|_| UnlockError::Tampered {
+                slot: slot.id.to_hex(),
+                detail: "its public key is unusable",
+            })?;
             slot.sealed.retain(|e| e.epoch == slot.attested_epoch);
             slot.sealed.push(entry);
         }
+        self.slots = slots;
+        let dropped = self.foreign_slots.len();
+        self.foreign_slots.clear();
         self.current_epoch = new_epoch;
         let mut w = Writer::new();
         w.u8(1).u32(new_epoch);
@@ -572,32 +807,44 @@ impl KeySlotFile {
         .bytes;
         let mut roots: Vec<RootKey> = keyring.roots().iter().map(|k| k.duplicate()).collect();
         roots.push(new_root);
-        (Keyring::new(self.repo_id, roots), dropped)
+        let rotated = Keyring::new(self.repo_id, roots);
+        self.revouch(&rotated);
+        Ok((rotated, dropped))
     }
 
     /// Replaces a slot by its re-attested form from [`Unlocked::reattested`].
-    pub fn replace_slot(&mut self, slot: KeySlot) -> bool {
-        match self.slots.iter_mut().find(|s| s.id == slot.id) {
-            Some(existing) => {
-                *existing = slot;
-                true
-            }
-            None => false,
-        }
+    pub fn replace_slot(&mut self, keyring: &Keyring, slot: KeySlot) -> Result<bool, UnlockError> {
+        self.require_vouched(keyring, None)?;
+        let Some(existing) = self.slots.iter_mut().find(|s| s.id == slot.id) else {
+            return Ok(false);
+        };
+        *existing = slot;
+        self.revouch(keyring);
+        Ok(true)
     }
 
-    /// Removes a slot; false if there is no such slot.
-    pub fn remove(&mut self, id: SlotId) -> bool {
+    /// Removes a slot; false if there is no such slot. The slot removed may be one the file
+    /// does not vouch for (that is how such a slot is cleared); every other must be vouched.
+    pub fn remove(&mut self, keyring: &Keyring, id: SlotId) -> Result<bool, UnlockError> {
+        self.require_vouched(keyring, Some(id))?;
         let before = self.slots.len();
         self.slots.retain(|s| s.id != id);
-        self.slots.len() != before
+        let removed = self.slots.len() != before;
+        self.revouch(keyring);
+        Ok(removed)
     }
 
-    /// Encodes the file (SPEC §6.2).
+    /// Encodes the file (SPEC §6.2): format 2 with its MAC, or format 1 when nothing vouches
+    /// for it yet.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
+        let version = if self.vouch.is_some() {
+            FILE_VERSION
+        } else {
+            FILE_VERSION_1
+        };
         w.bytes(MAGIC)
-            .u8(FILE_VERSION)
+            .u8(version)
             .bytes(&self.repo_id.0)
             .u32(self.current_epoch)
             .u16((self.slots.len() + self.foreign_slots.len()) as u16);
@@ -608,6 +855,13 @@ impl KeySlotFile {
             w.bytes_u32(raw);
         }
         w.bytes_u32(&self.keyring);
+        if let Some(v) = &self.vouch {
+            w.u16(v.digests.len() as u16);
+            for d in &v.digests {
+                w.bytes(d);
+            }
+            w.bytes(&v.mac);
+        }
         w.into_inner()
     }
 
@@ -615,7 +869,14 @@ impl KeySlotFile {
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
         let mut r = Reader::new(bytes, "keyslot file");
         r.magic(MAGIC)?;
-        r.version_u8(FILE_VERSION)?;
+        let version = r.u8()?;
+        if version != FILE_VERSION && version != FILE_VERSION_1 {
+            return Err(FormatError::UnsupportedVersion {
+                what: "keyslot file",
+                found: version.into(),
+                supported: FILE_VERSION.into(),
+            });
+        }
         let repo_id = RepoId(r.array()?);
         let current_epoch = r.u32()?;
         let n = r.u16()? as usize;
@@ -634,6 +895,9 @@ impl KeySlotFile {
             }
         }
         let keyring = r.bytes_u32(MAX_KEYRING_LEN)?.to_vec();
+        let vouch = (version == FILE_VERSION)
+            .then(|| decode_vouch(&mut r))
+            .transpose()?;
         r.finish()?;
         if (current_epoch == 0) != keyring.is_empty() {
             return Err(FormatError::invalid(
@@ -647,8 +911,28 @@ impl KeySlotFile {
             slots,
             foreign_slots,
             keyring,
+            vouch,
         })
     }
+}
+
+fn decode_vouch(r: &mut Reader<'_>) -> Result<Vouch, FormatError> {
+    let n = r.u16()? as usize;
+    if n > MAX_SLOTS {
+        return Err(FormatError::invalid(
+            "keyslot file",
+            "too many vouched slots",
+        ));
+    }
+    let n = r.count(n as u64, vouch::LEN)?;
+    let mut digests = Vec::with_capacity(n);
+    for _ in 0..n {
+        digests.push(r.array()?);
+    }
+    Ok(Vouch {
+        digests,
+        mac: r.array()?,
+    })
 }
 
 fn encode_slot(s: &KeySlot) -> Vec<u8> {
@@ -679,8 +963,7 @@ fn decode_slot(raw: &[u8]) -> Result<KeySlot, FormatError> {
     let params = r.bytes_u32(MAX_PARAMS_LEN)?.to_vec();
     let salt = r.array()?;
     let public_key: [u8; 32] = r.array()?;
-    <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(&public_key)
-        .map_err(|_| FormatError::invalid("keyslot", "invalid public key"))?;
+    check_public_key(&public_key)?;
     let n = r.u8()? as usize;
     if n == 0 {
         return Err(FormatError::invalid("keyslot", "no sealed root key"));

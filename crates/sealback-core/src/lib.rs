@@ -18,6 +18,8 @@
 //!        └──────────────► slot attestation MAC key (HMAC-SHA-256)
 //!
 //!  keyslot entry = HPKE-Base-Seal(slot public key, K_e)          one per slot and epoch
+//!  keys file MAC = HMAC(HKDF(K_current, salt = repo id, "sealback 2026-12-02 keys file mac"),
+//!                       header ‖ SHA-256 of every vouched slot record ‖ keyring)   (vouch.rs)
 //!
 //!  K_e   root key of epoch e (256 bits, CSPRNG; e = 0 at init, +1 at every rotation)
 //!    ├─ HKDF(K_e, salt = repo id, "sealback 2026-11-25 data key")     → data blob encryption
@@ -52,6 +54,7 @@ pub mod recovery;
 pub mod secret;
 pub mod snapshot;
 pub mod vault;
+pub mod vouch;
 
 pub use codec::FormatError;
 pub use id::{BlobId, Id, RepoId};
@@ -84,6 +87,8 @@ pub mod labels {
     pub const VAULT_PASSKEY_SECRET: &[u8] = b"sealback 2026-11-26 vault passkey";
     /// SHA-256 prefix of a key vault's id (its OPAQUE public key's fingerprint).
     pub const VAULT_ID: &[u8] = b"sealback 2026-12-02 vault id";
+    /// HKDF info of the keys file's MAC key (from the current root key), and the MAC's prefix.
+    pub const KEYS_FILE_MAC: &[u8] = b"sealback 2026-12-02 keys file mac";
     /// AAD prefix of every encrypted object.
     pub const OBJECT_AAD: &[u8] = b"sealback object v1";
 }

@@ -4,6 +4,10 @@
 //! snapshot needs is in the index, and every pack the index names exists. With `read_data`:
 //! additionally every pack is read in full, its header must open and agree with the index, and
 //! every blob must open and match its id.
+//!
+//! With a device record ([`check_with_device_record`], see [`crate::seen`]): the newest
+//! snapshot this device saw must still be there, or something newer; otherwise the newest
+//! snapshots were deleted (or the repository rolled back), which is a problem too.
 
 use crate::error::{Error, Result};
 use crate::layout;
@@ -58,16 +62,52 @@ pub async fn check(
     read_data: bool,
     progress: &dyn Progress,
 ) -> Result<CheckReport> {
+    check_inner(repo, read_data, progress, None).await
+}
+
+/// [`check`], and also against this device's record of the newest snapshot it has seen (the
+/// file [`crate::seen::record_path`] names): snapshots this device saw that are gone, with
+/// nothing newer in their place, are a problem. The record moves forward when all is well.
+pub async fn check_with_device_record(
+    repo: &mut Repository,
+    read_data: bool,
+    progress: &dyn Progress,
+    record: &std::path::Path,
+) -> Result<CheckReport> {
+    check_inner(repo, read_data, progress, Some(record)).await
+}
+
+async fn check_inner(
+    repo: &mut Repository,
+    read_data: bool,
+    progress: &dyn Progress,
+    record: Option<&std::path::Path>,
+) -> Result<CheckReport> {
     let lock = RepoLock::acquire(repo, LockKind::Shared, "check").await?;
-    let result = check_locked(repo, read_data, progress).await;
+    let result = check_locked(repo, read_data, progress, record).await;
     lock.release().await;
     result
+}
+
+/// What the device record says about the snapshots listed now, as a problem to report.
+fn rollback_problem(
+    record: &std::path::Path,
+    snapshots: &[(Id, sealback_core::snapshot::Snapshot)],
+) -> Result<Option<String>> {
+    let Some(suspected) = crate::seen::check_and_record(record, snapshots)? else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "{suspected}. If you ran `forget` on that snapshot on another device, this is expected: \
+         the next backup from this device clears it"
+    )))
 }
 
 async fn check_locked(
     repo: &mut Repository,
     read_data: bool,
     progress: &dyn Progress,
+    record: Option<&std::path::Path>,
 ) -> Result<CheckReport> {
     // Snapshots first, the index second: a backup running alongside writes its index before
     // its snapshot, so every snapshot listed here has its blobs in the index loaded next.
@@ -80,6 +120,10 @@ async fn check_locked(
         }
         Err(e) => return Err(e),
     };
+    // Only a complete list can say that a snapshot is gone.
+    if let Some(record) = record.filter(|_| problems.is_empty()) {
+        problems.extend(rollback_problem(record, &snapshots)?);
+    }
     repo.refresh_index().await?;
     let repo = &*repo;
     let mut report = CheckReport {

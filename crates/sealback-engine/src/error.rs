@@ -72,18 +72,32 @@ pub enum Error {
     /// The request cannot be done as asked.
     #[error("{0}")]
     Invalid(String),
+    /// The keys file in storage is of an older key epoch than this device has seen.
+    #[error("the keys file in storage is at key epoch {found}, but this device has seen epoch {seen}: an older keys file was put back, which would undo a key removal (`key remove --rotate`) and let the removed key read new backups. Nothing was unlocked or written. If you restored the cloud drive from an old copy yourself and mean to keep it, delete {} and run the command again", record.display())]
+    KeysRolledBack {
+        /// The highest epoch this device has seen.
+        seen: u32,
+        /// The epoch of the keys file in storage.
+        found: u32,
+        /// The device's record.
+        record: PathBuf,
+    },
 }
 
 impl Error {
     /// The kind, for exit codes.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Unlock(UnlockError::Tampered { .. }) => ErrorKind::Integrity,
+            Error::Unlock(
+                UnlockError::Tampered { .. }
+                | UnlockError::KeysFile { .. }
+                | UnlockError::Unvouched { .. },
+            ) => ErrorKind::Integrity,
             Error::Unlock(UnlockError::Protector(
                 sealback_core::protector::ProtectorError::Refused(_),
             )) => ErrorKind::VaultRefused,
             Error::Unlock(_) => ErrorKind::Unlock,
-            Error::Integrity(_) => ErrorKind::Integrity,
+            Error::Integrity(_) | Error::KeysRolledBack { .. } => ErrorKind::Integrity,
             Error::Locked(_) | Error::LockLost { .. } => ErrorKind::Busy,
             _ => ErrorKind::Other,
         }

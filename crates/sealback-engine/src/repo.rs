@@ -5,7 +5,10 @@ use crate::layout;
 use crate::{os_rng, Clock};
 use sealback_core::config::RepoConfig;
 use sealback_core::index::IndexFile;
-use sealback_core::keyslot::{KeySlot, KeySlotFile, SlotId, SlotTemplate};
+use sealback_core::keyslot::UnlockError;
+use sealback_core::keyslot::{
+    ChangeError, KeySlot, KeySlotFile, SlotId, SlotSummary, SlotTemplate,
+};
 use sealback_core::object::{self, Compression, ObjectType};
 use sealback_core::pack::{self, BlobEntry};
 use sealback_core::protector::Protector;
@@ -101,6 +104,17 @@ pub struct Repository {
     index: MemIndex,
     index_files: Vec<Id>,
     clock: Clock,
+    upgraded: Option<Vec<SlotSummary>>,
+    unvouched: Vec<SlotSummary>,
+}
+
+/// A refused keyslot change: a file that does not verify is an integrity failure (through
+/// [`Error::Unlock`]), a broken limit a bad request.
+fn change_error(e: ChangeError) -> Error {
+    match e {
+        ChangeError::Unverified(e) => Error::Unlock(e),
+        other => Error::Invalid(other.to_string()),
+    }
 }
 
 impl core::fmt::Debug for Repository {
@@ -122,10 +136,8 @@ impl Repository {
         let slot = KeySlot::enroll(&keyring, first, secret, &mut rng)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let slot_id = slot.id;
-        let mut keyslots = KeySlotFile::new(repo_id);
-        keyslots
-            .add(slot)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut keyslots = KeySlotFile::new(&keyring);
+        keyslots.add(&keyring, slot).map_err(change_error)?;
         store.write(layout::KEYS, keyslots.encode()).await?;
         let config = RepoConfig { repo_id };
         store.write(layout::CONFIG, config.encode()).await?;
@@ -138,6 +150,8 @@ impl Repository {
             index: MemIndex::default(),
             index_files: vec![],
             clock: Clock::system(),
+            upgraded: None,
+            unvouched: vec![],
         })
     }
 
@@ -166,10 +180,43 @@ impl Repository {
     }
 
     /// Opens a repository by unlocking one of its keyslots with `protector`, and loads its index.
+    ///
+    /// The keys file must verify under the root key that opened (SPEC §6.4): a slot it does not
+    /// vouch for is an integrity failure naming the slot, and nothing else is done. A format-1
+    /// file is upgraded here, vouching for the slots it holds now; they are logged and kept for
+    /// [`Repository::upgraded_slots`].
     pub async fn open(store: Store, protector: &mut dyn Protector) -> Result<Self> {
+        Self::open_inner(store, protector, false).await
+    }
+
+    /// [`Repository::open`] that lets slots the keys file does not vouch for through, listed
+    /// in [`Repository::unvouched_slots`], so that they can be removed with
+    /// [`Repository::remove_slot`]. Nothing is ever sealed to them: adding a key or rotating
+    /// is refused while one is there.
+    pub async fn open_to_remove_unvouched(
+        store: Store,
+        protector: &mut dyn Protector,
+    ) -> Result<Self> {
+        Self::open_inner(store, protector, true).await
+    }
+
+    async fn open_inner(
+        store: Store,
+        protector: &mut dyn Protector,
+        allow_unvouched: bool,
+    ) -> Result<Self> {
         let (config, keyslots) = Self::read_keyslots(&store).await?;
         let unlocked = keyslots.unlock(protector)?;
         tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
+        if !unlocked.unvouched.is_empty() && !allow_unvouched {
+            return Err(Error::Unlock(UnlockError::Unvouched {
+                slots: unlocked.unvouched,
+            }));
+        }
+        for slot in &unlocked.unvouched {
+            tracing::warn!(%slot, "keyslot not vouched for by the keys file");
+        }
+        let needs_upgrade = unlocked.needs_upgrade;
         let reattested = unlocked.reattested;
         let mut repo = Self {
             store,
@@ -180,17 +227,50 @@ impl Repository {
             index: MemIndex::default(),
             index_files: vec![],
             clock: Clock::system(),
+            upgraded: None,
+            unvouched: unlocked.unvouched,
         };
-        if let Some(slot) = reattested {
+        if needs_upgrade {
+            repo.upgrade_keyslots().await?;
+        }
+        if let Some(slot) = reattested.filter(|_| repo.unvouched.is_empty()) {
             // A rotation happened since this protector was last used: record that it has now
             // confirmed the current root key (SPEC §6.5).
             let mut next = repo.keyslots.clone();
-            next.replace_slot(slot);
+            next.replace_slot(&repo.keyring, slot)?;
             repo.write_keyslots(next).await?;
             tracing::info!("keyslot re-attested at the current key epoch");
         }
         repo.load_index().await?;
         Ok(repo)
+    }
+
+    /// Upgrades a format-1 keys file to format 2: the MAC now vouches for every slot the file
+    /// holds, so each is listed (a slot someone slipped into a format-1 file is vouched for
+    /// from now on; the list lets the person see it).
+    async fn upgrade_keyslots(&mut self) -> Result<()> {
+        let mut next = self.keyslots.clone();
+        let Some(vouched) = next.upgrade(&self.keyring) else {
+            return Ok(());
+        };
+        for slot in &vouched {
+            tracing::warn!(%slot, "keys file upgraded to format 2: vouching for this slot");
+        }
+        self.write_keyslots(next).await?;
+        self.upgraded = Some(vouched);
+        Ok(())
+    }
+
+    /// The slots this session vouched for when it upgraded a format-1 keys file (for the
+    /// person to check that each is theirs); `None` if no upgrade happened.
+    pub fn upgraded_slots(&self) -> Option<&[SlotSummary]> {
+        self.upgraded.as_deref()
+    }
+
+    /// Slots the keys file does not vouch for (only [`Repository::open_to_remove_unvouched`]
+    /// opens with any).
+    pub fn unvouched_slots(&self) -> &[SlotSummary] {
+        &self.unvouched
     }
 
     /// Removes a keyslot. With `rotate`, also replaces the root key: new objects are written
@@ -210,7 +290,7 @@ impl Repository {
         }
         let mut next = self.keyslots.clone();
         let outcome = if rotate {
-            let (keyring, dropped) = next.rotate(&self.keyring, Some(id), &mut os_rng());
+            let (keyring, dropped) = next.rotate(&self.keyring, Some(id), &mut os_rng())?;
             self.write_keyslots(next).await?;
             self.keyring = keyring;
             RemovedSlot {
@@ -218,7 +298,7 @@ impl Repository {
                 dropped_foreign_slots: dropped,
             }
         } else {
-            next.remove(id);
+            next.remove(&self.keyring, id)?;
             self.write_keyslots(next).await?;
             RemovedSlot {
                 new_epoch: None,
@@ -268,7 +348,7 @@ impl Repository {
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let id = slot.id;
         let mut next = self.keyslots.clone();
-        next.add(slot).map_err(|e| Error::Invalid(e.to_string()))?;
+        next.add(&self.keyring, slot).map_err(change_error)?;
         self.write_keyslots(next).await?;
         Ok(id)
     }
@@ -283,6 +363,8 @@ impl Repository {
                 "the keyslot file read back differs from what was written (a concurrent change?); run `sealback key list` and retry".into(),
             ));
         }
+        self.unvouched
+            .retain(|u| next.slots.iter().any(|s| s.id.to_hex() == u.id));
         self.keyslots = next;
         Ok(())
     }

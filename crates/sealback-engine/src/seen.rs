@@ -8,8 +8,16 @@
 //! fire on ordinary pruning; forgetting the newest snapshot by id on another device does make
 //! it fire once, after which the record follows the repository again.
 //!
-//! The record is plain JSON (ids and times are not secret) and is only a hint: losing it loses
-//! the protection, never data.
+//! `check` turns the same comparison into a problem (exit 4): the newest snapshot this device
+//! saw is gone and nothing newer replaced it.
+//!
+//! A second record holds the highest key epoch this device has seen. A keys file of a lower
+//! epoch is refused before anything is unlocked: it is an older, authentic keys file put back,
+//! which would undo a rotation (the next backup would be written under the old root key, which
+//! the removed protector still opens).
+//!
+//! The records are plain JSON (ids, times and epochs are not secret); losing them loses the
+//! protection, never data.
 
 use crate::error::{Error, Result};
 use sealback_core::snapshot::Snapshot;
@@ -56,6 +64,59 @@ pub fn record_path(dir: &Path, repo_id_hex: &str) -> PathBuf {
     dir.join(format!("{repo_id_hex}.json"))
 }
 
+/// The key-epoch record file of a repository under `dir`.
+pub fn key_epoch_path(dir: &Path, repo_id_hex: &str) -> PathBuf {
+    dir.join(format!("{repo_id_hex}.keys.json"))
+}
+
+/// The highest key epoch this device has seen of one repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeenKeyEpoch {
+    /// The epoch.
+    pub key_epoch: u32,
+}
+
+fn read_key_epoch(path: &Path) -> Result<Option<u32>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(serde_json::from_slice::<SeenKeyEpoch>(&bytes)
+            .ok()
+            .map(|s| s.key_epoch)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Refuses a keys file whose epoch is below the highest this device has seen (call it before
+/// unlocking; the epoch need not be authenticated to be refused).
+pub fn check_key_epoch(path: &Path, epoch: u32) -> Result<()> {
+    match read_key_epoch(path)? {
+        Some(seen) if epoch < seen => Err(Error::KeysRolledBack {
+            seen,
+            found: epoch,
+            record: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Moves the record up to `epoch` (call it with the epoch of an unlocked, verified keys file).
+pub fn record_key_epoch(path: &Path, epoch: u32) -> Result<()> {
+    if read_key_epoch(path)?.is_some_and(|seen| seen >= epoch) {
+        return Ok(());
+    }
+    let text = serde_json::to_vec(&SeenKeyEpoch { key_epoch: epoch }).expect("plain struct");
+    write_atomically(path, &text)
+}
+
+fn write_atomically(path: &Path, text: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// Compares `snapshots` with the record at `path` and moves the record forward to the newest
 /// of them. Returns the suspicion, if any; the record is then left as it was, so the warning
 /// repeats until the person acts (or a newer snapshot appears).
@@ -100,13 +161,8 @@ pub fn check_and_record_times(
         }
     }
     if let Some(newest) = newest {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec(&newest).expect("plain struct");
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        write_atomically(path, &text)?;
     }
     Ok(None)
 }
@@ -161,5 +217,23 @@ mod tests {
         // A newer snapshot (a backup since) moves the record on.
         assert_eq!(check_and_record(&path, &[a, c.clone()]).unwrap(), None);
         assert_eq!(check_and_record(&path, &[c]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_lower_key_epoch_is_refused_and_the_record_only_moves_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_epoch_path(dir.path(), "ab");
+        check_key_epoch(&path, 0).unwrap();
+        record_key_epoch(&path, 2).unwrap();
+        check_key_epoch(&path, 2).unwrap();
+        check_key_epoch(&path, 3).unwrap();
+        let e = check_key_epoch(&path, 1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Integrity);
+        assert!(e.to_string().contains("epoch 2"), "{e}");
+        record_key_epoch(&path, 1).unwrap();
+        assert!(
+            check_key_epoch(&path, 1).is_err(),
+            "the record never moves down"
+        );
     }
 }

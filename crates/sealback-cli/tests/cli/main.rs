@@ -490,14 +490,21 @@ fn tampered_snapshot_and_keys_are_detected() {
     std::fs::write(&snap, &b).unwrap();
     assert_ok(&w.run(&["snapshots"]));
 
-    // The attestation at the end of the only slot.
+    // The keys file (format 2) ends with the empty keyring (u32 0), u16(1), the slot's digest
+    // and the MAC.
     let keys = w.repo.join("keys");
-    let mut k = std::fs::read(&keys).unwrap();
-    let n = k.len();
+    let original = std::fs::read(&keys).unwrap();
+    let n = original.len();
+    // The MAC.
+    let mut k = original.clone();
     k[n - 10] ^= 1;
     std::fs::write(&keys, &k).unwrap();
-    let out = w.run(&["snapshots"]);
-    assert_exit(&out, 4, "keyslot");
+    assert_exit(&w.run(&["snapshots"]), 4, "keys file failed verification");
+    // The attestation at the end of the only slot.
+    let mut k = original.clone();
+    k[n - 70 - 10] ^= 1;
+    std::fs::write(&keys, &k).unwrap();
+    assert_exit(&w.run(&["snapshots"]), 4, "keyslot");
 }
 
 /// A writer process keeps inserting messages while the backup copies the database.
@@ -748,4 +755,70 @@ fn a_device_notices_when_the_storage_serves_an_older_repository() {
     assert_ok(&out);
     let out = w.run(&["snapshots"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("rolled back"));
+}
+
+/// Issue 13: a keys file saved before a rotation and put back by whoever controls the drive
+/// is authentic, and would let the removed key read every later backup. This device saw the
+/// rotation, so it refuses the old file before unlocking anything.
+#[test]
+fn attack_a_replayed_pre_rotation_keys_file_is_refused() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(21);
+    w.backup(&chats);
+    let lost_key = w.root.join("lost.txt");
+    let added = w.json(&[
+        "key",
+        "add",
+        "recovery-key",
+        "--name",
+        "lost phone",
+        "--out",
+        lost_key.to_str().unwrap(),
+    ]);
+    let lost_id = added["id"]
+        .as_str()
+        .expect("key add reports the new id")
+        .to_string();
+    let saved = std::fs::read(w.repo.join("keys")).unwrap();
+
+    let removed = w.json(&["key", "remove", &lost_id, "--rotate"]);
+    assert_eq!(removed["rotated"], true);
+
+    // The drive's operator puts the saved keys file back.
+    std::fs::write(w.repo.join("keys"), &saved).unwrap();
+    for args in [&["snapshots"][..], &["backup", chats.to_str().unwrap()][..]] {
+        let out = w.run(args);
+        assert_exit(&out, 4, "older keys file was put back");
+    }
+}
+
+/// Issue 13: deleting the newest snapshot (and its data) leaves a repository that is sound in
+/// itself; this device saw that snapshot, so `check` reports it gone as a problem.
+#[test]
+fn attack_a_deleted_newest_snapshot_fails_check() {
+    let w = World::new();
+    w.init();
+    let chats = w.chats(22);
+    w.backup(&chats);
+    sealback_corpus::apply_day(
+        &chats,
+        &DayOfUse {
+            seed: 6,
+            new_messages: 50,
+            new_photos: 0,
+            deleted_media: 0,
+        },
+    )
+    .unwrap();
+    let newest = w.backup(&chats)["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ok(&w.run(&["check"]));
+
+    std::fs::remove_file(w.repo.join("snapshots").join(&newest)).unwrap();
+    let out = w.run(&["check"]);
+    assert_exit(&out, 4, "looks rolled back");
+    assert_exit(&out, 4, "forget");
 }

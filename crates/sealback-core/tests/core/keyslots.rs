@@ -19,9 +19,9 @@ fn setup() -> (Keyring, KeySlotFile, RecoveryKey) {
     let repo = RepoId::random(&mut rng);
     let keyring = Keyring::new(repo, vec![RootKey::random(&mut rng)]);
     let key = RecoveryKey::generate(&mut rng);
-    let mut file = KeySlotFile::new(repo);
-    file.add(KeySlot::enroll(&keyring, template("paper"), &key.to_secret(), &mut rng).unwrap())
-        .unwrap();
+    let mut file = KeySlotFile::new(&keyring);
+    let slot = KeySlot::enroll(&keyring, template("paper"), &key.to_secret(), &mut rng).unwrap();
+    file.add(&keyring, slot).unwrap();
     (keyring, file, key)
 }
 
@@ -49,6 +49,7 @@ fn any_of_several_slots_unlocks() {
     let (keyring, mut file, key) = setup();
     let second = RecoveryKey::generate(&mut crate::rng(12));
     file.add(
+        &keyring,
         KeySlot::enroll(
             &keyring,
             template("second"),
@@ -151,8 +152,11 @@ fn unknown_protector_types_and_slot_layouts_are_skipped_and_kept() {
     let (keyring, mut file, key) = setup();
     let mut odd = file.slots[0].clone();
     odd.protector_type = ProtectorType(999);
+    // Written by a newer client, which vouches for them (here: a format-1 file upgraded).
+    file.vouch = None;
     file.slots.insert(0, odd);
     file.foreign_slots.push(vec![42, 1, 2, 3]);
+    assert_eq!(file.upgrade(&keyring).unwrap().len(), 3);
     let bytes = file.encode();
     let back = KeySlotFile::decode(&bytes).unwrap();
     assert_eq!(back.foreign_slots, vec![vec![42, 1, 2, 3]]);
@@ -175,10 +179,12 @@ fn rotation_excludes_the_removed_protector_and_keeps_old_keys() {
     )
     .unwrap();
     let lost_id: SlotId = lost_slot.id;
-    file.add(lost_slot).unwrap();
+    file.add(&keyring, lost_slot).unwrap();
     let before = file.clone();
 
-    let (rotated, dropped) = file.rotate(&keyring, Some(lost_id), &mut crate::rng(22));
+    let (rotated, dropped) = file
+        .rotate(&keyring, Some(lost_id), &mut crate::rng(22))
+        .unwrap();
     assert_eq!(dropped, 0);
     assert_eq!(rotated.current_epoch(), 1);
     assert_ne!(rotated.current_root(), keyring.current_root());
@@ -220,7 +226,7 @@ fn rotation_excludes_the_removed_protector_and_keeps_old_keys() {
         .reattested
         .expect("attested at epoch 0, current epoch 1");
     assert_eq!((updated.attested_epoch, updated.sealed.len()), (1, 1));
-    assert!(file.replace_slot(updated));
+    assert!(file.replace_slot(&rotated, updated).unwrap());
     assert_eq!(
         unlock(&file, &key).unwrap().current_root(),
         rotated.current_root()
@@ -251,4 +257,170 @@ fn debug_output_never_shows_keys() {
     );
     assert!(!dbg.contains(&root_hex[..16]));
     assert!(dbg.contains("redacted"));
+}
+
+fn unlocked(file: &KeySlotFile, key: &RecoveryKey) -> sealback_core::keyslot::Unlocked {
+    let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+    let file = KeySlotFile::decode(&file.encode()).expect("round trip");
+    file.unlock(&mut RecoveryKeyProtector(
+        RecoveryKey::parse(&digits).unwrap(),
+    ))
+    .unwrap()
+}
+
+/// The drive's operator adds a slot for a secret it holds: it can make the slot (anyone can),
+/// but not the MAC, so the slot is reported, and rotation and enrolment refuse to seal to it.
+#[test]
+fn a_slot_the_mac_does_not_cover_is_reported_and_never_sealed_to() {
+    let (keyring, mut file, key) = setup();
+    let attacker_secret = RecoveryKey::generate(&mut crate::rng(70)).to_secret();
+    let attacker_ring = Keyring::new(file.repo_id, vec![RootKey::random(&mut crate::rng(71))]);
+    let intruder = KeySlot::enroll(
+        &attacker_ring,
+        template("paper copy"),
+        &attacker_secret,
+        &mut crate::rng(72),
+    )
+    .unwrap();
+    file.slots.push(intruder.clone());
+
+    let u = unlocked(&file, &key);
+    assert_eq!(u.unvouched.len(), 1);
+    assert_eq!(u.unvouched[0].id, intruder.id.to_hex());
+    assert!(UnlockError::Unvouched {
+        slots: u.unvouched.clone()
+    }
+    .to_string()
+    .contains("\"paper copy\""));
+
+    let before = file.clone();
+    let refused = file.rotate(&keyring, None, &mut crate::rng(73));
+    assert!(
+        matches!(refused, Err(UnlockError::Unvouched { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(file, before, "a refused rotation changes nothing");
+    let extra = KeySlot::enroll(
+        &keyring,
+        template("x"),
+        &key.to_secret(),
+        &mut crate::rng(74),
+    )
+    .unwrap();
+    assert!(file.add(&keyring, extra).is_err());
+    // Removing the intruder is allowed, and leaves a file that vouches for all it holds.
+    assert!(file.remove(&keyring, intruder.id).unwrap());
+    assert!(unlocked(&file, &key).unvouched.is_empty());
+}
+
+#[test]
+fn a_changed_keyring_epoch_or_mac_fails_the_keys_file() {
+    let (keyring, mut file, key) = setup();
+    let lost = KeySlot::enroll(
+        &keyring,
+        template("b"),
+        &key.to_secret(),
+        &mut crate::rng(80),
+    )
+    .unwrap();
+    file.add(&keyring, lost).unwrap();
+    let (rotated, _) = file.rotate(&keyring, None, &mut crate::rng(81)).unwrap();
+    let unlock_err = |f: &KeySlotFile| {
+        let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+        f.unlock(&mut RecoveryKeyProtector(
+            RecoveryKey::parse(&digits).unwrap(),
+        ))
+        .map(|_| ())
+        .unwrap_err()
+    };
+    let mut flipped = file.clone();
+    flipped.vouch.as_mut().unwrap().mac[5] ^= 0x10;
+    assert!(matches!(unlock_err(&flipped), UnlockError::KeysFile { .. }));
+    // A vouched slot that disappears is noticed too.
+    let mut dropped = file.clone();
+    dropped.slots.pop();
+    assert!(matches!(unlock_err(&dropped), UnlockError::KeysFile { .. }));
+    // The MAC of one epoch does not verify under another's key.
+    assert!(file.unvouched(&rotated).unwrap().unwrap().is_empty());
+    assert!(file.unvouched(&keyring).is_err());
+}
+
+#[test]
+fn a_format_1_file_unlocks_and_upgrades_listing_its_slots() {
+    let (keyring, mut file, key) = setup();
+    file.vouch = None;
+    let bytes = file.encode();
+    assert_eq!(bytes[6], 1, "format 1 on disk");
+    let mut old = KeySlotFile::decode(&bytes).unwrap();
+    let u = unlocked(&old, &key);
+    assert!(u.needs_upgrade && u.unvouched.is_empty());
+    // A format-1 file is not changed before it is upgraded.
+    assert!(old.rotate(&u.keyring, None, &mut crate::rng(90)).is_err());
+    let listed = old.upgrade(&u.keyring).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "paper");
+    assert_eq!(old.encode()[6], 2);
+    let again = unlocked(&old, &key);
+    assert!(!again.needs_upgrade);
+    assert_eq!(again.keyring.current_root(), keyring.current_root());
+    assert!(old.upgrade(&keyring).is_none());
+}
+
+#[test]
+fn low_order_public_keys_are_refused_when_parsed() {
+    let (_, file, _) = setup();
+    let bytes = file.encode();
+    let pk = file.slots[0].public_key;
+    let at = bytes.windows(32).position(|w| w == pk).unwrap();
+    // The all-zero key, 1 and 2^255-19 (p itself) are low-order or non-canonical encodings of
+    // low-order points: every DH with them is zero.
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for bad in [[0u8; 32], one, p] {
+        let mut b = bytes.clone();
+        b[at..at + 32].copy_from_slice(&bad);
+        assert!(KeySlotFile::decode(&b).is_err(), "{}", hex::encode(bad));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any file a writer makes (format 2 with its MAC, or format 1) decodes to itself, and the
+    /// keys it was made under find every slot vouched for.
+    #[test]
+    fn keys_files_round_trip(
+        names in proptest::collection::vec("[a-z ]{0,20}", 1..4),
+        params in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        foreign in proptest::collection::vec(
+            proptest::collection::vec(2u8..=255, 1..40), 0..3),
+        rotations in 0u8..3,
+        format1 in proptest::prelude::any::<bool>(),
+    ) {
+        let mut rng = crate::rng(names.len() as u8);
+        let mut keyring = Keyring::new(RepoId([3; 16]), vec![RootKey::random(&mut rng)]);
+        let mut file = KeySlotFile::new(&keyring);
+        for (i, name) in names.iter().enumerate() {
+            let secret = ProtectorSecret::new(vec![i as u8; 32]);
+            let mut t = template(name);
+            t.params = params.clone();
+            let slot = KeySlot::enroll(&keyring, t, &secret, &mut rng).unwrap();
+            file.add(&keyring, slot).unwrap();
+        }
+        for _ in 0..rotations {
+            keyring = file.rotate(&keyring, None, &mut rng).unwrap().0;
+        }
+        file.vouch = None;
+        file.foreign_slots = foreign;
+        if !format1 {
+            file.upgrade(&keyring).unwrap();
+        }
+        let back = KeySlotFile::decode(&file.encode()).unwrap();
+        proptest::prop_assert_eq!(&back, &file);
+        let unvouched = back.unvouched(&keyring).unwrap();
+        proptest::prop_assert_eq!(unvouched.map(|u| u.len()), (!format1).then_some(0));
+    }
 }

@@ -8,7 +8,7 @@ use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::recovery::{RecoveryKey, RecoveryKeyError, RecoveryKeyProtector};
 use sealback_core::secret::SubKey;
 use sealback_core::snapshot::Tree;
-use sealback_core::{Id, Keyring, ProtectorSecret, RepoId, RootKey};
+use sealback_core::{labels, vouch, Id, Keyring, ProtectorSecret, RepoId, RootKey};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -138,6 +138,11 @@ impl Protector for RawSecret {
     }
 }
 
+fn recovery_protector(secret: &[u8]) -> RecoveryKeyProtector {
+    let digits = String::from_utf8(secret.to_vec()).unwrap();
+    RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap())
+}
+
 #[test]
 fn keyslots() {
     let v = load("keyslot.json");
@@ -156,13 +161,15 @@ fn keyslots() {
             hx(&c["file"]),
             "re-encoding is byte-identical"
         );
-        let digits = String::from_utf8(secret.clone()).unwrap();
-        let mut p = RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap());
-        let unlocked = file.unlock(&mut p).unwrap();
+        let unlocked = file.unlock(&mut recovery_protector(&secret)).unwrap();
+        let root = c.get("root").unwrap_or(&v["root_key"]);
         assert_eq!(
             hex::encode(unlocked.keyring.current_root().expose_secret()),
-            v["root_key"].as_str().unwrap()
+            root.as_str().unwrap()
         );
+        assert!(unlocked.unvouched.is_empty(), "{}", c["why"]);
+        let upgrade = c["expected"] == "unlocks_needs_upgrade";
+        assert_eq!(unlocked.needs_upgrade, upgrade, "{}", c["why"]);
     }
     for c in v["invalid"].as_array().unwrap() {
         let kind = match KeySlotFile::decode(&hx(&c["file"])) {
@@ -172,12 +179,115 @@ fn keyslots() {
                 match file.unlock(&mut RawSecret(s)) {
                     Err(UnlockError::WrongSecret { .. }) => "wrong_secret".into(),
                     Err(UnlockError::Tampered { .. }) => "tampered".into(),
+                    Err(UnlockError::KeysFile { .. }) => "keys_file".into(),
+                    Ok(u) if !u.unvouched.is_empty() => "unvouched".into(),
                     other => format!("{other:?}"),
                 }
             }
         };
-        assert_eq!(kind, c["expected"].as_str().unwrap());
+        assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
     }
+}
+
+#[test]
+fn keys_file_mac() {
+    let v = load("keyslot.json");
+    let m = &v["mac"];
+    let file = KeySlotFile::decode(&hx(&m["file"])).unwrap();
+    let root = RootKey::from_slice(&hx(&v["root_key"])).unwrap();
+    let mac_key = hkdf_subkey(root.expose_secret(), &file.repo_id.0, labels::KEYS_FILE_MAC);
+    assert_eq!(
+        hex::encode(mac_key.expose_secret()),
+        m["mac_key"].as_str().unwrap()
+    );
+    // Each slot record's digest, recomputed from the encoded record in the file.
+    let records: Vec<Vec<u8>> = file
+        .slots
+        .iter()
+        .map(|s| {
+            let mut one = file.clone();
+            one.slots = vec![s.clone()];
+            one.vouch = None;
+            let bytes = one.encode();
+            let len = u32::from_be_bytes(bytes[29..33].try_into().unwrap()) as usize;
+            bytes[33..33 + len].to_vec()
+        })
+        .collect();
+    let digests: Vec<[u8; 32]> = records.iter().map(|r| vouch::record_digest(r)).collect();
+    let expected: Vec<String> = digests.iter().map(hex::encode).collect();
+    let listed: Vec<String> = m["slot_record_digests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(expected, listed);
+    let covered = vouch::Covered {
+        version: 2,
+        repo_id: &file.repo_id,
+        epoch: file.current_epoch,
+        digests: &digests,
+        keyring: &file.keyring,
+    };
+    assert_eq!(
+        hex::encode(vouch::mac(&root, &covered)),
+        m["mac"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex::encode(file.vouch.unwrap().mac),
+        m["mac"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn rotation() {
+    let v = load("keyslot.json");
+    let r = &v["rotation"];
+    let after = KeySlotFile::decode(&hx(&r["after"])).unwrap();
+    let unlocked = after
+        .unlock(&mut recovery_protector(&hx(&v["protector_secret"])))
+        .unwrap();
+    let roots: Vec<String> = unlocked
+        .keyring
+        .roots()
+        .iter()
+        .map(|k| hex::encode(k.expose_secret()))
+        .collect();
+    let expected: Vec<String> = r["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(roots, expected);
+    assert_eq!(roots[0], v["root_key"].as_str().unwrap());
+    assert_eq!(after.current_epoch, 1);
+    assert_eq!(
+        hex::encode(&after.keyring),
+        r["keyring_object"].as_str().unwrap()
+    );
+    // The keyring object: header epoch 0, metadata key of K_1, id repo_id || u32(1) || 0^12.
+    let k1 = RootKey::from_slice(&hx(&r["roots"][1])).unwrap();
+    let metadata = hkdf_subkey(k1.expose_secret(), &after.repo_id.0, labels::METADATA_KEY);
+    let mut id = [0u8; 32];
+    id[..16].copy_from_slice(&after.repo_id.0);
+    id[16..20].copy_from_slice(&1u32.to_be_bytes());
+    assert_eq!(after.keyring[2..6], [0, 0, 0, 0]);
+    let body = open_with_key(
+        &metadata,
+        ObjectType::Keyring,
+        &Id(id),
+        &after.keyring,
+        1 << 20,
+    )
+    .unwrap();
+    assert_eq!(body[..5], [1, 0, 0, 0, 1]);
+    assert_eq!(hex::encode(&body[5..]), v["root_key"].as_str().unwrap());
+    // The removed slot is gone, the other sealed at both epochs.
+    let before = KeySlotFile::decode(&hx(&r["before"])).unwrap();
+    assert_eq!((before.slots.len(), after.slots.len()), (2, 1));
+    let epochs: Vec<u32> = after.slots[0].sealed.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, [0, 1]);
 }
 
 #[test]

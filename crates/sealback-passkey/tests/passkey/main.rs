@@ -173,15 +173,18 @@ async fn passkey_keyslots_unlock_only_with_their_credential() {
     let mut r = rng();
     let repo = RepoId::random(&mut r);
     let keyring = Keyring::new(repo, vec![RootKey::random(&mut r)]);
-    let mut file = KeySlotFile::new(repo);
+    let mut file = KeySlotFile::new(&keyring);
     let mut phone = provider(&tmp.path().join("phone.sbpk"), "1111");
     let mut laptop = provider(&tmp.path().join("laptop.sbpk"), "2222");
     for (p, name) in [(&mut phone, "phone"), (&mut laptop, "laptop")] {
         let (template, secret) = enroll_template(p, RP, "me", name.into(), 1, &mut r)
             .await
             .unwrap();
-        file.add(KeySlot::enroll(&keyring, template, &secret, &mut r).unwrap())
-            .unwrap();
+        file.add(
+            &keyring,
+            KeySlot::enroll(&keyring, template, &secret, &mut r).unwrap(),
+        )
+        .unwrap();
     }
     for p in [&mut phone, &mut laptop] {
         let mut protector = PasskeyProtector::assert(&file, p).await.unwrap();
