@@ -80,11 +80,18 @@ pub struct RegisterStartReply {
     /// OPAQUE RegistrationResponse.
     #[serde(with = "b64")]
     pub response: Vec<u8>,
+    /// Names this registration for [`RegisterFinish`]: the vault keeps the record's fresh
+    /// credential identifier under it until then.
+    #[serde(default)]
+    pub session: String,
 }
 
 /// `POST /v1/register/finish`: creates or replaces the account's record.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct RegisterFinish {
+    /// From [`RegisterStartReply`] (required: a finish without it is refused).
+    #[serde(default)]
+    pub session: String,
     /// The account.
     pub account: String,
     /// Proof of account ownership.

@@ -136,9 +136,13 @@ pub struct Vault {
     pub(crate) db: Db,
     pub(crate) sealer: Arc<dyn Sealer>,
     setup: ServerSetup<Suite>,
+    /// Makes the credential identifier of an account without a record (see [`Self::unknown_credential_id`]).
+    unknown_key: ring::hmac::Key,
     pub(crate) options: VaultOptions,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) account_limiter: RateLimiter,
+    /// Registration starts per account (each evaluates the OPRF once, under a fresh key).
+    register_limiter: RateLimiter,
     source_limiter: RateLimiter,
     monitor: Monitor,
     pub(crate) metrics: Metrics,
@@ -245,18 +249,72 @@ pub(crate) struct LoginSession {
     pub taken: Vec<(RecordKind, Vec<u8>)>,
 }
 
-/// A stored record: the OPAQUE password file and the client's wrapped key.
-fn encode_record(password_file: &[u8], wrapped: &[u8]) -> Vec<u8> {
-    let mut v = (password_file.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(password_file);
+/// The version byte of a password record that carries its own credential identifier. A
+/// version-1 record (before issue 14) has no version byte: it starts with the big-endian
+/// length of its password file, whose first byte is 0, and its identifier is the account.
+const RECORD_V2: u8 = 2;
+
+/// The length of a fresh credential identifier (random, chosen at `register/start`).
+const CREDENTIAL_ID_LEN: usize = 32;
+
+/// A stored password record (version 2): the OPAQUE credential identifier the record's OPRF key
+/// is derived from, the OPAQUE password file and the client's wrapped key.
+fn encode_record(credential_id: &[u8], password_file: &[u8], wrapped: &[u8]) -> Vec<u8> {
+    let mut v = vec![RECORD_V2];
+    v.extend_from_slice(&encode_fields(&[credential_id, password_file]));
     v.extend_from_slice(wrapped);
     v
 }
 
-fn decode_record(v: &[u8]) -> Option<(&[u8], &[u8])> {
+/// An opened password record: the credential identifier, the password file, the wrapped key.
+struct PasswordRecord<'a> {
+    credential_id: std::borrow::Cow<'a, [u8]>,
+    file: &'a [u8],
+    wrapped: &'a [u8],
+}
+
+/// One length-prefixed field at the start of `v`, and the rest.
+fn split_field(v: &[u8]) -> Option<(&[u8], &[u8])> {
     let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
     let rest = v.get(4..)?;
     (rest.len() >= n).then(|| rest.split_at(n))
+}
+
+fn decode_record<'a>(account: &'a str, v: &'a [u8]) -> Option<PasswordRecord<'a>> {
+    match *v.first()? {
+        RECORD_V2 => {
+            let (credential_id, rest) = split_field(&v[1..])?;
+            let (file, wrapped) = split_field(rest)?;
+            Some(PasswordRecord {
+                credential_id: credential_id.into(),
+                file,
+                wrapped,
+            })
+        }
+        // Version 1: the account was the credential identifier.
+        0 => {
+            let (file, wrapped) = split_field(v)?;
+            Some(PasswordRecord {
+                credential_id: account.as_bytes().into(),
+                file,
+                wrapped,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The key that makes an unknown account's (fake) credential identifier: derived from the
+/// sealed server setup, so it is as secret and as stable as the OPRF seed itself.
+fn unknown_account_key(setup: &[u8]) -> ring::hmac::Key {
+    let salt = ring::hkdf::Salt::new(
+        ring::hkdf::HKDF_SHA256,
+        b"sealback vault 2026-12-02 unknown-account credential identifiers",
+    );
+    salt.extract(setup)
+        .expand(&[], ring::hmac::HMAC_SHA256)
+        .expect("one HMAC key")
+        .into()
 }
 
 pub(crate) fn valid_account(account: &str) -> Result<(), VaultError> {
@@ -352,6 +410,8 @@ impl Vault {
             rollout,
             _rollout_watcher: rollout_watcher,
             account_limiter: RateLimiter::new(options.account_rate),
+            register_limiter: RateLimiter::new(options.account_rate),
+            unknown_key: unknown_account_key(&bytes),
             source_limiter: RateLimiter::new(options.source_rate),
             monitor: Monitor::new(options.monitor),
             metrics: Metrics::default(),
@@ -676,7 +736,17 @@ impl Vault {
         }
     }
 
-    /// Registration, first message.
+    /// An unknown account's credential identifier: deterministic (the same account gets the
+    /// same fake answer every time, like a known one) and keyed by a vault secret, so that
+    /// nobody can tell it from a record's random identifier nor evaluate it elsewhere.
+    fn unknown_credential_id(&self, account: &str) -> Vec<u8> {
+        let tag = ring::hmac::sign(&self.unknown_key, account.as_bytes());
+        [b"unknown:".as_slice(), tag.as_ref()].concat()
+    }
+
+    /// Registration, first message. The OPRF is evaluated under a key no login uses: a fresh
+    /// random credential identifier, kept (sealed, in the session) until `register/finish`
+    /// stores it with the record. The start is rate limited per account and audited.
     pub async fn register_start(
         &self,
         req: &proto::RegisterStart,
@@ -688,17 +758,50 @@ impl Vault {
         self.authorize(&req.account, &req.proof, Scope::Register, now)
             .await
             .inspect_err(|_| self.metrics.registration("unauthorized"))?;
+        self.register_limiter
+            .check(&req.account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         let request = RegistrationRequest::<Suite>::deserialize(&req.request)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        let result =
-            ServerRegistration::<Suite>::start(&self.setup, request, req.account.as_bytes())
-                .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
+        let mut credential_id = Zeroizing::new(vec![0u8; CREDENTIAL_ID_LEN]);
+        OsRng.fill_bytes(&mut credential_id);
+        let result = ServerRegistration::<Suite>::start(&self.setup, request, &credential_id)
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
+        let session = self
+            .put_ceremony(&req.account, &[&credential_id], now)
+            .await?;
+        self.audit_event(&req.account, "register_start", "evaluated", source, now)
+            .await?;
         Ok(proto::RegisterStartReply {
             response: result.message.serialize().to_vec(),
+            session,
         })
     }
 
-    /// Registration, second message: stores the record (replacing any) and resets the count.
+    /// Appends an event about `account` from `source` to the audit trail.
+    pub(crate) async fn audit_event(
+        &self,
+        account: &str,
+        event: &str,
+        outcome: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), VaultError> {
+        self.db
+            .audit(AuditEntry {
+                time: now,
+                account: account.to_string(),
+                event: event.into(),
+                outcome: outcome.into(),
+                remaining: None,
+                source: Some(source.to_string()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Registration, second message: stores the record (replacing any) with the credential
+    /// identifier its `register/start` chose, and resets the count.
     pub async fn register_finish(
         &self,
         req: proto::RegisterFinish,
@@ -713,16 +816,49 @@ impl Vault {
         if req.wrapped_key.len() > 1024 {
             return Err(VaultError::BadRequest("wrapped key too large".into()));
         }
+        if req.session.is_empty() {
+            return Err(VaultError::BadRequest(
+                "register/finish needs the session of its register/start".into(),
+            ));
+        }
+        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let [credential_id] = fields.as_slice() else {
+            return Err(VaultError::SessionExpired);
+        };
+        if account != req.account {
+            return Err(VaultError::SessionExpired);
+        }
         let upload = RegistrationUpload::<Suite>::deserialize(&req.upload)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration upload".into()))?;
         let file = ServerRegistration::<Suite>::finish(upload).serialize();
         let sealed = self.sealer.seal(
             &record_aad(&req.account),
-            &encode_record(&file, &req.wrapped_key),
+            &Zeroizing::new(encode_record(credential_id, &file, &req.wrapped_key)),
         );
         self.db.put_record(req.account, sealed, now).await?;
         self.metrics.registration("ok");
         Ok(())
+    }
+
+    /// Opens an account's sealed password record: its credential identifier, password file and
+    /// wrapped key.
+    fn open_password_record(
+        &self,
+        account: &str,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, ServerRegistration<Suite>, Vec<u8>), VaultError> {
+        let opened = Zeroizing::new(self.sealer.open(&record_aad(account), sealed).ok_or_else(
+            || VaultError::Internal("a record does not open (tampered database?)".into()),
+        )?);
+        let record = decode_record(account, &opened)
+            .ok_or_else(|| VaultError::Internal("malformed record".into()))?;
+        let file = ServerRegistration::<Suite>::deserialize(record.file)
+            .map_err(|_| VaultError::Internal("malformed password file".into()))?;
+        Ok((
+            record.credential_id.into_owned(),
+            file,
+            record.wrapped.to_vec(),
+        ))
     }
 
     /// Login, first message: the guess is counted before anything is computed.
@@ -735,7 +871,7 @@ impl Vault {
         self.admit_login(&req.account, &req.proof, &source, now)
             .await?;
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
         let limit = self.options.guess_limit;
         let Guess {
             count,
@@ -744,40 +880,23 @@ impl Vault {
         } = self
             .count_guess(&req.account, RecordKind::Password, now, source)
             .await?;
-        let opened = match &sealed_record {
-            Some(s) => Some(zeroize::Zeroizing::new(
-                self.sealer
-                    .open(&record_aad(&req.account), s)
-                    .ok_or_else(|| {
-                        VaultError::Internal("a record does not open (tampered database?)".into())
-                    })?,
-            )),
-            None => None,
-        };
-        let (file, wrapped) = match &opened {
-            Some(r) => {
-                let (f, w) = decode_record(r)
-                    .ok_or_else(|| VaultError::Internal("malformed record".into()))?;
-                (
-                    Some(
-                        ServerRegistration::<Suite>::deserialize(f)
-                            .map_err(|e| VaultError::Internal(format!("{e:?}")))?,
-                    ),
-                    w.to_vec(),
-                )
+        let (credential_id, file, wrapped) = match &sealed_record {
+            Some(s) => {
+                let (id, file, wrapped) = self.open_password_record(&req.account, s)?;
+                (id, Some(file), wrapped)
             }
             // Unknown accounts get an answer indistinguishable from a known one's.
-            None => (None, vec![]),
+            None => (self.unknown_credential_id(&req.account), None, vec![]),
         };
         let result = ServerLogin::start(
             &mut OsRng,
             &self.setup,
             file,
             request,
-            req.account.as_bytes(),
+            &credential_id,
             ServerLoginParameters::default(),
         )
-        .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+        .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
         // The session keeps the login state, the wrapped key, and (on the last guess) the
         // account's records, sealed.
         let ke2_state = result.state.serialize();
@@ -808,9 +927,9 @@ impl Vault {
             return Err(VaultError::Internal("malformed session".into()));
         };
         let finalization = CredentialFinalization::<Suite>::deserialize(&req.finalization)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE credential finalization".into()))?;
         let server = ServerLogin::<Suite>::deserialize(ke2_state)
-            .map_err(|e| VaultError::Internal(format!("{e:?}")))?;
+            .map_err(|_| VaultError::Internal("malformed login state".into()))?;
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db

@@ -9,6 +9,7 @@ use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
 use std::path::Path;
 use std::sync::Arc;
 
+mod attacks;
 mod operations;
 mod passkeys;
 mod rollout;

@@ -1,0 +1,253 @@
+//! Issue 14: the vault attacked as an attacker would, with an OPAQUE client nobody here wrote
+//! (opaque-ke's client API driven by hand) and plain HTTP (reqwest), never
+//! `sealback-vault-client`. Each test runs the attack against a real vault and asserts that it
+//! gains nothing.
+
+use super::{start, Running};
+use opaque_ke::{
+    ClientLogin, ClientRegistration, ClientRegistrationFinishParameters, RegistrationResponse,
+};
+use rand08::rngs::OsRng;
+use sealback_proto::{self as proto, Suite};
+use sealback_vault::db::RecordKind;
+
+/// Posts JSON, returns the status and the JSON body (`null` if none).
+pub(crate) async fn post_json(
+    url: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+fn b64(v: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+}
+
+fn unb64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v.as_str().expect("a base64url string"))
+        .unwrap()
+}
+
+/// `register/start` for `password`: the client state and the vault's reply.
+async fn raw_register_start(
+    url: &str,
+    account: &str,
+    password: &[u8],
+) -> (ClientRegistration<Suite>, serde_json::Value) {
+    let start = ClientRegistration::<Suite>::start(&mut OsRng, password).unwrap();
+    let body = serde_json::json!({
+        "account": account, "proof": "dev",
+        "request": b64(&start.message.serialize()),
+    });
+    let (status, reply) = post_json(url, "/v1/register/start", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    (start.state, reply)
+}
+
+/// The client's half of a registration: the upload for `register/finish`.
+fn finish_registration(
+    state: ClientRegistration<Suite>,
+    password: &[u8],
+    reply: &serde_json::Value,
+) -> Vec<u8> {
+    let response = RegistrationResponse::<Suite>::deserialize(&unb64(&reply["response"])).unwrap();
+    let ksf = proto::ksf();
+    state
+        .finish(
+            &mut OsRng,
+            password,
+            response,
+            ClientRegistrationFinishParameters::new(Default::default(), Some(&ksf)),
+        )
+        .unwrap()
+        .message
+        .serialize()
+        .to_vec()
+}
+
+/// Registers `password` for `account` over raw HTTP.
+pub(crate) async fn raw_register(url: &str, account: &str, password: &[u8]) {
+    let (state, reply) = raw_register_start(url, account, password).await;
+    let upload = finish_registration(state, password, &reply);
+    let mut body = serde_json::json!({
+        "account": account, "proof": "dev",
+        "upload": b64(&upload), "wrapped_key": b64(&[7u8; 60]),
+    });
+    if let Some(session) = reply.get("session") {
+        body["session"] = session.clone();
+    }
+    let (status, reply) = post_json(url, "/v1/register/finish", &body).await;
+    assert_eq!(status, 204, "{reply}");
+}
+
+/// One counted `login/start`: its KE2 (credential response and key exchange).
+async fn raw_login_start_ke2(url: &str, account: &str) -> Vec<u8> {
+    let start = ClientLogin::<Suite>::start(&mut OsRng, b"anything").unwrap();
+    let body = serde_json::json!({
+        "account": account, "proof": "dev",
+        "request": b64(&start.message.serialize()),
+    });
+    let (status, reply) = post_json(url, "/v1/login/start", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    unb64(&reply["response"])
+}
+
+/// RFC 9807 §6.3.2.2 done by the attacker: the masking key a candidate password yields (from a
+/// registration the attacker runs with it) unmasks the KE2's credential response; the first 32
+/// bytes are the vault's public key exactly when the OPRF evaluated the same key and the
+/// candidate is the password. KE2 = evaluated element (32) ‖ masking nonce (32) ‖ masked
+/// response (128) ‖ key exchange.
+fn unmasks_to_server_key(ke2: &[u8], masking_key: &[u8], server_public_key: &[u8]) -> bool {
+    use ring::hkdf::{KeyType, Prk, HKDF_SHA512};
+    struct Len(usize);
+    impl KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let (nonce, masked) = (&ke2[32..64], &ke2[64..192]);
+    let prk = Prk::new_less_safe(HKDF_SHA512, masking_key);
+    let info = [nonce, b"CredentialResponsePad".as_slice()];
+    let mut pad = [0u8; 128];
+    prk.expand(&info, Len(128))
+        .unwrap()
+        .fill(&mut pad)
+        .unwrap();
+    let unmasked: Vec<u8> = masked.iter().zip(pad).map(|(m, p)| m ^ p).collect();
+    unmasked[..32] == *server_public_key
+}
+
+/// Issue 14, first hole: `register/start` evaluated the OPRF under the key `login/start` uses
+/// (both derived it from the account name), uncounted. One counted login start, then one
+/// registration start per candidate, tests passwords offline.
+#[tokio::test]
+async fn register_start_is_no_uncounted_password_oracle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    raw_register(&v.url, "alice", b"hunter2").await;
+    let info: serde_json::Value = reqwest::get(format!("{}/v1/info", v.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_public_key = unb64(&info["server_public_key"]);
+    let ke2 = raw_login_start_ke2(&v.url, "alice").await;
+    let mut found = None;
+    for candidate in ["123456", "password", "hunter2", "letmein"] {
+        // The attacker never calls register/finish: the record stays the owner's.
+        let (state, reply) = raw_register_start(&v.url, "alice", candidate.as_bytes()).await;
+        let upload = finish_registration(state, candidate.as_bytes(), &reply);
+        // RegistrationUpload = client public key (32) ‖ masking key (64) ‖ envelope.
+        if unmasks_to_server_key(&ke2, &upload[32..96], &server_public_key) {
+            found = Some(candidate);
+        }
+    }
+    assert_eq!(
+        found, None,
+        "register/start let a register-proof holder test passwords offline"
+    );
+    assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 1);
+    assert!(v
+        .vault
+        .db()
+        .has_record("alice".into(), RecordKind::Password)
+        .await
+        .unwrap());
+    audit_has(&v, "alice", "register_start").await;
+}
+
+/// The audit trail of `account` has an `event` entry.
+async fn audit_has(v: &Running, account: &str, event: &str) {
+    let log = v.vault.db().audit_log(1000).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.account == account && e.event == event),
+        "no {event} in the audit trail of {account}"
+    );
+}
+
+/// A full login over raw HTTP: the status of `login/finish` and its body.
+pub(crate) async fn raw_login(url: &str, account: &str, password: &[u8]) -> (u16, serde_json::Value) {
+    let start = ClientLogin::<Suite>::start(&mut OsRng, password).unwrap();
+    let body = serde_json::json!({
+        "account": account, "proof": "dev",
+        "request": b64(&start.message.serialize()),
+    });
+    let (status, reply) = post_json(url, "/v1/login/start", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    let ke2 = opaque_ke::CredentialResponse::<Suite>::deserialize(&unb64(&reply["response"]))
+        .unwrap();
+    let ksf = proto::ksf();
+    let params = opaque_ke::ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf));
+    let finalization = match start.state.finish(&mut OsRng, password, ke2, params) {
+        Ok(done) => done.message.serialize().to_vec(),
+        // A wrong password: the client cannot finish; send what a careless client would.
+        Err(_) => vec![0u8; 64],
+    };
+    let body = serde_json::json!({
+        "session": reply["session"], "finalization": b64(&finalization),
+    });
+    post_json(url, "/v1/login/finish", &body).await
+}
+
+/// Records stored before issue 14 used the account as their credential identifier and carry no
+/// version byte: they keep working.
+#[tokio::test]
+async fn a_record_stored_before_fresh_identifiers_still_logs_in() {
+    use sealback_vault::sealer::{Sealer, SoftwareSealer};
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let sealer = SoftwareSealer::open_or_create(&tmp.path().join("vault.key")).unwrap();
+    let conn = rusqlite::Connection::open(tmp.path().join("vault.db")).unwrap();
+    let sealed_setup: Vec<u8> = conn
+        .query_row("SELECT sealed FROM setup", [], |r| r.get(0))
+        .unwrap();
+    let setup = opaque_ke::ServerSetup::<Suite>::deserialize(
+        &sealer
+            .open(b"sealback vault 2026-11-25 server setup", &sealed_setup)
+            .unwrap(),
+    )
+    .unwrap();
+    // What the vault of 2026-11-25 did at registration.
+    let client = ClientRegistration::<Suite>::start(&mut OsRng, b"old password").unwrap();
+    let response =
+        opaque_ke::ServerRegistration::<Suite>::start(&setup, client.message, b"olga").unwrap();
+    let ksf = proto::ksf();
+    let upload = client
+        .state
+        .finish(
+            &mut OsRng,
+            b"old password",
+            response.message,
+            ClientRegistrationFinishParameters::new(Default::default(), Some(&ksf)),
+        )
+        .unwrap()
+        .message;
+    let file = opaque_ke::ServerRegistration::<Suite>::finish(upload).serialize();
+    let mut v1 = (file.len() as u32).to_be_bytes().to_vec();
+    v1.extend_from_slice(&file);
+    v1.extend_from_slice(b"wrapped by the client");
+    let sealed = sealer.seal(b"sealback vault 2026-11-25 record:olga", &v1);
+    conn.execute(
+        "INSERT INTO records(account, sealed, created) VALUES ('olga', ?1, 0)",
+        [sealed],
+    )
+    .unwrap();
+    let (status, reply) = raw_login(&v.url, "olga", b"old password").await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(unb64(&reply["wrapped_key"]), b"wrapped by the client");
+    let (status, reply) = raw_login(&v.url, "olga", b"wrong").await;
+    assert_eq!(status, 401, "{reply}");
+}
