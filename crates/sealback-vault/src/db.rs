@@ -8,8 +8,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
-/// The kinds of key material the vault holds for an account. Each lives in its own table; the
-/// guess count is shared.
+/// The kinds of key material the vault holds for an account. Each lives in its own table and
+/// has its own guess count (issue 14: a shared count let one kind's registration reset the
+/// other's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordKind {
     /// The OPAQUE password file and the client's wrapped key (`records`).
@@ -29,6 +30,14 @@ impl RecordKind {
         }
     }
 
+    /// The audit event of a login.
+    pub(crate) fn login_event(self) -> &'static str {
+        match self {
+            RecordKind::Password => "login",
+            RecordKind::Passkey => "passkey_login",
+        }
+    }
+
     /// The audit event of a registration.
     pub(crate) fn register_event(self) -> &'static str {
         match self {
@@ -43,6 +52,11 @@ impl RecordKind {
             RecordKind::Password => 1,
             RecordKind::Passkey => 2,
         }
+    }
+
+    /// [`RecordKind::code`] as PostgreSQL's SMALLINT.
+    pub(crate) fn pg_code(self) -> i16 {
+        i16::from(self.code())
     }
 
     /// The kind of [`RecordKind::code`].
@@ -71,8 +85,8 @@ pub struct Guess {
     pub count: u32,
     /// The sealed record of the kind asked for, if the account has one.
     pub record: Option<Vec<u8>>,
-    /// On the last allowed guess, every record of the account (of every kind), taken out of
-    /// its table: they live only in this login's session until it succeeds. Empty otherwise.
+    /// On the last allowed guess, the record of the kind asked for, taken out of its table: it
+    /// lives only in this login's session until it succeeds. Empty otherwise.
     pub taken: Vec<(RecordKind, Vec<u8>)>,
 }
 
@@ -249,9 +263,11 @@ impl Db {
         }
     }
     /// See [`SqliteDb::login_succeeded`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn login_succeeded(
         &self,
         account: String,
+        kind: RecordKind,
         restore: Vec<(RecordKind, Vec<u8>)>,
         update: Option<(RecordKind, Vec<u8>)>,
         now: i64,
@@ -259,11 +275,11 @@ impl Db {
     ) -> Result<(), DbError> {
         match self {
             Db::Sqlite(d) => {
-                d.login_succeeded(account, restore, update, now, source)
+                d.login_succeeded(account, kind, restore, update, now, source)
                     .await
             }
             Db::Postgres(d) => {
-                d.login_succeeded(&account, &restore, update.as_ref(), now, &source)
+                d.login_succeeded(&account, kind, &restore, update.as_ref(), now, &source)
                     .await
             }
         }
@@ -289,17 +305,18 @@ impl Db {
             Db::Postgres(d) => d.has_record(&account, kind).await,
         }
     }
-    /// Guesses counted for an account.
-    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+    /// Guesses counted against an account's record of `kind`.
+    pub async fn attempts(&self, account: String, kind: RecordKind) -> Result<u32, DbError> {
         match self {
-            Db::Sqlite(d) => d.attempts(account).await,
-            Db::Postgres(d) => d.attempts(&account).await,
+            Db::Sqlite(d) => d.attempts(account, kind).await,
+            Db::Postgres(d) => d.attempts(&account, kind).await,
         }
     }
 }
 
-/// Creates or replaces an account's record of one kind, resets its guess count and audits the
-/// registration.
+/// Creates or replaces an account's record of one kind and audits the registration. The
+/// record's guess count is reset only when a record is replaced: a count protects the record it
+/// was made against, and guesses made before a first registration stay counted.
 fn store_record(
     c: &Connection,
     kind: RecordKind,
@@ -307,6 +324,20 @@ fn store_record(
     sealed: &[u8],
     now: i64,
 ) -> Result<(), DbError> {
+    let replaces: bool = c.query_row(
+        &format!(
+            "SELECT count(*) > 0 FROM {} WHERE account = ?1",
+            kind.table()
+        ),
+        params![account],
+        |r| r.get(0),
+    )?;
+    if replaces {
+        c.execute(
+            "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
+            params![account, kind.code()],
+        )?;
+    }
     c.execute(
         &format!(
             "INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3)
@@ -315,7 +346,6 @@ fn store_record(
         ),
         params![account, sealed, now],
     )?;
-    c.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
     c.execute(
         "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, ?3, 'ok')",
         params![now, account, kind.register_event()],
@@ -323,18 +353,18 @@ fn store_record(
     Ok(())
 }
 
-/// Destroys every key the account holds (the guess limit is reached).
-fn destroy_all(c: &Connection, account: &str) -> Result<(), DbError> {
-    for k in RecordKind::ALL {
+/// Destroys the account's record of `kind` (its guess limit is reached).
+fn destroy(c: &Connection, account: &str, kind: RecordKind) -> Result<(), DbError> {
+    c.execute(
+        &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
+        params![account],
+    )?;
+    if kind == RecordKind::Passkey {
         c.execute(
-            &format!("DELETE FROM {} WHERE account = ?1", k.table()),
+            "DELETE FROM passkey_credentials WHERE account = ?1",
             params![account],
         )?;
     }
-    c.execute(
-        "DELETE FROM passkey_credentials WHERE account = ?1",
-        params![account],
-    )?;
     Ok(())
 }
 
@@ -417,6 +447,7 @@ PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS guesses(account TEXT NOT NULL, kind INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(account, kind));
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining INTEGER, source TEXT);
@@ -425,12 +456,26 @@ CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, a
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 ";
 
+/// The upgrade from one shared count per account (`attempts`, before issue 14) to one count per
+/// record kind (`guesses`): the shared count becomes each kind's count, so no count is lowered.
+/// Runs at every open; once `attempts` is empty it does nothing.
+const SPLIT_SHARED_COUNTS: &str = "
+BEGIN IMMEDIATE;
+INSERT INTO guesses(account, kind, count) SELECT account, 1, count FROM attempts WHERE true
+  ON CONFLICT(account, kind) DO UPDATE SET count = max(guesses.count, excluded.count);
+INSERT INTO guesses(account, kind, count) SELECT account, 2, count FROM attempts WHERE true
+  ON CONFLICT(account, kind) DO UPDATE SET count = max(guesses.count, excluded.count);
+DELETE FROM attempts;
+COMMIT;
+";
+
 impl SqliteDb {
     /// Opens (and creates) the database file, and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(SPLIT_SHARED_COUNTS)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sealback-vault-sqlite".into())
@@ -491,8 +536,9 @@ impl SqliteDb {
             .await
     }
 
-    /// Counts one guess, durably, and says whether it may proceed. The count is the account's,
-    /// whatever `kind` of key the guess is for; reaching the limit destroys every kind.
+    /// Counts one guess against the account's record of `kind`, durably, and says whether it
+    /// may proceed. Going over the limit destroys that record; the last allowed guess takes it
+    /// out of its table (into the login's session).
     pub async fn begin_attempt(
         &self,
         account: String,
@@ -504,52 +550,46 @@ impl SqliteDb {
         self.with(move |c| {
             let tx = c;
             let count: i64 = tx.query_row(
-                "INSERT INTO attempts(account, count) VALUES (?1, 1)
-                 ON CONFLICT(account) DO UPDATE SET count = count + 1 RETURNING count",
-                params![account],
+                "INSERT INTO guesses(account, kind, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT(account, kind) DO UPDATE SET count = count + 1 RETURNING count",
+                params![account, kind.code()],
                 |r| r.get(0),
             )?;
             let count = count as u32;
             if count > limit {
-                destroy_all(tx, &account)?;
+                destroy(tx, &account, kind)?;
                 tx.execute(
-                    "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'locked', 0, ?3)",
-                    params![now, account, source],
+                    "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'locked', 0, ?4)",
+                    params![now, account, kind.login_event(), source],
                 )?;
                 return Ok(Attempt::Locked);
             }
-            let mut record = None;
+            let record: Option<Vec<u8>> = tx
+                .query_row(
+                    &format!("SELECT sealed FROM {} WHERE account = ?1", kind.table()),
+                    params![account],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let mut taken = Vec::new();
-            for k in RecordKind::ALL {
-                let sealed: Option<Vec<u8>> = tx
-                    .query_row(
-                        &format!("SELECT sealed FROM {} WHERE account = ?1", k.table()),
-                        params![account],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if k == kind {
-                    record = sealed.clone();
-                }
-                if let (true, Some(s)) = (count == limit, sealed) {
-                    tx.execute(
-                        &format!("DELETE FROM {} WHERE account = ?1", k.table()),
-                        params![account],
-                    )?;
-                    taken.push((k, s));
-                }
+            if let (true, Some(s)) = (count == limit, &record) {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
+                    params![account],
+                )?;
+                taken.push((kind, s.clone()));
             }
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'counted', ?3, ?4)",
-                params![now, account, limit - count, source],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'counted', ?4, ?5)",
+                params![now, account, kind.login_event(), limit - count, source],
             )?;
             Ok(Attempt::Proceed(Guess { count, record, taken }))
         })
         .await
     }
 
-    /// Stores an account's passkey record and the index of its credentials, and resets its
-    /// guess count. Returns false (and changes nothing) when one of the credentials is
+    /// Stores an account's passkey record and the index of its credentials (resetting its
+    /// guess count if it replaces a record). Returns false (and changes nothing) when one of the credentials is
     /// registered to another account.
     pub async fn put_passkey_record(
         &self,
@@ -695,11 +735,13 @@ impl SqliteDb {
         .await
     }
 
-    /// A login succeeded: reset the count, put back the records taken by the last guess, and
-    /// store an updated record (a passkey's counter and flags).
+    /// A login of `kind` succeeded: reset that kind's count (and no other), put back the
+    /// record taken by the last guess, and store an updated record (a passkey's counter and
+    /// flags).
     pub async fn login_succeeded(
         &self,
         account: String,
+        kind: RecordKind,
         restore: Vec<(RecordKind, Vec<u8>)>,
         update: Option<(RecordKind, Vec<u8>)>,
         now: i64,
@@ -707,7 +749,10 @@ impl SqliteDb {
     ) -> Result<(), DbError> {
         self.with(move |c| {
             let tx = c;
-            tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
+            tx.execute(
+                "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
+                params![account, kind.code()],
+            )?;
             for (kind, sealed) in restore {
                 tx.execute(
                     &format!("INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING", kind.table()),
@@ -721,8 +766,8 @@ impl SqliteDb {
                 )?;
             }
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'ok', NULL, ?3)",
-                params![now, account, source],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'ok', NULL, ?4)",
+                params![now, account, kind.login_event(), source],
             )?;
             Ok(())
         })
@@ -776,12 +821,12 @@ impl SqliteDb {
         .await
     }
 
-    /// Guesses counted for an account.
-    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+    /// Guesses counted against an account's record of `kind`.
+    pub async fn attempts(&self, account: String, kind: RecordKind) -> Result<u32, DbError> {
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT coalesce((SELECT count FROM attempts WHERE account = ?1), 0)",
-                params![account],
+                "SELECT coalesce((SELECT count FROM guesses WHERE account = ?1 AND kind = ?2), 0)",
+                params![account, kind.code()],
                 |r| r.get::<_, i64>(0),
             )? as u32)
         })

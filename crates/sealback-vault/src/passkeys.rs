@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Neither the drive's operator nor the vault's operator alone holds both halves. A passkey
-//! login is a guess like a password login: it is counted in the same row before the challenge is
-//! issued, reset by a verified assertion, and the tenth failure destroys every key the account
-//! holds. Sign-in (discoverable credentials, no account named) issues a short-lived session and
+//! login is a guess like a password login: it is counted against the passkey record (its own
+//! count, apart from the password's) before the challenge is issued, reset by a verified
+//! assertion only, and the tenth failure destroys the passkey record. Sign-in (discoverable credentials, no account named) issues a short-lived session and
 //! never releases key material; it counts no guesses (it needs no account proof, so counting
 //! would let anyone destroy a key) but is rate limited per client and per account, and it
 //! records the credential's new signature counter like a login.
@@ -475,14 +475,28 @@ impl Vault {
             .map_err(|e| VaultError::Internal(format!("authentication state: {e}")))?;
         let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(req.credential) else {
             return Err(self
-                .login_failed(account, source, EVENT, "not a WebAuthn assertion", now)
+                .login_failed(
+                    account,
+                    RecordKind::Passkey,
+                    source,
+                    EVENT,
+                    "not a WebAuthn assertion",
+                    now,
+                )
                 .await?);
         };
         let result = match rp.finish_passkey_authentication(&credential, &state) {
             Ok(r) if r.user_verified() => r,
             Ok(_) => {
                 return Err(self
-                    .login_failed(account, source, EVENT, "no user verification", now)
+                    .login_failed(
+                        account,
+                        RecordKind::Passkey,
+                        source,
+                        EVENT,
+                        "no user verification",
+                        now,
+                    )
                     .await?)
             }
             Err(e) => {
@@ -498,7 +512,14 @@ impl Vault {
                     );
                 }
                 return Err(self
-                    .login_failed(account, source, EVENT, &e.to_string(), now)
+                    .login_failed(
+                        account,
+                        RecordKind::Passkey,
+                        source,
+                        EVENT,
+                        &e.to_string(),
+                        now,
+                    )
                     .await?);
             }
         };
@@ -524,7 +545,14 @@ impl Vault {
             None => Some((RecordKind::Passkey, updated)),
         };
         self.db
-            .login_succeeded(account.clone(), taken, update, now, source)
+            .login_succeeded(
+                account.clone(),
+                RecordKind::Passkey,
+                taken,
+                update,
+                now,
+                source,
+            )
             .await?;
         self.metrics.login("passkey_ok");
         let vault_share = hex::decode(record.vault_share.as_str())

@@ -661,12 +661,13 @@ impl Vault {
     pub(crate) async fn login_failed(
         &self,
         account: String,
+        kind: RecordKind,
         source: String,
         event: &str,
         why: &str,
         now: i64,
     ) -> Result<VaultError, VaultError> {
-        let used = self.db.attempts(account.clone()).await?;
+        let used = self.db.attempts(account.clone(), kind).await?;
         let remaining = self.options.guess_limit.saturating_sub(used);
         tracing::info!(event, reason = why, "login refused");
         self.metrics.login("failed");
@@ -707,8 +708,8 @@ impl Vault {
             .inspect_err(|_| self.metrics.login("rate_limited"))
     }
 
-    /// Counts one guess for `account` durably (whatever kind of key it is for) and refuses
-    /// when the limit is reached.
+    /// Counts one guess against `account`'s record of `kind` durably and refuses when that
+    /// record's limit is reached.
     pub(crate) async fn count_guess(
         &self,
         account: &str,
@@ -933,7 +934,7 @@ impl Vault {
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db
-                    .login_succeeded(account, restore, None, now, source)
+                    .login_succeeded(account, RecordKind::Password, restore, None, now, source)
                     .await?;
                 self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
@@ -941,7 +942,14 @@ impl Vault {
                 })
             }
             _ => Err(self
-                .login_failed(account, source, "login", "wrong password", now)
+                .login_failed(
+                    account,
+                    RecordKind::Password,
+                    source,
+                    "login",
+                    "wrong password",
+                    now,
+                )
                 .await?),
         }
     }

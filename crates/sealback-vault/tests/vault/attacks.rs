@@ -121,10 +121,7 @@ fn unmasks_to_server_key(ke2: &[u8], masking_key: &[u8], server_public_key: &[u8
     let prk = Prk::new_less_safe(HKDF_SHA512, masking_key);
     let info = [nonce, b"CredentialResponsePad".as_slice()];
     let mut pad = [0u8; 128];
-    prk.expand(&info, Len(128))
-        .unwrap()
-        .fill(&mut pad)
-        .unwrap();
+    prk.expand(&info, Len(128)).unwrap().fill(&mut pad).unwrap();
     let unmasked: Vec<u8> = masked.iter().zip(pad).map(|(m, p)| m ^ p).collect();
     unmasked[..32] == *server_public_key
 }
@@ -159,7 +156,14 @@ async fn register_start_is_no_uncounted_password_oracle() {
         found, None,
         "register/start let a register-proof holder test passwords offline"
     );
-    assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 1);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("alice".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(v
         .vault
         .db()
@@ -179,16 +183,22 @@ async fn audit_has(v: &Running, account: &str, event: &str) {
 }
 
 /// A full login over raw HTTP: the status of `login/finish` and its body.
-pub(crate) async fn raw_login(url: &str, account: &str, password: &[u8]) -> (u16, serde_json::Value) {
+pub(crate) async fn raw_login(
+    url: &str,
+    account: &str,
+    password: &[u8],
+) -> (u16, serde_json::Value) {
     let start = ClientLogin::<Suite>::start(&mut OsRng, password).unwrap();
     let body = serde_json::json!({
         "account": account, "proof": "dev",
         "request": b64(&start.message.serialize()),
     });
     let (status, reply) = post_json(url, "/v1/login/start", &body).await;
-    assert_eq!(status, 200, "{reply}");
-    let ke2 = opaque_ke::CredentialResponse::<Suite>::deserialize(&unb64(&reply["response"]))
-        .unwrap();
+    if status != 200 {
+        return (status, reply);
+    }
+    let ke2 =
+        opaque_ke::CredentialResponse::<Suite>::deserialize(&unb64(&reply["response"])).unwrap();
     let ksf = proto::ksf();
     let params = opaque_ke::ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf));
     let finalization = match start.state.finish(&mut OsRng, password, ke2, params) {
@@ -250,4 +260,79 @@ async fn a_record_stored_before_fresh_identifiers_still_logs_in() {
     assert_eq!(unb64(&reply["wrapped_key"]), b"wrapped by the client");
     let (status, reply) = raw_login(&v.url, "olga", b"wrong").await;
     assert_eq!(status, 401, "{reply}");
+}
+
+/// Nine wrong passwords over raw HTTP; each is answered 401 with what is left.
+async fn nine_wrong_passwords(url: &str, account: &str) {
+    for i in 0..9 {
+        let (status, reply) = raw_login(url, account, format!("guess {i}").as_bytes()).await;
+        assert_eq!(status, 401, "{reply}");
+    }
+}
+
+/// The tenth wrong password is the last: it is answered with nothing left, and the eleventh
+/// start is `locked`.
+async fn tenth_wrong_password_is_the_last(url: &str, account: &str) {
+    let (status, reply) = raw_login(url, account, b"guess 10").await;
+    assert_eq!(status, 401, "{reply}");
+    assert_eq!(
+        reply["attempts_remaining"], 0,
+        "the count was lowered: more than 10 guesses evaluated"
+    );
+    let (status, reply) = raw_login(url, account, b"guess 11").await;
+    assert_eq!(status, 423, "{reply}");
+}
+
+/// Issue 14, second hole: registering a passkey deleted the account's (shared) count, so nine
+/// password guesses, a throw-away passkey, nine more ... gave unlimited guesses.
+#[tokio::test]
+async fn registering_a_throwaway_passkey_does_not_reset_the_password_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    raw_register(&v.url, "pam", b"pam's password").await;
+    nine_wrong_passwords(&v.url, "pam").await;
+    let mut throwaway = super::passkeys::provider(tmp.path(), "throwaway");
+    sealback_vault_client::VaultClient::new(&v.url)
+        .passkey_register("pam", "dev", None, &mut throwaway)
+        .await
+        .unwrap();
+    tenth_wrong_password_is_the_last(&v.url, "pam").await;
+    assert!(!v
+        .vault
+        .db()
+        .has_record("pam".into(), RecordKind::Password)
+        .await
+        .unwrap());
+}
+
+/// Guesses counted against an account before its first registration stay counted after it:
+/// a registration lowers a count only together with the record it replaces.
+#[tokio::test]
+async fn guesses_before_the_first_registration_stay_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    nine_wrong_passwords(&v.url, "quinn").await;
+    raw_register(&v.url, "quinn", b"quinn's password").await;
+    tenth_wrong_password_is_the_last(&v.url, "quinn").await;
+}
+
+/// The upgrade from one shared count per account: each kind starts from the shared count, so
+/// the upgrade lowers nothing.
+#[tokio::test]
+async fn an_old_shared_count_becomes_each_records_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vault.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE attempts(account TEXT PRIMARY KEY, count INTEGER NOT NULL);
+         INSERT INTO attempts VALUES ('rob', 7);",
+    )
+    .unwrap();
+    drop(conn);
+    let db = sealback_vault::db::Db::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    for kind in RecordKind::ALL {
+        assert_eq!(db.attempts("rob".into(), kind).await.unwrap(), 7);
+    }
 }
