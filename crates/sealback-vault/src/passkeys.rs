@@ -23,7 +23,8 @@
 //! is stored or logged.
 
 use crate::db::{AuditEntry, Guess, RecordKind};
-use crate::service::{random_hex, valid_account, LoginSession, Vault, VaultError};
+use crate::service::{random_hex, valid_account, Vault, VaultError};
+use crate::sessions::{Ceremony, LoginSession};
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use sealback_proto::proof::Scope;
@@ -276,7 +277,12 @@ impl Vault {
         }
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
         let session = self
-            .put_ceremony(&req.account, &[&[mode], user_id.as_bytes(), &state], now)
+            .put_ceremony(
+                Ceremony::PasskeyRegister,
+                &req.account,
+                &[&[mode], user_id.as_bytes(), &state],
+                now,
+            )
             .await?;
         Ok(proto::PasskeyRegisterStartReply { session, options })
     }
@@ -292,7 +298,9 @@ impl Vault {
         let now = self.clock.now_unix();
         self.limit_source(source, now)?;
         let rp = self.relying_party()?;
-        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let (account, fields) = self
+            .take_ceremony(&req.session, Ceremony::PasskeyRegister, source, now)
+            .await?;
         let [mode, user_id, state] = fields.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
@@ -404,7 +412,9 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let session = self.put_login(&req.account, &[&state], &taken, now).await?;
+        let session = self
+            .put_login(Ceremony::PasskeyLogin, &req.account, &[&state], &taken, now)
+            .await?;
         self.metrics.login("passkey_counted");
         Ok(proto::PasskeyLoginStartReply {
             session,
@@ -467,7 +477,9 @@ impl Vault {
             account,
             state,
             mut taken,
-        } = self.take_login(&req.session, 1, now).await?;
+        } = self
+            .take_login(&req.session, Ceremony::PasskeyLogin, 1, &source, now)
+            .await?;
         let [state] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
@@ -582,7 +594,9 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let session = self.put_ceremony("", &[&state], now).await?;
+        let session = self
+            .put_ceremony(Ceremony::PasskeySignin, "", &[&state], now)
+            .await?;
         Ok(proto::PasskeySigninStartReply { session, options })
     }
 
@@ -597,7 +611,9 @@ impl Vault {
         let now = self.clock.now_unix();
         self.limit_source(&source, now)?;
         let rp = self.relying_party()?;
-        let (ceremony_account, fields) = self.take_ceremony(&req.session, now).await?;
+        let (ceremony_account, fields) = self
+            .take_ceremony(&req.session, Ceremony::PasskeySignin, &source, now)
+            .await?;
         let [state] = fields.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };

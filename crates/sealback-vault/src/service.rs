@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
 use crate::rollout::{Reload, Rollout};
 use crate::sealer::Sealer;
+use crate::sessions::{Ceremony, LoginSession};
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
     ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
@@ -202,20 +203,10 @@ fn record_aad(account: &str) -> Vec<u8> {
     .concat()
 }
 
-pub(crate) fn session_aad(id: &str, account: &str) -> Vec<u8> {
-    [
-        b"sealback vault 2026-11-25 session:".as_slice(),
-        id.as_bytes(),
-        b":",
-        account.as_bytes(),
-    ]
-    .concat()
-}
-
 /// A ceremony's state between its two requests: length-prefixed fields, wiped when dropped.
-type Fields = Vec<Zeroizing<Vec<u8>>>;
+pub(crate) type Fields = Vec<Zeroizing<Vec<u8>>>;
 
-fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let mut v = Zeroizing::new(Vec::new());
     for f in fields {
         v.extend_from_slice(&(f.len() as u32).to_be_bytes());
@@ -224,12 +215,13 @@ fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     v
 }
 
-fn decode_fields(mut v: &[u8]) -> Option<Fields> {
+/// The fields of `v`; `None` unless `v` is exactly a sequence of fields (no leftover bytes).
+pub(crate) fn decode_fields(mut v: &[u8]) -> Option<Fields> {
     let mut out = Vec::new();
     while !v.is_empty() {
-        let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
-        out.push(Zeroizing::new(v.get(4..4 + n)?.to_vec()));
-        v = &v[4 + n..];
+        let (field, rest) = split_field(v)?;
+        out.push(Zeroizing::new(field.to_vec()));
+        v = rest;
     }
     Some(out)
 }
@@ -239,14 +231,6 @@ pub(crate) fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     OsRng.fill_bytes(&mut b);
     hex::encode(b)
-}
-
-/// A login's session as [`Vault::take_login`] returns it: the account, the protocol's state
-/// fields, and the records a last guess took out (to put back on success).
-pub(crate) struct LoginSession {
-    pub account: String,
-    pub state: Fields,
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
 }
 
 /// The version byte of a password record that carries its own credential identifier. A
@@ -561,101 +545,6 @@ impl Vault {
         Ok(())
     }
 
-    /// Stores a ceremony's state, sealed and bound to its new session id and `account`, for
-    /// the session lifetime; returns the session id.
-    pub(crate) async fn put_ceremony(
-        &self,
-        account: &str,
-        fields: &[&[u8]],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let session = random_hex(16);
-        let sealed = self
-            .sealer
-            .seal(&session_aad(&session, account), &encode_fields(fields));
-        self.db
-            .put_session(
-                session.clone(),
-                account.to_string(),
-                sealed,
-                now + self.options.session_ttl,
-            )
-            .await?;
-        Ok(session)
-    }
-
-    /// Takes a ceremony's state, once: a second finish of the same session is refused. Account
-    /// sessions (stored under `acct:` ids, looked up by their token's hash) are never taken.
-    pub(crate) async fn take_ceremony(
-        &self,
-        session: &str,
-        now: i64,
-    ) -> Result<(String, Fields), VaultError> {
-        if session.starts_with("acct:") {
-            return Err(VaultError::SessionExpired);
-        }
-        let (account, sealed) = self
-            .db
-            .take_session(session.to_string(), now)
-            .await?
-            .ok_or(VaultError::SessionExpired)?;
-        let state = Zeroizing::new(
-            self.sealer
-                .open(&session_aad(session, &account), &sealed)
-                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
-        );
-        let fields = decode_fields(&state)
-            .ok_or_else(|| VaultError::Internal("malformed session".into()))?;
-        Ok((account, fields))
-    }
-
-    /// Stores a counted login's session: the protocol's `state` fields, then the records the
-    /// guess took out if it was the last one (they live only there until it succeeds).
-    pub(crate) async fn put_login(
-        &self,
-        account: &str,
-        state: &[&[u8]],
-        taken: &[(RecordKind, Vec<u8>)],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let taken: Vec<Vec<u8>> = taken
-            .iter()
-            .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
-            .collect();
-        let mut fields = state.to_vec();
-        fields.extend(taken.iter().map(|t| t.as_slice()));
-        let session = self.put_ceremony(account, &fields, now).await?;
-        if !taken.is_empty() {
-            self.metrics.last_guesses.inc();
-        }
-        Ok(session)
-    }
-
-    /// Takes a login's session stored by [`Self::put_login`] with `n` state fields.
-    pub(crate) async fn take_login(
-        &self,
-        session: &str,
-        n: usize,
-        now: i64,
-    ) -> Result<LoginSession, VaultError> {
-        let (account, mut fields) = self.take_ceremony(session, now).await?;
-        let malformed = || VaultError::Internal("malformed session".into());
-        if fields.len() < n {
-            return Err(malformed());
-        }
-        let taken = fields
-            .split_off(n)
-            .iter()
-            .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
-            .collect::<Option<_>>()
-            .ok_or_else(malformed)?;
-        Ok(LoginSession {
-            account,
-            state: fields,
-            taken,
-        })
-    }
-
     /// A login that did not verify: audits it (`event`, `why`) and says how many guesses are
     /// left. The log line carries the reason only, never the account.
     pub(crate) async fn login_failed(
@@ -769,7 +658,7 @@ impl Vault {
         let result = ServerRegistration::<Suite>::start(&self.setup, request, &credential_id)
             .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
         let session = self
-            .put_ceremony(&req.account, &[&credential_id], now)
+            .put_ceremony(Ceremony::Register, &req.account, &[&credential_id], now)
             .await?;
         self.audit_event(&req.account, "register_start", "evaluated", source, now)
             .await?;
@@ -822,7 +711,9 @@ impl Vault {
                 "register/finish needs the session of its register/start".into(),
             ));
         }
-        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let (account, fields) = self
+            .take_ceremony(&req.session, Ceremony::Register, source, now)
+            .await?;
         let [credential_id] = fields.as_slice() else {
             return Err(VaultError::SessionExpired);
         };
@@ -902,7 +793,13 @@ impl Vault {
         // account's records, sealed.
         let ke2_state = result.state.serialize();
         let session = self
-            .put_login(&req.account, &[&ke2_state, &wrapped], &taken, now)
+            .put_login(
+                Ceremony::Login,
+                &req.account,
+                &[&ke2_state, &wrapped],
+                &taken,
+                now,
+            )
             .await?;
         self.metrics.login("counted");
         Ok(proto::LoginStartReply {
@@ -923,14 +820,18 @@ impl Vault {
             account,
             state,
             taken: restore,
-        } = self.take_login(&req.session, 2, now).await?;
+        } = self
+            .take_login(&req.session, Ceremony::Login, 2, &source, now)
+            .await?;
         let [ke2_state, wrapped] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
         let finalization = CredentialFinalization::<Suite>::deserialize(&req.finalization)
             .map_err(|_| VaultError::BadRequest("not an OPAQUE credential finalization".into()))?;
         let server = ServerLogin::<Suite>::deserialize(ke2_state)
-            .map_err(|_| VaultError::Internal("malformed login state".into()))?;
+            .ok()
+            .filter(|s| s.serialize().as_slice() == ke2_state.as_slice())
+            .ok_or_else(|| VaultError::Internal("malformed login state".into()))?;
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db

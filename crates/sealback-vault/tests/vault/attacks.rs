@@ -336,3 +336,97 @@ async fn an_old_shared_count_becomes_each_records_count() {
         assert_eq!(db.attempts("rob".into(), kind).await.unwrap(), 7);
     }
 }
+
+/// The five ceremonies: the route that starts each and the route that finishes it.
+const CEREMONIES: [(&str, &str, &str); 5] = [
+    ("register", "/v1/register/start", "/v1/register/finish"),
+    ("login", "/v1/login/start", "/v1/login/finish"),
+    (
+        "passkey register",
+        "/v1/passkey/register/start",
+        "/v1/passkey/register/finish",
+    ),
+    (
+        "passkey login",
+        "/v1/passkey/login/start",
+        "/v1/passkey/login/finish",
+    ),
+    (
+        "passkey sign-in",
+        "/v1/passkey/signin/start",
+        "/v1/passkey/signin/finish",
+    ),
+];
+
+/// Starts ceremony `i` of [`CEREMONIES`] for `account` over raw HTTP; returns its session id.
+async fn start_ceremony(url: &str, i: usize, account: &str) -> String {
+    let request = match i {
+        0 => b64(&ClientRegistration::<Suite>::start(&mut OsRng, b"pw")
+            .unwrap()
+            .message
+            .serialize()),
+        _ => b64(&ClientLogin::<Suite>::start(&mut OsRng, b"pw")
+            .unwrap()
+            .message
+            .serialize()),
+    };
+    let body = serde_json::json!({"account": account, "proof": "dev", "request": request});
+    let (status, reply) = post_json(url, CEREMONIES[i].1, &body).await;
+    assert_eq!(status, 200, "{}: {reply}", CEREMONIES[i].0);
+    reply["session"].as_str().unwrap().to_string()
+}
+
+/// A finish body for route `j` of [`CEREMONIES`] carrying `session`: well-formed enough for the
+/// route to look at the session.
+fn finish_body(j: usize, session: &str, account: &str) -> serde_json::Value {
+    match j {
+        0 => serde_json::json!({
+            "session": session, "account": account, "proof": "dev",
+            "upload": b64(&[1u8; 192]), "wrapped_key": b64(b"w"),
+        }),
+        1 => serde_json::json!({"session": session, "finalization": b64(&[0u8; 64])}),
+        _ => serde_json::json!({
+            "session": session,
+            "credential": {"id": "AA", "rawId": "AA", "type": "public-key",
+                "response": {"clientDataJSON": "AA", "authenticatorData": "AA",
+                    "signature": "AA", "attestationObject": "AA"},
+                "clientExtensionResults": {}},
+        }),
+    }
+}
+
+/// Issue 14, third hole: all ceremonies shared one session table and one sealing context, so a
+/// session of one ceremony was taken by another's finish (a passkey-login session finished a
+/// password login; the other pairings answered 500). Every cross pairing must be a 4xx JSON
+/// error, audited, and the session must still finish its own ceremony afterwards.
+#[tokio::test]
+async fn a_session_is_accepted_only_by_its_own_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    let mut pk = super::passkeys::provider(tmp.path(), "sam's phone");
+    sealback_vault_client::VaultClient::new(&v.url)
+        .passkey_register("sam", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    raw_register(&v.url, "sam", b"sam's password").await;
+    let mut refused = Vec::new();
+    for i in 0..CEREMONIES.len() {
+        for j in (0..CEREMONIES.len()).filter(|j| *j != i) {
+            let session = start_ceremony(&v.url, i, "sam").await;
+            let (status, reply) =
+                post_json(&v.url, CEREMONIES[j].2, &finish_body(j, &session, "sam")).await;
+            let pairing = format!("{} session at {}", CEREMONIES[i].0, CEREMONIES[j].2);
+            assert!(
+                (400..500).contains(&status) && reply["error"].is_string(),
+                "{pairing}: {status} {reply}"
+            );
+            refused.push(pairing);
+        }
+    }
+    assert_eq!(refused.len(), 20);
+    let log = v.vault.db().audit_log(1000).await.unwrap();
+    assert!(
+        log.iter().filter(|e| e.event == "session_mismatch").count() >= 20,
+        "cross-ceremony finishes are audited"
+    );
+}
