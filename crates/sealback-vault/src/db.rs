@@ -30,6 +30,15 @@ impl RecordKind {
         }
     }
 
+    /// The prefix of the ids of its login sessions (`crate::sessions`): they hold copies of
+    /// what the record releases, so they die with it.
+    pub(crate) fn login_session_prefix(self) -> &'static str {
+        match self {
+            RecordKind::Password => "login.",
+            RecordKind::Passkey => "passkey-login.",
+        }
+    }
+
     /// The audit event of a login.
     pub(crate) fn login_event(self) -> &'static str {
         match self {
@@ -85,9 +94,20 @@ pub struct Guess {
     pub count: u32,
     /// The sealed record of the kind asked for, if the account has one.
     pub record: Option<Vec<u8>>,
-    /// On the last allowed guess, the record of the kind asked for, taken out of its table: it
-    /// lives only in this login's session until it succeeds. Empty otherwise.
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
+    /// This was the last allowed guess: the record moved, in the transaction that counted the
+    /// guess, from its table into `held` under the login's session id. A success puts it back;
+    /// a failure, the session's expiry or a lock deletes it.
+    pub held: bool,
+}
+
+/// The login a guess is counted for: its session id (chosen before the count, so that a last
+/// guess holds the record under it durably) and when that session expires.
+#[derive(Debug, Clone)]
+pub struct LoginRef {
+    /// The session id.
+    pub session: String,
+    /// Unix seconds.
+    pub expires: i64,
 }
 
 /// One line of the audit trail: who tried what, from where, with what outcome. Never a secret.
@@ -169,12 +189,33 @@ impl Db {
         account: String,
         kind: RecordKind,
         limit: u32,
+        login: LoginRef,
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
         match self {
-            Db::Sqlite(d) => d.begin_attempt(account, kind, limit, now, source).await,
-            Db::Postgres(d) => d.begin_attempt(&account, kind, limit, now, &source).await,
+            Db::Sqlite(d) => {
+                d.begin_attempt(account, kind, limit, login, now, source)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.begin_attempt(&account, kind, limit, &login, now, &source)
+                    .await
+            }
+        }
+    }
+    /// The record a last guess holds under `session`, if any.
+    pub async fn held_record(&self, session: String) -> Result<Option<Vec<u8>>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.held_record(session).await,
+            Db::Postgres(d) => d.held_record(&session).await,
+        }
+    }
+    /// Destroys the record a last guess holds under `session` (the guess failed).
+    pub async fn drop_held(&self, session: String) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.drop_held(session).await,
+            Db::Postgres(d) => d.drop_held(&session).await,
         }
     }
     /// See [`SqliteDb::put_passkey_record`].
@@ -263,23 +304,22 @@ impl Db {
         }
     }
     /// See [`SqliteDb::login_succeeded`].
-    #[allow(clippy::too_many_arguments)]
     pub async fn login_succeeded(
         &self,
         account: String,
         kind: RecordKind,
-        restore: Vec<(RecordKind, Vec<u8>)>,
-        update: Option<(RecordKind, Vec<u8>)>,
+        session: String,
+        update: Option<Vec<u8>>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
         match self {
             Db::Sqlite(d) => {
-                d.login_succeeded(account, kind, restore, update, now, source)
+                d.login_succeeded(account, kind, session, update, now, source)
                     .await
             }
             Db::Postgres(d) => {
-                d.login_succeeded(&account, kind, &restore, update.as_ref(), now, &source)
+                d.login_succeeded(&account, kind, &session, update.as_deref(), now, &source)
                     .await
             }
         }
@@ -326,10 +366,11 @@ fn store_record(
 ) -> Result<(), DbError> {
     let replaces: bool = c.query_row(
         &format!(
-            "SELECT count(*) > 0 FROM {} WHERE account = ?1",
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE account = ?1)
+                 OR EXISTS(SELECT 1 FROM held WHERE account = ?1 AND kind = ?2)",
             kind.table()
         ),
-        params![account],
+        params![account, kind.code()],
         |r| r.get(0),
     )?;
     if replaces {
@@ -337,6 +378,7 @@ fn store_record(
             "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
             params![account, kind.code()],
         )?;
+        destroy_copies(c, account, kind)?;
     }
     c.execute(
         &format!(
@@ -353,12 +395,34 @@ fn store_record(
     Ok(())
 }
 
-/// Destroys the account's record of `kind` (its guess limit is reached).
+thread_local! {
+    /// Set by a job of the writer thread that destroyed key material: after the batch commits,
+    /// the writer truncates the WAL so that no old frame keeps a copy.
+    static DESTROYED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Deletes what holds a copy of an account's record of `kind` besides the record itself: a
+/// last guess's held copy and the pending login sessions (which hold what the record releases).
+fn destroy_copies(c: &Connection, account: &str, kind: RecordKind) -> Result<(), DbError> {
+    c.execute(
+        "DELETE FROM held WHERE account = ?1 AND kind = ?2",
+        params![account, kind.code()],
+    )?;
+    c.execute(
+        "DELETE FROM sessions WHERE account = ?1 AND substr(id, 1, length(?2)) = ?2",
+        params![account, kind.login_session_prefix()],
+    )?;
+    DESTROYED.set(true);
+    Ok(())
+}
+
+/// Destroys the account's record of `kind` (its guess limit is reached) and every copy of it.
 fn destroy(c: &Connection, account: &str, kind: RecordKind) -> Result<(), DbError> {
     c.execute(
         &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
         params![account],
     )?;
+    destroy_copies(c, account, kind)?;
     if kind == RecordKind::Passkey {
         c.execute(
             "DELETE FROM passkey_credentials WHERE account = ?1",
@@ -409,6 +473,13 @@ fn writer(conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        if DESTROYED.replace(false) {
+            // The deleted cells are zeroed (secure_delete); the WAL's older frames still hold
+            // them until it is checkpointed and truncated.
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                tracing::warn!(error = %e, "cannot truncate the WAL after destroying a record");
+            }
+        }
         for complete in done {
             complete(committed.clone());
         }
@@ -444,9 +515,11 @@ pub struct SqliteDb {
 const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
+PRAGMA secure_delete=ON;
 CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS held(session TEXT PRIMARY KEY, account TEXT NOT NULL, kind INTEGER NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS guesses(account TEXT NOT NULL, kind INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(account, kind));
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
@@ -537,13 +610,14 @@ impl SqliteDb {
     }
 
     /// Counts one guess against the account's record of `kind`, durably, and says whether it
-    /// may proceed. Going over the limit destroys that record; the last allowed guess takes it
-    /// out of its table (into the login's session).
+    /// may proceed. Going over the limit destroys that record; the last allowed guess moves it,
+    /// in the same transaction, into `held` under the login's session id.
     pub async fn begin_attempt(
         &self,
         account: String,
         kind: RecordKind,
         limit: u32,
+        login: LoginRef,
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
@@ -571,19 +645,22 @@ impl SqliteDb {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let mut taken = Vec::new();
-            if let (true, Some(s)) = (count == limit, &record) {
+            let held = count == limit && record.is_some();
+            if let (true, Some(s)) = (held, &record) {
+                tx.execute(
+                    "INSERT INTO held(session, account, kind, sealed, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![login.session, account, kind.code(), s, login.expires],
+                )?;
                 tx.execute(
                     &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
                     params![account],
                 )?;
-                taken.push((kind, s.clone()));
             }
             tx.execute(
                 "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'counted', ?4, ?5)",
                 params![now, account, kind.login_event(), limit - count, source],
             )?;
-            Ok(Attempt::Proceed(Guess { count, record, taken }))
+            Ok(Attempt::Proceed(Guess { count, record, held }))
         })
         .await
     }
@@ -704,10 +781,38 @@ impl SqliteDb {
         .await
     }
 
-    /// Deletes sessions that expired before `now`.
+    /// Deletes sessions that expired before `now`, and destroys the records their (abandoned)
+    /// last guesses held.
     pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
         self.with(move |c| {
+            if c.execute("DELETE FROM held WHERE expires < ?1", params![now])? > 0 {
+                DESTROYED.set(true);
+            }
             Ok(c.execute("DELETE FROM sessions WHERE expires < ?1", params![now])? as u64)
+        })
+        .await
+    }
+
+    /// See [`Db::held_record`].
+    pub async fn held_record(&self, session: String) -> Result<Option<Vec<u8>>, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT sealed FROM held WHERE session = ?1",
+                params![session],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// See [`Db::drop_held`].
+    pub async fn drop_held(&self, session: String) -> Result<(), DbError> {
+        self.with(move |c| {
+            if c.execute("DELETE FROM held WHERE session = ?1", params![session])? > 0 {
+                DESTROYED.set(true);
+            }
+            Ok(())
         })
         .await
     }
@@ -736,14 +841,14 @@ impl SqliteDb {
     }
 
     /// A login of `kind` succeeded: reset that kind's count (and no other), put back the
-    /// record taken by the last guess, and store an updated record (a passkey's counter and
-    /// flags).
+    /// record a last guess held under `session`, and store an updated record (a passkey's
+    /// counter and flags).
     pub async fn login_succeeded(
         &self,
         account: String,
         kind: RecordKind,
-        restore: Vec<(RecordKind, Vec<u8>)>,
-        update: Option<(RecordKind, Vec<u8>)>,
+        session: String,
+        update: Option<Vec<u8>>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
@@ -753,13 +858,15 @@ impl SqliteDb {
                 "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
                 params![account, kind.code()],
             )?;
-            for (kind, sealed) in restore {
-                tx.execute(
-                    &format!("INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING", kind.table()),
-                    params![account, sealed, now],
-                )?;
-            }
-            if let Some((kind, sealed)) = update {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {}(account, sealed, created) SELECT account, sealed, ?2 FROM held WHERE session = ?1 ON CONFLICT(account) DO NOTHING",
+                    kind.table()
+                ),
+                params![session, now],
+            )?;
+            tx.execute("DELETE FROM held WHERE session = ?1", params![session])?;
+            if let Some(sealed) = update {
                 tx.execute(
                     &format!("UPDATE {} SET sealed = ?2 WHERE account = ?1", kind.table()),
                     params![account, sealed],

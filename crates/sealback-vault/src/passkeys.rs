@@ -24,7 +24,7 @@
 
 use crate::db::{AuditEntry, Guess, RecordKind};
 use crate::service::{random_hex, valid_account, Vault, VaultError};
-use crate::sessions::{Ceremony, LoginSession};
+use crate::sessions::Ceremony;
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use sealback_proto::proof::Scope;
@@ -386,13 +386,9 @@ impl Vault {
         self.admit_login(&req.account, &req.proof, &source, now)
             .await?;
         let limit = self.options.guess_limit;
-        let Guess {
-            count,
-            record,
-            taken,
-            ..
-        } = self
-            .count_guess(&req.account, RecordKind::Passkey, now, source)
+        let session = Self::new_session(Ceremony::PasskeyLogin);
+        let Guess { count, record, .. } = self
+            .count_guess(&req.account, RecordKind::Passkey, &session, now, source)
             .await?;
         let Some(sealed) = record else {
             self.metrics.login("no_record");
@@ -412,9 +408,14 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let session = self
-            .put_login(Ceremony::PasskeyLogin, &req.account, &[&state], &taken, now)
-            .await?;
+        self.put_session_state(
+            Ceremony::PasskeyLogin,
+            &session,
+            &req.account,
+            &[&state],
+            now,
+        )
+        .await?;
         self.metrics.login("passkey_counted");
         Ok(proto::PasskeyLoginStartReply {
             session,
@@ -473,12 +474,8 @@ impl Vault {
         refuse_prf(&req.credential)?;
         let now = self.clock.now_unix();
         let rp = self.relying_party()?;
-        let LoginSession {
-            account,
-            state,
-            mut taken,
-        } = self
-            .take_login(&req.session, Ceremony::PasskeyLogin, 1, &source, now)
+        let (account, state) = self
+            .take_ceremony(&req.session, Ceremony::PasskeyLogin, &source, now)
             .await?;
         let [state] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
@@ -490,6 +487,7 @@ impl Vault {
                 .login_failed(
                     account,
                     RecordKind::Passkey,
+                    &req.session,
                     source,
                     EVENT,
                     "not a WebAuthn assertion",
@@ -504,6 +502,7 @@ impl Vault {
                     .login_failed(
                         account,
                         RecordKind::Passkey,
+                        &req.session,
                         source,
                         EVENT,
                         "no user verification",
@@ -527,6 +526,7 @@ impl Vault {
                     .login_failed(
                         account,
                         RecordKind::Passkey,
+                        &req.session,
                         source,
                         EVENT,
                         &e.to_string(),
@@ -535,10 +535,9 @@ impl Vault {
                     .await?);
             }
         };
-        // The record: in the session when this was the last guess, else in its table.
-        let from_session = taken.iter().position(|(k, _)| *k == RecordKind::Passkey);
-        let sealed = match from_session {
-            Some(i) => Some(taken[i].1.clone()),
+        // The record: held under this session when this was the last guess, else in its table.
+        let sealed = match self.db.held_record(req.session.clone()).await? {
+            Some(held) => Some(held),
             None => self.db.passkey_record(account.clone()).await?,
         };
         let Some(sealed) = sealed else {
@@ -549,19 +548,12 @@ impl Vault {
         let mut record = self.open_record(&account, &sealed)?;
         self.absorb_assertion(&mut record, &result);
         let updated = self.seal_record(&account, &record)?;
-        let update = match from_session {
-            Some(i) => {
-                taken[i].1 = updated;
-                None
-            }
-            None => Some((RecordKind::Passkey, updated)),
-        };
         self.db
             .login_succeeded(
                 account.clone(),
                 RecordKind::Passkey,
-                taken,
-                update,
+                req.session,
+                Some(updated),
                 now,
                 source,
             )

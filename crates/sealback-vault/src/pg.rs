@@ -24,6 +24,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS held(session TEXT PRIMARY KEY, account TEXT NOT NULL, kind SMALLINT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS guesses(account TEXT NOT NULL, kind SMALLINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY(account, kind));
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
@@ -46,7 +47,7 @@ async fn store_record(
     sealed: &[u8],
     now: i64,
 ) -> Result<(), DbError> {
-    let replaces = tx
+    let in_table = tx
         .query_opt(
             &format!(
                 "SELECT 1 FROM {} WHERE account = $1 FOR UPDATE",
@@ -56,12 +57,20 @@ async fn store_record(
         )
         .await?
         .is_some();
-    if replaces {
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM held WHERE account = $1 AND kind = $2 FOR UPDATE",
+            &[&account, &kind.pg_code()],
+        )
+        .await?
+        .is_some();
+    if in_table || held {
         tx.execute(
             "DELETE FROM guesses WHERE account = $1 AND kind = $2",
             &[&account, &kind.pg_code()],
         )
         .await?;
+        destroy_copies(tx, account, kind).await?;
     }
     tx.execute(
         &tx.prepare_cached(&format!(
@@ -79,6 +88,26 @@ async fn store_record(
         )
         .await?,
         &[&now, &account, &kind.register_event()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes what holds a copy of an account's record of `kind` besides the record itself: a last
+/// guess's held copy and the pending login sessions (as [`crate::db`]'s SQLite twin does).
+async fn destroy_copies(
+    tx: &deadpool_postgres::Transaction<'_>,
+    account: &str,
+    kind: RecordKind,
+) -> Result<(), DbError> {
+    tx.execute(
+        "DELETE FROM held WHERE account = $1 AND kind = $2",
+        &[&account, &kind.pg_code()],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE account = $1 AND starts_with(id, $2)",
+        &[&account, &kind.login_session_prefix()],
     )
     .await?;
     Ok(())
@@ -168,6 +197,7 @@ impl PgDb {
         account: &str,
         kind: RecordKind,
         limit: u32,
+        login: &crate::db::LoginRef,
         now: i64,
         source: &str,
     ) -> Result<Attempt, DbError> {
@@ -195,6 +225,7 @@ impl PgDb {
                 )
                 .await?;
             }
+            destroy_copies(&tx, account, kind).await?;
             tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, 'locked', 0, $4)").await?,
                 &[&now, &account, &kind.login_event(), &source],
             )
@@ -212,14 +243,18 @@ impl PgDb {
             )
             .await?
             .map(|r| r.get(0));
-        let mut taken = Vec::new();
-        if let (true, Some(s)) = (count == limit, &record) {
+        let held = count == limit && record.is_some();
+        if let (true, Some(s)) = (held, &record) {
+            tx.execute(
+                "INSERT INTO held(session, account, kind, sealed, expires) VALUES ($1, $2, $3, $4, $5)",
+                &[&login.session, &account, &kind.pg_code(), s, &login.expires],
+            )
+            .await?;
             tx.execute(
                 &format!("DELETE FROM {} WHERE account = $1", kind.table()),
                 &[&account],
             )
             .await?;
-            taken.push((kind, s.clone()));
         }
         let remaining = i64::from(limit - count);
         tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, 'counted', $4, $5)").await?,
@@ -230,7 +265,7 @@ impl PgDb {
         Ok(Attempt::Proceed(Guess {
             count,
             record,
-            taken,
+            held,
         }))
     }
 
@@ -349,10 +384,28 @@ impl PgDb {
 
     pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
         let c = self.pool.get().await?;
+        c.execute("DELETE FROM held WHERE expires < $1", &[&now])
+            .await?;
         Ok(
             c.execute("DELETE FROM sessions WHERE expires < $1", &[&now])
                 .await?,
         )
+    }
+
+    pub(crate) async fn held_record(&self, session: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query_opt("SELECT sealed FROM held WHERE session = $1", &[&session])
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    pub(crate) async fn drop_held(&self, session: &str) -> Result<(), DbError> {
+        let c = self.pool.get().await?;
+        c.execute("DELETE FROM held WHERE session = $1", &[&session])
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn take_session(
@@ -383,8 +436,8 @@ impl PgDb {
         &self,
         account: &str,
         kind: RecordKind,
-        restore: &[(RecordKind, Vec<u8>)],
-        update: Option<&(RecordKind, Vec<u8>)>,
+        session: &str,
+        update: Option<&[u8]>,
         now: i64,
         source: &str,
     ) -> Result<(), DbError> {
@@ -396,17 +449,20 @@ impl PgDb {
             &[&account, &kind.pg_code()],
         )
         .await?;
-        for (kind, sealed) in restore {
-            tx.execute(
-                &format!("INSERT INTO {}(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING", kind.table()),
-                &[&account, sealed, &now],
-            )
+        tx.execute(
+            &format!(
+                "INSERT INTO {}(account, sealed, created) SELECT account, sealed, $2 FROM held WHERE session = $1 ON CONFLICT (account) DO NOTHING",
+                kind.table()
+            ),
+            &[&session, &now],
+        )
+        .await?;
+        tx.execute("DELETE FROM held WHERE session = $1", &[&session])
             .await?;
-        }
-        if let Some((kind, sealed)) = update {
+        if let Some(sealed) = update {
             tx.execute(
                 &format!("UPDATE {} SET sealed = $2 WHERE account = $1", kind.table()),
-                &[&account, sealed],
+                &[&account, &sealed],
             )
             .await?;
         }

@@ -2,13 +2,13 @@
 //! the guess limit, the audit trail and what it stores. The clock is injected so that session
 //! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
-use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, RecordKind};
+use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, LoginRef, RecordKind};
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
 use crate::rollout::{Reload, Rollout};
 use crate::sealer::Sealer;
-use crate::sessions::{Ceremony, LoginSession};
+use crate::sessions::Ceremony;
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
     ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
@@ -547,15 +547,19 @@ impl Vault {
 
     /// A login that did not verify: audits it (`event`, `why`) and says how many guesses are
     /// left. The log line carries the reason only, never the account.
+    /// A failed last guess destroys the record it held.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn login_failed(
         &self,
         account: String,
         kind: RecordKind,
+        session: &str,
         source: String,
         event: &str,
         why: &str,
         now: i64,
     ) -> Result<VaultError, VaultError> {
+        self.db.drop_held(session.to_string()).await?;
         let used = self.db.attempts(account.clone(), kind).await?;
         let remaining = self.options.guess_limit.saturating_sub(used);
         tracing::info!(event, reason = why, "login refused");
@@ -603,15 +607,21 @@ impl Vault {
         &self,
         account: &str,
         kind: RecordKind,
+        session: &str,
         now: i64,
         source: String,
     ) -> Result<Guess, VaultError> {
+        let login = LoginRef {
+            session: session.to_string(),
+            expires: self.session_expiry(now),
+        };
         let attempt = self
             .db
             .begin_attempt(
                 account.to_string(),
                 kind,
                 self.options.guess_limit,
+                login,
                 now,
                 source,
             )
@@ -622,7 +632,12 @@ impl Vault {
                 self.metrics.login("locked");
                 Err(VaultError::Locked)
             }
-            Attempt::Proceed(guess) => Ok(guess),
+            Attempt::Proceed(guess) => {
+                if guess.held {
+                    self.metrics.last_guesses.inc();
+                }
+                Ok(guess)
+            }
         }
     }
 
@@ -765,12 +780,13 @@ impl Vault {
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
             .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
         let limit = self.options.guess_limit;
+        let session = Self::new_session(Ceremony::Login);
         let Guess {
             count,
             record: sealed_record,
-            taken,
+            ..
         } = self
-            .count_guess(&req.account, RecordKind::Password, now, source)
+            .count_guess(&req.account, RecordKind::Password, &session, now, source)
             .await?;
         let (credential_id, file, wrapped) = match &sealed_record {
             Some(s) => {
@@ -789,18 +805,16 @@ impl Vault {
             ServerLoginParameters::default(),
         )
         .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
-        // The session keeps the login state, the wrapped key, and (on the last guess) the
-        // account's records, sealed.
+        // The session keeps the login state and the wrapped key, sealed.
         let ke2_state = result.state.serialize();
-        let session = self
-            .put_login(
-                Ceremony::Login,
-                &req.account,
-                &[&ke2_state, &wrapped],
-                &taken,
-                now,
-            )
-            .await?;
+        self.put_session_state(
+            Ceremony::Login,
+            &session,
+            &req.account,
+            &[&ke2_state, &wrapped],
+            now,
+        )
+        .await?;
         self.metrics.login("counted");
         Ok(proto::LoginStartReply {
             session,
@@ -816,12 +830,8 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
-        let LoginSession {
-            account,
-            state,
-            taken: restore,
-        } = self
-            .take_login(&req.session, Ceremony::Login, 2, &source, now)
+        let (account, state) = self
+            .take_ceremony(&req.session, Ceremony::Login, &source, now)
             .await?;
         let [ke2_state, wrapped] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
@@ -835,7 +845,14 @@ impl Vault {
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db
-                    .login_succeeded(account, RecordKind::Password, restore, None, now, source)
+                    .login_succeeded(
+                        account,
+                        RecordKind::Password,
+                        req.session,
+                        None,
+                        now,
+                        source,
+                    )
                     .await?;
                 self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
@@ -846,6 +863,7 @@ impl Vault {
                 .login_failed(
                     account,
                     RecordKind::Password,
+                    &req.session,
                     source,
                     "login",
                     "wrong password",

@@ -8,7 +8,7 @@
 //! session once finished a password login, because opaque-ke read the first 128 bytes of the
 //! passkey state as its own). State with leftover bytes does not decode.
 
-use crate::db::{AuditEntry, RecordKind};
+use crate::db::AuditEntry;
 use crate::service::{decode_fields, encode_fields, random_hex, Fields, Vault, VaultError};
 use zeroize::Zeroizing;
 
@@ -74,16 +74,14 @@ fn session_aad(ceremony: Ceremony, id: &str, account: &str) -> Vec<u8> {
     .concat()
 }
 
-/// A login's session as [`Vault::take_login`] returns it: the account, the protocol's state
-/// fields, and the record a last guess took out (to put back on success).
-pub(crate) struct LoginSession {
-    pub account: String,
-    pub state: Fields,
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
-}
-
 impl Vault {
-    /// Stores a ceremony's state, sealed and bound to its ceremony, its new session id and
+    /// A new session id of `ceremony` (a login's is chosen before its guess is counted, so
+    /// that a last guess can hold the record under it).
+    pub(crate) fn new_session(ceremony: Ceremony) -> String {
+        format!("{}.{}", ceremony.tag(), random_hex(16))
+    }
+
+    /// Stores a ceremony's state, sealed and bound to its ceremony, a new session id and
     /// `account`, for the session lifetime; returns the session id.
     pub(crate) async fn put_ceremony(
         &self,
@@ -92,22 +90,41 @@ impl Vault {
         fields: &[&[u8]],
         now: i64,
     ) -> Result<String, VaultError> {
-        let session = format!("{}.{}", ceremony.tag(), random_hex(16));
+        let session = Self::new_session(ceremony);
+        self.put_session_state(ceremony, &session, account, fields, now)
+            .await?;
+        Ok(session)
+    }
+
+    /// Stores a ceremony's state under `session` (from [`Self::new_session`]).
+    pub(crate) async fn put_session_state(
+        &self,
+        ceremony: Ceremony,
+        session: &str,
+        account: &str,
+        fields: &[&[u8]],
+        now: i64,
+    ) -> Result<(), VaultError> {
         let mut typed = vec![ceremony.tag().as_bytes()];
         typed.extend_from_slice(fields);
         let sealed = self.sealer.seal(
-            &session_aad(ceremony, &session, account),
+            &session_aad(ceremony, session, account),
             &encode_fields(&typed),
         );
         self.db
             .put_session(
-                session.clone(),
+                session.to_string(),
                 account.to_string(),
                 sealed,
-                now + self.options.session_ttl,
+                self.session_expiry(now),
             )
             .await?;
-        Ok(session)
+        Ok(())
+    }
+
+    /// When a ceremony started at `now` expires.
+    pub(crate) fn session_expiry(&self, now: i64) -> i64 {
+        now + self.options.session_ttl
     }
 
     /// Takes a session of `ceremony`, once: a second finish of the same session is refused. A
@@ -177,55 +194,5 @@ impl Vault {
             "this is not a session of a {} ceremony: start one with its own start route",
             ceremony.tag()
         ))
-    }
-
-    /// Stores a counted login's session: the protocol's `state` fields, then the record the
-    /// guess took out if it was the last one.
-    pub(crate) async fn put_login(
-        &self,
-        ceremony: Ceremony,
-        account: &str,
-        state: &[&[u8]],
-        taken: &[(RecordKind, Vec<u8>)],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let taken: Vec<Vec<u8>> = taken
-            .iter()
-            .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
-            .collect();
-        let mut fields = state.to_vec();
-        fields.extend(taken.iter().map(|t| t.as_slice()));
-        let session = self.put_ceremony(ceremony, account, &fields, now).await?;
-        if !taken.is_empty() {
-            self.metrics.last_guesses.inc();
-        }
-        Ok(session)
-    }
-
-    /// Takes a login's session stored by [`Self::put_login`] with `n` state fields.
-    pub(crate) async fn take_login(
-        &self,
-        session: &str,
-        ceremony: Ceremony,
-        n: usize,
-        source: &str,
-        now: i64,
-    ) -> Result<LoginSession, VaultError> {
-        let (account, mut fields) = self.take_ceremony(session, ceremony, source, now).await?;
-        let malformed = || VaultError::Internal("malformed session".into());
-        if fields.len() < n {
-            return Err(malformed());
-        }
-        let taken = fields
-            .split_off(n)
-            .iter()
-            .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
-            .collect::<Option<_>>()
-            .ok_or_else(malformed)?;
-        Ok(LoginSession {
-            account,
-            state: fields,
-            taken,
-        })
     }
 }

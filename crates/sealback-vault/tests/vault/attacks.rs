@@ -430,3 +430,81 @@ async fn a_session_is_accepted_only_by_its_own_finish() {
         "cross-ceremony finishes are audited"
     );
 }
+
+/// `login/start` over raw HTTP with the right `password`; the client state and the reply, to
+/// finish later.
+async fn pending_login(
+    url: &str,
+    account: &str,
+    password: &[u8],
+) -> (opaque_ke::ClientLoginFinishResult<Suite>, String) {
+    let start = ClientLogin::<Suite>::start(&mut OsRng, password).unwrap();
+    let body = serde_json::json!({
+        "account": account, "proof": "dev",
+        "request": b64(&start.message.serialize()),
+    });
+    let (status, reply) = post_json(url, "/v1/login/start", &body).await;
+    assert_eq!(status, 200, "{reply}");
+    let ke2 =
+        opaque_ke::CredentialResponse::<Suite>::deserialize(&unb64(&reply["response"])).unwrap();
+    let ksf = proto::ksf();
+    let params = opaque_ke::ClientLoginFinishParameters::new(None, Default::default(), Some(&ksf));
+    let done = start
+        .state
+        .finish(&mut OsRng, password, ke2, params)
+        .unwrap();
+    (done, reply["session"].as_str().unwrap().to_string())
+}
+
+/// Every byte of the database file and its WAL.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = std::fs::read(dir.join("vault.db")).unwrap();
+    all.extend(std::fs::read(dir.join("vault.db-wal")).unwrap_or_default());
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Issue 14, fourth hole: destroyed was not gone. The sealed record stayed readable in the
+/// SQLite file and its WAL, and a login session started (with the right password) before the
+/// destruction still held a copy of the wrapped key: finishing it after the lock released it.
+#[tokio::test]
+async fn a_destroyed_record_is_gone_from_the_files_and_its_pending_sessions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    raw_register(&v.url, "tom", b"tom's password").await;
+    let sealed: Vec<u8> = rusqlite::Connection::open(tmp.path().join("vault.db"))
+        .unwrap()
+        .query_row(
+            "SELECT sealed FROM records WHERE account = 'tom'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let needle = &sealed[20..60];
+    assert!(contains(&database_bytes(tmp.path()), needle));
+    // The attacker (or a forgetful client) keeps a right-password login pending...
+    let (pending, session) = pending_login(&v.url, "tom", b"tom's password").await;
+    // ... while the record is guessed to destruction.
+    for i in 0..9 {
+        let (status, _) = raw_login(&v.url, "tom", format!("guess {i}").as_bytes()).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = raw_login(&v.url, "tom", b"eleventh").await;
+    assert_eq!(status, 423);
+    let body = serde_json::json!({
+        "session": session, "finalization": b64(&pending.message.serialize()),
+    });
+    let (status, reply) = post_json(&v.url, "/v1/login/finish", &body).await;
+    assert_ne!(
+        status, 200,
+        "a pending session brought a destroyed key back: {reply}"
+    );
+    assert_eq!(status, 410, "{reply}");
+    assert!(
+        !contains(&database_bytes(tmp.path()), needle),
+        "the destroyed record's sealed bytes are still in vault.db or its WAL"
+    );
+}
