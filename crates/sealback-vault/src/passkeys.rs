@@ -141,7 +141,7 @@ fn account_session_id(token: &str) -> String {
 fn refuse_prf(credential: &serde_json::Value) -> Result<(), VaultError> {
     if proto::carries_prf_result(credential) {
         return Err(VaultError::BadRequest(
-            "the request carries a PRF result (clientExtensionResults.prf): PRF outputs are secrets that never leave the client; strip them before sending. Nothing of this request was kept".into(),
+            "the request carries a PRF result (prf or hmacGetSecret under clientExtensionResults or extensions): PRF outputs are secrets that never leave the client; strip them before sending. Nothing of this request was kept".into(),
         ));
     }
     Ok(())
@@ -408,11 +408,13 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
+        // The session names the record it challenges for (its user handle is new with every
+        // replacement), so that finish releases only that record's share.
         self.put_session_state(
             Ceremony::PasskeyLogin,
             &session,
             &req.account,
-            &[&state],
+            &[&state, record.user_id.as_bytes()],
             now,
         )
         .await?;
@@ -471,13 +473,14 @@ impl Vault {
         req: proto::PasskeyAssertion,
         source: String,
     ) -> Result<proto::PasskeyLoginFinishReply, VaultError> {
-        refuse_prf(&req.credential)?;
         let now = self.clock.now_unix();
+        self.limit_source(&source, now)?;
+        refuse_prf(&req.credential)?;
         let rp = self.relying_party()?;
         let (account, state) = self
             .take_ceremony(&req.session, Ceremony::PasskeyLogin, &source, now)
             .await?;
-        let [state] = state.as_slice() else {
+        let [state, user_id] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
         let state: PasskeyAuthentication = serde_json::from_slice(state)
@@ -546,6 +549,10 @@ impl Vault {
             ));
         };
         let mut record = self.open_record(&account, &sealed)?;
+        if record.user_id.as_bytes().as_slice() != user_id.as_slice() {
+            tracing::info!("passkey login refused: the record was replaced since its start");
+            return Err(VaultError::SessionExpired);
+        }
         self.absorb_assertion(&mut record, &result);
         let updated = self.seal_record(&account, &record)?;
         self.db
@@ -625,9 +632,6 @@ impl Vault {
                 self.metrics.login("signin_unknown");
                 refused()
             })?;
-        self.account_limiter
-            .check(&account, now)
-            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         let sealed = self
             .db
             .passkey_record(account.clone())
@@ -658,6 +662,11 @@ impl Vault {
                 .await?;
             return Err(refused());
         };
+        // The account's rate is spent only by a verified assertion: anyone can name a
+        // credential id (it is in every login's options), only its holder can sign with it.
+        self.account_limiter
+            .check(&account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         self.absorb_assertion(&mut record, &result);
         // Keep the new counter and flags, unless the record was replaced meanwhile.
         let updated = self.seal_record(&account, &record)?;

@@ -74,6 +74,12 @@ pub enum VaultError {
     /// The account has no key of the kind asked for.
     #[error("{0}")]
     NotFound(String),
+    /// The request body is larger than the vault reads.
+    #[error("request too large")]
+    TooLarge,
+    /// The route exists, but not with this HTTP method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     /// Storage or sealing failed.
     #[error("internal error")]
     Internal(String),
@@ -830,6 +836,7 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
+        self.limit_source(&source, now)?;
         let (account, state) = self
             .take_ceremony(&req.session, Ceremony::Login, &source, now)
             .await?;

@@ -508,3 +508,198 @@ async fn a_destroyed_record_is_gone_from_the_files_and_its_pending_sessions() {
         "the destroyed record's sealed bytes are still in vault.db or its WAL"
     );
 }
+
+/// A vault whose per-address limit is `per_minute`, with passkeys.
+async fn limited_vault(dir: &std::path::Path, per_minute: u32) -> Running {
+    super::passkeys::passkey_vault(dir, |o| {
+        o.source_rate = sealback_vault::limits::RateLimit { per_minute };
+    })
+    .await
+}
+
+/// Issue 14: `login/finish`, `passkey/login/finish` and `/v1/info` had no per-address limit (a
+/// flood of 34,632 finishes in 23 s raised a real login's latency from 8 to 980 ms).
+#[tokio::test]
+async fn a_flood_on_finish_routes_and_info_is_limited_per_address() {
+    let bogus = serde_json::json!({"session": "login.00", "finalization": b64(&[0; 64])});
+    let bogus_passkey = finish_body(3, "passkey-login.00", "x");
+    for (route, body) in [
+        ("/v1/login/finish", Some(&bogus)),
+        ("/v1/passkey/login/finish", Some(&bogus_passkey)),
+        ("/v1/info", None),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = limited_vault(tmp.path(), 5).await;
+        let mut limited = 0;
+        for _ in 0..12 {
+            let status = match body {
+                Some(b) => post_json(&v.url, route, b).await.0,
+                None => reqwest::get(format!("{}{route}", v.url))
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            };
+            limited += usize::from(status == 429);
+        }
+        assert!(limited >= 6, "{route}: only {limited} of 12 limited");
+    }
+}
+
+/// Issue 14: PRF output was refused only under `clientExtensionResults.prf` with a non-null
+/// value; webauthn-rs also reads a credential's `extensions`, and `hmacGetSecret` is the same
+/// secret under its CTAP name.
+#[tokio::test]
+async fn prf_output_is_refused_in_every_spelling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    let secret_output = serde_json::json!({"results": {"first": "c2VjcmV0"}});
+    let spellings = [
+        serde_json::json!({"clientExtensionResults": {"prf": null}}),
+        serde_json::json!({"extensions": {"prf": secret_output}}),
+        serde_json::json!({"client_extension_results": {"prf": secret_output}}),
+        serde_json::json!({"extensions": {"hmacGetSecret": {"output1": "c2VjcmV0"}}}),
+        serde_json::json!({"clientExtensionResults": {"hmac_get_secret": {"output1": "c2VjcmV0"}}}),
+    ];
+    for route in [
+        "/v1/passkey/register/finish",
+        "/v1/passkey/login/finish",
+        "/v1/passkey/signin/finish",
+    ] {
+        for spelling in &spellings {
+            let mut credential = finish_body(3, "", "")["credential"].clone();
+            credential
+                .as_object_mut()
+                .unwrap()
+                .remove("clientExtensionResults");
+            for (k, val) in spelling.as_object().unwrap() {
+                credential[k] = val.clone();
+            }
+            let body = serde_json::json!({"session": "x", "credential": credential});
+            let (status, reply) = post_json(&v.url, route, &body).await;
+            assert!(
+                status == 400 && reply["message"].as_str().unwrap_or("").contains("PRF"),
+                "{route} {spelling}: {status} {reply}"
+            );
+        }
+    }
+}
+
+/// Issue 14: requests the framework rejects (not JSON, a missing field, too large, no such
+/// route) answered text/plain statuses the API does not document.
+#[tokio::test]
+async fn malformed_requests_get_the_documented_json_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start(tmp.path()).await;
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", v.url);
+    let requests = [
+        client.post(url("/v1/login/start")).body("account=a"),
+        client
+            .post(url("/v1/login/start"))
+            .header("content-type", "application/json")
+            .body("{\"account\": \"a\"}"),
+        client
+            .post(url("/v1/login/start"))
+            .header("content-type", "application/json")
+            .body("{not json"),
+        client
+            .post(url("/v1/register/finish"))
+            .header("content-type", "application/json")
+            .body(vec![b' '; 3 << 20]),
+        client.get(url("/v1/no/such/route")),
+        client.get(url("/v1/login/start")),
+    ];
+    for request in requests {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        let content_type = r.headers().get("content-type").cloned();
+        let body = r.text().await.unwrap();
+        assert!((400..500).contains(&status), "{status} {body}");
+        assert_eq!(
+            content_type.as_ref().and_then(|c| c.to_str().ok()),
+            Some("application/json"),
+            "{status} {body}"
+        );
+        let reply: proto::ErrorReply = serde_json::from_str(&body).unwrap();
+        assert!(
+            !reply.message.contains("Error {"),
+            "Rust Debug text: {body}"
+        );
+    }
+}
+
+/// Issue 14: sign-in spent the account's rate token before verifying anything, so anyone who
+/// knew a credential id (it is in every login's options) could lock the account's sign-ins.
+#[tokio::test]
+async fn unverified_sign_ins_do_not_use_up_the_accounts_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |o| {
+        o.account_rate = sealback_vault::limits::RateLimit { per_minute: 2 };
+    })
+    .await;
+    let client = sealback_vault_client::VaultClient::new(&v.url);
+    let mut pk = super::passkeys::provider(tmp.path(), "una's phone");
+    client
+        .passkey_register("una", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    // The credential id is in every login's options.
+    let (_, login) = post_json(
+        &v.url,
+        "/v1/passkey/login/start",
+        &serde_json::json!({"account": "una", "proof": "dev"}),
+    )
+    .await;
+    let id = login["options"]["publicKey"]["allowCredentials"][0]["id"].clone();
+    for _ in 0..5 {
+        let (_, start) =
+            post_json(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
+        let mut body = finish_body(4, start["session"].as_str().unwrap(), "");
+        body["credential"]["id"] = id.clone();
+        body["credential"]["rawId"] = id.clone();
+        let (status, reply) = post_json(&v.url, "/v1/passkey/signin/finish", &body).await;
+        assert!(
+            (400..500).contains(&status) && status != 429,
+            "{status} {reply}"
+        );
+    }
+    let session = client.passkey_signin("localhost", &mut pk).await;
+    assert!(
+        session.is_ok(),
+        "the owner's sign-in was refused: {session:?}"
+    );
+}
+
+/// Issue 14: a passkey login verified against the credentials of `start` but released the share
+/// of the record current at `finish`. A lost phone's passkey starts a login; the owner replaces
+/// the passkey record (new passkey, new share); the old passkey's finish must not get the new
+/// share.
+#[tokio::test]
+async fn a_passkey_finish_releases_only_the_share_it_verified_against() {
+    use sealback_passkey::WebAuthnClient;
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    let client = sealback_vault_client::VaultClient::new(&v.url);
+    let mut lost = super::passkeys::provider(tmp.path(), "lost phone");
+    client
+        .passkey_register("vic", "dev", None, &mut lost)
+        .await
+        .unwrap();
+    let start = client.passkey_login_start("vic", "dev").await.unwrap();
+    let origin = sealback_vault_client::passkey_origin("localhost").unwrap();
+    let assertion = lost.get_assertion(&origin, &start.options).await.unwrap();
+    // The owner replaces the record with a new passkey (and a new share).
+    let mut new = super::passkeys::provider(tmp.path(), "new phone");
+    client
+        .passkey_register("vic", "dev", None, &mut new)
+        .await
+        .unwrap();
+    let finished = client
+        .passkey_login_finish("vic", start.session, assertion)
+        .await;
+    assert!(
+        finished.is_err(),
+        "the lost passkey was given the new record's share"
+    );
+}
