@@ -153,7 +153,8 @@ pub struct LoginFinishReply {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReply {
     /// Machine-readable: `locked`, `rate_limited`, `bad_request`, `unauthorized`, `login_failed`,
-    /// `session_expired`, `internal`.
+    /// `session_expired`, `not_configured`, `not_found`, `too_large`, `method_not_allowed`,
+    /// `internal`.
     pub error: String,
     /// For people.
     pub message: String,
