@@ -282,6 +282,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if dev && !listens_on_loopback(&listen) {
+                return Err(CliError::Usage(format!(
+                    "--dev accepts any account proof, so it serves only on a loopback address (--listen 127.0.0.1:PORT), not {listen}"
+                )));
+            }
             if operator_keys.is_empty() && !dev {
                 return Err(CliError::Usage(
                     "the vault needs the messaging app operator's public key to check account proofs: --operator-key KEY (make one with `sealback vault operator-key`), or --dev for a demo".into(),
@@ -1094,6 +1099,16 @@ fn issue_proof(
     Ok(())
 }
 
+/// Whether `--listen` names a loopback address (`127.0.0.1:P`, `[::1]:P`, `localhost:P`).
+fn listens_on_loopback(listen: &str) -> bool {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host == "localhost"),
+    }
+}
+
 async fn vault_serve(
     listen: &str,
     database: &str,
@@ -1167,6 +1182,8 @@ async fn vault_serve(
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
+    sealback_vault::http::refuse_plain_http_off_loopback(addr)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     announce("http", addr);
     sealback_vault::http::serve(listener, vault, shutdown)
         .await

@@ -80,11 +80,18 @@ pub struct RegisterStartReply {
     /// OPAQUE RegistrationResponse.
     #[serde(with = "b64")]
     pub response: Vec<u8>,
+    /// Names this registration for [`RegisterFinish`]: the vault keeps the record's fresh
+    /// credential identifier under it until then.
+    #[serde(default)]
+    pub session: String,
 }
 
 /// `POST /v1/register/finish`: creates or replaces the account's record.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct RegisterFinish {
+    /// From [`RegisterStartReply`] (required: a finish without it is refused).
+    #[serde(default)]
+    pub session: String,
     /// The account.
     pub account: String,
     /// Proof of account ownership.
@@ -146,7 +153,8 @@ pub struct LoginFinishReply {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReply {
     /// Machine-readable: `locked`, `rate_limited`, `bad_request`, `unauthorized`, `login_failed`,
-    /// `session_expired`, `internal`.
+    /// `session_expired`, `not_configured`, `not_found`, `too_large`, `method_not_allowed`,
+    /// `internal`.
     pub error: String,
     /// For people.
     pub message: String,
@@ -349,12 +357,20 @@ pub struct PasskeySigninReply {
     pub expires_at: i64,
 }
 
-/// Whether a client's WebAuthn JSON carries a PRF result (`clientExtensionResults.prf` with
-/// anything in it). PRF outputs are client-side secrets: the vault refuses such a request
-/// before reading anything else of it.
+/// Whether a client's WebAuthn JSON carries a PRF result, in any spelling a WebAuthn library
+/// reads: `prf`, or CTAP's `hmacGetSecret` / `hmac_get_secret`, under `clientExtensionResults`,
+/// `client_extension_results` or the credential's `extensions` (webauthn-rs reads both), with
+/// any value, `null` included. PRF outputs are client-side secrets: the vault refuses such a
+/// request before reading anything else of it.
 pub fn carries_prf_result(credential: &serde_json::Value) -> bool {
-    ["clientExtensionResults", "client_extension_results"]
+    const PLACES: [&str; 3] = [
+        "clientExtensionResults",
+        "client_extension_results",
+        "extensions",
+    ];
+    const NAMES: [&str; 3] = ["prf", "hmacGetSecret", "hmac_get_secret"];
+    PLACES
         .iter()
-        .filter_map(|k| credential.get(k))
-        .any(|ext| ext.get("prf").is_some_and(|p| !p.is_null()))
+        .filter_map(|place| credential.get(place))
+        .any(|ext| NAMES.iter().any(|name| ext.get(name).is_some()))
 }

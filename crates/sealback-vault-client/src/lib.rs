@@ -418,6 +418,7 @@ impl VaultClient {
             .post(
                 "/v1/register/finish",
                 &proto::RegisterFinish {
+                    session: reply.session.clone(),
                     account: account.into(),
                     proof: proof.into(),
                     upload: finish.message.serialize().to_vec(),

@@ -8,8 +8,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
-/// The kinds of key material the vault holds for an account. Each lives in its own table; the
-/// guess count is shared.
+/// The kinds of key material the vault holds for an account. Each lives in its own table and
+/// has its own guess count (issue 14: a shared count let one kind's registration reset the
+/// other's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordKind {
     /// The OPAQUE password file and the client's wrapped key (`records`).
@@ -29,6 +30,23 @@ impl RecordKind {
         }
     }
 
+    /// The prefix of the ids of its login sessions (`crate::sessions`): they hold copies of
+    /// what the record releases, so they die with it.
+    pub(crate) fn login_session_prefix(self) -> &'static str {
+        match self {
+            RecordKind::Password => "login.",
+            RecordKind::Passkey => "passkey-login.",
+        }
+    }
+
+    /// The audit event of a login.
+    pub(crate) fn login_event(self) -> &'static str {
+        match self {
+            RecordKind::Password => "login",
+            RecordKind::Passkey => "passkey_login",
+        }
+    }
+
     /// The audit event of a registration.
     pub(crate) fn register_event(self) -> &'static str {
         match self {
@@ -43,6 +61,11 @@ impl RecordKind {
             RecordKind::Password => 1,
             RecordKind::Passkey => 2,
         }
+    }
+
+    /// [`RecordKind::code`] as PostgreSQL's SMALLINT.
+    pub(crate) fn pg_code(self) -> i16 {
+        i16::from(self.code())
     }
 
     /// The kind of [`RecordKind::code`].
@@ -71,9 +94,20 @@ pub struct Guess {
     pub count: u32,
     /// The sealed record of the kind asked for, if the account has one.
     pub record: Option<Vec<u8>>,
-    /// On the last allowed guess, every record of the account (of every kind), taken out of
-    /// its table: they live only in this login's session until it succeeds. Empty otherwise.
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
+    /// This was the last allowed guess: the record moved, in the transaction that counted the
+    /// guess, from its table into `held` under the login's session id. A success puts it back;
+    /// a failure, the session's expiry or a lock deletes it.
+    pub held: bool,
+}
+
+/// The login a guess is counted for: its session id (chosen before the count, so that a last
+/// guess holds the record under it durably) and when that session expires.
+#[derive(Debug, Clone)]
+pub struct LoginRef {
+    /// The session id.
+    pub session: String,
+    /// Unix seconds.
+    pub expires: i64,
 }
 
 /// One line of the audit trail: who tried what, from where, with what outcome. Never a secret.
@@ -155,12 +189,33 @@ impl Db {
         account: String,
         kind: RecordKind,
         limit: u32,
+        login: LoginRef,
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
         match self {
-            Db::Sqlite(d) => d.begin_attempt(account, kind, limit, now, source).await,
-            Db::Postgres(d) => d.begin_attempt(&account, kind, limit, now, &source).await,
+            Db::Sqlite(d) => {
+                d.begin_attempt(account, kind, limit, login, now, source)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.begin_attempt(&account, kind, limit, &login, now, &source)
+                    .await
+            }
+        }
+    }
+    /// The record a last guess holds under `session`, if any.
+    pub async fn held_record(&self, session: String) -> Result<Option<Vec<u8>>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.held_record(session).await,
+            Db::Postgres(d) => d.held_record(&session).await,
+        }
+    }
+    /// Destroys the record a last guess holds under `session` (the guess failed).
+    pub async fn drop_held(&self, session: String) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(d) => d.drop_held(session).await,
+            Db::Postgres(d) => d.drop_held(&session).await,
         }
     }
     /// See [`SqliteDb::put_passkey_record`].
@@ -252,18 +307,19 @@ impl Db {
     pub async fn login_succeeded(
         &self,
         account: String,
-        restore: Vec<(RecordKind, Vec<u8>)>,
-        update: Option<(RecordKind, Vec<u8>)>,
+        kind: RecordKind,
+        session: String,
+        update: Option<Vec<u8>>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
         match self {
             Db::Sqlite(d) => {
-                d.login_succeeded(account, restore, update, now, source)
+                d.login_succeeded(account, kind, session, update, now, source)
                     .await
             }
             Db::Postgres(d) => {
-                d.login_succeeded(&account, &restore, update.as_ref(), now, &source)
+                d.login_succeeded(&account, kind, &session, update.as_deref(), now, &source)
                     .await
             }
         }
@@ -289,17 +345,18 @@ impl Db {
             Db::Postgres(d) => d.has_record(&account, kind).await,
         }
     }
-    /// Guesses counted for an account.
-    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+    /// Guesses counted against an account's record of `kind`.
+    pub async fn attempts(&self, account: String, kind: RecordKind) -> Result<u32, DbError> {
         match self {
-            Db::Sqlite(d) => d.attempts(account).await,
-            Db::Postgres(d) => d.attempts(&account).await,
+            Db::Sqlite(d) => d.attempts(account, kind).await,
+            Db::Postgres(d) => d.attempts(&account, kind).await,
         }
     }
 }
 
-/// Creates or replaces an account's record of one kind, resets its guess count and audits the
-/// registration.
+/// Creates or replaces an account's record of one kind and audits the registration. The
+/// record's guess count is reset only when a record is replaced: a count protects the record it
+/// was made against, and guesses made before a first registration stay counted.
 fn store_record(
     c: &Connection,
     kind: RecordKind,
@@ -307,6 +364,22 @@ fn store_record(
     sealed: &[u8],
     now: i64,
 ) -> Result<(), DbError> {
+    let replaces: bool = c.query_row(
+        &format!(
+            "SELECT EXISTS(SELECT 1 FROM {} WHERE account = ?1)
+                 OR EXISTS(SELECT 1 FROM held WHERE account = ?1 AND kind = ?2)",
+            kind.table()
+        ),
+        params![account, kind.code()],
+        |r| r.get(0),
+    )?;
+    if replaces {
+        c.execute(
+            "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
+            params![account, kind.code()],
+        )?;
+        destroy_copies(c, account, kind)?;
+    }
     c.execute(
         &format!(
             "INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3)
@@ -315,7 +388,6 @@ fn store_record(
         ),
         params![account, sealed, now],
     )?;
-    c.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
     c.execute(
         "INSERT INTO audit(time, account, event, outcome) VALUES (?1, ?2, ?3, 'ok')",
         params![now, account, kind.register_event()],
@@ -323,18 +395,40 @@ fn store_record(
     Ok(())
 }
 
-/// Destroys every key the account holds (the guess limit is reached).
-fn destroy_all(c: &Connection, account: &str) -> Result<(), DbError> {
-    for k in RecordKind::ALL {
+thread_local! {
+    /// Set by a job of the writer thread that destroyed key material: after the batch commits,
+    /// the writer truncates the WAL so that no old frame keeps a copy.
+    static DESTROYED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Deletes what holds a copy of an account's record of `kind` besides the record itself: a
+/// last guess's held copy and the pending login sessions (which hold what the record releases).
+fn destroy_copies(c: &Connection, account: &str, kind: RecordKind) -> Result<(), DbError> {
+    c.execute(
+        "DELETE FROM held WHERE account = ?1 AND kind = ?2",
+        params![account, kind.code()],
+    )?;
+    c.execute(
+        "DELETE FROM sessions WHERE account = ?1 AND substr(id, 1, length(?2)) = ?2",
+        params![account, kind.login_session_prefix()],
+    )?;
+    DESTROYED.set(true);
+    Ok(())
+}
+
+/// Destroys the account's record of `kind` (its guess limit is reached) and every copy of it.
+fn destroy(c: &Connection, account: &str, kind: RecordKind) -> Result<(), DbError> {
+    c.execute(
+        &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
+        params![account],
+    )?;
+    destroy_copies(c, account, kind)?;
+    if kind == RecordKind::Passkey {
         c.execute(
-            &format!("DELETE FROM {} WHERE account = ?1", k.table()),
+            "DELETE FROM passkey_credentials WHERE account = ?1",
             params![account],
         )?;
     }
-    c.execute(
-        "DELETE FROM passkey_credentials WHERE account = ?1",
-        params![account],
-    )?;
     Ok(())
 }
 
@@ -379,6 +473,13 @@ fn writer(conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        if DESTROYED.replace(false) {
+            // The deleted cells are zeroed (secure_delete); the WAL's older frames still hold
+            // them until it is checkpointed and truncated.
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                tracing::warn!(error = %e, "cannot truncate the WAL after destroying a record");
+            }
+        }
         for complete in done {
             complete(committed.clone());
         }
@@ -414,9 +515,12 @@ pub struct SqliteDb {
 const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
+PRAGMA secure_delete=ON;
 CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS held(session TEXT PRIMARY KEY, account TEXT NOT NULL, kind INTEGER NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS guesses(account TEXT NOT NULL, kind INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(account, kind));
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BLOB NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining INTEGER, source TEXT);
@@ -425,12 +529,26 @@ CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, a
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 ";
 
+/// The upgrade from one shared count per account (`attempts`, before issue 14) to one count per
+/// record kind (`guesses`): the shared count becomes each kind's count, so no count is lowered.
+/// Runs at every open; once `attempts` is empty it does nothing.
+const SPLIT_SHARED_COUNTS: &str = "
+BEGIN IMMEDIATE;
+INSERT INTO guesses(account, kind, count) SELECT account, 1, count FROM attempts WHERE true
+  ON CONFLICT(account, kind) DO UPDATE SET count = max(guesses.count, excluded.count);
+INSERT INTO guesses(account, kind, count) SELECT account, 2, count FROM attempts WHERE true
+  ON CONFLICT(account, kind) DO UPDATE SET count = max(guesses.count, excluded.count);
+DELETE FROM attempts;
+COMMIT;
+";
+
 impl SqliteDb {
     /// Opens (and creates) the database file, and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(SPLIT_SHARED_COUNTS)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sealback-vault-sqlite".into())
@@ -491,65 +609,64 @@ impl SqliteDb {
             .await
     }
 
-    /// Counts one guess, durably, and says whether it may proceed. The count is the account's,
-    /// whatever `kind` of key the guess is for; reaching the limit destroys every kind.
+    /// Counts one guess against the account's record of `kind`, durably, and says whether it
+    /// may proceed. Going over the limit destroys that record; the last allowed guess moves it,
+    /// in the same transaction, into `held` under the login's session id.
     pub async fn begin_attempt(
         &self,
         account: String,
         kind: RecordKind,
         limit: u32,
+        login: LoginRef,
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
         self.with(move |c| {
             let tx = c;
             let count: i64 = tx.query_row(
-                "INSERT INTO attempts(account, count) VALUES (?1, 1)
-                 ON CONFLICT(account) DO UPDATE SET count = count + 1 RETURNING count",
-                params![account],
+                "INSERT INTO guesses(account, kind, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT(account, kind) DO UPDATE SET count = count + 1 RETURNING count",
+                params![account, kind.code()],
                 |r| r.get(0),
             )?;
             let count = count as u32;
             if count > limit {
-                destroy_all(tx, &account)?;
+                destroy(tx, &account, kind)?;
                 tx.execute(
-                    "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'locked', 0, ?3)",
-                    params![now, account, source],
+                    "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'locked', 0, ?4)",
+                    params![now, account, kind.login_event(), source],
                 )?;
                 return Ok(Attempt::Locked);
             }
-            let mut record = None;
-            let mut taken = Vec::new();
-            for k in RecordKind::ALL {
-                let sealed: Option<Vec<u8>> = tx
-                    .query_row(
-                        &format!("SELECT sealed FROM {} WHERE account = ?1", k.table()),
-                        params![account],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if k == kind {
-                    record = sealed.clone();
-                }
-                if let (true, Some(s)) = (count == limit, sealed) {
-                    tx.execute(
-                        &format!("DELETE FROM {} WHERE account = ?1", k.table()),
-                        params![account],
-                    )?;
-                    taken.push((k, s));
-                }
+            let record: Option<Vec<u8>> = tx
+                .query_row(
+                    &format!("SELECT sealed FROM {} WHERE account = ?1", kind.table()),
+                    params![account],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let held = count == limit && record.is_some();
+            if let (true, Some(s)) = (held, &record) {
+                tx.execute(
+                    "INSERT INTO held(session, account, kind, sealed, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![login.session, account, kind.code(), s, login.expires],
+                )?;
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE account = ?1", kind.table()),
+                    params![account],
+                )?;
             }
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'counted', ?3, ?4)",
-                params![now, account, limit - count, source],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'counted', ?4, ?5)",
+                params![now, account, kind.login_event(), limit - count, source],
             )?;
-            Ok(Attempt::Proceed(Guess { count, record, taken }))
+            Ok(Attempt::Proceed(Guess { count, record, held }))
         })
         .await
     }
 
-    /// Stores an account's passkey record and the index of its credentials, and resets its
-    /// guess count. Returns false (and changes nothing) when one of the credentials is
+    /// Stores an account's passkey record and the index of its credentials (resetting its
+    /// guess count if it replaces a record). Returns false (and changes nothing) when one of the credentials is
     /// registered to another account.
     pub async fn put_passkey_record(
         &self,
@@ -664,10 +781,38 @@ impl SqliteDb {
         .await
     }
 
-    /// Deletes sessions that expired before `now`.
+    /// Deletes sessions that expired before `now`, and destroys the records their (abandoned)
+    /// last guesses held.
     pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
         self.with(move |c| {
+            if c.execute("DELETE FROM held WHERE expires < ?1", params![now])? > 0 {
+                DESTROYED.set(true);
+            }
             Ok(c.execute("DELETE FROM sessions WHERE expires < ?1", params![now])? as u64)
+        })
+        .await
+    }
+
+    /// See [`Db::held_record`].
+    pub async fn held_record(&self, session: String) -> Result<Option<Vec<u8>>, DbError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT sealed FROM held WHERE session = ?1",
+                params![session],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// See [`Db::drop_held`].
+    pub async fn drop_held(&self, session: String) -> Result<(), DbError> {
+        self.with(move |c| {
+            if c.execute("DELETE FROM held WHERE session = ?1", params![session])? > 0 {
+                DESTROYED.set(true);
+            }
+            Ok(())
         })
         .await
     }
@@ -695,34 +840,41 @@ impl SqliteDb {
         .await
     }
 
-    /// A login succeeded: reset the count, put back the records taken by the last guess, and
-    /// store an updated record (a passkey's counter and flags).
+    /// A login of `kind` succeeded: reset that kind's count (and no other), put back the
+    /// record a last guess held under `session`, and store an updated record (a passkey's
+    /// counter and flags).
     pub async fn login_succeeded(
         &self,
         account: String,
-        restore: Vec<(RecordKind, Vec<u8>)>,
-        update: Option<(RecordKind, Vec<u8>)>,
+        kind: RecordKind,
+        session: String,
+        update: Option<Vec<u8>>,
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
         self.with(move |c| {
             let tx = c;
-            tx.execute("DELETE FROM attempts WHERE account = ?1", params![account])?;
-            for (kind, sealed) in restore {
-                tx.execute(
-                    &format!("INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO NOTHING", kind.table()),
-                    params![account, sealed, now],
-                )?;
-            }
-            if let Some((kind, sealed)) = update {
+            tx.execute(
+                "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
+                params![account, kind.code()],
+            )?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO {}(account, sealed, created) SELECT account, sealed, ?2 FROM held WHERE session = ?1 ON CONFLICT(account) DO NOTHING",
+                    kind.table()
+                ),
+                params![session, now],
+            )?;
+            tx.execute("DELETE FROM held WHERE session = ?1", params![session])?;
+            if let Some(sealed) = update {
                 tx.execute(
                     &format!("UPDATE {} SET sealed = ?2 WHERE account = ?1", kind.table()),
                     params![account, sealed],
                 )?;
             }
             tx.execute(
-                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'login', 'ok', NULL, ?3)",
-                params![now, account, source],
+                "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'ok', NULL, ?4)",
+                params![now, account, kind.login_event(), source],
             )?;
             Ok(())
         })
@@ -776,12 +928,12 @@ impl SqliteDb {
         .await
     }
 
-    /// Guesses counted for an account.
-    pub async fn attempts(&self, account: String) -> Result<u32, DbError> {
+    /// Guesses counted against an account's record of `kind`.
+    pub async fn attempts(&self, account: String, kind: RecordKind) -> Result<u32, DbError> {
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT coalesce((SELECT count FROM attempts WHERE account = ?1), 0)",
-                params![account],
+                "SELECT coalesce((SELECT count FROM guesses WHERE account = ?1 AND kind = ?2), 0)",
+                params![account, kind.code()],
                 |r| r.get::<_, i64>(0),
             )? as u32)
         })

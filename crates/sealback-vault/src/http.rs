@@ -27,6 +27,10 @@ impl IntoResponse for VaultError {
             VaultError::NotConfigured(_) => (StatusCode::NOT_IMPLEMENTED, "not_configured", None),
             VaultError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
+            VaultError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            VaultError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
+            }
             VaultError::Config(detail) | VaultError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
@@ -48,8 +52,38 @@ impl IntoResponse for VaultError {
     }
 }
 
-async fn info(State(v): State<Arc<Vault>>) -> Json<proto::Info> {
-    Json(v.info())
+async fn info(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Result<Json<proto::Info>, VaultError> {
+    v.limit_source(&source_key(&addr), v.clock.now_unix())?;
+    Ok(Json(v.info()))
+}
+
+/// A JSON request body whose rejection (not JSON, wrong content type, a missing field, too
+/// large) is answered as the API's JSON error, like every other error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = VaultError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, VaultError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(VaultError::TooLarge)
+            }
+            Err(rejection) => Err(VaultError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+async fn no_such_route() -> VaultError {
+    VaultError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> VaultError {
+    VaultError::MethodNotAllowed
 }
 
 /// The client address that rate limits and the audit monitor key on: the IPv4 address, or the
@@ -79,7 +113,7 @@ async fn timed<T>(v: &Vault, route: &'static str, f: impl std::future::Future<Ou
 async fn register_start(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::RegisterStart>,
+    ApiJson(req): ApiJson<proto::RegisterStart>,
 ) -> Result<Json<proto::RegisterStartReply>, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/register/start", async {
@@ -91,7 +125,7 @@ async fn register_start(
 async fn register_finish(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::RegisterFinish>,
+    ApiJson(req): ApiJson<proto::RegisterFinish>,
 ) -> Result<StatusCode, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/register/finish", async {
@@ -105,7 +139,7 @@ async fn register_finish(
 async fn login_start(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::LoginStart>,
+    ApiJson(req): ApiJson<proto::LoginStart>,
 ) -> Result<Json<proto::LoginStartReply>, VaultError> {
     timed(&v, "/v1/login/start", async {
         v.login_start(req, source_key(&addr)).await.map(Json)
@@ -116,7 +150,7 @@ async fn login_start(
 async fn login_finish(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::LoginFinish>,
+    ApiJson(req): ApiJson<proto::LoginFinish>,
 ) -> Result<Json<proto::LoginFinishReply>, VaultError> {
     timed(&v, "/v1/login/finish", async {
         v.login_finish(req, source_key(&addr)).await.map(Json)
@@ -127,7 +161,7 @@ async fn login_finish(
 async fn features(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::FeaturesRequest>,
+    ApiJson(req): ApiJson<proto::FeaturesRequest>,
 ) -> Result<Json<proto::FeaturesReply>, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/features", async {
@@ -139,7 +173,7 @@ async fn features(
 async fn passkey_register_start(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::PasskeyRegisterStart>,
+    ApiJson(req): ApiJson<proto::PasskeyRegisterStart>,
 ) -> Result<Json<proto::PasskeyRegisterStartReply>, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/passkey/register/start", async {
@@ -151,7 +185,7 @@ async fn passkey_register_start(
 async fn passkey_register_finish(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::PasskeyAssertion>,
+    ApiJson(req): ApiJson<proto::PasskeyAssertion>,
 ) -> Result<Json<proto::PasskeyRegisterFinishReply>, VaultError> {
     let source = source_key(&addr);
     timed(&v, "/v1/passkey/register/finish", async {
@@ -163,7 +197,7 @@ async fn passkey_register_finish(
 async fn passkey_login_start(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::PasskeyLoginStart>,
+    ApiJson(req): ApiJson<proto::PasskeyLoginStart>,
 ) -> Result<Json<proto::PasskeyLoginStartReply>, VaultError> {
     timed(&v, "/v1/passkey/login/start", async {
         v.passkey_login_start(req, source_key(&addr))
@@ -176,7 +210,7 @@ async fn passkey_login_start(
 async fn passkey_login_finish(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::PasskeyAssertion>,
+    ApiJson(req): ApiJson<proto::PasskeyAssertion>,
 ) -> Result<Json<proto::PasskeyLoginFinishReply>, VaultError> {
     timed(&v, "/v1/passkey/login/finish", async {
         v.passkey_login_finish(req, source_key(&addr))
@@ -200,7 +234,7 @@ async fn passkey_signin_start(
 async fn passkey_signin_finish(
     State(v): State<Arc<Vault>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Json(req): Json<proto::PasskeyAssertion>,
+    ApiJson(req): ApiJson<proto::PasskeyAssertion>,
 ) -> Result<Json<proto::PasskeySigninReply>, VaultError> {
     timed(&v, "/v1/passkey/signin/finish", async {
         v.passkey_signin_finish(req, source_key(&addr))
@@ -243,7 +277,21 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/passkey/login/finish", post(passkey_login_finish))
         .route("/v1/passkey/signin/start", post(passkey_signin_start))
         .route("/v1/passkey/signin/finish", post(passkey_signin_finish))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(vault)
+}
+
+/// Plain HTTP is for loopback only: the error for any other address (check it before
+/// announcing a URL).
+pub fn refuse_plain_http_off_loopback(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!("refusing plain HTTP on {addr}: only loopback addresses may serve without TLS"),
+    ))
 }
 
 /// Serves the API on a bound listener until `shutdown` resolves. Plain HTTP is refused except on
@@ -253,13 +301,7 @@ pub async fn serve(
     vault: Arc<Vault>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("refusing plain HTTP on {addr}: only loopback addresses may serve without TLS"),
-        ));
-    }
+    refuse_plain_http_off_loopback(listener.local_addr()?)?;
     axum::serve(
         listener,
         router(vault).into_make_service_with_connect_info::<SocketAddr>(),

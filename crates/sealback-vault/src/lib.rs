@@ -23,5 +23,6 @@ pub mod pg;
 pub mod rollout;
 pub mod sealer;
 pub mod service;
+mod sessions;
 
 pub use service::{Clock, SystemClock, Vault, VaultError, VaultOptions};

@@ -1,11 +1,17 @@
-//! Rate limits: a token bucket per key (an account, or a client address), refilled at a steady
-//! rate, driven by the injected clock.
+//! Rate limits: `governor`'s keyed GCRA limiter per key (an account, or a client address),
+//! driven by the vault's injected clock so that tests move it like every other deadline.
 //!
 //! Limits are per vault process (several processes behind a balancer each allow the rate); the
 //! guess limit, which is what protects a record, is exact across processes regardless.
 
-use crate::keyed::KeyedState;
-use std::sync::Mutex;
+use governor::clock::Clock as GovernorClock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A limit: `per_minute` requests, with bursts up to the same number. Zero turns it off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,52 +25,56 @@ impl RateLimit {
     pub const OFF: RateLimit = RateLimit { per_minute: 0 };
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: i64,
+/// The vault's clock as governor sees it: the latest time any check was made at (the vault's
+/// clock is injected per call; it never goes back here).
+#[derive(Clone, Default)]
+struct VaultTime(Arc<AtomicI64>);
+
+impl GovernorClock for VaultTime {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        Duration::from_secs(self.0.load(Ordering::SeqCst).max(0) as u64)
+    }
 }
 
-/// Token buckets for one kind of key.
+/// Keys whose state is pruned (idle keys dropped) once this many are held.
+const PRUNE_AT: usize = 100_000;
+
+/// Rate limits for one kind of key.
 pub struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<KeyedState<Bucket>>,
+    gcra: Option<Gcra<String, HashMapStateStore<String>, VaultTime, NoOpMiddleware<Duration>>>,
+    time: VaultTime,
 }
 
 impl RateLimiter {
     /// A limiter enforcing `limit`.
     pub fn new(limit: RateLimit) -> Self {
-        Self {
-            limit,
-            buckets: Mutex::new(KeyedState::new("rate limiter")),
-        }
+        let time = VaultTime::default();
+        let gcra = NonZeroU32::new(limit.per_minute).map(|n| {
+            Gcra::new(
+                Quota::per_minute(n),
+                HashMapStateStore::default(),
+                time.clone(),
+            )
+        });
+        Self { gcra, time }
     }
 
-    /// Takes one token for `key` at `now` (Unix seconds); when none is left, returns how many
-    /// seconds until one is.
+    /// Takes one request's worth for `key` at `now` (Unix seconds); when the key is over its
+    /// limit, returns how many seconds until it is not.
     pub fn check(&self, key: &str, now: i64) -> Result<(), u64> {
-        let capacity = self.limit.per_minute as f64;
-        if self.limit.per_minute == 0 {
+        let Some(gcra) = &self.gcra else {
             return Ok(());
+        };
+        self.time.0.fetch_max(now, Ordering::SeqCst);
+        if gcra.len() >= PRUNE_AT {
+            // Keys that have refilled hold no information: an attacker cycling addresses or
+            // accounts cannot grow the map without bound.
+            gcra.retain_recent();
         }
-        let per_second = capacity / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        // A bucket that has refilled holds no state: it is pruned.
-        let bucket = buckets.entry(
-            key,
-            |b| b.tokens + (now - b.updated) as f64 * per_second < capacity,
-            || Bucket {
-                tokens: capacity,
-                updated: now,
-            },
-        );
-        let elapsed = (now - bucket.updated).max(0) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
-        bucket.updated = now.max(bucket.updated);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64)
-        }
+        gcra.check_key(&key.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.time.now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
     }
 }

@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Neither the drive's operator nor the vault's operator alone holds both halves. A passkey
-//! login is a guess like a password login: it is counted in the same row before the challenge is
-//! issued, reset by a verified assertion, and the tenth failure destroys every key the account
-//! holds. Sign-in (discoverable credentials, no account named) issues a short-lived session and
+//! login is a guess like a password login: it is counted against the passkey record (its own
+//! count, apart from the password's) before the challenge is issued, reset by a verified
+//! assertion only, and the tenth failure destroys the passkey record. Sign-in (discoverable credentials, no account named) issues a short-lived session and
 //! never releases key material; it counts no guesses (it needs no account proof, so counting
 //! would let anyone destroy a key) but is rate limited per client and per account, and it
 //! records the credential's new signature counter like a login.
@@ -23,7 +23,8 @@
 //! is stored or logged.
 
 use crate::db::{AuditEntry, Guess, RecordKind};
-use crate::service::{random_hex, valid_account, LoginSession, Vault, VaultError};
+use crate::service::{random_hex, valid_account, Vault, VaultError};
+use crate::sessions::Ceremony;
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use sealback_proto::proof::Scope;
@@ -140,7 +141,7 @@ fn account_session_id(token: &str) -> String {
 fn refuse_prf(credential: &serde_json::Value) -> Result<(), VaultError> {
     if proto::carries_prf_result(credential) {
         return Err(VaultError::BadRequest(
-            "the request carries a PRF result (clientExtensionResults.prf): PRF outputs are secrets that never leave the client; strip them before sending. Nothing of this request was kept".into(),
+            "the request carries a PRF result (prf or hmacGetSecret under clientExtensionResults or extensions): PRF outputs are secrets that never leave the client; strip them before sending. Nothing of this request was kept".into(),
         ));
     }
     Ok(())
@@ -276,7 +277,12 @@ impl Vault {
         }
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
         let session = self
-            .put_ceremony(&req.account, &[&[mode], user_id.as_bytes(), &state], now)
+            .put_ceremony(
+                Ceremony::PasskeyRegister,
+                &req.account,
+                &[&[mode], user_id.as_bytes(), &state],
+                now,
+            )
             .await?;
         Ok(proto::PasskeyRegisterStartReply { session, options })
     }
@@ -292,7 +298,9 @@ impl Vault {
         let now = self.clock.now_unix();
         self.limit_source(source, now)?;
         let rp = self.relying_party()?;
-        let (account, fields) = self.take_ceremony(&req.session, now).await?;
+        let (account, fields) = self
+            .take_ceremony(&req.session, Ceremony::PasskeyRegister, source, now)
+            .await?;
         let [mode, user_id, state] = fields.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
@@ -378,13 +386,9 @@ impl Vault {
         self.admit_login(&req.account, &req.proof, &source, now)
             .await?;
         let limit = self.options.guess_limit;
-        let Guess {
-            count,
-            record,
-            taken,
-            ..
-        } = self
-            .count_guess(&req.account, RecordKind::Passkey, now, source)
+        let session = Self::new_session(Ceremony::PasskeyLogin);
+        let Guess { count, record, .. } = self
+            .count_guess(&req.account, RecordKind::Passkey, &session, now, source)
             .await?;
         let Some(sealed) = record else {
             self.metrics.login("no_record");
@@ -404,7 +408,16 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let session = self.put_login(&req.account, &[&state], &taken, now).await?;
+        // The session names the record it challenges for (its user handle is new with every
+        // replacement), so that finish releases only that record's share.
+        self.put_session_state(
+            Ceremony::PasskeyLogin,
+            &session,
+            &req.account,
+            &[&state, record.user_id.as_bytes()],
+            now,
+        )
+        .await?;
         self.metrics.login("passkey_counted");
         Ok(proto::PasskeyLoginStartReply {
             session,
@@ -460,29 +473,44 @@ impl Vault {
         req: proto::PasskeyAssertion,
         source: String,
     ) -> Result<proto::PasskeyLoginFinishReply, VaultError> {
-        refuse_prf(&req.credential)?;
         let now = self.clock.now_unix();
+        self.limit_source(&source, now)?;
+        refuse_prf(&req.credential)?;
         let rp = self.relying_party()?;
-        let LoginSession {
-            account,
-            state,
-            mut taken,
-        } = self.take_login(&req.session, 1, now).await?;
-        let [state] = state.as_slice() else {
+        let (account, state) = self
+            .take_ceremony(&req.session, Ceremony::PasskeyLogin, &source, now)
+            .await?;
+        let [state, user_id] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
         let state: PasskeyAuthentication = serde_json::from_slice(state)
             .map_err(|e| VaultError::Internal(format!("authentication state: {e}")))?;
         let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(req.credential) else {
             return Err(self
-                .login_failed(account, source, EVENT, "not a WebAuthn assertion", now)
+                .login_failed(
+                    account,
+                    RecordKind::Passkey,
+                    &req.session,
+                    source,
+                    EVENT,
+                    "not a WebAuthn assertion",
+                    now,
+                )
                 .await?);
         };
         let result = match rp.finish_passkey_authentication(&credential, &state) {
             Ok(r) if r.user_verified() => r,
             Ok(_) => {
                 return Err(self
-                    .login_failed(account, source, EVENT, "no user verification", now)
+                    .login_failed(
+                        account,
+                        RecordKind::Passkey,
+                        &req.session,
+                        source,
+                        EVENT,
+                        "no user verification",
+                        now,
+                    )
                     .await?)
             }
             Err(e) => {
@@ -498,14 +526,21 @@ impl Vault {
                     );
                 }
                 return Err(self
-                    .login_failed(account, source, EVENT, &e.to_string(), now)
+                    .login_failed(
+                        account,
+                        RecordKind::Passkey,
+                        &req.session,
+                        source,
+                        EVENT,
+                        &e.to_string(),
+                        now,
+                    )
                     .await?);
             }
         };
-        // The record: in the session when this was the last guess, else in its table.
-        let from_session = taken.iter().position(|(k, _)| *k == RecordKind::Passkey);
-        let sealed = match from_session {
-            Some(i) => Some(taken[i].1.clone()),
+        // The record: held under this session when this was the last guess, else in its table.
+        let sealed = match self.db.held_record(req.session.clone()).await? {
+            Some(held) => Some(held),
             None => self.db.passkey_record(account.clone()).await?,
         };
         let Some(sealed) = sealed else {
@@ -514,17 +549,21 @@ impl Vault {
             ));
         };
         let mut record = self.open_record(&account, &sealed)?;
+        if record.user_id.as_bytes().as_slice() != user_id.as_slice() {
+            tracing::info!("passkey login refused: the record was replaced since its start");
+            return Err(VaultError::SessionExpired);
+        }
         self.absorb_assertion(&mut record, &result);
         let updated = self.seal_record(&account, &record)?;
-        let update = match from_session {
-            Some(i) => {
-                taken[i].1 = updated;
-                None
-            }
-            None => Some((RecordKind::Passkey, updated)),
-        };
         self.db
-            .login_succeeded(account.clone(), taken, update, now, source)
+            .login_succeeded(
+                account.clone(),
+                RecordKind::Passkey,
+                req.session,
+                Some(updated),
+                now,
+                source,
+            )
             .await?;
         self.metrics.login("passkey_ok");
         let vault_share = hex::decode(record.vault_share.as_str())
@@ -554,7 +593,9 @@ impl Vault {
         let options =
             serde_json::to_value(options).map_err(|e| VaultError::Internal(e.to_string()))?;
         let state = serde_json::to_vec(&state).map_err(|e| VaultError::Internal(e.to_string()))?;
-        let session = self.put_ceremony("", &[&state], now).await?;
+        let session = self
+            .put_ceremony(Ceremony::PasskeySignin, "", &[&state], now)
+            .await?;
         Ok(proto::PasskeySigninStartReply { session, options })
     }
 
@@ -569,7 +610,9 @@ impl Vault {
         let now = self.clock.now_unix();
         self.limit_source(&source, now)?;
         let rp = self.relying_party()?;
-        let (ceremony_account, fields) = self.take_ceremony(&req.session, now).await?;
+        let (ceremony_account, fields) = self
+            .take_ceremony(&req.session, Ceremony::PasskeySignin, &source, now)
+            .await?;
         let [state] = fields.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
@@ -589,9 +632,6 @@ impl Vault {
                 self.metrics.login("signin_unknown");
                 refused()
             })?;
-        self.account_limiter
-            .check(&account, now)
-            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         let sealed = self
             .db
             .passkey_record(account.clone())
@@ -622,6 +662,11 @@ impl Vault {
                 .await?;
             return Err(refused());
         };
+        // The account's rate is spent only by a verified assertion: anyone can name a
+        // credential id (it is in every login's options), only its holder can sign with it.
+        self.account_limiter
+            .check(&account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         self.absorb_assertion(&mut record, &result);
         // Keep the new counter and flags, unless the record was replaced meanwhile.
         let updated = self.seal_record(&account, &record)?;

@@ -24,16 +24,22 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS setup(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS records(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(account TEXT PRIMARY KEY, count BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS held(session TEXT PRIMARY KEY, account TEXT NOT NULL, kind SMALLINT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS guesses(account TEXT NOT NULL, kind SMALLINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY(account, kind));
 CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, account TEXT NOT NULL, sealed BYTEA NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 CREATE TABLE IF NOT EXISTS audit(id BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, account TEXT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL, remaining BIGINT, source TEXT);
 CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
+INSERT INTO guesses(account, kind, count) SELECT account, k, count FROM attempts, (VALUES (1::SMALLINT), (2::SMALLINT)) AS kinds(k)
+  ON CONFLICT (account, kind) DO UPDATE SET count = greatest(guesses.count, excluded.count);
+DELETE FROM attempts;
 ";
 
-/// Creates or replaces an account's record of one kind, resets its guess count and audits the
-/// registration (as [`crate::db`]'s SQLite twin does).
+/// Creates or replaces an account's record of one kind and audits the registration; the
+/// record's guess count is reset only when a record is replaced (as [`crate::db`]'s SQLite twin
+/// does).
 async fn store_record(
     tx: &deadpool_postgres::Transaction<'_>,
     kind: RecordKind,
@@ -41,6 +47,31 @@ async fn store_record(
     sealed: &[u8],
     now: i64,
 ) -> Result<(), DbError> {
+    let in_table = tx
+        .query_opt(
+            &format!(
+                "SELECT 1 FROM {} WHERE account = $1 FOR UPDATE",
+                kind.table()
+            ),
+            &[&account],
+        )
+        .await?
+        .is_some();
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM held WHERE account = $1 AND kind = $2 FOR UPDATE",
+            &[&account, &kind.pg_code()],
+        )
+        .await?
+        .is_some();
+    if in_table || held {
+        tx.execute(
+            "DELETE FROM guesses WHERE account = $1 AND kind = $2",
+            &[&account, &kind.pg_code()],
+        )
+        .await?;
+        destroy_copies(tx, account, kind).await?;
+    }
     tx.execute(
         &tx.prepare_cached(&format!(
             "INSERT INTO {}(account, sealed, created) VALUES ($1, $2, $3)
@@ -52,17 +83,31 @@ async fn store_record(
     )
     .await?;
     tx.execute(
-        &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
-            .await?,
-        &[&account],
-    )
-    .await?;
-    tx.execute(
         &tx.prepare_cached(
             "INSERT INTO audit(time, account, event, outcome) VALUES ($1, $2, $3, 'ok')",
         )
         .await?,
         &[&now, &account, &kind.register_event()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes what holds a copy of an account's record of `kind` besides the record itself: a last
+/// guess's held copy and the pending login sessions (as [`crate::db`]'s SQLite twin does).
+async fn destroy_copies(
+    tx: &deadpool_postgres::Transaction<'_>,
+    account: &str,
+    kind: RecordKind,
+) -> Result<(), DbError> {
+    tx.execute(
+        "DELETE FROM held WHERE account = $1 AND kind = $2",
+        &[&account, &kind.pg_code()],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM sessions WHERE account = $1 AND starts_with(id, $2)",
+        &[&account, &kind.login_session_prefix()],
     )
     .await?;
     Ok(())
@@ -152,6 +197,7 @@ impl PgDb {
         account: &str,
         kind: RecordKind,
         limit: u32,
+        login: &crate::db::LoginRef,
         now: i64,
         source: &str,
     ) -> Result<Attempt, DbError> {
@@ -159,68 +205,67 @@ impl PgDb {
         let tx = c.transaction().await?;
         let count: i64 = tx
             .query_one(
-                "INSERT INTO attempts(account, count) VALUES ($1, 1)
-                 ON CONFLICT (account) DO UPDATE SET count = attempts.count + 1 RETURNING count",
-                &[&account],
+                "INSERT INTO guesses(account, kind, count) VALUES ($1, $2, 1)
+                 ON CONFLICT (account, kind) DO UPDATE SET count = guesses.count + 1 RETURNING count",
+                &[&account, &kind.pg_code()],
             )
             .await?
             .get(0);
         let count = count as u32;
         if count > limit {
-            for k in RecordKind::ALL {
+            tx.execute(
+                &format!("DELETE FROM {} WHERE account = $1", kind.table()),
+                &[&account],
+            )
+            .await?;
+            if kind == RecordKind::Passkey {
                 tx.execute(
-                    &format!("DELETE FROM {} WHERE account = $1", k.table()),
+                    "DELETE FROM passkey_credentials WHERE account = $1",
                     &[&account],
                 )
                 .await?;
             }
-            tx.execute(
-                "DELETE FROM passkey_credentials WHERE account = $1",
-                &[&account],
-            )
-            .await?;
-            tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'locked', 0, $3)").await?,
-                &[&now, &account, &source],
+            destroy_copies(&tx, account, kind).await?;
+            tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, 'locked', 0, $4)").await?,
+                &[&now, &account, &kind.login_event(), &source],
             )
             .await?;
             tx.commit().await?;
             return Ok(Attempt::Locked);
         }
-        let mut record = None;
-        let mut taken = Vec::new();
-        for k in RecordKind::ALL {
-            let sealed: Option<Vec<u8>> = tx
-                .query_opt(
-                    &format!(
-                        "SELECT sealed FROM {} WHERE account = $1 FOR UPDATE",
-                        k.table()
-                    ),
-                    &[&account],
-                )
-                .await?
-                .map(|r| r.get(0));
-            if k == kind {
-                record = sealed.clone();
-            }
-            if let (true, Some(s)) = (count == limit, sealed) {
-                tx.execute(
-                    &format!("DELETE FROM {} WHERE account = $1", k.table()),
-                    &[&account],
-                )
-                .await?;
-                taken.push((k, s));
-            }
+        let record: Option<Vec<u8>> = tx
+            .query_opt(
+                &format!(
+                    "SELECT sealed FROM {} WHERE account = $1 FOR UPDATE",
+                    kind.table()
+                ),
+                &[&account],
+            )
+            .await?
+            .map(|r| r.get(0));
+        let held = count == limit && record.is_some();
+        if let (true, Some(s)) = (held, &record) {
+            tx.execute(
+                "INSERT INTO held(session, account, kind, sealed, expires) VALUES ($1, $2, $3, $4, $5)",
+                &[&login.session, &account, &kind.pg_code(), s, &login.expires],
+            )
+            .await?;
+            tx.execute(
+                &format!("DELETE FROM {} WHERE account = $1", kind.table()),
+                &[&account],
+            )
+            .await?;
         }
         let remaining = i64::from(limit - count);
-        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, 'login', 'counted', $3, $4)").await?,
-            &[&now, &account, &remaining, &source],
+        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES ($1, $2, $3, 'counted', $4, $5)").await?,
+            &[&now, &account, &kind.login_event(), &remaining, &source],
         )
         .await?;
         tx.commit().await?;
         Ok(Attempt::Proceed(Guess {
             count,
             record,
-            taken,
+            held,
         }))
     }
 
@@ -339,10 +384,28 @@ impl PgDb {
 
     pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<u64, DbError> {
         let c = self.pool.get().await?;
+        c.execute("DELETE FROM held WHERE expires < $1", &[&now])
+            .await?;
         Ok(
             c.execute("DELETE FROM sessions WHERE expires < $1", &[&now])
                 .await?,
         )
+    }
+
+    pub(crate) async fn held_record(&self, session: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query_opt("SELECT sealed FROM held WHERE session = $1", &[&session])
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    pub(crate) async fn drop_held(&self, session: &str) -> Result<(), DbError> {
+        let c = self.pool.get().await?;
+        c.execute("DELETE FROM held WHERE session = $1", &[&session])
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn take_session(
@@ -372,35 +435,39 @@ impl PgDb {
     pub(crate) async fn login_succeeded(
         &self,
         account: &str,
-        restore: &[(RecordKind, Vec<u8>)],
-        update: Option<&(RecordKind, Vec<u8>)>,
+        kind: RecordKind,
+        session: &str,
+        update: Option<&[u8]>,
         now: i64,
         source: &str,
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         tx.execute(
-            &tx.prepare_cached("DELETE FROM attempts WHERE account = $1")
+            &tx.prepare_cached("DELETE FROM guesses WHERE account = $1 AND kind = $2")
                 .await?,
-            &[&account],
+            &[&account, &kind.pg_code()],
         )
         .await?;
-        for (kind, sealed) in restore {
-            tx.execute(
-                &format!("INSERT INTO {}(account, sealed, created) VALUES ($1, $2, $3) ON CONFLICT (account) DO NOTHING", kind.table()),
-                &[&account, sealed, &now],
-            )
+        tx.execute(
+            &format!(
+                "INSERT INTO {}(account, sealed, created) SELECT account, sealed, $2 FROM held WHERE session = $1 ON CONFLICT (account) DO NOTHING",
+                kind.table()
+            ),
+            &[&session, &now],
+        )
+        .await?;
+        tx.execute("DELETE FROM held WHERE session = $1", &[&session])
             .await?;
-        }
-        if let Some((kind, sealed)) = update {
+        if let Some(sealed) = update {
             tx.execute(
                 &format!("UPDATE {} SET sealed = $2 WHERE account = $1", kind.table()),
-                &[&account, sealed],
+                &[&account, &sealed],
             )
             .await?;
         }
-        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, source) VALUES ($1, $2, 'login', 'ok', $3)").await?,
-            &[&now, &account, &source],
+        tx.execute(&tx.prepare_cached("INSERT INTO audit(time, account, event, outcome, source) VALUES ($1, $2, $3, 'ok', $4)").await?,
+            &[&now, &account, &kind.login_event(), &source],
         )
         .await?;
         tx.commit().await?;
@@ -463,10 +530,13 @@ impl PgDb {
         Ok(n > 0)
     }
 
-    pub(crate) async fn attempts(&self, account: &str) -> Result<u32, DbError> {
+    pub(crate) async fn attempts(&self, account: &str, kind: RecordKind) -> Result<u32, DbError> {
         let c = self.pool.get().await?;
         let n: Option<i64> = c
-            .query_opt("SELECT count FROM attempts WHERE account = $1", &[&account])
+            .query_opt(
+                "SELECT count FROM guesses WHERE account = $1 AND kind = $2",
+                &[&account, &kind.pg_code()],
+            )
             .await?
             .map(|r| r.get(0));
         Ok(n.unwrap_or(0) as u32)

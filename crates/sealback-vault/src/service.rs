@@ -2,12 +2,13 @@
 //! the guess limit, the audit trail and what it stores. The clock is injected so that session
 //! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
-use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, RecordKind};
+use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, LoginRef, RecordKind};
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
 use crate::rollout::{Reload, Rollout};
 use crate::sealer::Sealer;
+use crate::sessions::Ceremony;
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
     ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
@@ -73,6 +74,12 @@ pub enum VaultError {
     /// The account has no key of the kind asked for.
     #[error("{0}")]
     NotFound(String),
+    /// The request body is larger than the vault reads.
+    #[error("request too large")]
+    TooLarge,
+    /// The route exists, but not with this HTTP method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     /// Storage or sealing failed.
     #[error("internal error")]
     Internal(String),
@@ -136,9 +143,13 @@ pub struct Vault {
     pub(crate) db: Db,
     pub(crate) sealer: Arc<dyn Sealer>,
     setup: ServerSetup<Suite>,
+    /// Makes the credential identifier of an account without a record (see [`Self::unknown_credential_id`]).
+    unknown_key: ring::hmac::Key,
     pub(crate) options: VaultOptions,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) account_limiter: RateLimiter,
+    /// Registration starts per account (each evaluates the OPRF once, under a fresh key).
+    register_limiter: RateLimiter,
     source_limiter: RateLimiter,
     monitor: Monitor,
     pub(crate) metrics: Metrics,
@@ -198,20 +209,10 @@ fn record_aad(account: &str) -> Vec<u8> {
     .concat()
 }
 
-pub(crate) fn session_aad(id: &str, account: &str) -> Vec<u8> {
-    [
-        b"sealback vault 2026-11-25 session:".as_slice(),
-        id.as_bytes(),
-        b":",
-        account.as_bytes(),
-    ]
-    .concat()
-}
-
 /// A ceremony's state between its two requests: length-prefixed fields, wiped when dropped.
-type Fields = Vec<Zeroizing<Vec<u8>>>;
+pub(crate) type Fields = Vec<Zeroizing<Vec<u8>>>;
 
-fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let mut v = Zeroizing::new(Vec::new());
     for f in fields {
         v.extend_from_slice(&(f.len() as u32).to_be_bytes());
@@ -220,12 +221,13 @@ fn encode_fields(fields: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     v
 }
 
-fn decode_fields(mut v: &[u8]) -> Option<Fields> {
+/// The fields of `v`; `None` unless `v` is exactly a sequence of fields (no leftover bytes).
+pub(crate) fn decode_fields(mut v: &[u8]) -> Option<Fields> {
     let mut out = Vec::new();
     while !v.is_empty() {
-        let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
-        out.push(Zeroizing::new(v.get(4..4 + n)?.to_vec()));
-        v = &v[4 + n..];
+        let (field, rest) = split_field(v)?;
+        out.push(Zeroizing::new(field.to_vec()));
+        v = rest;
     }
     Some(out)
 }
@@ -237,26 +239,72 @@ pub(crate) fn random_hex(n: usize) -> String {
     hex::encode(b)
 }
 
-/// A login's session as [`Vault::take_login`] returns it: the account, the protocol's state
-/// fields, and the records a last guess took out (to put back on success).
-pub(crate) struct LoginSession {
-    pub account: String,
-    pub state: Fields,
-    pub taken: Vec<(RecordKind, Vec<u8>)>,
-}
+/// The version byte of a password record that carries its own credential identifier. A
+/// version-1 record (before issue 14) has no version byte: it starts with the big-endian
+/// length of its password file, whose first byte is 0, and its identifier is the account.
+const RECORD_V2: u8 = 2;
 
-/// A stored record: the OPAQUE password file and the client's wrapped key.
-fn encode_record(password_file: &[u8], wrapped: &[u8]) -> Vec<u8> {
-    let mut v = (password_file.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(password_file);
+/// The length of a fresh credential identifier (random, chosen at `register/start`).
+const CREDENTIAL_ID_LEN: usize = 32;
+
+/// A stored password record (version 2): the OPAQUE credential identifier the record's OPRF key
+/// is derived from, the OPAQUE password file and the client's wrapped key.
+fn encode_record(credential_id: &[u8], password_file: &[u8], wrapped: &[u8]) -> Vec<u8> {
+    let mut v = vec![RECORD_V2];
+    v.extend_from_slice(&encode_fields(&[credential_id, password_file]));
     v.extend_from_slice(wrapped);
     v
 }
 
-fn decode_record(v: &[u8]) -> Option<(&[u8], &[u8])> {
+/// An opened password record: the credential identifier, the password file, the wrapped key.
+struct PasswordRecord<'a> {
+    credential_id: std::borrow::Cow<'a, [u8]>,
+    file: &'a [u8],
+    wrapped: &'a [u8],
+}
+
+/// One length-prefixed field at the start of `v`, and the rest.
+fn split_field(v: &[u8]) -> Option<(&[u8], &[u8])> {
     let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
     let rest = v.get(4..)?;
     (rest.len() >= n).then(|| rest.split_at(n))
+}
+
+fn decode_record<'a>(account: &'a str, v: &'a [u8]) -> Option<PasswordRecord<'a>> {
+    match *v.first()? {
+        RECORD_V2 => {
+            let (credential_id, rest) = split_field(&v[1..])?;
+            let (file, wrapped) = split_field(rest)?;
+            Some(PasswordRecord {
+                credential_id: credential_id.into(),
+                file,
+                wrapped,
+            })
+        }
+        // Version 1: the account was the credential identifier.
+        0 => {
+            let (file, wrapped) = split_field(v)?;
+            Some(PasswordRecord {
+                credential_id: account.as_bytes().into(),
+                file,
+                wrapped,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The key that makes an unknown account's (fake) credential identifier: derived from the
+/// sealed server setup, so it is as secret and as stable as the OPRF seed itself.
+fn unknown_account_key(setup: &[u8]) -> ring::hmac::Key {
+    let salt = ring::hkdf::Salt::new(
+        ring::hkdf::HKDF_SHA256,
+        b"sealback vault 2026-12-02 unknown-account credential identifiers",
+    );
+    salt.extract(setup)
+        .expand(&[], ring::hmac::HMAC_SHA256)
+        .expect("one HMAC key")
+        .into()
 }
 
 pub(crate) fn valid_account(account: &str) -> Result<(), VaultError> {
@@ -352,6 +400,8 @@ impl Vault {
             rollout,
             _rollout_watcher: rollout_watcher,
             account_limiter: RateLimiter::new(options.account_rate),
+            register_limiter: RateLimiter::new(options.account_rate),
+            unknown_key: unknown_account_key(&bytes),
             source_limiter: RateLimiter::new(options.source_rate),
             monitor: Monitor::new(options.monitor),
             metrics: Metrics::default(),
@@ -501,112 +551,22 @@ impl Vault {
         Ok(())
     }
 
-    /// Stores a ceremony's state, sealed and bound to its new session id and `account`, for
-    /// the session lifetime; returns the session id.
-    pub(crate) async fn put_ceremony(
-        &self,
-        account: &str,
-        fields: &[&[u8]],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let session = random_hex(16);
-        let sealed = self
-            .sealer
-            .seal(&session_aad(&session, account), &encode_fields(fields));
-        self.db
-            .put_session(
-                session.clone(),
-                account.to_string(),
-                sealed,
-                now + self.options.session_ttl,
-            )
-            .await?;
-        Ok(session)
-    }
-
-    /// Takes a ceremony's state, once: a second finish of the same session is refused. Account
-    /// sessions (stored under `acct:` ids, looked up by their token's hash) are never taken.
-    pub(crate) async fn take_ceremony(
-        &self,
-        session: &str,
-        now: i64,
-    ) -> Result<(String, Fields), VaultError> {
-        if session.starts_with("acct:") {
-            return Err(VaultError::SessionExpired);
-        }
-        let (account, sealed) = self
-            .db
-            .take_session(session.to_string(), now)
-            .await?
-            .ok_or(VaultError::SessionExpired)?;
-        let state = Zeroizing::new(
-            self.sealer
-                .open(&session_aad(session, &account), &sealed)
-                .ok_or_else(|| VaultError::Internal("a session does not open".into()))?,
-        );
-        let fields = decode_fields(&state)
-            .ok_or_else(|| VaultError::Internal("malformed session".into()))?;
-        Ok((account, fields))
-    }
-
-    /// Stores a counted login's session: the protocol's `state` fields, then the records the
-    /// guess took out if it was the last one (they live only there until it succeeds).
-    pub(crate) async fn put_login(
-        &self,
-        account: &str,
-        state: &[&[u8]],
-        taken: &[(RecordKind, Vec<u8>)],
-        now: i64,
-    ) -> Result<String, VaultError> {
-        let taken: Vec<Vec<u8>> = taken
-            .iter()
-            .map(|(k, sealed)| [&[k.code()][..], sealed].concat())
-            .collect();
-        let mut fields = state.to_vec();
-        fields.extend(taken.iter().map(|t| t.as_slice()));
-        let session = self.put_ceremony(account, &fields, now).await?;
-        if !taken.is_empty() {
-            self.metrics.last_guesses.inc();
-        }
-        Ok(session)
-    }
-
-    /// Takes a login's session stored by [`Self::put_login`] with `n` state fields.
-    pub(crate) async fn take_login(
-        &self,
-        session: &str,
-        n: usize,
-        now: i64,
-    ) -> Result<LoginSession, VaultError> {
-        let (account, mut fields) = self.take_ceremony(session, now).await?;
-        let malformed = || VaultError::Internal("malformed session".into());
-        if fields.len() < n {
-            return Err(malformed());
-        }
-        let taken = fields
-            .split_off(n)
-            .iter()
-            .map(|f| Some((RecordKind::from_code(*f.first()?)?, f[1..].to_vec())))
-            .collect::<Option<_>>()
-            .ok_or_else(malformed)?;
-        Ok(LoginSession {
-            account,
-            state: fields,
-            taken,
-        })
-    }
-
     /// A login that did not verify: audits it (`event`, `why`) and says how many guesses are
     /// left. The log line carries the reason only, never the account.
+    /// A failed last guess destroys the record it held.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn login_failed(
         &self,
         account: String,
+        kind: RecordKind,
+        session: &str,
         source: String,
         event: &str,
         why: &str,
         now: i64,
     ) -> Result<VaultError, VaultError> {
-        let used = self.db.attempts(account.clone()).await?;
+        self.db.drop_held(session.to_string()).await?;
+        let used = self.db.attempts(account.clone(), kind).await?;
         let remaining = self.options.guess_limit.saturating_sub(used);
         tracing::info!(event, reason = why, "login refused");
         self.metrics.login("failed");
@@ -647,21 +607,27 @@ impl Vault {
             .inspect_err(|_| self.metrics.login("rate_limited"))
     }
 
-    /// Counts one guess for `account` durably (whatever kind of key it is for) and refuses
-    /// when the limit is reached.
+    /// Counts one guess against `account`'s record of `kind` durably and refuses when that
+    /// record's limit is reached.
     pub(crate) async fn count_guess(
         &self,
         account: &str,
         kind: RecordKind,
+        session: &str,
         now: i64,
         source: String,
     ) -> Result<Guess, VaultError> {
+        let login = LoginRef {
+            session: session.to_string(),
+            expires: self.session_expiry(now),
+        };
         let attempt = self
             .db
             .begin_attempt(
                 account.to_string(),
                 kind,
                 self.options.guess_limit,
+                login,
                 now,
                 source,
             )
@@ -672,11 +638,26 @@ impl Vault {
                 self.metrics.login("locked");
                 Err(VaultError::Locked)
             }
-            Attempt::Proceed(guess) => Ok(guess),
+            Attempt::Proceed(guess) => {
+                if guess.held {
+                    self.metrics.last_guesses.inc();
+                }
+                Ok(guess)
+            }
         }
     }
 
-    /// Registration, first message.
+    /// An unknown account's credential identifier: deterministic (the same account gets the
+    /// same fake answer every time, like a known one) and keyed by a vault secret, so that
+    /// nobody can tell it from a record's random identifier nor evaluate it elsewhere.
+    fn unknown_credential_id(&self, account: &str) -> Vec<u8> {
+        let tag = ring::hmac::sign(&self.unknown_key, account.as_bytes());
+        [b"unknown:".as_slice(), tag.as_ref()].concat()
+    }
+
+    /// Registration, first message. The OPRF is evaluated under a key no login uses: a fresh
+    /// random credential identifier, kept (sealed, in the session) until `register/finish`
+    /// stores it with the record. The start is rate limited per account and audited.
     pub async fn register_start(
         &self,
         req: &proto::RegisterStart,
@@ -688,17 +669,50 @@ impl Vault {
         self.authorize(&req.account, &req.proof, Scope::Register, now)
             .await
             .inspect_err(|_| self.metrics.registration("unauthorized"))?;
+        self.register_limiter
+            .check(&req.account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         let request = RegistrationRequest::<Suite>::deserialize(&req.request)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        let result =
-            ServerRegistration::<Suite>::start(&self.setup, request, req.account.as_bytes())
-                .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
+        let mut credential_id = Zeroizing::new(vec![0u8; CREDENTIAL_ID_LEN]);
+        OsRng.fill_bytes(&mut credential_id);
+        let result = ServerRegistration::<Suite>::start(&self.setup, request, &credential_id)
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
+        let session = self
+            .put_ceremony(Ceremony::Register, &req.account, &[&credential_id], now)
+            .await?;
+        self.audit_event(&req.account, "register_start", "evaluated", source, now)
+            .await?;
         Ok(proto::RegisterStartReply {
             response: result.message.serialize().to_vec(),
+            session,
         })
     }
 
-    /// Registration, second message: stores the record (replacing any) and resets the count.
+    /// Appends an event about `account` from `source` to the audit trail.
+    pub(crate) async fn audit_event(
+        &self,
+        account: &str,
+        event: &str,
+        outcome: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), VaultError> {
+        self.db
+            .audit(AuditEntry {
+                time: now,
+                account: account.to_string(),
+                event: event.into(),
+                outcome: outcome.into(),
+                remaining: None,
+                source: Some(source.to_string()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Registration, second message: stores the record (replacing any) with the credential
+    /// identifier its `register/start` chose, and resets the count.
     pub async fn register_finish(
         &self,
         req: proto::RegisterFinish,
@@ -713,16 +727,51 @@ impl Vault {
         if req.wrapped_key.len() > 1024 {
             return Err(VaultError::BadRequest("wrapped key too large".into()));
         }
+        if req.session.is_empty() {
+            return Err(VaultError::BadRequest(
+                "register/finish needs the session of its register/start".into(),
+            ));
+        }
+        let (account, fields) = self
+            .take_ceremony(&req.session, Ceremony::Register, source, now)
+            .await?;
+        let [credential_id] = fields.as_slice() else {
+            return Err(VaultError::SessionExpired);
+        };
+        if account != req.account {
+            return Err(VaultError::SessionExpired);
+        }
         let upload = RegistrationUpload::<Suite>::deserialize(&req.upload)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE registration upload".into()))?;
         let file = ServerRegistration::<Suite>::finish(upload).serialize();
         let sealed = self.sealer.seal(
             &record_aad(&req.account),
-            &encode_record(&file, &req.wrapped_key),
+            &Zeroizing::new(encode_record(credential_id, &file, &req.wrapped_key)),
         );
         self.db.put_record(req.account, sealed, now).await?;
         self.metrics.registration("ok");
         Ok(())
+    }
+
+    /// Opens an account's sealed password record: its credential identifier, password file and
+    /// wrapped key.
+    fn open_password_record(
+        &self,
+        account: &str,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, ServerRegistration<Suite>, Vec<u8>), VaultError> {
+        let opened = Zeroizing::new(self.sealer.open(&record_aad(account), sealed).ok_or_else(
+            || VaultError::Internal("a record does not open (tampered database?)".into()),
+        )?);
+        let record = decode_record(account, &opened)
+            .ok_or_else(|| VaultError::Internal("malformed record".into()))?;
+        let file = ServerRegistration::<Suite>::deserialize(record.file)
+            .map_err(|_| VaultError::Internal("malformed password file".into()))?;
+        Ok((
+            record.credential_id.into_owned(),
+            file,
+            record.wrapped.to_vec(),
+        ))
     }
 
     /// Login, first message: the guess is counted before anything is computed.
@@ -735,55 +784,43 @@ impl Vault {
         self.admit_login(&req.account, &req.proof, &source, now)
             .await?;
         let request = CredentialRequest::<Suite>::deserialize(&req.request)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
         let limit = self.options.guess_limit;
+        let session = Self::new_session(Ceremony::Login);
         let Guess {
             count,
             record: sealed_record,
-            taken,
+            ..
         } = self
-            .count_guess(&req.account, RecordKind::Password, now, source)
+            .count_guess(&req.account, RecordKind::Password, &session, now, source)
             .await?;
-        let opened = match &sealed_record {
-            Some(s) => Some(zeroize::Zeroizing::new(
-                self.sealer
-                    .open(&record_aad(&req.account), s)
-                    .ok_or_else(|| {
-                        VaultError::Internal("a record does not open (tampered database?)".into())
-                    })?,
-            )),
-            None => None,
-        };
-        let (file, wrapped) = match &opened {
-            Some(r) => {
-                let (f, w) = decode_record(r)
-                    .ok_or_else(|| VaultError::Internal("malformed record".into()))?;
-                (
-                    Some(
-                        ServerRegistration::<Suite>::deserialize(f)
-                            .map_err(|e| VaultError::Internal(format!("{e:?}")))?,
-                    ),
-                    w.to_vec(),
-                )
+        let (credential_id, file, wrapped) = match &sealed_record {
+            Some(s) => {
+                let (id, file, wrapped) = self.open_password_record(&req.account, s)?;
+                (id, Some(file), wrapped)
             }
             // Unknown accounts get an answer indistinguishable from a known one's.
-            None => (None, vec![]),
+            None => (self.unknown_credential_id(&req.account), None, vec![]),
         };
         let result = ServerLogin::start(
             &mut OsRng,
             &self.setup,
             file,
             request,
-            req.account.as_bytes(),
+            &credential_id,
             ServerLoginParameters::default(),
         )
-        .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
-        // The session keeps the login state, the wrapped key, and (on the last guess) the
-        // account's records, sealed.
+        .map_err(|_| VaultError::BadRequest("not an OPAQUE credential request".into()))?;
+        // The session keeps the login state and the wrapped key, sealed.
         let ke2_state = result.state.serialize();
-        let session = self
-            .put_login(&req.account, &[&ke2_state, &wrapped], &taken, now)
-            .await?;
+        self.put_session_state(
+            Ceremony::Login,
+            &session,
+            &req.account,
+            &[&ke2_state, &wrapped],
+            now,
+        )
+        .await?;
         self.metrics.login("counted");
         Ok(proto::LoginStartReply {
             session,
@@ -799,22 +836,30 @@ impl Vault {
         source: String,
     ) -> Result<proto::LoginFinishReply, VaultError> {
         let now = self.clock.now_unix();
-        let LoginSession {
-            account,
-            state,
-            taken: restore,
-        } = self.take_login(&req.session, 2, now).await?;
+        self.limit_source(&source, now)?;
+        let (account, state) = self
+            .take_ceremony(&req.session, Ceremony::Login, &source, now)
+            .await?;
         let [ke2_state, wrapped] = state.as_slice() else {
             return Err(VaultError::Internal("malformed session".into()));
         };
         let finalization = CredentialFinalization::<Suite>::deserialize(&req.finalization)
-            .map_err(|e| VaultError::BadRequest(format!("{e:?}")))?;
+            .map_err(|_| VaultError::BadRequest("not an OPAQUE credential finalization".into()))?;
         let server = ServerLogin::<Suite>::deserialize(ke2_state)
-            .map_err(|e| VaultError::Internal(format!("{e:?}")))?;
+            .ok()
+            .filter(|s| s.serialize().as_slice() == ke2_state.as_slice())
+            .ok_or_else(|| VaultError::Internal("malformed login state".into()))?;
         match server.finish(finalization, ServerLoginParameters::default()) {
             Ok(_) if !wrapped.is_empty() => {
                 self.db
-                    .login_succeeded(account, restore, None, now, source)
+                    .login_succeeded(
+                        account,
+                        RecordKind::Password,
+                        req.session,
+                        None,
+                        now,
+                        source,
+                    )
                     .await?;
                 self.metrics.login("ok");
                 Ok(proto::LoginFinishReply {
@@ -822,7 +867,15 @@ impl Vault {
                 })
             }
             _ => Err(self
-                .login_failed(account, source, "login", "wrong password", now)
+                .login_failed(
+                    account,
+                    RecordKind::Password,
+                    &req.session,
+                    source,
+                    "login",
+                    "wrong password",
+                    now,
+                )
                 .await?),
         }
     }

@@ -1066,3 +1066,44 @@ fn vault_addresses_off_loopback_must_be_https_and_an_unreadable_ca_is_an_error()
         "cannot read the key vault's CA certificate file",
     );
 }
+
+/// Issue 14: `--dev` (any account proof accepted) served on any interface with TLS, and
+/// `--listen 0.0.0.0` printed a URL before refusing plain HTTP. Both are refused before
+/// anything is announced.
+#[test]
+fn a_dev_vault_serves_only_on_loopback_and_announces_nothing_it_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("vault.db").display());
+    let key = tmp.path().join("vault.key");
+    let out = Command::new(BIN)
+        .args(["vault", "operator-key", "--out"])
+        .arg(tmp.path().join("operator.key"))
+        .output()
+        .unwrap();
+    let operator = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    for args in [
+        vec!["--dev", "--listen", "0.0.0.0:0"],
+        vec![
+            "--dev",
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ],
+        vec!["--operator-key", &operator, "--listen", "0.0.0.0:0"],
+    ] {
+        let out = Command::new(BIN)
+            .args(["vault", "serve", "--database", &db])
+            .args(["--key-file", key.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} served: {stdout}");
+        assert!(!stdout.contains("://"), "{args:?} announced {stdout}");
+        assert!(stderr.contains("loopback"), "{args:?}: {stderr}");
+    }
+}

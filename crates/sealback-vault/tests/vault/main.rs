@@ -9,6 +9,7 @@ use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
 use std::path::Path;
 use std::sync::Arc;
 
+mod attacks;
 mod operations;
 mod passkeys;
 mod rollout;
@@ -105,7 +106,14 @@ async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
     c.login(&params, &Password::new("correct horse".into()), "")
         .await
         .unwrap();
-    assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("alice".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -166,7 +174,14 @@ async fn the_tenth_guess_may_still_be_right() {
             .unwrap(),
         "a right last guess keeps the record"
     );
-    assert_eq!(v.vault.db().attempts("carol".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("carol".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,7 +132,14 @@ async fn account_proofs_gate_registration_and_login() {
     // A login without a proof, or with someone else's, spends no guess.
     refused(c.login(&params, &pw, "").await, "required");
     refused(c.login(&params, &pw, &for_other).await, "another account");
-    assert_eq!(v.vault.db().attempts("olivia".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("olivia".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        0
+    );
 
     let got = c.login(&params, &pw, &login_only).await.unwrap();
     assert_eq!(got.expose_secret(), secret().expose_secret());
@@ -197,7 +204,14 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
     let body: sealback_proto::ErrorReply = r.json().await.unwrap();
     assert_eq!(body.error, "rate_limited");
     assert_eq!(body.retry_after_seconds, Some(retry));
-    assert_eq!(v.vault.db().attempts("pat".into()).await.unwrap(), 3);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("pat".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        3
+    );
     // After the wait, one more (the right one) goes through.
     clock.advance(retry as i64);
     c.login(&params, &pw, &reg).await.unwrap();
@@ -279,11 +293,13 @@ async fn bursts_and_many_account_guessing_are_flagged_in_the_audit_trail_and_met
         .rev()
         .filter(|e| e.event != "flag")
         .map(|e| (e.event.as_str(), e.outcome.as_str(), e.remaining))
-        .take(4)
+        .take(5)
         .collect();
     assert_eq!(
         outcomes,
         vec![
+            // Issue 14: a registration start evaluates the OPRF, so it is audited.
+            ("register_start", "evaluated", None),
             ("register", "ok", None),
             ("login", "counted", Some(9)),
             ("login", "ok", None),
@@ -394,5 +410,12 @@ async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
     assert_eq!(r.status(), 410);
     let body: sealback_proto::ErrorReply = r.json().await.unwrap();
     assert_eq!(body.error, "session_expired");
-    assert_eq!(v.vault.db().attempts("wes".into()).await.unwrap(), 1);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("wes".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -21,7 +21,7 @@ const FAST: KdfParams = KdfParams {
 };
 
 /// A passkey provider without the PRF extension (a password manager that lacks it).
-fn provider(dir: &Path, name: &str) -> SoftwareAuthenticator {
+pub(crate) fn provider(dir: &Path, name: &str) -> SoftwareAuthenticator {
     SoftwareAuthenticator::open_or_create(
         &dir.join(format!("{name}.sbpk")),
         Pin::new("2468".into()),
@@ -43,7 +43,7 @@ fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
     options
 }
 
-async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOptions)) -> Running {
+pub(crate) async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOptions)) -> Running {
     start_with(
         dir,
         &format!("sqlite:{}", dir.join("vault.db").display()),
@@ -99,7 +99,14 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(again.expose_secret(), secret.expose_secret());
     assert!(session.token.starts_with("sbs1."));
-    assert_eq!(v.vault.db().attempts("alice".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("alice".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        0
+    );
     // The storage share matters: the vault's share alone does not make the secret.
     let mut other = params.clone();
     other.storage_share = zeroize::Zeroizing::new([0u8; 32]);
@@ -178,8 +185,10 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
     assert!(holds_passkey(&v, "mallory").await);
 }
 
+/// Issue 14: each record has its own count, lowered only by a successful login of its kind
+/// (this test pinned one shared count before).
 #[tokio::test]
-async fn passkey_and_password_guesses_share_one_count() {
+async fn passkey_and_password_guesses_are_counted_per_record() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
     let client = VaultClient::new(&v.url).unwrap();
@@ -209,12 +218,24 @@ async fn passkey_and_password_guesses_share_one_count() {
     }
     let mut stranger = provider(tmp.path(), "stranger");
     match client.passkey_login(&params, "dev", &mut stranger).await {
-        Err(VaultError::WrongPasskey { remaining, .. }) => assert_eq!(remaining, 4),
+        Err(VaultError::WrongPasskey { remaining, .. }) => assert_eq!(remaining, 9),
         other => panic!("{other:?}"),
     }
-    // A verified passkey resets the count for both.
+    // A verified passkey resets the passkey's count, not the password's.
     client.passkey_login(&params, "dev", &mut pk).await.unwrap();
-    assert_eq!(v.vault.db().attempts("carol".into()).await.unwrap(), 0);
+    let db = v.vault.db();
+    assert_eq!(
+        db.attempts("carol".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        db.attempts("carol".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        5
+    );
     client
         .login(
             &password_params,
@@ -223,6 +244,12 @@ async fn passkey_and_password_guesses_share_one_count() {
         )
         .await
         .unwrap();
+    assert_eq!(
+        db.attempts("carol".into(), RecordKind::Password)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -275,7 +302,14 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
         "{refused}"
     );
     // Counted: the replay and the crossed assertion (the first login's success reset it).
-    assert_eq!(v.vault.db().attempts("dana".into()).await.unwrap(), 2);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("dana".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        2
+    );
     let audit = v.vault.db().audit_log(20).await.unwrap();
     assert!(
         audit
@@ -524,11 +558,18 @@ async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
         (status, reply["error"].as_str()),
         (501, Some("not_configured"))
     );
-    assert_eq!(v.vault.db().attempts("judy".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("judy".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
-/// Nine failures, then the right passkey on the last allowed guess: the records taken out for
-/// that guess (the passkey record and the password record) come back and the count resets.
+/// Nine failures, then the right passkey on the last allowed guess: the passkey record taken
+/// out for that guess comes back and its count resets; the password record was never touched.
 async fn the_last_guess_puts_every_record_back_when_right(
     first: &Running,
     second: &Running,
@@ -564,7 +605,12 @@ async fn the_last_guess_puts_every_record_back_when_right(
     let (got, _) = b.passkey_login(&params, "dev", &mut pk).await.unwrap();
     assert_eq!(got.expose_secret(), secret.expose_secret());
     let db = second.vault.db();
-    assert_eq!(db.attempts("kim".into()).await.unwrap(), 0);
+    assert_eq!(
+        db.attempts("kim".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(db
         .has_record("kim".into(), RecordKind::Passkey)
         .await
@@ -753,7 +799,14 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         std::fs::read(tmp.path().join("p.sbpk")).unwrap(),
         store_before
     );
-    assert_eq!(v.vault.db().attempts("olga".into()).await.unwrap(), 0);
+    assert_eq!(
+        v.vault
+            .db()
+            .attempts("olga".into(), RecordKind::Passkey)
+            .await
+            .unwrap(),
+        0
+    );
     let (again, _) = VaultClient::new(&v.url)
         .unwrap()
         .passkey_login(&params, "dev", &mut pk)
