@@ -310,7 +310,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
         .query_row(
-            "SELECT count FROM attempts WHERE account = 'carol'",
+            "SELECT max(count) FROM guesses WHERE account = 'carol'",
             [],
             |r| r.get(0),
         )
@@ -582,7 +582,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     fails(&out, 3, "SEALBACK_ACCOUNT_PROOF");
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
-        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM guesses", [], |r| r.get(0))
         .unwrap();
     assert_eq!(counted, 0, "a login without a proof spends no guess");
     // A register proof is never sent to unlock (it could replace the key at the vault), and a
@@ -597,7 +597,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         .unwrap();
     fails(&out, 2, "--account-proof is not accepted");
     let counted: i64 = c
-        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM guesses", [], |r| r.get(0))
         .unwrap();
     assert_eq!(counted, 0, "neither reached the vault");
     // A proof in a file works like the variable.
@@ -988,7 +988,7 @@ fn a_vault_passkey_slot_pointed_at_a_relay_or_another_vault_is_refused_before_an
     let attempts = |account: &str| -> i64 {
         let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
         c.query_row(
-            "SELECT coalesce(sum(count), 0) FROM attempts WHERE account = ?1",
+            "SELECT coalesce(sum(count), 0) FROM guesses WHERE account = ?1",
             [account],
             |r| r.get(0),
         )
