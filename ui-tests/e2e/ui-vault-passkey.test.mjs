@@ -74,7 +74,7 @@ async function vaultPasskeyStory(page) {
 
   await page.getByRole('button', { name: 'Back up now' }).click();
   await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });
-  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': new URLSearchParams(location.search).get('token') } })).json());
+  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': sessionStorage.getItem('sealback-session') } })).json());
   assert.deepEqual(status.keys.map((k) => k.type), ['vault-passkey']);
   await phone.stop();
 

@@ -55,6 +55,17 @@ async function turnOnBackUpRestore(page) {
   await page.goto(phone.url);
   await page.getByRole('heading', { name: 'End-to-end encrypted backup is off' }).waitFor();
   await shot(page, '01-backup-off');
+  // The launch code is gone from the address once traded, and the address opens nothing twice:
+  // another tab (or another local user who read it) is told it was already used.
+  assert.ok(!page.url().includes('code='), `the address keeps no secret: ${page.url()}`);
+  const other = await page.context().newPage();
+  try {
+    await other.goto(phone.url);
+    assert.match(await message(other, 'link_used'), /already opened/);
+    assert.equal(await other.evaluate(() => sessionStorage.getItem('sealback-session')), null);
+  } finally {
+    await other.close();
+  }
 
   await page.getByRole('link', { name: 'Turn on end-to-end encrypted backup' }).click();
   await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
@@ -156,7 +167,7 @@ async function cancelledAndWrongPasskey(page, cdp, held) {
   assert.match(wrong, /not one of this backup's keys; nothing was changed/);
   await shot(page, '07-wrong-passkey');
   await page.getByRole('heading', { name: 'Backup is locked' }).waitFor();
-  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': new URLSearchParams(location.search).get('token') } })).json());
+  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': sessionStorage.getItem('sealback-session') } })).json());
   assert.equal(status.unlocked, false);
   assert.equal(treeDigest(drive), before, 'the cloud drive is byte for byte unchanged');
 }

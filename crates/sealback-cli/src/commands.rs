@@ -1224,19 +1224,25 @@ async fn ui(
         let _ = std::io::stdout().flush();
     }
     eprintln!("sealback ui: open the address above in your browser. It works only on this computer; press Ctrl+C to stop.");
-    if !no_open {
+    // The opener gets a 0600 file that redirects, never the address: a command line is
+    // visible to every local user, and the address holds the launch code.
+    let launch = (!no_open)
+        .then(|| server.write_launch_file(&std::env::temp_dir()).ok())
+        .flatten();
+    if let Some(file) = &launch {
         // Best effort: a desktop without xdg-open just uses the printed address.
         let _ = std::process::Command::new("xdg-open")
-            .arg(server.url())
+            .arg(file)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    server
-        .serve(shutdown_signal())
-        .await
-        .map_err(CliError::Other)
+    let served = server.serve(shutdown_signal()).await;
+    if let Some(dir) = launch.as_deref().and_then(std::path::Path::parent) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    served.map_err(CliError::Other)
 }
 
 fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {

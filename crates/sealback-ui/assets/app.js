@@ -1,9 +1,12 @@
 // sealback local UI. Talks only to the sealback process that served it (same origin, with the
-// token from the address). A passkey's PRF output goes from the browser to that process and
-// nowhere else; the page keeps no copy of it.
+// session token traded for the launch code in the address). A passkey's PRF output goes from
+// the browser to that process and nowhere else; the page keeps no copy of it.
 'use strict';
 
-const token = new URLSearchParams(location.search).get('token') || '';
+// The session token: traded once for the launch code in the printed address, then kept in
+// this tab's sessionStorage (per origin, so per port) and sent in a header; never in the address.
+const TOKEN_KEY = 'sealback-session';
+let token = sessionStorage.getItem(TOKEN_KEY) || '';
 const $ = (id) => document.getElementById(id);
 let status = null;
 let pendingRecovery = null; // {ceremony, purpose}
@@ -587,10 +590,30 @@ function wire() {
   window.addEventListener('hashchange', () => show(currentView()));
 }
 
+// Trades the launch code in the address for a session (once), and takes it out of the address.
+async function startSession() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get('code');
+  if (!code) return;
+  history.replaceState(null, '', location.pathname + location.hash);
+  const res = await fetch('/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) })
+    .catch(() => null);
+  if (res && res.ok) {
+    token = (await res.json()).token;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    return null;
+  }
+  // A spent code with a session already in this tab (a reload) needs nothing more.
+  return token ? null : await res.json().catch(() => null);
+}
+
 document.addEventListener('DOMContentLoaded', async () => {
+  const refused = await startSession();
   wire();
   await refresh();
   await loadFeatures();
   show(currentView());
+  // Said last, so that it is what the person reads.
+  if (refused) fail(new ApiError(refused));
   document.body.dataset.ready = '1';
 });

@@ -228,8 +228,13 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .route("/api/jobs/{id}", get(job))
         .route("/api/snapshots", get(snapshots))
         .route("/api/keys/remove", post(remove_key))
-        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .with_state(state)
+        .merge(
+            Router::new()
+                .route("/api/session", post(guard::open_session))
+                .with_state(guard.clone()),
+        )
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
 /// An embedded asset: (content type, body). The page, its script and style, its icon.

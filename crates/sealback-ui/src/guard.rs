@@ -1,20 +1,34 @@
 //! Who may talk to the UI: a request must name this server as its Host (against DNS
-//! rebinding), carry the token, and, when it changes anything, come from the UI's own origin
-//! as JSON (against cross-site requests). Every answer carries headers that keep the page from
-//! being framed, cached or loading anything from elsewhere.
+//! rebinding), carry the session token, and, when it changes anything, come from the UI's own
+//! origin as JSON (against cross-site requests). Every answer carries headers that keep the
+//! page from being framed, cached or loading anything from elsewhere.
+//!
+//! The token never travels in an address or on a command line. The printed address (and the
+//! 0600 launch file handed to the browser opener) carries a one-time launch code instead; the
+//! page trades it once, within [`LAUNCH_TTL`], at `POST /api/session` for the session token,
+//! which it keeps in its tab's `sessionStorage` (per origin, so per port: unlike a cookie,
+//! another local server on another port never receives it) and sends in a header. A code
+//! seen in the process list is useless once the browser has used it, and an attacker who
+//! wins the race leaves the person's page refused, so it is noticed.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use base64::Engine as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// The header that carries the token on API requests.
 pub const TOKEN_HEADER: &str = "x-sealback-token";
 
-/// The access token: 32 random bytes, base64url. Only the URL printed at start holds it.
+/// How long the launch code in the printed address can be traded for a session.
+pub const LAUNCH_TTL: Duration = Duration::from_secs(300);
+
+/// A secret: 32 random bytes, base64url (the session token, or the one-time launch code).
 #[derive(Clone)]
 pub struct Token(zeroize::Zeroizing<String>);
 
@@ -36,18 +50,32 @@ impl Token {
     }
 }
 
+/// The one-time launch code: traded at most once, before it expires.
+struct Launch {
+    code: Token,
+    expires: Instant,
+    spent: bool,
+}
+
 /// The rules, fixed at start.
 #[derive(Clone)]
 pub struct Guard {
     token: Token,
+    launch: Arc<Mutex<Launch>>,
     hosts: [String; 2],
     origins: [String; 2],
 }
 
 impl Guard {
-    pub fn new(token: Token, port: u16) -> Self {
+    /// The session `token`, obtained only by trading the one-time `launch_code`.
+    pub fn new(token: Token, launch_code: Token, port: u16) -> Self {
         Self {
             token,
+            launch: Arc::new(Mutex::new(Launch {
+                code: launch_code,
+                expires: Instant::now() + LAUNCH_TTL,
+                spent: false,
+            })),
             hosts: [format!("localhost:{port}"), format!("127.0.0.1:{port}")],
             origins: [
                 format!("http://localhost:{port}"),
@@ -65,10 +93,38 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn token_in_query(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
+/// The launch code, in the body of `POST /api/session`.
+#[derive(serde::Deserialize)]
+pub struct LaunchCode {
+    code: String,
+}
+
+/// `POST /api/session`: trades the one-time launch code for the session token. (The guard
+/// has already checked Host, Origin and JSON, as for every request that changes state.)
+pub async fn open_session(State(guard): State<Guard>, Json(req): Json<LaunchCode>) -> Response {
+    let mut launch = guard.launch.lock().expect("launch lock");
+    let usable = !launch.spent && Instant::now() < launch.expires;
+    if !(usable && launch.code.matches(&req.code)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({
+                "error": "link_used",
+                "message": "this address was already opened, or it is too old",
+                "hint": "stop sealback ui (Ctrl+C), start it again and open the new address it prints",
+            })),
+        )
+            .into_response();
+    }
+    launch.spent = true;
+    Json(serde_json::json!({"token": guard.token.as_str()})).into_response()
+}
+
+/// What anyone on this computer may fetch without the token: the static page and its assets
+/// (they hold no secret), and the trade of a launch code.
+fn public(method: &Method, path: &str) -> bool {
+    let static_page = (*method == Method::GET || *method == Method::HEAD)
+        && (path == "/" || path.starts_with("/assets/"));
+    static_page || (*method == Method::POST && path == "/api/session")
 }
 
 fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
@@ -87,19 +143,13 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
             "this server answers only to localhost and 127.0.0.1 with its own port",
         ));
     }
-    let path = request.uri().path();
-    let public_asset = request.method() == Method::GET && path.starts_with("/assets/");
-    if !public_asset {
-        let given = if path.starts_with("/api/") {
-            header_str(headers, TOKEN_HEADER)
-        } else {
-            token_in_query(request.uri().query())
-        };
+    if !public(request.method(), request.uri().path()) {
+        let given = header_str(headers, TOKEN_HEADER);
         if !given.is_some_and(|t| guard.token.matches(t)) {
             return with_headers(refuse(
                 StatusCode::UNAUTHORIZED,
                 "no_token",
-                "open the address that `sealback ui` printed: it carries the access token",
+                "open the address that `sealback ui` printed in this browser tab",
             ));
         }
     }

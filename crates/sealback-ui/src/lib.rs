@@ -10,7 +10,8 @@
 //! ```text
 //!   browser (page from this process, WebAuthn with PRF)          sealback ui (this crate)
 //!   ─────────────────────────────────────────────────           ─────────────────────────
-//!   GET /?token=T  ───────────────────────────────────────────▶ guard: Host, token
+//!   GET /?code=C (static page) ───────────────────────────────▶ guard: Host
+//!   POST /api/session {C} (once, within 5 min) ─────────────▶ guard: Host, Origin ─▶ token T
 //!   POST /api/... X-Sealback-Token: T, Origin: same  ────────▶ guard: Host, token, Origin,
 //!        {credential id, PRF output}                              JSON only
 //!                                                               ─▶ sealback-engine (keyslots,
@@ -37,6 +38,7 @@ pub use state::{UiConfig, VaultSettings};
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The relying party id of passkeys made in the web UI. WebAuthn does not accept an IP address
@@ -75,10 +77,11 @@ impl UiServer {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
-        let token = guard::Token::random();
-        let url = format!("http://{RP_ID}:{port}/?token={}", token.as_str());
+        let launch_code = guard::Token::random();
+        let url = format!("http://{RP_ID}:{port}/?code={}", launch_code.as_str());
         let state = Arc::new(state::UiState::new(config));
-        let router = api::router(state, guard::Guard::new(token, port));
+        let guard = guard::Guard::new(guard::Token::random(), launch_code, port);
+        let router = api::router(state, guard);
         Ok(Self {
             router,
             listener,
@@ -86,9 +89,34 @@ impl UiServer {
         })
     }
 
-    /// The URL to open, with the token. Print it to the person only: it is the key to the UI.
+    /// The URL to open, with the one-time launch code. Print it to the person only (never
+    /// pass it on a command line): until the browser has opened it, it is the key to the UI.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Writes a launch file (mode 0600, in a new 0700 folder under `parent`) that sends a
+    /// browser to [`Self::url`], for a desktop opener: its path, unlike the URL, can be shown in
+    /// the process list. Remove the folder when the UI stops.
+    pub fn write_launch_file(&self, parent: &Path) -> std::io::Result<PathBuf> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = parent.join(format!("sealback-ui-{}", guard::Token::random().as_str()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("open.html");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        write!(
+            file,
+            "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+             <meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>sealback</title>\
+             <p>Opening <a href=\"{url}\">sealback</a>…</p>\n",
+            url = self.url
+        )?;
+        Ok(path)
     }
 
     /// Serves until `shutdown` completes.

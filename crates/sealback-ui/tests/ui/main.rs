@@ -12,6 +12,8 @@ use std::time::Duration;
 struct Running {
     base: String,
     token: String,
+    /// The launch code of the printed address (already traded by [`start`]).
+    code: String,
     port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     client: reqwest::Client,
@@ -42,14 +44,27 @@ async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
     tokio::spawn(server.serve(async {
         let _ = rx.await;
     }));
-    let (base, token) = url.split_once("/?token=").unwrap();
+    let (base, code) = url.split_once("/?code=").unwrap();
     let port = base.rsplit(':').next().unwrap().parse().unwrap();
+    // Trade the one-time launch code for the session token, as the page does.
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{base}/api/session"))
+        .header("origin", base)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     Running {
         base: base.to_string(),
-        token: token.to_string(),
+        token: session["token"].as_str().unwrap().to_string(),
+        code: code.to_string(),
         port,
         stop: Some(tx),
-        client: reqwest::Client::new(),
+        client,
     }
 }
 
@@ -137,20 +152,25 @@ async fn requests_without_the_token_or_from_another_origin_or_host_are_refused()
     let body = r#"{"purpose":"setup"}"#;
     let begin = "POST /api/recovery-key/begin HTTP/1.1";
 
-    // The page itself needs the token in its address; the API needs it in a header.
-    assert_eq!(ui.raw(&format!("GET / HTTP/1.1\r\n{host}"), ""), 401);
-    assert_eq!(
-        ui.raw(&format!("GET /?token=wrong HTTP/1.1\r\n{host}"), ""),
-        401
-    );
-    assert_eq!(
-        ui.raw(&format!("GET /?token={} HTTP/1.1\r\n{host}", ui.token), ""),
-        200
-    );
+    // The page is static (it holds no secret); the API needs the session token in a header.
+    assert_eq!(ui.raw(&format!("GET / HTTP/1.1\r\n{host}"), ""), 200);
     assert_eq!(
         ui.raw(&format!("GET /api/status HTTP/1.1\r\n{host}"), ""),
         401
     );
+    // The launch code of the printed address trades for a session once: the page already did,
+    // so someone who read it (from a process list, a shell history) later gets nothing.
+    let session = "POST /api/session HTTP/1.1";
+    for code in [ui.code.as_str(), "wrong"] {
+        assert_eq!(
+            ui.raw(
+                &format!("{session}\r\n{host}\r\n{origin}\r\n{json}"),
+                &format!(r#"{{"code":"{code}"}}"#)
+            ),
+            401,
+            "{code}"
+        );
+    }
     assert_eq!(
         ui.raw(
             &format!("GET /api/status?token={} HTTP/1.1\r\n{host}", ui.token),
@@ -229,7 +249,7 @@ async fn requests_without_the_token_or_from_another_origin_or_host_are_refused()
     // The page's headers keep it from being framed or loading anything from elsewhere.
     let r = ui
         .client
-        .get(format!("{}/?token={}", ui.base, ui.token))
+        .get(format!("{}/?code={}", ui.base, ui.code))
         .send()
         .await
         .unwrap();
@@ -495,4 +515,31 @@ async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlo
         .await;
     assert_eq!(again["prf_salt"], begin["prf_salt"]);
     assert_eq!(again["exclude_credentials"][0], credential.as_str());
+}
+
+#[tokio::test]
+async fn the_launch_file_for_the_browser_opener_is_private_and_holds_the_address() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = UiServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        UiConfig {
+            repo: dir.path().join("drive").display().to_string(),
+            paths: vec![],
+            hostname: "test".into(),
+            vault: VaultSettings::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let file = server.write_launch_file(dir.path()).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains(&format!("url={}", server.url())), "{html}");
+    assert!(
+        !file.display().to_string().contains("code="),
+        "the path (what the opener's command line shows) holds no secret"
+    );
 }
