@@ -822,3 +822,32 @@ fn attack_a_deleted_newest_snapshot_fails_check() {
     assert_exit(&out, 4, "looks rolled back");
     assert_exit(&out, 4, "forget");
 }
+
+/// A repository written before format 2 opens, is upgraded once, and the person is shown the
+/// keys the upgrade vouched for; restores are the same before and after.
+#[test]
+fn a_format_1_keys_file_is_upgraded_once_and_its_keys_listed() {
+    use sealback_core::keyslot::KeySlotFile;
+    let w = World::new();
+    w.init();
+    let chats = w.chats(23);
+    w.backup(&chats);
+    let keys = w.repo.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    file.vouch = None;
+    std::fs::write(&keys, file.encode()).unwrap();
+    // The first command on the format-1 file (a restore) upgrades it.
+    let before = w.root.join("before");
+    let out = w.run(&["restore", "latest", "--target", before.to_str().unwrap()]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("upgraded to format 2"), "{stderr}");
+    assert!(stderr.contains(&file.slots[0].id.to_hex()), "{stderr}");
+    assert_eq!(std::fs::read(&keys).unwrap()[6], 2);
+    let out = w.run(&["snapshots"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("upgraded"));
+    let after = w.root.join("after");
+    assert_ok(&w.run(&["restore", "latest", "--target", after.to_str().unwrap()]));
+    let cmp = sealback_corpus::compare(&before, &after).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+}
