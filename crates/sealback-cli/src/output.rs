@@ -47,6 +47,25 @@ impl CliError {
         }
     }
 
+    /// The keys-file failures of issue 13 need their own advice: nothing is damaged, someone
+    /// changed the keys file.
+    fn keys_file_hint(&self) -> Option<&'static str> {
+        use sealback_core::keyslot::UnlockError;
+        use sealback_engine::Error;
+        Some(match self {
+            CliError::Engine(Error::Unlock(UnlockError::Unvouched { .. })) => {
+                "no key was sealed to it and your backups are intact. Someone with write access to the cloud drive added or changed it: revoke access you do not trust, then put back the drive's previous version of the `keys` file (its version history); sealback refuses to add or rotate keys while it is there"
+            }
+            CliError::Engine(Error::Unlock(UnlockError::KeysFile { .. })) => {
+                "the `keys` file was changed by someone without the backup key. Put back the drive's previous version of it (its version history), or open the backup from another device that still works"
+            }
+            CliError::Engine(Error::KeysRolledBack { .. }) => {
+                "put the current `keys` file back (the cloud drive's version history has it, or another device's copy of the repository)"
+            }
+            _ => return None,
+        })
+    }
+
     fn kind_name(&self) -> &'static str {
         match self.exit_code() {
             exit::UNLOCK => "unlock",
@@ -71,6 +90,9 @@ impl CliError {
 
     /// What to do next.
     fn hint(&self) -> Option<&'static str> {
+        if let Some(hint) = self.keys_file_hint() {
+            return Some(hint);
+        }
         Some(match self.exit_code() {
             exit::UNLOCK => "check the key you gave; any other enrolled key (`sealback key list`) opens the backup too",
             exit::INTEGRITY => "nothing wrong was restored. Run `sealback check --read-data` to list every damaged object; snapshots that do not use them still restore",

@@ -236,6 +236,43 @@ fn main() {
             &mut ChaCha20Rng::from_seed([0x0a; 32]),
         )
         .unwrap();
+    // Unlock edge cases (SPEC §6.4), each on the rotated file, whose MAC cannot be recomputed
+    // by whoever made them (each is refused before the MAC is checked).
+    let mut no_current_entry = rotated.clone();
+    no_current_entry.slots[0].sealed.retain(|e| e.epoch == 0);
+    let mut short_keyring = rotated.clone();
+    {
+        // A keyring object under the right key and id whose count says 2 but holds one key.
+        let k1 = rotated_keyring.current_root();
+        let metadata = hkdf_subkey(k1.expose_secret(), &REPO_ID, labels::METADATA_KEY);
+        let mut id = [0u8; 32];
+        id[..16].copy_from_slice(&REPO_ID);
+        id[16..20].copy_from_slice(&1u32.to_be_bytes());
+        let mut body = vec![1, 0, 0, 0, 2];
+        body.extend_from_slice(k.expose_secret());
+        short_keyring.keyring = seal_with_seed(
+            &metadata,
+            0,
+            ObjectType::Keyring,
+            &Id(id),
+            &body,
+            Compression::None,
+            [0x0b; 32],
+        )
+        .bytes;
+    }
+    // The slot re-attested at epoch 1 in a file that claims epoch 0 (no keyring then).
+    let mut attested_above = rotated.clone();
+    let reattested = rotated
+        .unlock(&mut sealback_core::recovery::RecoveryKeyProtector(
+            RecoveryKey::parse(std::str::from_utf8(secret.expose_secret()).unwrap()).unwrap(),
+        ))
+        .unwrap()
+        .reattested
+        .unwrap();
+    attested_above.slots[0] = reattested;
+    attested_above.current_epoch = 0;
+    attested_above.keyring.clear();
     let mac_key = hkdf_subkey(k.expose_secret(), &REPO_ID, labels::KEYS_FILE_MAC);
     let v = file.vouch.clone().unwrap();
     write(
@@ -273,6 +310,9 @@ fn main() {
                 {"file": hex::encode(injected.encode()), "expected": "unvouched", "why": "a slot the MAC does not cover (added by someone without the root key)"},
                 {"file": hex::encode(bad_mac.encode()), "expected": "keys_file", "why": "MAC bit flipped"},
                 {"file": hex::encode(&low_order), "expected": "format", "why": "an all-zero (low-order) public key"},
+                {"file": hex::encode(no_current_entry.encode()), "expected": "tampered", "why": "attested at epoch 0, current epoch 1, no entry for epoch 1", "detail": "no entry for the current epoch"},
+                {"file": hex::encode(short_keyring.encode()), "expected": "tampered", "why": "keyring object opens but its count (2) is not the current epoch (1) and its length is 5 + 32", "detail": "keyring is malformed"},
+                {"file": hex::encode(attested_above.encode()), "expected": "tampered", "why": "attested epoch (1) above the file's current epoch (0)", "detail": "attested epoch is newer than the file's epoch"},
                 {"file": hex::encode(&file.encode()[..40]), "expected": "format", "why": "truncated"},
             ],
         }),

@@ -594,7 +594,8 @@ impl KeySlotFile {
     }
 
     /// Tries every slot of the protector's type and returns the keyring of the first that
-    /// opens and verifies.
+    /// opens and verifies, once the file's MAC (format 2) verified under its current root key;
+    /// slots the MAC does not cover are returned in [`Unlocked::unvouched`].
     pub fn unlock(&self, protector: &mut dyn Protector) -> Result<Unlocked, UnlockError> {
         let ty = protector.protector_type();
         let mut saw_slot = false;

@@ -231,7 +231,11 @@ impl Repository {
             unvouched: unlocked.unvouched,
         };
         if needs_upgrade {
-            repo.upgrade_keyslots().await?;
+            // Not fatal: a format-1 repository on read-only storage must still restore. It
+            // stays format 1 (and refuses key changes) until an upgrade can be written.
+            if let Err(e) = repo.upgrade_keyslots().await {
+                tracing::warn!(error = %e, "could not upgrade the keys file to format 2");
+            }
         }
         if let Some(slot) = reattested.filter(|_| repo.unvouched.is_empty()) {
             // A rotation happened since this protector was last used: record that it has now

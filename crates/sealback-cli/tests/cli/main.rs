@@ -822,3 +822,79 @@ fn attack_a_deleted_newest_snapshot_fails_check() {
     assert_exit(&out, 4, "looks rolled back");
     assert_exit(&out, 4, "forget");
 }
+
+/// A repository written before format 2 opens, is upgraded once, and the person is shown the
+/// keys the upgrade vouched for; restores are the same before and after.
+#[test]
+fn a_format_1_keys_file_is_upgraded_once_and_its_keys_listed() {
+    use sealback_core::keyslot::KeySlotFile;
+    let w = World::new();
+    w.init();
+    let chats = w.chats(23);
+    w.backup(&chats);
+    let keys = w.repo.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    file.vouch = None;
+    std::fs::write(&keys, file.encode()).unwrap();
+    // The first command on the format-1 file (a restore) upgrades it.
+    let before = w.root.join("before");
+    let out = w.run(&["restore", "latest", "--target", before.to_str().unwrap()]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("upgraded to format 2"), "{stderr}");
+    assert!(stderr.contains(&file.slots[0].id.to_hex()), "{stderr}");
+    assert_eq!(std::fs::read(&keys).unwrap()[6], 2);
+    let out = w.run(&["snapshots"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("upgraded"));
+    let after = w.root.join("after");
+    assert_ok(&w.run(&["restore", "latest", "--target", after.to_str().unwrap()]));
+    let cmp = sealback_corpus::compare(&before, &after).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+}
+
+/// Issue 13: the drive's operator adds a "paper copy" recovery key of its own to the keys file;
+/// the user's `key remove --rotate` would have sealed the new backup key to it. The slot is
+/// named and refused (exit 4) before anything is sealed, and every command says so.
+#[test]
+fn attack_an_injected_key_is_named_and_refused_before_a_rotation() {
+    use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotTemplate};
+    use sealback_core::{Keyring, ProtectorSecret, RootKey};
+    let w = World::new();
+    w.init();
+    let lost_key = w.root.join("lost.txt");
+    let added = w.json(&[
+        "key",
+        "add",
+        "recovery-key",
+        "--out",
+        lost_key.to_str().unwrap(),
+    ]);
+    let lost_id = added["id"].as_str().unwrap().to_string();
+    let keys = w.repo.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    // A slot the attacker made for a secret of its own, under a root key of its own.
+    let mut rng = sealback_engine::os_rng();
+    let theirs = Keyring::new(file.repo_id, vec![RootKey::random(&mut rng)]);
+    let slot = KeySlot::enroll(
+        &theirs,
+        SlotTemplate {
+            protector_type: ProtectorType::RECOVERY_KEY,
+            name: "paper copy".into(),
+            created_unix: 1,
+            params: vec![],
+        },
+        &ProtectorSecret::new(b"the attacker's secret".to_vec()),
+        &mut rng,
+    )
+    .unwrap();
+    let injected = slot.id.to_hex();
+    file.slots.push(slot);
+    std::fs::write(&keys, file.encode()).unwrap();
+
+    let out = w.run(&["key", "remove", &lost_id, "--rotate"]);
+    assert_exit(&out, 4, &injected);
+    assert_exit(&out, 4, "not vouched for");
+    let after = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    assert_eq!(after.current_epoch, 0, "nothing was rotated");
+    assert_exit(&w.run(&["snapshots"]), 4, "paper copy");
+}

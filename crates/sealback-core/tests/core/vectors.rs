@@ -178,7 +178,12 @@ fn keyslots() {
                 let s = c.get("secret").map(hx).unwrap_or_else(|| secret.clone());
                 match file.unlock(&mut RawSecret(s)) {
                     Err(UnlockError::WrongSecret { .. }) => "wrong_secret".into(),
-                    Err(UnlockError::Tampered { .. }) => "tampered".into(),
+                    Err(UnlockError::Tampered { detail, .. }) => {
+                        if let Some(expected) = c.get("detail") {
+                            assert_eq!(detail, expected.as_str().unwrap(), "{}", c["why"]);
+                        }
+                        "tampered".into()
+                    }
                     Err(UnlockError::KeysFile { .. }) => "keys_file".into(),
                     Ok(u) if !u.unvouched.is_empty() => "unvouched".into(),
                     other => format!("{other:?}"),
