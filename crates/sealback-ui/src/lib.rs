@@ -109,11 +109,11 @@ impl UiServer {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        write!(
+        writeln!(
             file,
             "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
              <meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>sealback</title>\
-             <p>Opening <a href=\"{url}\">sealback</a>…</p>\n",
+             <p>Opening <a href=\"{url}\">sealback</a>…</p>",
             url = self.url
         )?;
         Ok(path)
