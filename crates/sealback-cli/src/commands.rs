@@ -747,7 +747,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
 }
 
 async fn key_remove(settings: &Settings, query: &str, rotate: bool) -> Result<(), CliError> {
-    let mut repo = open(settings).await?;
+    let mut repo = unlock::open_for_removal(settings, store(settings)?).await?;
     let id = find_slot(repo.keyslots(), query)?;
     let removed = repo.remove_slot(id, rotate).await?;
     unlock::remember_key_epoch(&repo);

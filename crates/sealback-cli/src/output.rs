@@ -54,7 +54,7 @@ impl CliError {
         use sealback_engine::Error;
         Some(match self {
             CliError::Engine(Error::Unlock(UnlockError::Unvouched { .. })) => {
-                "no key was sealed to it and your backups are intact. Someone with write access to the cloud drive added or changed it: revoke access you do not trust, then put back the drive's previous version of the `keys` file (its version history); sealback refuses to add or rotate keys while it is there"
+                "no key was sealed to it and your backups are intact. Someone with write access to the cloud drive added or changed it: revoke access you do not trust, then remove that key with `sealback key remove ID` (the id named above); sealback refuses to add or rotate keys while it is there"
             }
             CliError::Engine(Error::Unlock(UnlockError::KeysFile { .. })) => {
                 "the `keys` file was changed by someone without the backup key. Put back the drive's previous version of it (its version history), or open the backup from another device that still works"

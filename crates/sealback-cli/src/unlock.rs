@@ -261,6 +261,40 @@ pub async fn open_with(
     store: Store,
     provider: Option<&mut SoftwareAuthenticator>,
 ) -> Result<Repository, CliError> {
+    open_as(settings, store, provider, Unvouched::Refuse).await
+}
+
+/// [`open`] for `key remove`: keys the keys file does not vouch for (slipped in by whoever
+/// writes to the drive) are let through, so that they can be removed; nothing is ever sealed
+/// to them (the engine refuses to add or rotate while one is there).
+pub async fn open_for_removal(settings: &Settings, store: Store) -> Result<Repository, CliError> {
+    open_as(settings, store, None, Unvouched::AllowToRemove).await
+}
+
+/// What to do with keys the keys file does not vouch for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unvouched {
+    Refuse,
+    AllowToRemove,
+}
+
+async fn open_unlocked(
+    store: Store,
+    protector: &mut dyn sealback_core::protector::Protector,
+    unvouched: Unvouched,
+) -> Result<Repository, CliError> {
+    Ok(match unvouched {
+        Unvouched::Refuse => Repository::open(store, protector).await?,
+        Unvouched::AllowToRemove => Repository::open_to_remove_unvouched(store, protector).await?,
+    })
+}
+
+async fn open_as(
+    settings: &Settings,
+    store: Store,
+    provider: Option<&mut SoftwareAuthenticator>,
+    unvouched: Unvouched,
+) -> Result<Repository, CliError> {
     // Fail on a missing repository, and on a keys file older than this device has seen,
     // before asking for a key.
     let (config, keys) = Repository::read_keyslots(&store).await?;
@@ -294,7 +328,7 @@ pub async fn open_with(
         )
         .await
         .map_err(|e| vault_error(e, Some(&keys)))?;
-        Repository::open(store, &mut protector).await?
+        open_unlocked(store, &mut protector, unvouched).await?
     } else if method == UnlockWith::Passkey {
         if !has_passkey_slots(&keys) {
             return Err(CliError::Unlock(
@@ -313,18 +347,18 @@ pub async fn open_with(
         // PRF first where the provider has it and the backup has PRF slots: no vault involved.
         if has_prf_slots(&keys) && (provider.contents().prf || !vault_passkeys) {
             match PasskeyProtector::assert(&keys, provider).await {
-                Ok(mut protector) => Repository::open(store, &mut protector).await?,
+                Ok(mut protector) => open_unlocked(store, &mut protector, unvouched).await?,
                 Err(PasskeyError::NoCredential | PasskeyError::NoPrf) if vault_passkeys => {
-                    open_with_vault_passkey(settings, store, &keys, provider).await?
+                    open_with_vault_passkey(settings, store, &keys, provider, unvouched).await?
                 }
                 Err(e) => return Err(passkey_error(e)),
             }
         } else {
-            open_with_vault_passkey(settings, store, &keys, provider).await?
+            open_with_vault_passkey(settings, store, &keys, provider, unvouched).await?
         }
     } else {
         let mut protector = recovery_key(settings)?;
-        Repository::open(store, &mut protector).await?
+        open_unlocked(store, &mut protector, unvouched).await?
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
     report_upgrade(&repo);
@@ -368,6 +402,7 @@ async fn open_with_vault_passkey(
     store: Store,
     keys: &KeySlotFile,
     provider: &mut SoftwareAuthenticator,
+    unvouched: Unvouched,
 ) -> Result<Repository, CliError> {
     let client = configured_vault(settings, "vault passkey")?;
     let mut protector = VaultPasskeyProtector::login(
@@ -379,7 +414,7 @@ async fn open_with_vault_passkey(
     )
     .await
     .map_err(|e| vault_error(e, Some(keys)))?;
-    Ok(Repository::open(store, &mut protector).await?)
+    open_unlocked(store, &mut protector, unvouched).await
 }
 
 fn last_used_path() -> std::path::PathBuf {

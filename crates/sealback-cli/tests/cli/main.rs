@@ -897,4 +897,23 @@ fn attack_an_injected_key_is_named_and_refused_before_a_rotation() {
     let after = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
     assert_eq!(after.current_epoch, 0, "nothing was rotated");
     assert_exit(&w.run(&["snapshots"]), 4, "paper copy");
+
+    // The way out the hint names: remove the injected key, then rotate as planned. The new
+    // root key is sealed to the person's keys only.
+    let out = w.run(&["key", "remove", &injected]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = w.run(&["key", "remove", &lost_id, "--rotate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    assert_eq!(after.current_epoch, 1, "rotated");
+    assert!(after.slots.iter().all(|s| s.id.to_hex() != injected));
+    assert!(w.run(&["snapshots"]).status.success());
 }
