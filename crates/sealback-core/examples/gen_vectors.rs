@@ -525,7 +525,7 @@ fn main() {
     );
     packs(dir, &keyring);
     config(dir);
-    content_list(dir, &keyring);
+    content_list_file(dir, &keyring);
     passkey_unlock(dir, &keyring);
     vault_wrap(dir);
     println!("vectors written to {}", dir.display());
@@ -696,9 +696,9 @@ fn config(dir: &Path) {
     );
 }
 
-/// `content_list.json` (SPEC §11, content kind 1): 17 Data blobs (more than the 16 a node
+/// `content_list_file.json` (SPEC §11, content kind 1): 17 Data blobs (more than the 16 a node
 /// lists directly), the sixth of which has an id ending in 00, so the list is cut after it.
-fn content_list(dir: &Path, keyring: &Keyring) {
+fn content_list_file(dir: &Path, keyring: &Keyring) {
     const CUT_AT: usize = 5;
     let ids = keyring.content_id();
     let data: Vec<(Vec<u8>, Id)> = (0..17usize)
@@ -737,7 +737,7 @@ fn content_list(dir: &Path, keyring: &Keyring) {
     };
     write(
         dir,
-        "content_list.json",
+        "content_list_file.json",
         json!({
             "description": "a file of 17 Data blobs listed through ContentList blobs (content kind 1, SPEC 11): a list body is the concatenated 32-byte Data blob ids; the writer cuts a list after an id whose last byte is 00 (here the sixth) or at 1024 ids; blob ids = BLAKE3-keyed(content id key, type || body)",
             "content_id_key": hex::encode(hkdf_subkey(root(0x11).expose_secret(), &REPO_ID, labels::CONTENT_ID_KEY).expose_secret()),

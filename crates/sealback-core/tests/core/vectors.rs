@@ -201,9 +201,9 @@ fn config() {
 }
 
 #[test]
-fn content_list() {
+fn content_list_file() {
     use sealback_core::snapshot::{decode_content_list, Content, NodeKind};
-    let v = load("content_list.json");
+    let v = load("content_list_file.json");
     let key: [u8; 32] = hx(&v["content_id_key"]).try_into().unwrap();
     let blob_id = |ty: u8, body: &[u8]| {
         blake3::keyed_hash(&key, &[&[ty][..], body].concat())

@@ -1,4 +1,4 @@
-//! The writer's content-list cut (SPEC §11) against `tests/vectors/content_list.json`.
+//! The writer's content-list cut (SPEC §11) against `tests/vectors/content_list_file.json`.
 
 use sealback_core::Id;
 use sealback_engine::backup::split_content_list;
@@ -14,7 +14,7 @@ fn unhex(s: &str) -> Vec<u8> {
 fn content_lists_are_cut_as_the_vector_says() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/vectors/content_list.json"
+        "/../../tests/vectors/content_list_file.json"
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
