@@ -410,12 +410,11 @@ async fn a_session_is_accepted_only_by_its_own_finish() {
         .unwrap();
     raw_register(&v.url, "sam", b"sam's password").await;
     let mut refused = Vec::new();
-    for i in 0..CEREMONIES.len() {
-        for j in (0..CEREMONIES.len()).filter(|j| *j != i) {
+    for (i, (started, _, _)) in CEREMONIES.iter().enumerate() {
+        for (j, (_, _, finish)) in CEREMONIES.iter().enumerate().filter(|(j, _)| *j != i) {
             let session = start_ceremony(&v.url, i, "sam").await;
-            let (status, reply) =
-                post_json(&v.url, CEREMONIES[j].2, &finish_body(j, &session, "sam")).await;
-            let pairing = format!("{} session at {}", CEREMONIES[i].0, CEREMONIES[j].2);
+            let (status, reply) = post_json(&v.url, finish, &finish_body(j, &session, "sam")).await;
+            let pairing = format!("{started} session at {finish}");
             assert!(
                 (400..500).contains(&status) && reply["error"].is_string(),
                 "{pairing}: {status} {reply}"
