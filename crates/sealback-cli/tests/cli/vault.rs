@@ -302,7 +302,7 @@ fn a_killed_vault_never_gives_an_attempt_back() {
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
         .query_row(
-            "SELECT count FROM attempts WHERE account = 'carol'",
+            "SELECT count FROM guesses WHERE account = 'carol' AND kind = 1",
             [],
             |r| r.get(0),
         )
@@ -579,7 +579,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     fails(&out, 3, "--account-proof");
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
-        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM guesses", [], |r| r.get(0))
         .unwrap();
     assert_eq!(counted, 0, "a login without a proof spends no guess");
     ok(&restore(Some(&issue("+15550100", "login")), &t.join("r2")));
