@@ -126,6 +126,30 @@ fn unmasks_to_server_key(ke2: &[u8], masking_key: &[u8], server_public_key: &[u8
     unmasked[..32] == *server_public_key
 }
 
+/// The oracle attack: one counted `login/start` at `login_url`, then one `register/start` per
+/// candidate at `register_url`; the candidate whose registration unmasks the login's response.
+async fn oracle_finds(login_url: &str, register_url: &str, account: &str) -> Option<&'static str> {
+    let info: serde_json::Value = reqwest::get(format!("{login_url}/v1/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_public_key = unb64(&info["server_public_key"]);
+    let ke2 = raw_login_start_ke2(login_url, account).await;
+    let mut found = None;
+    for candidate in ["123456", "password", "hunter2", "letmein"] {
+        // The attacker never calls register/finish: the record stays the owner's.
+        let (state, reply) = raw_register_start(register_url, account, candidate.as_bytes()).await;
+        let upload = finish_registration(state, candidate.as_bytes(), &reply);
+        // RegistrationUpload = client public key (32) ‖ masking key (64) ‖ envelope.
+        if unmasks_to_server_key(&ke2, &upload[32..96], &server_public_key) {
+            found = Some(candidate);
+        }
+    }
+    found
+}
+
 /// Issue 14, first hole: `register/start` evaluated the OPRF under the key `login/start` uses
 /// (both derived it from the account name), uncounted. One counted login start, then one
 /// registration start per candidate, tests passwords offline.
@@ -134,24 +158,7 @@ async fn register_start_is_no_uncounted_password_oracle() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     raw_register(&v.url, "alice", b"hunter2").await;
-    let info: serde_json::Value = reqwest::get(format!("{}/v1/info", v.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let server_public_key = unb64(&info["server_public_key"]);
-    let ke2 = raw_login_start_ke2(&v.url, "alice").await;
-    let mut found = None;
-    for candidate in ["123456", "password", "hunter2", "letmein"] {
-        // The attacker never calls register/finish: the record stays the owner's.
-        let (state, reply) = raw_register_start(&v.url, "alice", candidate.as_bytes()).await;
-        let upload = finish_registration(state, candidate.as_bytes(), &reply);
-        // RegistrationUpload = client public key (32) ‖ masking key (64) ‖ envelope.
-        if unmasks_to_server_key(&ke2, &upload[32..96], &server_public_key) {
-            found = Some(candidate);
-        }
-    }
+    let found = oracle_finds(&v.url, &v.url, "alice").await;
     assert_eq!(
         found, None,
         "register/start let a register-proof holder test passwords offline"
@@ -701,4 +708,49 @@ async fn a_passkey_finish_releases_only_the_share_it_verified_against() {
         finished.is_err(),
         "the lost passkey was given the new record's share"
     );
+}
+
+/// The attacks of issue 14 against two vault processes on one PostgreSQL (each with its own
+/// pool), switching between them mid-attack: the oracle, the passkey counter reset, a
+/// cross-ceremony session, and a pending session outliving its destroyed record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vaults_on_one_postgresql_refuse_every_attack() {
+    let pg = sealback_testkit::PgServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let options = || super::passkeys::passkey_options(|_| {});
+    let clock = || std::sync::Arc::new(sealback_vault::SystemClock);
+    let a = super::start_with(tmp.path(), &pg.url(), options(), clock()).await;
+    let b = super::start_with(tmp.path(), &pg.url(), options(), clock()).await;
+    raw_register(&a.url, "alice", b"hunter2").await;
+    assert_eq!(oracle_finds(&a.url, &b.url, "alice").await, None);
+
+    // A right-password login left pending at a, eight wrong guesses (one was the oracle's
+    // login), a throw-away passkey registered at b, then the tenth and eleventh at b.
+    let (pending, pending_session) = pending_login(&a.url, "alice", b"hunter2").await;
+    for i in 0..7 {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        let (status, _) = raw_login(url, "alice", format!("guess {i}").as_bytes()).await;
+        assert_eq!(status, 401);
+    }
+    let mut throwaway = super::passkeys::provider(tmp.path(), "throwaway");
+    sealback_vault_client::VaultClient::new(&b.url)
+        .passkey_register("alice", "dev", None, &mut throwaway)
+        .await
+        .unwrap();
+    // A passkey-login session at b's password finish: refused, not counted, not a login.
+    let session = start_ceremony(&a.url, 3, "alice").await;
+    let (status, _) = post_json(&b.url, "/v1/login/finish", &finish_body(1, &session, "")).await;
+    assert_eq!(status, 400);
+    tenth_wrong_password_is_the_last(&b.url, "alice").await;
+    let body = serde_json::json!({
+        "session": pending_session, "finalization": b64(&pending.message.serialize()),
+    });
+    let (status, reply) = post_json(&b.url, "/v1/login/finish", &body).await;
+    assert_eq!(status, 410, "{reply}");
+    assert!(!a
+        .vault
+        .db()
+        .has_record("alice".into(), RecordKind::Password)
+        .await
+        .unwrap());
 }
