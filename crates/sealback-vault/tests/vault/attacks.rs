@@ -754,3 +754,67 @@ async fn two_vaults_on_one_postgresql_refuse_every_attack() {
         .await
         .unwrap());
 }
+
+/// One raw attempt: a password login start (with a finish when it was answered: its status is
+/// returned then), or a passkey login start (its status is returned) finished with an assertion
+/// that does not verify.
+async fn one_attempt(url: String, passkey: bool, i: usize) -> u16 {
+    if passkey {
+        let body = serde_json::json!({"account": "mia", "proof": "dev"});
+        let (status, reply) = post_json(&url, "/v1/passkey/login/start", &body).await;
+        if status == 200 {
+            let session = reply["session"].as_str().unwrap();
+            let (finished, _) = post_json(
+                &url,
+                "/v1/passkey/login/finish",
+                &finish_body(3, session, ""),
+            )
+            .await;
+            // 410 when another start went over the limit meanwhile: the record was destroyed
+            // and its pending sessions with it.
+            assert!(finished == 401 || finished == 410, "{finished}");
+        }
+        return status;
+    }
+    raw_login(&url, "mia", format!("guess {i}").as_bytes())
+        .await
+        .0
+}
+
+/// At most 10 evaluated guesses per record under 500 concurrent attempts mixing password and
+/// passkey starts and finishes: exactly 10 of each kind are answered, every other start is
+/// `locked`, and both records are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_mixed_concurrent_attempts_evaluate_ten_per_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    raw_register(&v.url, "mia", b"mia's password").await;
+    let mut pk = super::passkeys::provider(tmp.path(), "mia's phone");
+    sealback_vault_client::VaultClient::new(&v.url)
+        .passkey_register("mia", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..500)
+        .map(|i| tokio::spawn(one_attempt(v.url.clone(), i % 2 == 1, i)))
+        .collect();
+    let mut answered = [0usize; 2];
+    let mut locked = 0;
+    for (i, t) in futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        match t.unwrap() {
+            // A start that was answered (a password finish says 401, or 410 once the record
+            // was destroyed meanwhile).
+            200 | 401 | 410 => answered[i % 2] += 1,
+            423 => locked += 1,
+            other => panic!("attempt {i}: {other}"),
+        }
+    }
+    assert_eq!(answered, [10, 10], "evaluated guesses per record");
+    assert_eq!(locked, 480);
+    for kind in RecordKind::ALL {
+        assert!(!v.vault.db().has_record("mia".into(), kind).await.unwrap());
+    }
+}
