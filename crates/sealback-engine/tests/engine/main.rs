@@ -11,6 +11,7 @@ use std::path::Path;
 
 mod packs;
 mod prune;
+mod v1_repository;
 
 fn opts(t: i64) -> BackupOptions {
     BackupOptions {
