@@ -82,6 +82,13 @@ async fn a_version_1_repository_restores_identically_and_checks_clean() {
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(report.bytes_verified > 0);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("--upgrade-packs")),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
@@ -147,4 +154,5 @@ async fn a_version_1_repository_takes_new_backups_and_prune_upgrades_its_packs()
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
 }
