@@ -12,6 +12,7 @@ use std::path::Path;
 mod keys_attacks;
 mod packs;
 mod prune;
+mod v1_repository;
 
 fn opts(t: i64) -> BackupOptions {
     BackupOptions {
