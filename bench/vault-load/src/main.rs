@@ -202,6 +202,7 @@ async fn register(http: &reqwest::Client, url: &str, account: &str) -> Result<()
         http,
         &format!("{url}/v1/register/finish"),
         &proto::RegisterFinish {
+            session: reply.session.clone(),
             account: account.into(),
             proof: String::new(),
             session: reply.session,
