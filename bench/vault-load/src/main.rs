@@ -205,7 +205,6 @@ async fn register(http: &reqwest::Client, url: &str, account: &str) -> Result<()
             session: reply.session.clone(),
             account: account.into(),
             proof: String::new(),
-            session: reply.session,
             upload: finish.message.serialize().to_vec(),
             wrapped_key: vec![7; 60],
         },
