@@ -95,7 +95,7 @@ async fn passkey_client(url: &str, account: &str) -> Result<PasskeyClient> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (params, secret) = sealback_vault_client::VaultClient::new(url)
+    let (params, secret) = sealback_vault_client::VaultClient::new(url)?
         .passkey_register(account, "", None, &mut provider)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -202,6 +202,7 @@ async fn register(http: &reqwest::Client, url: &str, account: &str) -> Result<()
         http,
         &format!("{url}/v1/register/finish"),
         &proto::RegisterFinish {
+            session: reply.session.clone(),
             account: account.into(),
             proof: String::new(),
             upload: finish.message.serialize().to_vec(),
@@ -292,7 +293,7 @@ async fn run(
         let http = http.clone();
         let url = url.to_string();
         let mut passkey = passkeys.next().flatten();
-        let vault = sealback_vault_client::VaultClient::new(&url);
+        let vault = sealback_vault_client::VaultClient::new(&url)?;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;

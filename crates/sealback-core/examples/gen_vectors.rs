@@ -524,6 +524,7 @@ fn main() {
         }),
     );
     packs(dir, &keyring);
+    snapshots(dir);
     config(dir);
     content_list_file(dir, &keyring);
     passkey_unlock(dir, &keyring);
@@ -834,6 +835,70 @@ fn vault_wrap(dir: &Path) {
                 {"wrapped": hex::encode(&wrapped), "account": "+15550101", "why": "another account (the account is the AAD)"},
                 {"wrapped": hex::encode(&wrapped[..27]), "account": account, "why": "shorter than a nonce and a tag"},
             ],
+        }),
+    );
+}
+
+/// `snapshot.json` (SPEC 11: a manifest with a parent and one without, both time signs) and
+/// `content_list.json` (a body of concatenated ids; an invalid length).
+fn snapshots(dir: &Path) {
+    use sealback_core::snapshot::{decode_content_list, Snapshot, Summary};
+    let with_parent = Snapshot {
+        time_unix_ns: 1_764_633_600_123_456_789,
+        hostname: "pixel-9".into(),
+        paths: vec!["/data/chats".into()],
+        tree: Id([0x77; 32]),
+        parent: Some(Id([0x78; 32])),
+        tags: vec!["daily".into()],
+        summary: Summary {
+            files: 5,
+            dirs: 2,
+            bytes_read: 123_456,
+            bytes_added: 7_890,
+            blobs_added: 12,
+        },
+    };
+    let first = Snapshot {
+        time_unix_ns: -310_996_800_000_000_000,
+        hostname: String::new(),
+        paths: vec!["a".into(), "b".into()],
+        parent: None,
+        tags: vec![],
+        ..with_parent.clone()
+    };
+    let case = |s: &Snapshot| {
+        json!({
+            "time_unix_ns": s.time_unix_ns, "hostname": s.hostname, "paths": s.paths,
+            "tree": s.tree.to_hex(), "parent": s.parent.map(|p| p.to_hex()), "tags": s.tags,
+            "summary": [s.summary.files, s.summary.dirs, s.summary.bytes_read, s.summary.bytes_added, s.summary.blobs_added],
+            "encoded": hex::encode(s.encode()),
+        })
+    };
+    let mut newer = with_parent.encode();
+    newer[0] = 2;
+    write(
+        dir,
+        "snapshot.json",
+        json!({
+            "description": "snapshot body (SPEC 11): 01 || i64 time || bytes16 hostname || u16 k || k x bytes16 path || tree id || u8 has parent [|| parent id] || u16 t || t x bytes16 tag || 5 x u64 summary (files, dirs, bytes read, bytes added, blobs added)",
+            "valid": [case(&with_parent), case(&first)],
+            "invalid": [
+                {"encoded": hex::encode(&newer), "why": "version 2 needs a newer sealback"},
+                {"encoded": hex::encode(&with_parent.encode()[..60]), "why": "truncated"},
+            ],
+        }),
+    );
+    let ids = [Id([0x01; 32]), Id([0x02; 32]), Id([0xff; 32])];
+    let body: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
+    assert_eq!(decode_content_list(&body).unwrap(), ids);
+    write(
+        dir,
+        "content_list.json",
+        json!({
+            "description": "content list body (SPEC 11): the data blob ids of part of a file, 32 bytes each, concatenated; no count, no version (the blob's type says what it is)",
+            "body": hex::encode(&body),
+            "ids": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>(),
+            "invalid": [{"body": hex::encode(&body[..95]), "why": "not a multiple of 32 bytes"}],
         }),
     );
 }

@@ -31,6 +31,8 @@
 //!
 //!  object key = HKDF(subkey, salt = 32-byte random seed, "sealback 2026-11-25 object key")
 //!  object     = AES-256-GCM(object key, nonce = 0^96, aad = header ‖ object id)
+//!  blob in a pack = seed ‖ AES-256-GCM(…, aad = version 2 header ‖ blob id), padded (Padmé):
+//!                   no clear header, type and epoch listed in the pack's encrypted header
 //! ```
 //!
 //! Every object gets its own key, so nonce reuse cannot happen however many objects a

@@ -526,3 +526,136 @@ fn decode_payload(
         other => Err(FormatError::invalid("object", format!("unknown encoding {other}")).into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Payloads only a key holder could write, sealed by hand: the framing rules of SPEC §5
+    //! and §5.1 hold even under a valid tag.
+    use super::*;
+
+    const SEED: [u8; 32] = [9; 32];
+
+    fn subkey() -> SubKey {
+        SubKey::from_bytes([7; 32])
+    }
+
+    /// A version 1 object around an arbitrary payload.
+    fn v1_with_payload(payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![OBJECT_VERSION, ObjectType::Data as u8, 0, 0, 0, 0];
+        out.extend_from_slice(&SEED);
+        out.extend_from_slice(payload);
+        let aad = aad(&out[..HEADER_LEN], &Id([1; 32]));
+        encrypt_in_place(&subkey(), &SEED, aad, &mut out, HEADER_LEN);
+        out
+    }
+
+    /// A headerless object around an arbitrary payload.
+    fn headerless_with_payload(payload: &[u8]) -> Vec<u8> {
+        let mut out = SEED.to_vec();
+        out.extend_from_slice(payload);
+        let aad = headerless_aad(ObjectType::Data, 0, &SEED, &Id([1; 32]));
+        encrypt_in_place(&subkey(), &SEED, aad, &mut out, SEED_LEN);
+        out
+    }
+
+    fn open_v1(bytes: &[u8]) -> Result<Vec<u8>, ObjectError> {
+        open_with_key(&subkey(), ObjectType::Data, &Id([1; 32]), bytes, 1 << 20)
+    }
+
+    fn open_headerless(bytes: &[u8]) -> Result<Vec<u8>, ObjectError> {
+        open_headerless_with_key(&subkey(), ObjectType::Data, 0, &Id([1; 32]), bytes, 1 << 20)
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        zstd::bulk::compress(body, 3).unwrap()
+    }
+
+    fn is_format(r: Result<Vec<u8>, ObjectError>, says: &str) -> bool {
+        matches!(&r, Err(ObjectError::Format(e)) if e.to_string().contains(says))
+    }
+
+    #[test]
+    fn the_hand_sealed_payloads_open_when_well_formed() {
+        let mut p = vec![ENCODING_ZSTD];
+        p.extend_from_slice(&frame(b"hello hello hello"));
+        assert_eq!(open_v1(&v1_with_payload(&p)).unwrap(), b"hello hello hello");
+        assert_eq!(open_v1(&v1_with_payload(&[ENCODING_STORED])).unwrap(), b"");
+    }
+
+    #[test]
+    fn an_unknown_encoding_byte_is_refused() {
+        assert!(is_format(
+            open_v1(&v1_with_payload(&[2, 1, 2, 3])),
+            "unknown encoding 2"
+        ));
+        let payload = [7, 0, 0, 0, 1, 0xaa];
+        assert!(is_format(
+            open_headerless(&headerless_with_payload(&payload)),
+            "unknown encoding 7"
+        ));
+    }
+
+    #[test]
+    fn zstd_must_be_exactly_one_frame_with_nothing_after_it() {
+        let one = frame(b"abcabcabcabcabcabc");
+        let mut two = one.clone();
+        two.extend_from_slice(&frame(b"more"));
+        let mut trailing = one.clone();
+        trailing.push(0);
+        // A skippable frame (magic 0x184D2A50, length 4): zstd would decode it to nothing.
+        let skippable = [0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        for bad in [&two[..], &trailing, &skippable, &one[..one.len() - 1], &[]] {
+            let mut p = vec![ENCODING_ZSTD];
+            p.extend_from_slice(bad);
+            assert!(
+                is_format(open_v1(&v1_with_payload(&p)), "one zstd frame"),
+                "{bad:?}"
+            );
+            let mut p = vec![ENCODING_ZSTD];
+            p.extend_from_slice(&(bad.len() as u32).to_be_bytes());
+            p.extend_from_slice(bad);
+            assert!(
+                is_format(
+                    open_headerless(&headerless_with_payload(&p)),
+                    "one zstd frame"
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headerless_padding_must_be_zero_and_the_length_must_fit() {
+        let good = [ENCODING_STORED, 0, 0, 0, 2, b'h', b'i', 0, 0];
+        assert_eq!(
+            open_headerless(&headerless_with_payload(&good)).unwrap(),
+            b"hi"
+        );
+        let dirty = [ENCODING_STORED, 0, 0, 0, 2, b'h', b'i', 0, 1];
+        assert!(is_format(
+            open_headerless(&headerless_with_payload(&dirty)),
+            "padding"
+        ));
+        let long = [ENCODING_STORED, 0, 0, 0, 9, b'h', b'i'];
+        assert!(is_format(
+            open_headerless(&headerless_with_payload(&long)),
+            "exceeds"
+        ));
+    }
+
+    #[test]
+    fn an_object_too_short_for_a_payload_is_malformed_not_empty() {
+        let v1 = v1_with_payload(&[ENCODING_STORED]);
+        assert!(matches!(
+            open_v1(&v1[..v1.len() - 1]),
+            Err(ObjectError::Format(FormatError::Truncated { .. }))
+        ));
+        let short = headerless_with_payload(&[ENCODING_STORED, 0, 0, 0, 0]);
+        assert_eq!(short.len(), HEADERLESS_OVERHEAD);
+        assert_eq!(open_headerless(&short).unwrap(), b"");
+        assert!(matches!(
+            open_headerless(&short[..short.len() - 1]),
+            Err(ObjectError::Format(FormatError::Truncated { .. }))
+        ));
+    }
+}

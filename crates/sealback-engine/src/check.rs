@@ -155,6 +155,17 @@ async fn check_locked(
         }
     }
 
+    let old_packs = by_pack
+        .values()
+        .filter(|e| pack::version_of(e) == pack::VERSION_1)
+        .count();
+    if old_packs > 0 {
+        report.warnings.push(format!(
+            "{old_packs} pack(s) of the first format show their blobs' sizes to anyone who can \
+             read them; `sealback prune --upgrade-packs` rewrites them"
+        ));
+    }
+
     // Every snapshot's trees, and every blob they need.
     report.snapshots = snapshots.len();
     let mut seen_trees = HashSet::new();

@@ -113,6 +113,18 @@ async fn destroy_copies(
     Ok(())
 }
 
+/// Begins a transaction whose commit is durable before it returns, whatever the server's or
+/// the role's default (`synchronous_commit = on`, set for this transaction): a counted guess must
+/// never be acknowledged before it is on disk.
+async fn durable_transaction(
+    c: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, DbError> {
+    let tx = c.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await?;
+    Ok(tx)
+}
+
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
 pub struct PgDb {
@@ -137,7 +149,7 @@ impl PgDb {
             .build()
             .map_err(|e| DbError::new(e.to_string()))?;
         let mut c = pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         // Serialise schema creation between processes starting together.
         tx.execute(
             &tx.prepare_cached("SELECT pg_advisory_xact_lock(7262201)")
@@ -152,7 +164,7 @@ impl PgDb {
 
     pub(crate) async fn setup(&self, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, DbError> {
         let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         tx.execute(
             &tx.prepare_cached("SELECT pg_advisory_xact_lock(7262202)")
                 .await?,
@@ -186,7 +198,7 @@ impl PgDb {
         now: i64,
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         store_record(&tx, RecordKind::Password, account, sealed, now).await?;
         tx.commit().await?;
         Ok(())
@@ -202,7 +214,7 @@ impl PgDb {
         source: &str,
     ) -> Result<Attempt, DbError> {
         let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         let count: i64 = tx
             .query_one(
                 "INSERT INTO guesses(account, kind, count) VALUES ($1, $2, 1)
@@ -277,7 +289,7 @@ impl PgDb {
         now: i64,
     ) -> Result<bool, DbError> {
         let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         for id in credential_ids {
             let owner: Option<String> = tx
                 .query_opt(
@@ -442,7 +454,7 @@ impl PgDb {
         source: &str,
     ) -> Result<(), DbError> {
         let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
+        let tx = durable_transaction(&mut c).await?;
         tx.execute(
             &tx.prepare_cached("DELETE FROM guesses WHERE account = $1 AND kind = $2")
                 .await?,

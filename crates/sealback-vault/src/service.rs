@@ -263,6 +263,9 @@ struct PasswordRecord<'a> {
     wrapped: &'a [u8],
 }
 
+/// An opened password record, owned: credential identifier, password file, wrapped key.
+type OpenedRecord = (Vec<u8>, ServerRegistration<Suite>, Vec<u8>);
+
 /// One length-prefixed field at the start of `v`, and the rest.
 fn split_field(v: &[u8]) -> Option<(&[u8], &[u8])> {
     let n = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
@@ -759,7 +762,7 @@ impl Vault {
         &self,
         account: &str,
         sealed: &[u8],
-    ) -> Result<(Vec<u8>, ServerRegistration<Suite>, Vec<u8>), VaultError> {
+    ) -> Result<OpenedRecord, VaultError> {
         let opened = Zeroizing::new(self.sealer.open(&record_aad(account), sealed).ok_or_else(
             || VaultError::Internal("a record does not open (tampered database?)".into()),
         )?);

@@ -836,3 +836,72 @@ fn packs() {
         assert_eq!(outcome, c["expected"].as_str().unwrap(), "{}", c["why"]);
     }
 }
+
+#[test]
+fn snapshots_and_content_lists() {
+    use sealback_core::snapshot::{decode_content_list, Snapshot};
+    let v = load("snapshot.json");
+    for c in v["valid"].as_array().unwrap() {
+        let s = Snapshot::decode(&hx(&c["encoded"])).unwrap();
+        assert_eq!(s.time_unix_ns, c["time_unix_ns"].as_i64().unwrap());
+        assert_eq!(s.hostname, c["hostname"].as_str().unwrap());
+        let paths: Vec<&str> = c["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(s.paths, paths);
+        assert_eq!(s.tree.to_hex(), c["tree"].as_str().unwrap());
+        assert_eq!(
+            s.parent.map(|p| p.to_hex()),
+            c["parent"].as_str().map(String::from)
+        );
+        let tags: Vec<&str> = c["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(s.tags, tags);
+        let m = &s.summary;
+        let summary: Vec<u64> = c["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            summary,
+            [m.files, m.dirs, m.bytes_read, m.bytes_added, m.blobs_added]
+        );
+        assert_eq!(hex::encode(s.encode()), c["encoded"].as_str().unwrap());
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        assert!(
+            Snapshot::decode(&hx(&c["encoded"])).is_err(),
+            "{}",
+            c["why"]
+        );
+    }
+    let v = load("content_list.json");
+    let ids: Vec<String> = decode_content_list(&hx(&v["body"]))
+        .unwrap()
+        .iter()
+        .map(|i| i.to_hex())
+        .collect();
+    let expected: Vec<&str> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected);
+    for c in v["invalid"].as_array().unwrap() {
+        assert!(
+            decode_content_list(&hx(&c["body"])).is_err(),
+            "{}",
+            c["why"]
+        );
+    }
+}

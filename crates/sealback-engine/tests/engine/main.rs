@@ -13,6 +13,7 @@ mod content_lists;
 mod keys_attacks;
 mod packs;
 mod prune;
+mod v1_repository;
 
 fn opts(t: i64) -> BackupOptions {
     BackupOptions {

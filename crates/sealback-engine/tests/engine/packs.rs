@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Every pack file under a repository folder.
-fn pack_files(repo_dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn pack_files(repo_dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![repo_dir.join("packs")];
     while let Some(d) = stack.pop() {
@@ -48,6 +48,21 @@ fn header_from_trailer(pack: &[u8]) -> Option<usize> {
     let len = u32::from_be_bytes(pack.get(pack.len().checked_sub(4)?..)?.try_into().ok()?);
     let start = pack.len().checked_sub(4 + len as usize)?;
     (pack.get(start..start + 6)? == [1, 0x10, 0, 0, 0, 0]).then_some(start)
+}
+
+/// The keyless scan over every pack of a repository: (blob headers found, pack headers found
+/// from the trailer).
+pub(crate) fn keyless_scan(repo_dir: &Path) -> (usize, usize) {
+    pack_files(repo_dir)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .map(|b| {
+            (
+                scan_for_blob_headers(&b).len(),
+                usize::from(header_from_trailer(&b).is_some()),
+            )
+        })
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 async fn backed_up_chat_store() -> (tempfile::TempDir, PathBuf, sealback_engine::Repository) {

@@ -126,6 +126,30 @@ fn unmasks_to_server_key(ke2: &[u8], masking_key: &[u8], server_public_key: &[u8
     unmasked[..32] == *server_public_key
 }
 
+/// The oracle attack: one counted `login/start` at `login_url`, then one `register/start` per
+/// candidate at `register_url`; the candidate whose registration unmasks the login's response.
+async fn oracle_finds(login_url: &str, register_url: &str, account: &str) -> Option<&'static str> {
+    let info: serde_json::Value = reqwest::get(format!("{login_url}/v1/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server_public_key = unb64(&info["server_public_key"]);
+    let ke2 = raw_login_start_ke2(login_url, account).await;
+    let mut found = None;
+    for candidate in ["123456", "password", "hunter2", "letmein"] {
+        // The attacker never calls register/finish: the record stays the owner's.
+        let (state, reply) = raw_register_start(register_url, account, candidate.as_bytes()).await;
+        let upload = finish_registration(state, candidate.as_bytes(), &reply);
+        // RegistrationUpload = client public key (32) ‖ masking key (64) ‖ envelope.
+        if unmasks_to_server_key(&ke2, &upload[32..96], &server_public_key) {
+            found = Some(candidate);
+        }
+    }
+    found
+}
+
 /// Issue 14, first hole: `register/start` evaluated the OPRF under the key `login/start` uses
 /// (both derived it from the account name), uncounted. One counted login start, then one
 /// registration start per candidate, tests passwords offline.
@@ -134,24 +158,7 @@ async fn register_start_is_no_uncounted_password_oracle() {
     let tmp = tempfile::tempdir().unwrap();
     let v = start(tmp.path()).await;
     raw_register(&v.url, "alice", b"hunter2").await;
-    let info: serde_json::Value = reqwest::get(format!("{}/v1/info", v.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let server_public_key = unb64(&info["server_public_key"]);
-    let ke2 = raw_login_start_ke2(&v.url, "alice").await;
-    let mut found = None;
-    for candidate in ["123456", "password", "hunter2", "letmein"] {
-        // The attacker never calls register/finish: the record stays the owner's.
-        let (state, reply) = raw_register_start(&v.url, "alice", candidate.as_bytes()).await;
-        let upload = finish_registration(state, candidate.as_bytes(), &reply);
-        // RegistrationUpload = client public key (32) ‖ masking key (64) ‖ envelope.
-        if unmasks_to_server_key(&ke2, &upload[32..96], &server_public_key) {
-            found = Some(candidate);
-        }
-    }
+    let found = oracle_finds(&v.url, &v.url, "alice").await;
     assert_eq!(
         found, None,
         "register/start let a register-proof holder test passwords offline"
@@ -412,12 +419,11 @@ async fn a_session_is_accepted_only_by_its_own_finish() {
         .unwrap();
     raw_register(&v.url, "sam", b"sam's password").await;
     let mut refused = Vec::new();
-    for i in 0..CEREMONIES.len() {
-        for j in (0..CEREMONIES.len()).filter(|j| *j != i) {
+    for (i, (started, _, _)) in CEREMONIES.iter().enumerate() {
+        for (j, (_, _, finish)) in CEREMONIES.iter().enumerate().filter(|(j, _)| *j != i) {
             let session = start_ceremony(&v.url, i, "sam").await;
-            let (status, reply) =
-                post_json(&v.url, CEREMONIES[j].2, &finish_body(j, &session, "sam")).await;
-            let pairing = format!("{} session at {}", CEREMONIES[i].0, CEREMONIES[j].2);
+            let (status, reply) = post_json(&v.url, finish, &finish_body(j, &session, "sam")).await;
+            let pairing = format!("{started} session at {finish}");
             assert!(
                 (400..500).contains(&status) && reply["error"].is_string(),
                 "{pairing}: {status} {reply}"
@@ -704,4 +710,115 @@ async fn a_passkey_finish_releases_only_the_share_it_verified_against() {
         finished.is_err(),
         "the lost passkey was given the new record's share"
     );
+}
+
+/// The attacks of issue 14 against two vault processes on one PostgreSQL (each with its own
+/// pool), switching between them mid-attack: the oracle, the passkey counter reset, a
+/// cross-ceremony session, and a pending session outliving its destroyed record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vaults_on_one_postgresql_refuse_every_attack() {
+    let pg = sealback_testkit::PgServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let options = || super::passkeys::passkey_options(|_| {});
+    let clock = || std::sync::Arc::new(sealback_vault::SystemClock);
+    let a = super::start_with(tmp.path(), &pg.url(), options(), clock()).await;
+    let b = super::start_with(tmp.path(), &pg.url(), options(), clock()).await;
+    raw_register(&a.url, "alice", b"hunter2").await;
+    assert_eq!(oracle_finds(&a.url, &b.url, "alice").await, None);
+
+    // A right-password login left pending at a, eight wrong guesses (one was the oracle's
+    // login), a throw-away passkey registered at b, then the tenth and eleventh at b.
+    let (pending, pending_session) = pending_login(&a.url, "alice", b"hunter2").await;
+    for i in 0..7 {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        let (status, _) = raw_login(url, "alice", format!("guess {i}").as_bytes()).await;
+        assert_eq!(status, 401);
+    }
+    let mut throwaway = super::passkeys::provider(tmp.path(), "throwaway");
+    sealback_vault_client::VaultClient::new(&b.url)
+        .unwrap()
+        .passkey_register("alice", "dev", None, &mut throwaway)
+        .await
+        .unwrap();
+    // A passkey-login session at b's password finish: refused, not counted, not a login.
+    let session = start_ceremony(&a.url, 3, "alice").await;
+    let (status, _) = post_json(&b.url, "/v1/login/finish", &finish_body(1, &session, "")).await;
+    assert_eq!(status, 400);
+    tenth_wrong_password_is_the_last(&b.url, "alice").await;
+    let body = serde_json::json!({
+        "session": pending_session, "finalization": b64(&pending.message.serialize()),
+    });
+    let (status, reply) = post_json(&b.url, "/v1/login/finish", &body).await;
+    assert_eq!(status, 410, "{reply}");
+    assert!(!a
+        .vault
+        .db()
+        .has_record("alice".into(), RecordKind::Password)
+        .await
+        .unwrap());
+}
+
+/// One raw attempt: a password login start (with a finish when it was answered: its status is
+/// returned then), or a passkey login start (its status is returned) finished with an assertion
+/// that does not verify.
+async fn one_attempt(url: String, passkey: bool, i: usize) -> u16 {
+    if passkey {
+        let body = serde_json::json!({"account": "mia", "proof": "dev"});
+        let (status, reply) = post_json(&url, "/v1/passkey/login/start", &body).await;
+        if status == 200 {
+            let session = reply["session"].as_str().unwrap();
+            let (finished, _) = post_json(
+                &url,
+                "/v1/passkey/login/finish",
+                &finish_body(3, session, ""),
+            )
+            .await;
+            // 410 when another start went over the limit meanwhile: the record was destroyed
+            // and its pending sessions with it.
+            assert!(finished == 401 || finished == 410, "{finished}");
+        }
+        return status;
+    }
+    raw_login(&url, "mia", format!("guess {i}").as_bytes())
+        .await
+        .0
+}
+
+/// At most 10 evaluated guesses per record under 500 concurrent attempts mixing password and
+/// passkey starts and finishes: exactly 10 of each kind are answered, every other start is
+/// `locked`, and both records are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_mixed_concurrent_attempts_evaluate_ten_per_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = super::passkeys::passkey_vault(tmp.path(), |_| {}).await;
+    raw_register(&v.url, "mia", b"mia's password").await;
+    let mut pk = super::passkeys::provider(tmp.path(), "mia's phone");
+    sealback_vault_client::VaultClient::new(&v.url)
+        .unwrap()
+        .passkey_register("mia", "dev", None, &mut pk)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..500)
+        .map(|i| tokio::spawn(one_attempt(v.url.clone(), i % 2 == 1, i)))
+        .collect();
+    let mut answered = [0usize; 2];
+    let mut locked = 0;
+    for (i, t) in futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        match t.unwrap() {
+            // A start that was answered (a password finish says 401, or 410 once the record
+            // was destroyed meanwhile).
+            200 | 401 | 410 => answered[i % 2] += 1,
+            423 => locked += 1,
+            other => panic!("attempt {i}: {other}"),
+        }
+    }
+    assert_eq!(answered, [10, 10], "evaluated guesses per record");
+    assert_eq!(locked, 480);
+    for kind in RecordKind::ALL {
+        assert!(!v.vault.db().has_record("mia".into(), kind).await.unwrap());
+    }
 }

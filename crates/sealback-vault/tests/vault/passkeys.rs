@@ -31,7 +31,7 @@ pub(crate) fn provider(dir: &Path, name: &str) -> SoftwareAuthenticator {
     .unwrap()
 }
 
-fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
+pub(crate) fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
     let mut options = VaultOptions {
         dev_accounts: true,
         account_rate: RateLimit::OFF,
