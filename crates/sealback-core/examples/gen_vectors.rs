@@ -388,11 +388,26 @@ fn main() {
     unsorted.nodes.reverse();
     let mut escape = tree.clone();
     escape.nodes[0].name = b"..".to_vec();
+    // Names and symlink targets are bytes (SPEC §1, §11): Latin-1 "café", not UTF-8.
+    let latin1 = Tree {
+        nodes: vec![Node {
+            name: b"caf\xe9".to_vec(),
+            mode: 0o777,
+            mtime_s: -1,
+            mtime_ns: 250_000_000,
+            kind: NodeKind::Symlink {
+                target: b"\xff\xfe/notes".to_vec(),
+            },
+        }],
+    };
     write(
         dir,
         "tree.json",
         json!({
-            "valid": [{"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"}],
+            "valid": [
+                {"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"},
+                {"encoded": hex::encode(latin1.encode()), "nodes": 1, "expected": "ok", "why": "a name and a symlink target that are not UTF-8 are kept as bytes; a time before 1970"},
+            ],
             "invalid": [
                 {"encoded": hex::encode(unsorted.encode()), "expected": "format", "why": "names not sorted"},
                 {"encoded": hex::encode(escape.encode()), "expected": "format", "why": "a name of '..' would escape the restore target"},
