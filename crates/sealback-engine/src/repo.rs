@@ -206,7 +206,7 @@ impl Repository {
         allow_unvouched: bool,
     ) -> Result<Self> {
         let (config, keyslots) = Self::read_keyslots(&store).await?;
-        let unlocked = keyslots.unlock(protector)?;
+        let unlocked = keyslots.unlock_and_upgrade(protector, &mut os_rng())?;
         tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
         if !unlocked.unvouched.is_empty() && !allow_unvouched {
             return Err(Error::Unlock(UnlockError::Unvouched {
