@@ -315,9 +315,10 @@ pub struct Unlocked {
     /// The slot that opened.
     pub slot_id: SlotId,
     /// When the slot was attested at an older epoch (a rotation happened since this protector
-    /// was last used) or is an X25519 slot: the same slot re-attested at the current epoch, with
-    /// its older entries dropped, and moved to X-Wing. The caller should write it back
-    /// (SPEC §6.5) with [`KeySlotFile::replace_slot`].
+    /// was last used): the same slot re-attested at the current epoch, with its older entries
+    /// dropped. From [`KeySlotFile::unlock_and_upgrade`], also for any X25519 slot: the slot
+    /// moved to X-Wing (SPEC §6.5a). The caller should write it back with
+    /// [`KeySlotFile::replace_slot`].
     pub reattested: Option<KeySlot>,
     /// Slots the file's MAC does not cover (format 2). The caller must not go on as if the
     /// file were sound: report them (SPEC §6.4).
