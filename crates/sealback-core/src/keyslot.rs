@@ -331,7 +331,8 @@ pub struct Unlocked {
 /// A slot's private key, of the slot's KEM.
 enum SlotPrivateKey {
     X25519(<X25519HkdfSha256 as Kem>::PrivateKey),
-    XWing(<XWing as Kem>::PrivateKey),
+    // Boxed: X-Wing's decapsulation key carries its expanded ML-KEM key (about 1.6 KiB).
+    XWing(Box<<XWing as Kem>::PrivateKey>),
 }
 
 struct SlotKeys {
@@ -354,7 +355,7 @@ fn slot_keys(kem: SlotKem, secret: &ProtectorSecret, salt: &[u8; 32]) -> SlotKey
         }
         SlotKem::XWing => {
             let (sk, pk) = XWing::derive_keypair(&okm[..32]);
-            (SlotPrivateKey::XWing(sk), pk.to_bytes().to_vec())
+            (SlotPrivateKey::XWing(Box::new(sk)), pk.to_bytes().to_vec())
         }
     };
     let mac = SubKey::from_slice(&okm[32..]).expect("32 bytes");

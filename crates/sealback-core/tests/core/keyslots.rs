@@ -430,7 +430,7 @@ fn x25519_slot(keyring: &Keyring, name: &str, secret: &[u8], seed: u8) -> KeySlo
         &ProtectorSecret::new(secret.to_vec()),
         SlotId([seed; 16]),
         [seed; 32],
-        &mut crate::rng(seed.into()),
+        &mut crate::rng(seed),
     )
     .unwrap()
 }

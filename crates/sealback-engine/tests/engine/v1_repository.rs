@@ -172,7 +172,10 @@ async fn opening_moves_the_fixtures_x25519_slot_to_xwing() {
     assert_eq!(after.slots.len(), before.slots.len());
     let slot = &after.slots[0];
     assert_eq!((slot.id, slot.kem), (before.slots[0].id, SlotKem::XWing));
-    assert_eq!((slot.public_key.len(), slot.sealed[0].enc.len()), (1216, 1120));
+    assert_eq!(
+        (slot.public_key.len(), slot.sealed[0].enc.len()),
+        (1216, 1120)
+    );
     assert_eq!(after.unvouched(repo.keyring()).unwrap(), Some(vec![]));
     drop(repo);
     let (_, again) = open_copy_in_place(&dir).await;
