@@ -202,9 +202,9 @@ async fn register(http: &reqwest::Client, url: &str, account: &str) -> Result<()
         http,
         &format!("{url}/v1/register/finish"),
         &proto::RegisterFinish {
+            session: reply.session.clone(),
             account: account.into(),
             proof: String::new(),
-            session: reply.session,
             upload: finish.message.serialize().to_vec(),
             wrapped_key: vec![7; 60],
         },

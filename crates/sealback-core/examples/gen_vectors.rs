@@ -110,6 +110,18 @@ fn main() {
         seed,
     )
     .bytes;
+    let empty = seal_with_seed(
+        &meta_key,
+        0,
+        ObjectType::Tree,
+        &id,
+        b"",
+        Compression::None,
+        seed,
+    )
+    .bytes;
+    let unknown_encoding = seal_payload(&data_key, ObjectType::Data, &id, seed, &[2, 0x61]);
+    let empty_zstd = seal_payload(&data_key, ObjectType::Data, &id, seed, &[1]);
     let mut flipped = stored.clone();
     flipped[40] ^= 1;
     let mut retyped = stored.clone();
@@ -122,6 +134,7 @@ fn main() {
             "valid": [
                 {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&data), "compression": "none", "object": hex::encode(&stored), "expected": "ok"},
                 {"subkey": hex::encode(meta_key.expose_secret()), "type": 0x12, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": hex::encode(&text), "compression": "zstd", "object": hex::encode(&zstd), "expected": "ok"},
+                {"subkey": hex::encode(meta_key.expose_secret()), "type": 2, "epoch": 0, "id": id.to_hex(), "seed": hex::encode(seed), "body": "", "compression": "none", "object": hex::encode(&empty), "expected": "ok", "why": "an empty body: the payload is the encoding byte 00 alone (55 bytes in all)"},
             ],
             "invalid": [
                 {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&flipped), "expected": "authentication", "why": "one bit of the ciphertext flipped"},
@@ -130,6 +143,8 @@ fn main() {
                 {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..stored.len() - 1]), "expected": "authentication", "why": "truncated by one byte"},
                 {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored[..20]), "expected": "format", "why": "shorter than a header"},
                 {"subkey": hex::encode(meta_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&stored), "expected": "authentication", "why": "wrong subkey"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&unknown_encoding), "payload": "0261", "expected": "format", "why": "the tag verifies but the encoding byte is 2 (unknown)"},
+                {"subkey": hex::encode(data_key.expose_secret()), "type": 1, "id": id.to_hex(), "object": hex::encode(&empty_zstd), "payload": "01", "expected": "format", "why": "the tag verifies but encoding 1 (zstd) has no frame"},
             ],
         }),
     );
@@ -152,7 +167,8 @@ fn main() {
         dir,
         "recovery_key.json",
         json!({
-            "description": "63 random digits and a Damm check digit, shown in 16 groups of 4",
+            "description": "63 random digits and a Damm check digit, shown in 16 groups of 4; damm_table[interim][digit] is the quasigroup (SPEC 7): interim starts at 0, each digit d sets interim = damm_table[interim][d], and a valid key ends at 0",
+            "damm_table": damm_table(),
             "valid": [
                 {"input": key.display_groups().as_str(), "digits": digits, "check_digit": damm(&d)},
                 {"input": digits.chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"), "digits": digits, "check_digit": damm(&d)},
@@ -329,19 +345,18 @@ fn main() {
     };
     let chunker = Chunker::new(&chunker_key, params);
     let input = input_bytes(1, 32 * 1024);
-    let other = Chunker::new(
-        &hkdf_subkey(root(0x12).expose_secret(), &REPO_ID, labels::CHUNKER_KEY),
-        params,
-    );
+    let other_key = hkdf_subkey(root(0x12).expose_secret(), &REPO_ID, labels::CHUNKER_KEY);
+    let other = Chunker::new(&other_key, params);
     write(
         dir,
         "chunker.json",
         json!({
-            "description": "FastCDC with gear table = HKDF-Expand(chunker key, 'sealback 2026-11-25 gear table', 2048) as 256 big-endian u64; masks = top (avg_bits+2) / (avg_bits-2) bits",
+            "description": "FastCDC with gear table = HKDF-Expand(chunker key, 'sealback 2026-11-25 gear table', 2048) as 256 big-endian u64; masks = top (avg_bits+2) / (avg_bits-2) bits. lengths = the input cut under chunker_key; lengths_under_another_key = the same input cut under another_chunker_key (the chunker key of root key 12..12, same repo id): a second known answer, and proof that boundaries depend on the key",
             "chunker_key": hex::encode(chunker_key.expose_secret()),
             "params": {"min": params.min, "avg_bits": params.avg_bits, "max": params.max},
             "input": hex::encode(&input),
             "lengths": chunker.split_all(&input),
+            "another_chunker_key": hex::encode(other_key.expose_secret()),
             "lengths_under_another_key": other.split_all(&input),
         }),
     );
@@ -375,11 +390,26 @@ fn main() {
     unsorted.nodes.reverse();
     let mut escape = tree.clone();
     escape.nodes[0].name = b"..".to_vec();
+    // Names and symlink targets are bytes (SPEC §1, §11): Latin-1 "café", not UTF-8.
+    let latin1 = Tree {
+        nodes: vec![Node {
+            name: b"caf\xe9".to_vec(),
+            mode: 0o777,
+            mtime_s: -1,
+            mtime_ns: 250_000_000,
+            kind: NodeKind::Symlink {
+                target: b"\xff\xfe/notes".to_vec(),
+            },
+        }],
+    };
     write(
         dir,
         "tree.json",
         json!({
-            "valid": [{"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"}],
+            "valid": [
+                {"encoded": hex::encode(tree.encode()), "nodes": 2, "expected": "ok"},
+                {"encoded": hex::encode(latin1.encode()), "nodes": 1, "expected": "ok", "why": "a name and a symlink target that are not UTF-8 are kept as bytes; a time before 1970"},
+            ],
             "invalid": [
                 {"encoded": hex::encode(unsorted.encode()), "expected": "format", "why": "names not sorted"},
                 {"encoded": hex::encode(escape.encode()), "expected": "format", "why": "a name of '..' would escape the restore target"},
@@ -512,6 +542,10 @@ fn main() {
     );
     packs(dir, &keyring);
     snapshots(dir);
+    config(dir);
+    content_list_file(dir, &keyring);
+    passkey_unlock(dir, &keyring);
+    vault_wrap(dir);
     println!("vectors written to {}", dir.display());
 }
 
@@ -614,6 +648,214 @@ fn blobs_summary(index: &sealback_core::index::IndexFile) -> Vec<Value> {
         .iter()
         .map(|e| json!({"type": e.ty as u8, "id": e.id.to_hex(), "epoch": e.epoch, "offset": e.offset, "length": e.length, "raw_length": e.raw_length}))
         .collect()
+}
+
+/// An object of type `ty`, epoch 0, sealed over a raw `payload` (encoding byte included), so
+/// that vectors can hold payloads the reference writer never makes.
+fn seal_payload(
+    subkey: &sealback_core::secret::SubKey,
+    ty: ObjectType,
+    id: &Id,
+    seed: [u8; 32],
+    payload: &[u8],
+) -> Vec<u8> {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let mut header = vec![1, ty as u8, 0, 0, 0, 0];
+    header.extend_from_slice(&seed);
+    let key = hkdf_subkey(subkey.expose_secret(), &seed, labels::OBJECT_KEY);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose_secret()).unwrap());
+    let aad = [labels::OBJECT_AAD, &header[..], &id.0[..]].concat();
+    let mut buf = payload.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(aad),
+        &mut buf,
+    )
+    .unwrap();
+    [header, buf].concat()
+}
+
+/// The Damm quasigroup as a table, read back through `damm` (its first row is a permutation,
+/// so `damm([a, d])` with `table[0][a] = i` is `table[i][d]`).
+fn damm_table() -> Vec<Vec<u8>> {
+    (0..10u8)
+        .map(|i| {
+            let a = (0..10u8).find(|&a| damm(&[a]) == i).unwrap();
+            (0..10u8).map(|d| damm(&[a, d])).collect()
+        })
+        .collect()
+}
+
+/// `config.json` (SPEC §4).
+fn config(dir: &Path) {
+    use sealback_core::config::RepoConfig;
+    let encoded = RepoConfig {
+        repo_id: RepoId(REPO_ID),
+    }
+    .encode();
+    let with = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut e = encoded.clone();
+        f(&mut e);
+        hex::encode(e)
+    };
+    write(
+        dir,
+        "config.json",
+        json!({
+            "description": "config = 'SEALBACK' || u16(format version = 1) || repo_id(16), stored in clear at `config`",
+            "valid": [{"repo_id": hex::encode(REPO_ID), "format_version": 1, "encoded": hex::encode(&encoded)}],
+            "invalid": [
+                {"encoded": with(&|e| e[9] = 2), "expected": "version", "why": "format version 2 needs a newer sealback"},
+                {"encoded": with(&|e| e[0] = b's'), "expected": "format", "why": "not the magic 'SEALBACK'"},
+                {"encoded": with(&|e| e.truncate(20)), "expected": "format", "why": "truncated repo id"},
+                {"encoded": with(&|e| e.push(0)), "expected": "format", "why": "a byte after the repo id"},
+            ],
+        }),
+    );
+}
+
+/// `content_list_file.json` (SPEC §11, content kind 1): 17 Data blobs (more than the 16 a node
+/// lists directly), the sixth of which has an id ending in 00, so the list is cut after it.
+fn content_list_file(dir: &Path, keyring: &Keyring) {
+    const CUT_AT: usize = 5;
+    let ids = keyring.content_id();
+    let data: Vec<(Vec<u8>, Id)> = (0..17usize)
+        .map(|i| {
+            (0u32..)
+                .map(|n| format!("chunk {i} variant {n}").into_bytes())
+                .map(|b| {
+                    let id = ids.blob_id(ObjectType::Data, &b);
+                    (b, id)
+                })
+                .find(|(_, id)| (id.0[31] == 0) == (i == CUT_AT))
+                .unwrap()
+        })
+        .collect();
+    let list_bodies: Vec<Vec<u8>> = [&data[..=CUT_AT], &data[CUT_AT + 1..]]
+        .iter()
+        .map(|group| group.iter().flat_map(|(_, id)| id.0).collect())
+        .collect();
+    let lists: Vec<Id> = list_bodies
+        .iter()
+        .map(|b| ids.blob_id(ObjectType::ContentList, b))
+        .collect();
+    let size: usize = data.iter().map(|(b, _)| b.len()).sum();
+    let tree = Tree {
+        nodes: vec![Node {
+            name: b"big.bin".to_vec(),
+            mode: 0o644,
+            mtime_s: 1_764_028_800,
+            mtime_ns: 0,
+            kind: NodeKind::File {
+                size: size as u64,
+                flags: 0,
+                content: Content::Lists(lists.clone()),
+            },
+        }],
+    };
+    write(
+        dir,
+        "content_list_file.json",
+        json!({
+            "description": "a file of 17 Data blobs listed through ContentList blobs (content kind 1, SPEC 11): a list body is the concatenated 32-byte Data blob ids; the writer cuts a list after an id whose last byte is 00 (here the sixth) or at 1024 ids; blob ids = BLAKE3-keyed(content id key, type || body)",
+            "content_id_key": hex::encode(hkdf_subkey(root(0x11).expose_secret(), &REPO_ID, labels::CONTENT_ID_KEY).expose_secret()),
+            "data": data.iter().map(|(b, id)| json!({"body": hex::encode(b), "id": id.to_hex()})).collect::<Vec<_>>(),
+            "lists": list_bodies.iter().zip(&lists).map(|(b, id)| json!({"body": hex::encode(b), "id": id.to_hex()})).collect::<Vec<_>>(),
+            "tree": hex::encode(tree.encode()),
+            "file_content": hex::encode(data.iter().flat_map(|(b, _)| b.clone()).collect::<Vec<u8>>()),
+        }),
+    );
+}
+
+/// The passkey part of `passkey.json`'s `unlock`: a keys file with one passkey (PRF) slot,
+/// opened from the PRF output to the root key.
+fn passkey_unlock(dir: &Path, keyring: &Keyring) {
+    use hkdf::Hkdf;
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("passkey.json")).unwrap()).unwrap();
+    let prf_output = hex::decode(v["prf_output"].as_str().unwrap()).unwrap();
+    let slot_salt: [u8; 32] = hex::decode(v["slot_salt"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let params = hex::decode(v["params"]["encoded"].as_str().unwrap()).unwrap();
+    let secret = sealback_core::ProtectorSecret::new(prf_output.clone());
+    // A version-1 (X25519) slot, as before X-Wing: this vector is unchanged, and
+    // keyslot_xwing.json covers the X-Wing derivation.
+    let slot = KeySlot::enroll_x25519_with(
+        keyring,
+        SlotTemplate {
+            protector_type: ProtectorType::PASSKEY_PRF,
+            name: "phone passkey".into(),
+            created_unix: 1_764_028_800,
+            params,
+        },
+        &secret,
+        SlotId([0x9a; 16]),
+        slot_salt,
+        &mut ChaCha20Rng::from_seed([0x0c; 32]),
+    )
+    .unwrap();
+    let mut file = KeySlotFile::new(keyring);
+    file.add(keyring, slot).unwrap();
+    let mut okm = [0u8; 64];
+    Hkdf::<sha2::Sha256>::new(Some(&slot_salt), &prf_output)
+        .expand(labels::SLOT_KEYS, &mut okm)
+        .unwrap();
+    v["unlock"] = json!({
+        "description": "a keys file (format 2) with one passkey slot (type 2, params above, slot salt above): the PRF output is the protector secret; slot keys = HKDF-SHA256(PRF output, slot salt, 'sealback 2026-11-25 slot keys') -> 64 bytes: the first 32 derive the HPKE key pair, the last 32 are the attestation key; HPKE OpenBase of the slot's entry gives the root key",
+        "repo_id": hex::encode(REPO_ID),
+        "file": hex::encode(file.encode()),
+        "slot_keys_okm": hex::encode(okm),
+        "attestation_key": hex::encode(&okm[32..]),
+        "root_key": hex::encode(keyring.current_root().expose_secret()),
+    });
+    write(dir, "passkey.json", v);
+}
+
+/// `vault_wrap.json` (SPEC §7b): how a vault-password slot's secret is wrapped under the
+/// OPAQUE export key. Computed here from the primitives; the vault client's tests check that
+/// its own wrapping gives the same bytes.
+fn vault_wrap(dir: &Path) {
+    use hkdf::Hkdf;
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let export_key = input_bytes(0x70, 64);
+    let secret = input_bytes(0x71, 32);
+    let nonce = [0x72; 12];
+    let account = "+15550100";
+    let mut wrap_key = [0u8; 32];
+    Hkdf::<sha2::Sha256>::new(None, &export_key)
+        .expand(b"sealback 2026-11-25 vault wrap", &mut wrap_key)
+        .unwrap();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &wrap_key).unwrap());
+    let mut buf = secret.clone();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(account.as_bytes()),
+        &mut buf,
+    )
+    .unwrap();
+    let wrapped = [&nonce[..], &buf[..]].concat();
+    let mut flipped = wrapped.clone();
+    flipped[20] ^= 1;
+    write(
+        dir,
+        "vault_wrap.json",
+        json!({
+            "description": "vault-password protector (SPEC 7b): wrap key = HKDF-SHA256(ikm = OPAQUE export key (64 bytes), no salt, info 'sealback 2026-11-25 vault wrap') -> 32 bytes; wrapped = nonce(12) || AES-256-GCM(wrap key, nonce, aad = account as UTF-8, S) (32 + 16 bytes)",
+            "export_key": hex::encode(&export_key),
+            "account": account,
+            "wrap_key": hex::encode(wrap_key),
+            "secret": hex::encode(&secret),
+            "nonce": hex::encode(nonce),
+            "wrapped": hex::encode(&wrapped),
+            "invalid": [
+                {"wrapped": hex::encode(&flipped), "account": account, "why": "one bit of the ciphertext flipped"},
+                {"wrapped": hex::encode(&wrapped), "account": "+15550101", "why": "another account (the account is the AAD)"},
+                {"wrapped": hex::encode(&wrapped[..27]), "account": account, "why": "shorter than a nonce and a tag"},
+            ],
+        }),
+    );
 }
 
 /// `snapshot.json` (SPEC 11: a manifest with a parent and one without, both time signs) and

@@ -104,7 +104,7 @@ impl KdfParams {
 ///
 /// ```text
 /// store = "SBPKSTOR" ‖ u8(1) ‖ u32(memory KiB) ‖ u32(passes) ‖ u32(lanes) ‖ salt(16)
-///         ‖ nonce(12) ‖ AES-256-GCM(Argon2id(PIN, salt), nonce, aad = the 45 header bytes, body)
+///         ‖ nonce(12) ‖ AES-256-GCM(Argon2id(PIN, salt), nonce, aad = the 49 header bytes, body)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreEnvelope {

@@ -1,7 +1,7 @@
 //! The software passkey store file: the credentials of the software provider, encrypted at rest.
 //!
 //! A credential holds a private key and its hmac-secret (PRF) secrets in clear, so the file is
-//! sealed with AES-256-GCM under Argon2id(PIN) (SPEC §7a.3). The PIN is also the provider's user
+//! sealed with AES-256-GCM under Argon2id(PIN) (SPEC §7a.4). The PIN is also the provider's user
 //! verification: a wrong PIN opens nothing. Copying the file to another machine stands for a
 //! synced password manager.
 

@@ -221,6 +221,52 @@ fn wrap_key(export_key: &[u8]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k[..]).expect("32 bytes"))
 }
 
+/// `nonce ‖ AES-256-GCM(wrap key, nonce, aad = account, secret)` (SPEC §7b).
+fn wrap_secret(
+    export_key: &[u8],
+    account: &str,
+    secret: &ProtectorSecret,
+    nonce: [u8; 12],
+) -> Vec<u8> {
+    let mut buf = secret.expose_secret().to_vec();
+    let tag = wrap_key(export_key)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(account.as_bytes()),
+            &mut buf,
+        )
+        .expect("small message");
+    let mut wrapped = nonce.to_vec();
+    wrapped.extend_from_slice(&buf);
+    wrapped.extend_from_slice(tag.as_ref());
+    wrapped
+}
+
+/// The secret a vault released, opened under the export key of this login (SPEC §7b).
+fn unwrap_secret(
+    export_key: &[u8],
+    account: &str,
+    wrapped: &[u8],
+) -> Result<ProtectorSecret, VaultError> {
+    if wrapped.len() < 12 + 16 {
+        return Err(VaultError::Protocol("wrapped key too short".into()));
+    }
+    let mut buf = Zeroizing::new(wrapped[12..].to_vec());
+    let n = wrap_key(export_key)
+        .open_in_place(
+            Nonce::assume_unique_for_key(wrapped[..12].try_into().expect("12 bytes")),
+            Aad::from(account.as_bytes()),
+            &mut buf[..],
+        )
+        .map_err(|_| {
+            VaultError::Protocol(
+                "the released key does not open under this password's export key".into(),
+            )
+        })?
+        .len();
+    Ok(ProtectorSecret::new(buf[..n].to_vec()))
+}
+
 /// A client for one vault.
 pub struct VaultClient {
     url: String,
@@ -400,20 +446,9 @@ impl VaultClient {
                 });
             }
         }
-        let key = wrap_key(&finish.export_key);
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let mut buf = secret.expose_secret().to_vec();
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(account.as_bytes()),
-                &mut buf,
-            )
-            .expect("small message");
-        let mut wrapped = nonce.to_vec();
-        wrapped.extend_from_slice(&buf);
-        wrapped.extend_from_slice(tag.as_ref());
+        let wrapped = wrap_secret(&finish.export_key, account, secret, nonce);
         let _: Option<serde_json::Value> = self
             .post(
                 "/v1/register/finish",
@@ -495,25 +530,7 @@ impl VaultClient {
             )
             .await?
             .ok_or_else(|| VaultError::Protocol("empty reply".into()))?;
-        let w = &done.wrapped_key;
-        if w.len() < 12 + 16 {
-            return Err(VaultError::Protocol("wrapped key too short".into()));
-        }
-        let key = wrap_key(&finish.export_key);
-        let mut buf = Zeroizing::new(w[12..].to_vec());
-        let n = key
-            .open_in_place(
-                Nonce::assume_unique_for_key(w[..12].try_into().expect("12 bytes")),
-                Aad::from(params.account.as_bytes()),
-                &mut buf[..],
-            )
-            .map_err(|_| {
-                VaultError::Protocol(
-                    "the released key does not open under this password's export key".into(),
-                )
-            })?
-            .len();
-        Ok(ProtectorSecret::new(buf[..n].to_vec()))
+        unwrap_secret(&finish.export_key, &params.account, &done.wrapped_key)
     }
 }
 
@@ -1031,5 +1048,50 @@ mod tests {
             checked_vault_url("https://vault.example.org/").unwrap(),
             "https://vault.example.org"
         );
+    }
+}
+
+#[cfg(test)]
+mod wrap_vectors {
+    //! `tests/vectors/vault_wrap.json` (SPEC §7b) against the client's own wrapping.
+    use super::*;
+
+    fn load() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/vault_wrap.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn hx(v: &serde_json::Value) -> Vec<u8> {
+        let s = v.as_str().unwrap();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn wrapping_gives_the_vector_and_unwrapping_opens_it() {
+        let v = load();
+        let export_key = hx(&v["export_key"]);
+        let account = v["account"].as_str().unwrap();
+        let secret = ProtectorSecret::new(hx(&v["secret"]));
+        let nonce: [u8; 12] = hx(&v["nonce"]).try_into().unwrap();
+        assert_eq!(
+            wrap_secret(&export_key, account, &secret, nonce),
+            hx(&v["wrapped"])
+        );
+        let opened = unwrap_secret(&export_key, account, &hx(&v["wrapped"])).unwrap();
+        assert_eq!(opened.expose_secret(), secret.expose_secret());
+        for c in v["invalid"].as_array().unwrap() {
+            let account = c["account"].as_str().unwrap();
+            assert!(
+                unwrap_secret(&export_key, account, &hx(&c["wrapped"])).is_err(),
+                "{}",
+                c["why"]
+            );
+        }
     }
 }

@@ -100,7 +100,33 @@ fn objects() {
             other => panic!("unexpected {other}"),
         };
         assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
+        if let Some(payload) = c.get("payload") {
+            // The tag verifies: the refusal is the encoding byte's, not the AEAD's.
+            assert_eq!(
+                open_payload(&key, &id, &hx(&c["object"])),
+                hx(payload),
+                "{}",
+                c["why"]
+            );
+        }
     }
+}
+
+/// The payload of a version 1 object, decrypted with ring alone (SPEC §5).
+fn open_payload(subkey: &SubKey, id: &Id, object: &[u8]) -> Vec<u8> {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let (header, sealed) = object.split_at(38);
+    let key = hkdf_subkey(subkey.expose_secret(), &header[6..38], labels::OBJECT_KEY);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose_secret()).unwrap());
+    let aad = [&b"sealback object v1"[..], header, &id.0].concat();
+    let mut buf = sealed.to_vec();
+    key.open_in_place(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(aad),
+        &mut buf,
+    )
+    .expect("the tag verifies")
+    .to_vec()
 }
 
 #[test]
@@ -122,6 +148,213 @@ fn recovery_keys() {
             other => panic!("unexpected {other}"),
         };
         assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
+    }
+}
+
+#[test]
+fn damm_table_is_the_one_in_the_code_and_in_the_spec() {
+    let v = load("recovery_key.json");
+    let table: Vec<Vec<u8>> = serde_json::from_value(v["damm_table"].clone()).unwrap();
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/SPEC.md"))
+        .unwrap();
+    for (i, row) in table.iter().enumerate() {
+        let a = table[0].iter().position(|&x| x as usize == i).unwrap() as u8;
+        for (d, &x) in row.iter().enumerate() {
+            assert_eq!(sealback_core::recovery::damm(&[a, d as u8]), x);
+        }
+        let printed: Vec<String> = row.iter().map(|x| x.to_string()).collect();
+        let line = format!("| {i} | {} |", printed.join(" | "));
+        assert!(spec.contains(&line), "SPEC §7 prints row {i} as `{line}`");
+    }
+    for c in v["valid"].as_array().unwrap() {
+        let interim = c["digits"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .fold(0u8, |i, b| table[i as usize][(b - b'0') as usize]);
+        assert_eq!(interim, 0, "a valid key ends at interim 0");
+    }
+}
+
+#[test]
+fn config() {
+    use sealback_core::config::RepoConfig;
+    use sealback_core::FormatError;
+    let v = load("config.json");
+    for c in v["valid"].as_array().unwrap() {
+        let encoded = hx(&c["encoded"]);
+        let config = RepoConfig::decode(&encoded).unwrap();
+        assert_eq!(config.repo_id.0.to_vec(), hx(&c["repo_id"]));
+        let mut direct = b"SEALBACK".to_vec();
+        direct.extend_from_slice(&(c["format_version"].as_u64().unwrap() as u16).to_be_bytes());
+        direct.extend_from_slice(&hx(&c["repo_id"]));
+        assert_eq!(direct, encoded);
+        assert_eq!(config.encode(), encoded);
+    }
+    for c in v["invalid"].as_array().unwrap() {
+        let kind = match RepoConfig::decode(&hx(&c["encoded"])).unwrap_err() {
+            FormatError::UnsupportedVersion { .. } => "version",
+            _ => "format",
+        };
+        assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
+    }
+}
+
+#[test]
+fn content_list_file() {
+    use sealback_core::snapshot::{decode_content_list, Content, NodeKind};
+    let v = load("content_list_file.json");
+    let key: [u8; 32] = hx(&v["content_id_key"]).try_into().unwrap();
+    let blob_id = |ty: u8, body: &[u8]| {
+        blake3::keyed_hash(&key, &[&[ty][..], body].concat())
+            .as_bytes()
+            .to_vec()
+    };
+    let data: Vec<Vec<u8>> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(blob_id(1, &hx(&d["body"])), hx(&d["id"]));
+            hx(&d["id"])
+        })
+        .collect();
+    assert!(data.len() > 16, "more ids than a node lists directly");
+    // The writer's cut rule (SPEC §11): after an id whose last byte is 0, or at 1024 ids.
+    let mut groups: Vec<Vec<u8>> = vec![vec![]];
+    for id in &data {
+        let last = groups.last_mut().unwrap();
+        last.extend_from_slice(id);
+        if id[31] == 0 || last.len() == 1024 * 32 {
+            groups.push(vec![]);
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    let lists = v["lists"].as_array().unwrap();
+    assert_eq!(lists.len(), groups.len());
+    assert!(lists.len() > 1, "the vector exercises a cut");
+    let mut listed = vec![];
+    for (l, group) in lists.iter().zip(&groups) {
+        assert_eq!(&hx(&l["body"]), group);
+        assert_eq!(blob_id(3, group), hx(&l["id"]));
+        listed.extend(decode_content_list(group).unwrap());
+    }
+    let tree = Tree::decode(&hx(&v["tree"])).unwrap();
+    let NodeKind::File {
+        size,
+        content: Content::Lists(ids),
+        ..
+    } = &tree.nodes[0].kind
+    else {
+        panic!("a file of content kind 1")
+    };
+    let list_ids: Vec<Vec<u8>> = lists.iter().map(|l| hx(&l["id"])).collect();
+    assert_eq!(
+        ids.iter().map(|i| i.0.to_vec()).collect::<Vec<_>>(),
+        list_ids
+    );
+    assert_eq!(
+        listed.iter().map(|i| i.0.to_vec()).collect::<Vec<_>>(),
+        data
+    );
+    let content: Vec<u8> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| hx(&d["body"]))
+        .collect();
+    assert_eq!(content, hx(&v["file_content"]));
+    assert_eq!(*size, content.len() as u64);
+    assert!(decode_content_list(&group_with_extra_byte(&groups[0])).is_err());
+}
+
+fn group_with_extra_byte(group: &[u8]) -> Vec<u8> {
+    [group, &[0][..]].concat()
+}
+
+struct PrfOutput(Vec<u8>);
+impl Protector for PrfOutput {
+    fn protector_type(&self) -> sealback_core::keyslot::ProtectorType {
+        sealback_core::keyslot::ProtectorType::PASSKEY_PRF
+    }
+    fn secret_for(
+        &mut self,
+        _: &sealback_core::keyslot::KeySlot,
+    ) -> Result<Option<ProtectorSecret>, ProtectorError> {
+        Ok(Some(ProtectorSecret::new(self.0.clone())))
+    }
+}
+
+#[test]
+fn passkey_slot_unlock_from_prf_output_to_root_key() {
+    let v = load("passkey.json");
+    let u = &v["unlock"];
+    let prf_output = hx(&v["prf_output"]);
+    let mut okm = [0u8; 64];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&hx(&v["slot_salt"])), &prf_output)
+        .expand(b"sealback 2026-11-25 slot keys", &mut okm)
+        .unwrap();
+    assert_eq!(hex::encode(okm), u["slot_keys_okm"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(&okm[32..]),
+        u["attestation_key"].as_str().unwrap()
+    );
+    let file = KeySlotFile::decode(&hx(&u["file"])).unwrap();
+    assert_eq!(file.encode(), hx(&u["file"]));
+    assert_eq!(file.repo_id.0.to_vec(), hx(&u["repo_id"]));
+    let slot = &file.slots[0];
+    assert_eq!(slot.params, hx(&v["params"]["encoded"]));
+    assert_eq!(
+        hex::encode(&slot.public_key),
+        v["slot_public_key"].as_str().unwrap()
+    );
+    let unlocked = file.unlock(&mut PrfOutput(prf_output.clone())).unwrap();
+    assert_eq!(
+        hex::encode(unlocked.keyring.current_root().expose_secret()),
+        u["root_key"].as_str().unwrap()
+    );
+    assert!(unlocked.unvouched.is_empty());
+    let mut wrong = prf_output;
+    wrong[0] ^= 1;
+    assert!(matches!(
+        file.unlock(&mut PrfOutput(wrong)),
+        Err(UnlockError::WrongSecret { .. })
+    ));
+}
+
+#[test]
+fn vault_password_wrap() {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let v = load("vault_wrap.json");
+    let mut wrap_key = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(None, &hx(&v["export_key"]))
+        .expand(b"sealback 2026-11-25 vault wrap", &mut wrap_key)
+        .unwrap();
+    assert_eq!(hex::encode(wrap_key), v["wrap_key"].as_str().unwrap());
+    let open = |wrapped: &[u8], account: &str| -> Option<Vec<u8>> {
+        if wrapped.len() < 12 + 16 {
+            return None;
+        }
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &wrap_key).unwrap());
+        let mut buf = wrapped[12..].to_vec();
+        let nonce = Nonce::assume_unique_for_key(wrapped[..12].try_into().unwrap());
+        key.open_in_place(nonce, Aad::from(account.as_bytes()), &mut buf)
+            .ok()
+            .map(|p| p.to_vec())
+    };
+    let wrapped = hx(&v["wrapped"]);
+    assert_eq!(&wrapped[..12], &hx(&v["nonce"])[..]);
+    assert_eq!(
+        open(&wrapped, v["account"].as_str().unwrap()),
+        Some(hx(&v["secret"]))
+    );
+    for c in v["invalid"].as_array().unwrap() {
+        assert_eq!(
+            open(&hx(&c["wrapped"]), c["account"].as_str().unwrap()),
+            None,
+            "{}",
+            c["why"]
+        );
     }
 }
 
@@ -365,6 +598,22 @@ fn chunker() {
         .map(|x| x.as_u64().unwrap())
         .collect();
     assert_ne!(expected, other, "boundaries depend on the key");
+    let under_other: Vec<u64> = Chunker::new(&subkey(&v["another_chunker_key"]), params)
+        .split_all(&input)
+        .iter()
+        .map(|&n| n as u64)
+        .collect();
+    assert_eq!(under_other, other, "the second key's known answer");
+    let other_root = RootKey::from_bytes([0x12; 32]);
+    let derived = hkdf_subkey(
+        other_root.expose_secret(),
+        &hx(&load("key_derivation.json")["repo_id"]),
+        labels::CHUNKER_KEY,
+    );
+    assert_eq!(
+        hex::encode(derived.expose_secret()),
+        v["another_chunker_key"].as_str().unwrap()
+    );
 }
 
 #[test]

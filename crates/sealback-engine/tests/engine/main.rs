@@ -9,6 +9,7 @@ use sealback_engine::{check, restore, ErrorKind, Repository};
 use sealback_store::Store;
 use std::path::Path;
 
+mod content_lists;
 mod keys_attacks;
 mod packs;
 mod prune;

@@ -210,3 +210,66 @@ async fn passkey_keyslots_unlock_only_with_their_credential() {
         Err(UnlockError::WrongSecret { .. })
     ));
 }
+
+/// SPEC §7a.4, read with argon2, ring and serde_json alone: a 49-byte header that is the AAD,
+/// then the JSON body sealed under Argon2id(PIN) with the header's salt, nonce and costs.
+#[tokio::test]
+async fn store_file_is_the_spec_layout_a_49_byte_header_and_a_sealed_json_body() {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a.sbpk");
+    let mut p = provider(&path, "4321");
+    enroll_template(&mut p, RP, "me", "phone".into(), 1, &mut rng())
+        .await
+        .unwrap();
+    drop(p);
+    let bytes = std::fs::read(&path).unwrap();
+    let (header, sealed) = bytes.split_at(49);
+    assert_eq!(&header[..8], b"SBPKSTOR");
+    assert_eq!(header[8], 1, "store version");
+    let u32_at = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().unwrap());
+    assert_eq!(
+        (u32_at(9), u32_at(13), u32_at(17)),
+        (FAST.memory_kib, FAST.passes, FAST.lanes)
+    );
+    let (salt, nonce) = (&header[21..37], &header[37..49]);
+    let params = argon2::Params::new(u32_at(9), u32_at(13), u32_at(17), Some(32)).unwrap();
+    let mut key = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(b"4321", salt, &mut key)
+        .unwrap();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+    let mut buf = sealed.to_vec();
+    let body = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce.try_into().unwrap()),
+            Aad::from(header),
+            &mut buf,
+        )
+        .expect("the 49 header bytes are the AAD");
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["prf"], true);
+    let cred = &json["credentials"][0];
+    assert_eq!(cred["rp_id"], RP);
+    for field in ["credential_id", "cose_key", "hmac_with_uv"] {
+        assert!(
+            unb64(cred[field].as_str().unwrap()).is_some(),
+            "{field} is base64url"
+        );
+    }
+    assert_eq!(
+        unb64(cred["hmac_with_uv"].as_str().unwrap()).unwrap().len(),
+        32
+    );
+    assert!(cred["created_unix"].is_u64());
+    assert_eq!(
+        sealed.len(),
+        body_len(&json) + 16,
+        "ciphertext = body + tag"
+    );
+}
+
+fn body_len(json: &serde_json::Value) -> usize {
+    serde_json::to_vec(json).unwrap().len()
+}
