@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sealback_core::chunker::{Chunker, ChunkerParams};
 use sealback_core::keys::hkdf_subkey;
-use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotId, SlotTemplate};
+use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotId, SlotKem, SlotTemplate};
 use sealback_core::object::{seal_with_seed, Compression, ObjectType};
 use sealback_core::recovery::{damm, RecoveryKey};
 use sealback_core::snapshot::{Content, Node, NodeKind, Tree};
@@ -185,7 +185,7 @@ fn main() {
     // A keyslot file with one recovery-key slot.
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let secret = key.to_secret();
-    let slot = KeySlot::enroll_with(
+    let slot = KeySlot::enroll_x25519_with(
         &keyring,
         SlotTemplate {
             protector_type: ProtectorType::RECOVERY_KEY,
@@ -229,7 +229,7 @@ fn main() {
     // A rotation to epoch 1 (HPKE and the new root key from ChaCha20 seeded with 0x0a).
     let mut second = file.clone();
     let other = SlotId([0x45; 16]);
-    let other_slot = KeySlot::enroll_with(
+    let other_slot = KeySlot::enroll_x25519_with(
         &keyring,
         SlotTemplate {
             protector_type: ProtectorType::RECOVERY_KEY,
@@ -333,6 +333,8 @@ fn main() {
             ],
         }),
     );
+
+    xwing_keyslot_vectors(dir, &keyring, &secret, &file);
 
     // Chunker: small parameters so the vector stays small.
     let chunker_key = hkdf_subkey(k.expose_secret(), &REPO_ID, labels::CHUNKER_KEY);
@@ -778,7 +780,9 @@ fn passkey_unlock(dir: &Path, keyring: &Keyring) {
         .unwrap();
     let params = hex::decode(v["params"]["encoded"].as_str().unwrap()).unwrap();
     let secret = sealback_core::ProtectorSecret::new(prf_output.clone());
-    let slot = KeySlot::enroll_with(
+    // A version-1 (X25519) slot, as before X-Wing: this vector is unchanged, and
+    // keyslot_xwing.json covers the X-Wing derivation.
+    let slot = KeySlot::enroll_x25519_with(
         keyring,
         SlotTemplate {
             protector_type: ProtectorType::PASSKEY_PRF,
@@ -916,4 +920,125 @@ fn snapshots(dir: &Path) {
             "invalid": [{"body": hex::encode(&body[..95]), "why": "not a multiple of 32 bytes"}],
         }),
     );
+}
+
+fn recovery_template(name: &str) -> SlotTemplate {
+    SlotTemplate {
+        protector_type: ProtectorType::RECOVERY_KEY,
+        name: name.into(),
+        created_unix: 1_764_633_600,
+        params: vec![],
+    }
+}
+
+/// X-Wing keyslots (slot record version 2, SPEC §6.2): one slot; a file mixing the X25519 slot
+/// of keyslot.json with an X-Wing slot, rotated; the X25519 slot moved to X-Wing by an unlock.
+fn xwing_keyslot_vectors(
+    dir: &Path,
+    keyring: &Keyring,
+    secret: &sealback_core::ProtectorSecret,
+    x25519_file: &KeySlotFile,
+) {
+    let salt = [0x57; 32];
+    let mut rng = ChaCha20Rng::from_seed([0x0c; 32]);
+    let slot = KeySlot::enroll_with(
+        keyring,
+        recovery_template("paper"),
+        secret,
+        SlotId([0x47; 16]),
+        salt,
+        &mut rng,
+    )
+    .unwrap();
+    let mut file = KeySlotFile::new(keyring);
+    file.add(keyring, slot.clone()).unwrap();
+    let other = KeySlot::enroll_with(
+        keyring,
+        recovery_template("laptop"),
+        &sealback_core::ProtectorSecret::new(b"another secret".to_vec()),
+        SlotId([0x48; 16]),
+        [0x58; 32],
+        &mut rng,
+    )
+    .unwrap();
+    let mut mixed = x25519_file.clone();
+    mixed.add(keyring, other).unwrap();
+    let mut rotated = mixed.clone();
+    let (rotated_keyring, _) = rotated
+        .rotate(keyring, None, &mut ChaCha20Rng::from_seed([0x0d; 32]))
+        .unwrap();
+    let mut protector = sealback_core::recovery::RecoveryKeyProtector(
+        RecoveryKey::parse(std::str::from_utf8(secret.expose_secret()).unwrap()).unwrap(),
+    );
+    let upgrade = rotated
+        .unlock_and_upgrade(&mut protector, &mut ChaCha20Rng::from_seed([0x0e; 32]))
+        .unwrap()
+        .reattested
+        .unwrap();
+    let mut upgraded = rotated.clone();
+    upgraded.replace_slot(&rotated_keyring, upgrade).unwrap();
+    let invalid = xwing_invalid_files(&file);
+    let entry = &slot.sealed[0];
+    let mut info = labels::SLOT_ROOT_KEY.to_vec();
+    info.extend_from_slice(&REPO_ID);
+    info.extend_from_slice(&slot.id.0);
+    info.extend_from_slice(&entry.epoch.to_be_bytes());
+    let root = hex::encode(rotated_keyring.current_root().expose_secret());
+    write(
+        dir,
+        "keyslot_xwing.json",
+        json!({
+            "description": "X-Wing keyslots (slot record version 2): HPKE(X-Wing = X25519 + ML-KEM-768, KEM id 0x647a; HKDF-SHA256; AES-256-GCM) base mode; okm = HKDF-SHA256(secret, slot salt, 'sealback 2026-12-02 slot x-wing keys') -> 64 bytes; key pair = X-Wing DeriveKeyPair(okm[0..32]) (draft-ietf-hpke-pq); attestation key = okm[32..64]; public key 1216 bytes, enc 1120 bytes (SPEC 6.2)",
+            "protector_secret": hex::encode(secret.expose_secret()),
+            "slot_salt": hex::encode(salt),
+            "slot_public_key": hex::encode(&slot.public_key),
+            "root_key": hex::encode(keyring.current_root().expose_secret()),
+            "sealed": {
+                "description": "the slot's sealed root key: HPKE OpenBase(sk, enc, info, aad = '', ct) gives root_key",
+                "info": hex::encode(&info),
+                "enc": hex::encode(&entry.enc),
+                "ciphertext": hex::encode(entry.ciphertext),
+            },
+            "file": hex::encode(file.encode()),
+            "valid": [
+                {"file": hex::encode(file.encode()), "expected": "unlocks", "why": "one X-Wing recovery-key slot"},
+                {"file": hex::encode(rotated.encode()), "expected": "unlocks", "root": root, "why": "the X25519 slot 4444.. of keyslot.json and an X-Wing slot 4848.. (another secret), rotated to epoch 1: each new entry sealed with its slot's own KEM"},
+                {"file": hex::encode(upgraded.encode()), "expected": "unlocks", "root": root, "upgraded_slot": hex::encode([0x44; 16]), "why": "the rotated file after the recovery key unlocked it: slot 4444.. moved to X-Wing (same id and salt, the X-Wing key pair of the same secret, the epoch-1 root key sealed and attested)"},
+            ],
+            "invalid": invalid,
+        }),
+    );
+}
+
+/// Files with one damaged X-Wing slot: each refused when parsed or unlocked, never a panic.
+fn xwing_invalid_files(file: &KeySlotFile) -> Value {
+    let bytes = file.encode();
+    let slot = &file.slots[0];
+    let pk_at = bytes
+        .windows(slot.public_key.len())
+        .position(|w| w == slot.public_key)
+        .unwrap();
+    let x25519_at = pk_at + slot.public_key.len() - 32;
+    let mut low_order = bytes.clone();
+    low_order[x25519_at..x25519_at + 32].fill(0);
+    // The first 12-bit coefficient of ML-KEM's t_hat set to 4095 >= q = 3329.
+    let mut out_of_range = bytes.clone();
+    out_of_range[pk_at] = 0xff;
+    out_of_range[pk_at + 1] |= 0x0f;
+    let enc = &slot.sealed[0].enc;
+    let enc_at = bytes
+        .windows(enc.len())
+        .position(|w| w == &enc[..])
+        .unwrap();
+    let mut flipped_enc = bytes.clone();
+    flipped_enc[enc_at + 100] ^= 1;
+    let mut unrecorded = file.clone();
+    unrecorded.slots[0].kem = SlotKem::X25519;
+    json!([
+        {"file": hex::encode(&low_order), "expected": "format", "why": "the X25519 part of the X-Wing public key is all zero (low order)"},
+        {"file": hex::encode(&out_of_range), "expected": "format", "why": "the ML-KEM part of the public key fails the FIPS 203 modulus check"},
+        {"file": hex::encode(&flipped_enc), "expected": "tampered", "why": "a bit of the X-Wing enc flipped (the attestation covers it)"},
+        {"file": hex::encode(&bytes[..bytes.len() - 900]), "expected": "format", "why": "truncated inside the slot record"},
+        {"file": hex::encode(unrecorded.encode()), "expected": "format", "why": "an X-Wing key in a version-1 (X25519) record: lengths do not parse"},
+    ])
 }

@@ -2,8 +2,15 @@
 //!
 //! Like LUKS keyslots, every protector wraps the same root key, so adding or removing one never
 //! re-encrypts data. Unlike LUKS, a slot is a public key: the root key is sealed to it with HPKE
-//! (RFC 9180, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, base mode). That lets a
-//! rotation seal a new root key to every remaining protector without any of them being present.
+//! (RFC 9180, base mode, HKDF-SHA256, AES-256-GCM). That lets a rotation seal a new root key to
+//! every remaining protector without any of them being present.
+//!
+//! The KEM is the slot record's version ([`SlotKem`]): version 2, written for every new slot, is
+//! X-Wing (X25519 + ML-KEM-768, hybrid post-quantum), so a keys file copied today does not open
+//! to a quantum computer later. Version 1 is DHKEM(X25519, HKDF-SHA256): still opened, sealed
+//! to by rotations, and moved to X-Wing the next time its own protector unlocks it (only the
+//! protector's secret yields the new key pair): [`Unlocked::reattested`] carries the upgraded
+//! slot.
 //!
 //! Because anyone can seal to a public key, each slot also carries an *attestation*: an
 //! HMAC under a key only the protector's secret yields, over the slot and one sealed entry.
@@ -28,7 +35,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
+use hpke::kem::{X25519HkdfSha256, XWing};
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
@@ -41,8 +48,15 @@ pub const MAGIC: &[u8; 6] = b"SBKEYS";
 pub const FILE_VERSION: u8 = 2;
 /// The first layout, without a MAC: read, and upgraded on the next unlock.
 pub const FILE_VERSION_1: u8 = 1;
-/// Version of the slot record layout. Records of another version are kept but not used.
-pub const SLOT_VERSION: u8 = 1;
+/// Version of the slot record layout written: 2 is an X-Wing slot. Records of a version other
+/// than 1 or 2 are kept but not used.
+pub const SLOT_VERSION: u8 = 2;
+/// The first slot record layout, DHKEM(X25519): read, sealed to, upgraded on its next unlock.
+pub const SLOT_VERSION_X25519: u8 = 1;
+/// Length of an X-Wing public (encapsulation) key: ML-KEM-768's 1184 bytes ‖ X25519's 32.
+pub const XWING_PUBLIC_KEY_LEN: usize = 1216;
+/// Length of an X-Wing `enc` (ciphertext): ML-KEM-768's 1088 bytes ‖ X25519's 32.
+pub const XWING_ENC_LEN: usize = 1120;
 /// Longest slot name, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
 /// Largest protector parameter block.
@@ -55,6 +69,57 @@ pub const MAX_SLOTS: usize = 256;
 const SEALED_LEN: usize = 48;
 /// Largest keyring object (4,000 epochs).
 const MAX_KEYRING_LEN: usize = 256 * 1024;
+
+/// The KEM a slot's root keys are sealed with; it is the slot record's version (SPEC §6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SlotKem {
+    /// DHKEM(X25519, HKDF-SHA256): record version 1, not post-quantum.
+    X25519,
+    /// X-Wing (X25519 + ML-KEM-768, draft-connolly-cfrg-xwing-kem): record version 2.
+    XWing,
+}
+
+impl SlotKem {
+    /// The slot record version that holds a key of this KEM.
+    pub fn record_version(self) -> u8 {
+        match self {
+            Self::X25519 => SLOT_VERSION_X25519,
+            Self::XWing => SLOT_VERSION,
+        }
+    }
+
+    fn from_record_version(version: u8) -> Option<Self> {
+        match version {
+            SLOT_VERSION_X25519 => Some(Self::X25519),
+            SLOT_VERSION => Some(Self::XWing),
+            _ => None,
+        }
+    }
+
+    /// Length of a public key.
+    pub fn public_key_len(self) -> usize {
+        match self {
+            Self::X25519 => 32,
+            Self::XWing => XWING_PUBLIC_KEY_LEN,
+        }
+    }
+
+    /// Length of an encapsulated key (`enc`).
+    pub fn enc_len(self) -> usize {
+        match self {
+            Self::X25519 => 32,
+            Self::XWing => XWING_ENC_LEN,
+        }
+    }
+
+    /// The HKDF info that derives the slot's key pair seed and attestation key.
+    fn keys_label(self) -> &'static [u8] {
+        match self {
+            Self::X25519 => labels::SLOT_KEYS,
+            Self::XWing => labels::SLOT_KEYS_XWING,
+        }
+    }
+}
 
 /// The kind of protector a slot belongs to. Unknown values are kept and skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,8 +169,8 @@ impl core::fmt::Debug for SlotId {
 pub struct SealedRootKey {
     /// Key epoch.
     pub epoch: u32,
-    /// HPKE encapsulated key.
-    pub enc: [u8; 32],
+    /// HPKE encapsulated key (32 bytes for X25519, 1120 for X-Wing).
+    pub enc: Vec<u8>,
     /// HPKE ciphertext of the 32-byte root key.
     pub ciphertext: [u8; SEALED_LEN],
 }
@@ -126,8 +191,10 @@ pub struct KeySlot {
     pub params: Vec<u8>,
     /// HKDF salt for this slot's keys.
     pub salt: [u8; 32],
-    /// The slot's X25519 public key.
-    pub public_key: [u8; 32],
+    /// The KEM of the public key (the record version).
+    pub kem: SlotKem,
+    /// The slot's public key (32 bytes for X25519, 1216 for X-Wing).
+    pub public_key: Vec<u8>,
     /// Sealed root keys, at most one per epoch.
     pub sealed: Vec<SealedRootKey>,
     /// The epoch whose sealed entry the attestation covers.
@@ -249,7 +316,9 @@ pub struct Unlocked {
     pub slot_id: SlotId,
     /// When the slot was attested at an older epoch (a rotation happened since this protector
     /// was last used): the same slot re-attested at the current epoch, with its older entries
-    /// dropped. The caller should write it back (SPEC §6.5).
+    /// dropped. From [`KeySlotFile::unlock_and_upgrade`], also for any X25519 slot: the slot
+    /// moved to X-Wing (SPEC §6.5a). The caller should write it back with
+    /// [`KeySlotFile::replace_slot`].
     pub reattested: Option<KeySlot>,
     /// Slots the file's MAC does not cover (format 2). The caller must not go on as if the
     /// file were sound: report them (SPEC §6.4).
@@ -259,31 +328,55 @@ pub struct Unlocked {
     pub needs_upgrade: bool,
 }
 
+/// A slot's private key, of the slot's KEM.
+enum SlotPrivateKey {
+    X25519(<X25519HkdfSha256 as Kem>::PrivateKey),
+    // Boxed: X-Wing's decapsulation key carries its expanded ML-KEM key (about 1.6 KiB).
+    XWing(Box<<XWing as Kem>::PrivateKey>),
+}
+
 struct SlotKeys {
-    private: <X25519HkdfSha256 as Kem>::PrivateKey,
-    public: [u8; 32],
+    private: SlotPrivateKey,
+    public: Vec<u8>,
     mac: SubKey,
 }
 
-fn slot_keys(secret: &ProtectorSecret, salt: &[u8; 32]) -> SlotKeys {
+/// HKDF-SHA256(salt, secret, the KEM's label) → 32-byte key pair seed ‖ 32-byte MAC key; the
+/// seed goes through the KEM's own DeriveKeyPair (RFC 9180 §7.1.3, or X-Wing's).
+fn slot_keys(kem: SlotKem, secret: &ProtectorSecret, salt: &[u8; 32]) -> SlotKeys {
     let mut okm = zeroize::Zeroizing::new([0u8; 64]);
     Hkdf::<Sha256>::new(Some(salt), secret.expose_secret())
-        .expand(labels::SLOT_KEYS, &mut okm[..])
+        .expand(kem.keys_label(), &mut okm[..])
         .expect("64 bytes is a valid HKDF-SHA256 output length");
-    let (private, public) = X25519HkdfSha256::derive_keypair(&okm[..32]);
+    let (private, public) = match kem {
+        SlotKem::X25519 => {
+            let (sk, pk) = X25519HkdfSha256::derive_keypair(&okm[..32]);
+            (SlotPrivateKey::X25519(sk), pk.to_bytes().to_vec())
+        }
+        SlotKem::XWing => {
+            let (sk, pk) = XWing::derive_keypair(&okm[..32]);
+            (SlotPrivateKey::XWing(Box::new(sk)), pk.to_bytes().to_vec())
+        }
+    };
     let mac = SubKey::from_slice(&okm[32..]).expect("32 bytes");
-    let mut pk = [0u8; 32];
-    pk.copy_from_slice(&public.to_bytes());
     SlotKeys {
         private,
-        public: pk,
+        public,
         mac,
     }
 }
 
-/// The public key a protector secret yields for a slot salt (for test vectors).
+/// The X25519 public key a protector secret yields for a slot salt (for test vectors).
 pub fn slot_public_key(secret: &ProtectorSecret, salt: &[u8; 32]) -> [u8; 32] {
-    slot_keys(secret, salt).public
+    slot_keys(SlotKem::X25519, secret, salt)
+        .public
+        .try_into()
+        .expect("an X25519 public key is 32 bytes")
+}
+
+/// The public key of `kem` a protector secret yields for a slot salt (for test vectors).
+pub fn slot_public_key_of(kem: SlotKem, secret: &ProtectorSecret, salt: &[u8; 32]) -> Vec<u8> {
+    slot_keys(kem, secret, salt).public
 }
 
 fn hpke_info(repo: &RepoId, slot: &SlotId, epoch: u32) -> Vec<u8> {
@@ -298,37 +391,88 @@ fn hpke_info(repo: &RepoId, slot: &SlotId, epoch: u32) -> Vec<u8> {
 fn seal_root(
     repo: &RepoId,
     slot: &SlotId,
-    public_key: &[u8; 32],
+    kem: SlotKem,
+    public_key: &[u8],
     epoch: u32,
     root: &RootKey,
     rng: &mut impl CryptoRng,
 ) -> Result<SealedRootKey, hpke::HpkeError> {
-    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key)?;
-    let (enc, ct) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
+    let info = hpke_info(repo, slot, epoch);
+    let (enc, ct) = match kem {
+        SlotKem::X25519 => seal_to::<X25519HkdfSha256>(public_key, &info, root, rng)?,
+        SlotKem::XWing => seal_to::<XWing>(public_key, &info, root, rng)?,
+    };
+    Ok(SealedRootKey {
+        epoch,
+        enc,
+        ciphertext: ct.try_into().expect("48 bytes"),
+    })
+}
+
+/// HPKE SealBase of the root key to `public_key` under KEM `K`: (enc, ciphertext).
+fn seal_to<K: Kem>(
+    public_key: &[u8],
+    info: &[u8],
+    root: &RootKey,
+    rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, Vec<u8>), hpke::HpkeError> {
+    let pk = K::PublicKey::from_bytes(public_key)?;
+    let (enc, ct) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, K>(
         &OpModeS::Base,
         &pk,
-        &hpke_info(repo, slot, epoch),
+        info,
         root.expose_secret(),
         &[],
         rng,
     )?;
-    Ok(SealedRootKey {
-        epoch,
-        enc: enc.to_bytes().into(),
-        ciphertext: ct.try_into().expect("48 bytes"),
-    })
+    Ok((enc.to_bytes().to_vec(), ct))
+}
+
+/// HPKE OpenBase of a sealed root key under KEM `K`.
+fn open_from<K: Kem>(
+    private: &K::PrivateKey,
+    enc: &[u8],
+    info: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, hpke::HpkeError> {
+    let enc = K::EncappedKey::from_bytes(enc)?;
+    hpke::single_shot_open::<AesGcm256, HkdfSha256, K>(
+        &OpModeR::Base,
+        private,
+        &enc,
+        info,
+        ciphertext,
+        &[],
+    )
 }
 
 /// Refuses a public key that is not a usable X25519 key: one of low order (the all-zero key
 /// among them) makes every Diffie-Hellman output zero, which HPKE rejects. The check is HPKE's
 /// own: an encapsulation to the key, with a fixed ephemeral key that is thrown away.
-fn check_public_key(public_key: &[u8; 32]) -> Result<(), FormatError> {
-    let invalid =
-        |_| FormatError::invalid("keyslot", "invalid public key (low order or malformed)");
-    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key).map_err(invalid)?;
+fn check_x25519_public_key(public_key: &[u8]) -> Result<(), FormatError> {
+    let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(public_key).map_err(invalid_key)?;
     X25519HkdfSha256::encap_with_rng(&pk, None, &mut ChaCha20Rng::from_seed([0; 32]))
-        .map_err(invalid)?;
+        .map_err(invalid_key)?;
     Ok(())
+}
+
+fn invalid_key(_: hpke::HpkeError) -> FormatError {
+    FormatError::invalid("keyslot", "invalid public key (low order or malformed)")
+}
+
+/// Refuses a public key that is not a usable key of `kem`. An X-Wing key is ML-KEM-768's
+/// encapsulation key ‖ an X25519 key: the first must pass FIPS 203's modulus check (done by
+/// the `ml-kem` crate when the key is parsed), the second the X25519 check above. X-Wing
+/// itself does not refuse a low-order X25519 part; a slot with one would rest on ML-KEM alone.
+fn check_public_key(kem: SlotKem, public_key: &[u8]) -> Result<(), FormatError> {
+    match kem {
+        SlotKem::X25519 => check_x25519_public_key(public_key),
+        SlotKem::XWing => {
+            <XWing as Kem>::PublicKey::from_bytes(public_key).map_err(invalid_key)?;
+            let x25519_part = &public_key[XWING_PUBLIC_KEY_LEN - 32..];
+            check_x25519_public_key(x25519_part)
+        }
+    }
 }
 
 fn attestation(repo: &RepoId, slot: &KeySlot, entry: &SealedRootKey, mac_key: &SubKey) -> [u8; 32] {
@@ -387,6 +531,24 @@ impl KeySlot {
         salt: [u8; 32],
         rng: &mut impl CryptoRng,
     ) -> Result<Self, FormatError> {
+        Self::unsealed(template, id, salt)?.seal_and_attest(SlotKem::XWing, keyring, secret, rng)
+    }
+
+    /// [`KeySlot::enroll_with`] for the version-1 layout, DHKEM(X25519), which is no longer
+    /// written for new slots: for test vectors and tests of older keys files.
+    pub fn enroll_x25519_with(
+        keyring: &Keyring,
+        template: SlotTemplate,
+        secret: &ProtectorSecret,
+        id: SlotId,
+        salt: [u8; 32],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, FormatError> {
+        Self::unsealed(template, id, salt)?.seal_and_attest(SlotKem::X25519, keyring, secret, rng)
+    }
+
+    /// A slot with the template's fields and no key yet; refuses a template over the limits.
+    fn unsealed(template: SlotTemplate, id: SlotId, salt: [u8; 32]) -> Result<Self, FormatError> {
         if template.name.len() > MAX_NAME_LEN {
             return Err(FormatError::invalid(
                 "keyslot",
@@ -399,26 +561,43 @@ impl KeySlot {
                 "protector parameters too large",
             ));
         }
-        let keys = slot_keys(secret, &salt);
-        let epoch = keyring.current_epoch();
-        let repo = keyring.repo_id();
-        let entry = seal_root(&repo, &id, &keys.public, epoch, keyring.current_root(), rng)
-            .map_err(|_| FormatError::invalid("keyslot", "the derived public key is unusable"))?;
-        let mut slot = KeySlot {
+        Ok(KeySlot {
             id,
             protector_type: template.protector_type,
             name: template.name,
             created_unix: template.created_unix,
             params: template.params,
             salt,
-            public_key: keys.public,
+            kem: SlotKem::XWing,
+            public_key: vec![],
             sealed: vec![],
-            attested_epoch: epoch,
+            attested_epoch: 0,
             attestation: [0; 32],
-        };
-        slot.attestation = attestation(&repo, &slot, &entry, &keys.mac);
-        slot.sealed.push(entry);
-        Ok(slot)
+        })
+    }
+
+    /// Makes this slot a `kem` slot under keys derived from `secret` and the slot's salt, with
+    /// the keyring's current root key sealed to it and attested as its only entry. Used to
+    /// enrol and to move an X25519 slot to X-Wing.
+    fn seal_and_attest(
+        mut self,
+        kem: SlotKem,
+        keyring: &Keyring,
+        secret: &ProtectorSecret,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, FormatError> {
+        let keys = slot_keys(kem, secret, &self.salt);
+        let epoch = keyring.current_epoch();
+        let repo = keyring.repo_id();
+        let root = keyring.current_root();
+        let entry = seal_root(&repo, &self.id, kem, &keys.public, epoch, root, rng)
+            .map_err(|_| FormatError::invalid("keyslot", "the derived public key is unusable"))?;
+        self.kem = kem;
+        self.public_key = keys.public;
+        self.attested_epoch = epoch;
+        self.attestation = attestation(&repo, &self, &entry, &keys.mac);
+        self.sealed = vec![entry];
+        Ok(self)
     }
 
     fn entry(&self, epoch: u32) -> Option<&SealedRootKey> {
@@ -435,19 +614,19 @@ impl KeySlot {
             slot: self.id.to_hex(),
             detail,
         };
-        let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(&entry.enc)
-            .map_err(|_| tampered("invalid encapsulated key"))?;
-        let plain = zeroize::Zeroizing::new(
-            hpke::single_shot_open::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
-                &OpModeR::Base,
-                &keys.private,
-                &enc,
-                &hpke_info(repo, &self.id, entry.epoch),
-                &entry.ciphertext,
-                &[],
-            )
-            .map_err(|_| tampered("sealed root key does not open"))?,
-        );
+        let info = hpke_info(repo, &self.id, entry.epoch);
+        let opened = match &keys.private {
+            SlotPrivateKey::X25519(sk) => {
+                open_from::<X25519HkdfSha256>(sk, &entry.enc, &info, &entry.ciphertext)
+            }
+            SlotPrivateKey::XWing(sk) => {
+                open_from::<XWing>(sk, &entry.enc, &info, &entry.ciphertext)
+            }
+        };
+        // Invalid `enc` lengths are refused when parsed; X-Wing decapsulation never fails
+        // (implicit rejection), so a damaged `enc` shows as a ciphertext that does not open.
+        let plain =
+            zeroize::Zeroizing::new(opened.map_err(|_| tampered("sealed root key does not open"))?);
         RootKey::from_slice(&plain).ok_or_else(|| tampered("sealed root key has the wrong length"))
     }
 }
@@ -596,7 +775,30 @@ impl KeySlotFile {
     /// Tries every slot of the protector's type and returns the keyring of the first that
     /// opens and verifies, once the file's MAC (format 2) verified under its current root key;
     /// slots the MAC does not cover are returned in [`Unlocked::unvouched`].
+    ///
+    /// Without a random number generator an X25519 slot cannot be moved to X-Wing: it is only
+    /// re-attested when a rotation happened since. [`KeySlotFile::unlock_and_upgrade`] does both.
     pub fn unlock(&self, protector: &mut dyn Protector) -> Result<Unlocked, UnlockError> {
+        self.unlock_inner(protector, None::<&mut ChaCha20Rng>)
+    }
+
+    /// [`KeySlotFile::unlock`], and when the slot that opened is an X25519 slot, the same slot
+    /// moved to X-Wing (new key pair from the same secret and salt, the current root key sealed
+    /// to it, attested) in [`Unlocked::reattested`]: only now, with the protector's secret in
+    /// hand, can that be done (SPEC §6.5a).
+    pub fn unlock_and_upgrade(
+        &self,
+        protector: &mut dyn Protector,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Unlocked, UnlockError> {
+        self.unlock_inner(protector, Some(rng))
+    }
+
+    fn unlock_inner<R: CryptoRng>(
+        &self,
+        protector: &mut dyn Protector,
+        rng: Option<&mut R>,
+    ) -> Result<Unlocked, UnlockError> {
         let ty = protector.protector_type();
         let mut saw_slot = false;
         for slot in self.slots.iter().filter(|s| s.protector_type == ty) {
@@ -604,24 +806,20 @@ impl KeySlotFile {
             let Some(secret) = protector.secret_for(slot)? else {
                 continue;
             };
-            let keys = slot_keys(&secret, &slot.salt);
-            if !bool::from(keys.public.ct_eq(&slot.public_key)) {
+            let keys = slot_keys(slot.kem, &secret, &slot.salt);
+            if !bool::from(keys.public.as_slice().ct_eq(&slot.public_key)) {
                 continue;
             }
             let keyring = self.open_slot(slot, &keys)?;
             // Before anything from the file is used: does the root key vouch for it?
             let unvouched = self.unvouched(&keyring)?;
-            let reattested = (slot.attested_epoch != self.current_epoch).then(|| {
-                let mut updated = slot.clone();
-                let entry = slot
-                    .entry(self.current_epoch)
-                    .cloned()
-                    .expect("open_slot checked the current entry");
-                updated.attested_epoch = self.current_epoch;
-                updated.attestation = attestation(&self.repo_id, &updated, &entry, &keys.mac);
-                updated.sealed = vec![entry];
-                updated
-            });
+            let reattested = match rng {
+                Some(rng) if slot.kem == SlotKem::X25519 => {
+                    Some(self.upgraded(slot, &keyring, &secret, rng)?)
+                }
+                _ => (slot.attested_epoch != self.current_epoch)
+                    .then(|| self.reattested(slot, &keys)),
+            };
             return Ok(Unlocked {
                 keyring,
                 slot_id: slot.id,
@@ -639,6 +837,37 @@ impl KeySlotFile {
                 protector: ty.name(),
             }
         })
+    }
+
+    /// `slot` (which opened and verified) re-attested at the current epoch, older entries gone.
+    fn reattested(&self, slot: &KeySlot, keys: &SlotKeys) -> KeySlot {
+        let mut updated = slot.clone();
+        let entry = slot
+            .entry(self.current_epoch)
+            .cloned()
+            .expect("open_slot checked the current entry");
+        updated.attested_epoch = self.current_epoch;
+        updated.attestation = attestation(&self.repo_id, &updated, &entry, &keys.mac);
+        updated.sealed = vec![entry];
+        updated
+    }
+
+    /// `slot` (an X25519 slot that opened and verified) moved to X-Wing: same id, type, name,
+    /// parameters and salt; the X-Wing key pair of the same secret; the current root key sealed
+    /// to it and attested.
+    fn upgraded(
+        &self,
+        slot: &KeySlot,
+        keyring: &Keyring,
+        secret: &ProtectorSecret,
+        rng: &mut impl CryptoRng,
+    ) -> Result<KeySlot, UnlockError> {
+        slot.clone()
+            .seal_and_attest(SlotKem::XWing, keyring, secret, rng)
+            .map_err(|_| UnlockError::Tampered {
+                slot: slot.id.to_hex(),
+                detail: "its X-Wing key pair is unusable",
+            })
     }
 
     fn open_slot(&self, slot: &KeySlot, keys: &SlotKeys) -> Result<Keyring, UnlockError> {
@@ -774,6 +1003,7 @@ impl KeySlotFile {
             let entry = seal_root(
                 &self.repo_id,
                 &slot.id,
+                slot.kem,
                 &slot.public_key,
                 new_epoch,
                 &new_root,
@@ -889,9 +1119,9 @@ impl KeySlotFile {
         let mut foreign_slots = Vec::new();
         for _ in 0..n {
             let raw = r.bytes_u32(MAX_SLOT_LEN)?;
-            match raw.first() {
-                Some(&SLOT_VERSION) => slots.push(decode_slot(raw)?),
-                Some(_) => foreign_slots.push(raw.to_vec()),
+            match raw.first().map(|&v| SlotKem::from_record_version(v)) {
+                Some(Some(kem)) => slots.push(decode_slot(kem, raw)?),
+                Some(None) => foreign_slots.push(raw.to_vec()),
                 None => return Err(FormatError::invalid("keyslot file", "empty slot record")),
             }
         }
@@ -938,7 +1168,7 @@ fn decode_vouch(r: &mut Reader<'_>) -> Result<Vouch, FormatError> {
 
 fn encode_slot(s: &KeySlot) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u8(SLOT_VERSION)
+    w.u8(s.kem.record_version())
         .bytes(&s.id.0)
         .u16(s.protector_type.0)
         .bytes_u16(s.name.as_bytes())
@@ -954,22 +1184,22 @@ fn encode_slot(s: &KeySlot) -> Vec<u8> {
     w.into_inner()
 }
 
-fn decode_slot(raw: &[u8]) -> Result<KeySlot, FormatError> {
+fn decode_slot(kem: SlotKem, raw: &[u8]) -> Result<KeySlot, FormatError> {
     let mut r = Reader::new(raw, "keyslot");
-    r.version_u8(SLOT_VERSION)?;
+    r.version_u8(kem.record_version())?;
     let id = SlotId(r.array()?);
     let protector_type = ProtectorType(r.u16()?);
     let name = r.string_u16(MAX_NAME_LEN)?;
     let created_unix = r.u64()?;
     let params = r.bytes_u32(MAX_PARAMS_LEN)?.to_vec();
     let salt = r.array()?;
-    let public_key: [u8; 32] = r.array()?;
-    check_public_key(&public_key)?;
+    let public_key = r.bytes(kem.public_key_len())?.to_vec();
+    check_public_key(kem, &public_key)?;
     let n = r.u8()? as usize;
     if n == 0 {
         return Err(FormatError::invalid("keyslot", "no sealed root key"));
     }
-    let n = r.count(n as u64, 4 + 32 + SEALED_LEN)?;
+    let n = r.count(n as u64, 4 + kem.enc_len() + SEALED_LEN)?;
     let mut sealed = Vec::with_capacity(n);
     for _ in 0..n {
         let epoch = r.u32()?;
@@ -981,7 +1211,7 @@ fn decode_slot(raw: &[u8]) -> Result<KeySlot, FormatError> {
         }
         sealed.push(SealedRootKey {
             epoch,
-            enc: r.array()?,
+            enc: r.bytes(kem.enc_len())?.to_vec(),
             ciphertext: r.array()?,
         });
     }
@@ -995,6 +1225,7 @@ fn decode_slot(raw: &[u8]) -> Result<KeySlot, FormatError> {
         created_unix,
         params,
         salt,
+        kem,
         public_key,
         sealed,
         attested_epoch,

@@ -13,8 +13,10 @@
 //!
 //! ```text
 //!  protector secret (64-digit recovery key | passkey PRF output | vault export key)
-//!        │ HKDF-SHA256(salt = slot salt, info = "sealback 2026-11-25 slot keys")
-//!        ├──────────────► X25519 key pair (HPKE DeriveKeyPair) ── public key stored in the slot
+//!        │ HKDF-SHA256(salt = slot salt, info = "sealback 2026-12-02 slot x-wing keys")
+//!        ├──────────────► X-Wing key pair (X25519 + ML-KEM-768, DeriveKeyPair) ── public key
+//!        │                stored in the slot (record version 2; version 1, X25519 with info
+//!        │                "sealback 2026-11-25 slot keys", is read and upgraded on unlock)
 //!        └──────────────► slot attestation MAC key (HMAC-SHA-256)
 //!
 //!  keyslot entry = HPKE-Base-Seal(slot public key, K_e)          one per slot and epoch
@@ -81,6 +83,8 @@ pub mod labels {
     pub const OBJECT_KEY: &[u8] = b"sealback 2026-11-25 object key";
     /// HKDF info for a slot's key pair seed and attestation key.
     pub const SLOT_KEYS: &[u8] = b"sealback 2026-11-25 slot keys";
+    /// HKDF info for an X-Wing slot's key pair seed and attestation key (slot record 2).
+    pub const SLOT_KEYS_XWING: &[u8] = b"sealback 2026-12-02 slot x-wing keys";
     /// HPKE info prefix for a sealed root key.
     pub const SLOT_ROOT_KEY: &[u8] = b"sealback 2026-11-25 root key";
     /// HMAC prefix of a slot attestation.

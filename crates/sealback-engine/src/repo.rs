@@ -206,7 +206,7 @@ impl Repository {
         allow_unvouched: bool,
     ) -> Result<Self> {
         let (config, keyslots) = Self::read_keyslots(&store).await?;
-        let unlocked = keyslots.unlock(protector)?;
+        let unlocked = keyslots.unlock_and_upgrade(protector, &mut os_rng())?;
         tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
         if !unlocked.unvouched.is_empty() && !allow_unvouched {
             return Err(Error::Unlock(UnlockError::Unvouched {
@@ -238,12 +238,19 @@ impl Repository {
             }
         }
         if let Some(slot) = reattested.filter(|_| repo.unvouched.is_empty()) {
-            // A rotation happened since this protector was last used: record that it has now
-            // confirmed the current root key (SPEC §6.5).
+            // A rotation happened since this protector was last used, or its slot is X25519:
+            // record that it has now confirmed the current root key (SPEC §6.5) and move it to
+            // X-Wing (§6.5a). Both are SHOULDs: storage that refuses the write (read-only
+            // media) must still restore, so only a file that reads back altered is fatal.
             let mut next = repo.keyslots.clone();
             next.replace_slot(&repo.keyring, slot)?;
-            repo.write_keyslots(next).await?;
-            tracing::info!("keyslot re-attested at the current key epoch");
+            match repo.write_keyslots(next).await {
+                Ok(()) => tracing::info!("keyslot re-attested at the current key epoch (X-Wing)"),
+                Err(e @ Error::Integrity(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not write the re-attested keyslot back")
+                }
+            }
         }
         repo.load_index().await?;
         Ok(repo)

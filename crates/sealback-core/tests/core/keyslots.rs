@@ -1,5 +1,5 @@
 use sealback_core::keyslot::{
-    KeySlot, KeySlotFile, ProtectorType, SlotId, SlotTemplate, UnlockError,
+    KeySlot, KeySlotFile, ProtectorType, SlotId, SlotKem, SlotTemplate, UnlockError,
 };
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::recovery::{RecoveryKey, RecoveryKeyProtector};
@@ -366,23 +366,196 @@ fn a_format_1_file_unlocks_and_upgrades_listing_its_slots() {
     assert!(old.upgrade(&keyring).is_none());
 }
 
-#[test]
-fn low_order_public_keys_are_refused_when_parsed() {
-    let (_, file, _) = setup();
-    let bytes = file.encode();
-    let pk = file.slots[0].public_key;
-    let at = bytes.windows(32).position(|w| w == pk).unwrap();
-    // The all-zero key, 1 and 2^255-19 (p itself) are low-order or non-canonical encodings of
-    // low-order points: every DH with them is zero.
+/// The all-zero key, 1 and 2^255-19 (p itself): low-order points or non-canonical encodings
+/// of them; every Diffie-Hellman with them is zero.
+fn low_order_x25519_keys() -> [[u8; 32]; 3] {
     let mut p = [0xffu8; 32];
     p[0] = 0xed;
     p[31] = 0x7f;
     let mut one = [0u8; 32];
     one[0] = 1;
-    for bad in [[0u8; 32], one, p] {
+    [[0u8; 32], one, p]
+}
+
+#[test]
+fn low_order_public_keys_are_refused_when_parsed() {
+    let (keyring, mut file, _) = setup();
+    file.add(&keyring, x25519_slot(&keyring, "old", b"old secret", 0x31))
+        .unwrap();
+    let bytes = file.encode();
+    let pk = file.slots[1].public_key.clone();
+    assert_eq!(pk.len(), 32);
+    let at = bytes.windows(32).position(|w| w == pk).unwrap();
+    for bad in low_order_x25519_keys() {
         let mut b = bytes.clone();
         b[at..at + 32].copy_from_slice(&bad);
         assert!(KeySlotFile::decode(&b).is_err(), "{}", hex::encode(bad));
+    }
+}
+
+/// X-Wing does not refuse a low-order X25519 part itself: a slot with one would rest on
+/// ML-KEM alone. The parser must refuse it, like a low-order X25519 slot.
+#[test]
+fn attack_xwing_key_with_low_order_x25519_part_is_refused_when_parsed() {
+    let (_, file, _) = setup();
+    let bytes = file.encode();
+    let pk = &file.slots[0].public_key;
+    assert_eq!(pk.len(), 1216);
+    let at = bytes.windows(pk.len()).position(|w| w == &pk[..]).unwrap() + 1184;
+    for bad in low_order_x25519_keys() {
+        let mut b = bytes.clone();
+        b[at..at + 32].copy_from_slice(&bad);
+        assert!(KeySlotFile::decode(&b).is_err(), "{}", hex::encode(bad));
+    }
+}
+
+#[test]
+fn attack_xwing_key_with_ml_kem_coefficients_out_of_range_is_refused_when_parsed() {
+    let (_, file, _) = setup();
+    let bytes = file.encode();
+    let pk = &file.slots[0].public_key;
+    let at = bytes.windows(pk.len()).position(|w| w == &pk[..]).unwrap();
+    let mut b = bytes.clone();
+    // The first 12-bit coefficient becomes 4095, above q - 1 = 3328 (FIPS 203 modulus check).
+    b[at] = 0xff;
+    b[at + 1] |= 0x0f;
+    assert!(KeySlotFile::decode(&b).is_err());
+}
+
+/// A version-1 (X25519) slot for `secret`, as clients before X-Wing wrote.
+fn x25519_slot(keyring: &Keyring, name: &str, secret: &[u8], seed: u8) -> KeySlot {
+    KeySlot::enroll_x25519_with(
+        keyring,
+        template(name),
+        &ProtectorSecret::new(secret.to_vec()),
+        SlotId([seed; 16]),
+        [seed; 32],
+        &mut crate::rng(seed),
+    )
+    .unwrap()
+}
+
+struct Raw(Vec<u8>);
+
+impl Protector for Raw {
+    fn protector_type(&self) -> ProtectorType {
+        ProtectorType::RECOVERY_KEY
+    }
+    fn secret_for(&mut self, _: &KeySlot) -> Result<Option<ProtectorSecret>, ProtectorError> {
+        Ok(Some(ProtectorSecret::new(self.0.clone())))
+    }
+}
+
+#[test]
+fn new_slots_are_xwing_and_round_trip() {
+    let (keyring, file, key) = setup();
+    let slot = &file.slots[0];
+    assert_eq!(slot.kem, SlotKem::XWing);
+    assert_eq!(
+        (slot.public_key.len(), slot.sealed[0].enc.len()),
+        (1216, 1120)
+    );
+    let bytes = file.encode();
+    let back = KeySlotFile::decode(&bytes).unwrap();
+    assert_eq!(back, file);
+    assert_eq!(back.encode(), bytes);
+    let u = unlocked(&back, &key);
+    assert_eq!(u.keyring.current_root(), keyring.current_root());
+    assert!(u.reattested.is_none() && u.unvouched.is_empty());
+}
+
+#[test]
+fn rotation_seals_to_a_mix_of_x25519_and_xwing_slots() {
+    let (keyring, mut file, key) = setup();
+    file.add(&keyring, x25519_slot(&keyring, "old", b"old secret", 0x31))
+        .unwrap();
+    let (rotated, _) = file.rotate(&keyring, None, &mut crate::rng(40)).unwrap();
+    let file = KeySlotFile::decode(&file.encode()).unwrap();
+    let enc_lens: Vec<usize> = file.slots.iter().map(|s| s.sealed[1].enc.len()).collect();
+    assert_eq!(enc_lens, vec![1120, 32]);
+    assert_eq!(
+        unlocked(&file, &key).keyring.current_root(),
+        rotated.current_root()
+    );
+    let old = file.unlock(&mut Raw(b"old secret".to_vec())).unwrap();
+    assert_eq!(old.keyring.current_root(), rotated.current_root());
+    assert_eq!(old.keyring.roots()[0], keyring.roots()[0]);
+}
+
+#[test]
+fn an_x25519_slot_moves_to_xwing_when_its_own_protector_unlocks() {
+    let (keyring, mut file, _) = setup();
+    let old = x25519_slot(&keyring, "old", b"old secret", 0x31);
+    file.add(&keyring, old.clone()).unwrap();
+    let (rotated, _) = file.rotate(&keyring, None, &mut crate::rng(40)).unwrap();
+    // Without a random number generator it is only re-attested, still X25519.
+    let plain = file.unlock(&mut Raw(b"old secret".to_vec())).unwrap();
+    assert_eq!(plain.reattested.unwrap().kem, SlotKem::X25519);
+    let u = file
+        .unlock_and_upgrade(&mut Raw(b"old secret".to_vec()), &mut crate::rng(41))
+        .unwrap();
+    let upgraded = u.reattested.unwrap();
+    assert_eq!((upgraded.id, upgraded.kem), (old.id, SlotKem::XWing));
+    assert_eq!((upgraded.salt, upgraded.attested_epoch), (old.salt, 1));
+    assert_eq!(upgraded.sealed.len(), 1);
+    assert!(file.replace_slot(&rotated, upgraded).unwrap());
+    let file = KeySlotFile::decode(&file.encode()).unwrap();
+    let again = file
+        .unlock_and_upgrade(&mut Raw(b"old secret".to_vec()), &mut crate::rng(42))
+        .unwrap();
+    assert!(again.reattested.is_none() && again.unvouched.is_empty());
+    assert_eq!(again.keyring.roots(), rotated.roots());
+    assert!(file.slots.iter().all(|s| s.kem == SlotKem::XWing));
+}
+
+#[test]
+fn attack_flipped_xwing_enc_fails_cleanly() {
+    let (_, file, key) = setup();
+    let bytes = file.encode();
+    let enc = &file.slots[0].sealed[0].enc;
+    let at = bytes
+        .windows(enc.len())
+        .position(|w| w == &enc[..])
+        .unwrap();
+    for offset in [0, 500, 1087, 1088, 1119] {
+        let mut b = bytes.clone();
+        b[at + offset] ^= 0x80;
+        let damaged = KeySlotFile::decode(&b).unwrap();
+        let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+        let mut p = RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap());
+        assert!(
+            matches!(damaged.unlock(&mut p), Err(UnlockError::Tampered { .. })),
+            "offset {offset}"
+        );
+    }
+}
+
+/// The entry a rotation sealed is not covered by the attestation (it covers the older one):
+/// a flipped enc there reaches X-Wing decapsulation, which never fails (implicit rejection),
+/// so it must show as a root key that does not open, not as a panic or a wrong key.
+#[test]
+fn attack_flipped_xwing_enc_of_an_unattested_entry_fails_cleanly() {
+    let (keyring, mut file, key) = setup();
+    file.rotate(&keyring, None, &mut crate::rng(40)).unwrap();
+    let bytes = file.encode();
+    let enc = &file.slots[0].sealed[1].enc;
+    assert_eq!(file.slots[0].attested_epoch, 0);
+    let at = bytes
+        .windows(enc.len())
+        .position(|w| w == &enc[..])
+        .unwrap();
+    for offset in [0, 1087, 1088, 1119] {
+        let mut b = bytes.clone();
+        b[at + offset] ^= 0x01;
+        let damaged = KeySlotFile::decode(&b).unwrap();
+        let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+        let mut p = RecoveryKeyProtector(RecoveryKey::parse(&digits).unwrap());
+        match damaged.unlock(&mut p) {
+            Err(UnlockError::Tampered { detail, .. }) => {
+                assert_eq!(detail, "sealed root key does not open", "offset {offset}")
+            }
+            other => panic!("offset {offset}: {other:?}"),
+        }
     }
 }
 
@@ -396,7 +569,7 @@ proptest::proptest! {
         names in proptest::collection::vec("[a-z ]{0,20}", 1..4),
         params in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
         foreign in proptest::collection::vec(
-            proptest::collection::vec(2u8..=255, 1..40), 0..3),
+            proptest::collection::vec(3u8..=255, 1..40), 0..3),
         rotations in 0u8..3,
         format1 in proptest::prelude::any::<bool>(),
     ) {

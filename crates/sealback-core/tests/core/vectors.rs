@@ -2,7 +2,7 @@
 
 use sealback_core::chunker::{Chunker, ChunkerParams};
 use sealback_core::keys::hkdf_subkey;
-use sealback_core::keyslot::{KeySlotFile, UnlockError};
+use sealback_core::keyslot::{KeySlotFile, SlotKem, UnlockError};
 use sealback_core::object::{open_with_key, ObjectError, ObjectType};
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::recovery::{RecoveryKey, RecoveryKeyError, RecoveryKeyProtector};
@@ -305,7 +305,7 @@ fn passkey_slot_unlock_from_prf_output_to_root_key() {
     let slot = &file.slots[0];
     assert_eq!(slot.params, hx(&v["params"]["encoded"]));
     assert_eq!(
-        hex::encode(slot.public_key),
+        hex::encode(&slot.public_key),
         v["slot_public_key"].as_str().unwrap()
     );
     let unlocked = file.unlock(&mut PrfOutput(prf_output.clone())).unwrap();
@@ -387,6 +387,13 @@ fn keyslots() {
         )),
         v["slot_public_key"].as_str().unwrap()
     );
+    check_keyslot_cases(&v, &secret);
+}
+
+/// Every valid file of a keyslot vector unlocks to its root key and every invalid one fails as
+/// its `expected` says.
+fn check_keyslot_cases(v: &serde_json::Value, secret: &[u8]) {
+    let secret = secret.to_vec();
     for c in v["valid"].as_array().unwrap() {
         let file = KeySlotFile::decode(&hx(&c["file"])).unwrap();
         assert_eq!(
@@ -425,6 +432,38 @@ fn keyslots() {
         };
         assert_eq!(kind, c["expected"].as_str().unwrap(), "{}", c["why"]);
     }
+}
+
+#[test]
+fn xwing_keyslots() {
+    let v = load("keyslot_xwing.json");
+    let secret = hx(&v["protector_secret"]);
+    let salt: [u8; 32] = hx(&v["slot_salt"]).try_into().unwrap();
+    let public_key = sealback_core::keyslot::slot_public_key_of(
+        SlotKem::XWing,
+        &ProtectorSecret::new(secret.clone()),
+        &salt,
+    );
+    assert_eq!(public_key.len(), 1216);
+    assert_eq!(
+        hex::encode(&public_key),
+        v["slot_public_key"].as_str().unwrap()
+    );
+    let file = KeySlotFile::decode(&hx(&v["file"])).unwrap();
+    let slot = &file.slots[0];
+    assert_eq!((slot.kem, &slot.public_key), (SlotKem::XWing, &public_key));
+    assert_eq!(
+        hex::encode(&slot.sealed[0].enc),
+        v["sealed"]["enc"].as_str().unwrap()
+    );
+    assert_eq!(slot.sealed[0].enc.len(), 1120);
+    check_keyslot_cases(&v, &secret);
+    let upgraded = &v["valid"][2];
+    let file = KeySlotFile::decode(&hx(&upgraded["file"])).unwrap();
+    let id = upgraded["upgraded_slot"].as_str().unwrap();
+    let slot = file.slots.iter().find(|s| s.id.to_hex() == id).unwrap();
+    assert_eq!(slot.kem, SlotKem::XWing);
+    assert!(file.slots.iter().all(|s| s.kem == SlotKem::XWing));
 }
 
 #[test]

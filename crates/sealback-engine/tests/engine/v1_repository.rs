@@ -156,3 +156,37 @@ async fn a_version_1_repository_takes_new_backups_and_prune_upgrades_its_packs()
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(report.warnings.is_empty(), "{report:?}");
 }
+
+/// The fixture's keys file was written before X-Wing: its recovery-key slot is X25519 (slot
+/// record version 1). Opening with the recovery key moves it to X-Wing on disk (SPEC §6.5a),
+/// vouched for by the keys-file MAC, and it opens again.
+#[tokio::test]
+async fn opening_moves_the_fixtures_x25519_slot_to_xwing() {
+    use sealback_core::keyslot::{KeySlotFile, SlotKem};
+    let keys = |dir: &Path| KeySlotFile::decode(&std::fs::read(dir.join("keys")).unwrap()).unwrap();
+    let before = keys(&fixture().join("repo"));
+    assert!(before.slots.iter().all(|s| s.kem == SlotKem::X25519));
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, repo) = open_copy(tmp.path()).await;
+    let after = keys(&dir);
+    assert_eq!(after.slots.len(), before.slots.len());
+    let slot = &after.slots[0];
+    assert_eq!((slot.id, slot.kem), (before.slots[0].id, SlotKem::XWing));
+    assert_eq!(
+        (slot.public_key.len(), slot.sealed[0].enc.len()),
+        (1216, 1120)
+    );
+    assert_eq!(after.unvouched(repo.keyring()).unwrap(), Some(vec![]));
+    drop(repo);
+    let (_, again) = open_copy_in_place(&dir).await;
+    assert_eq!(keys(&dir), after, "an X-Wing slot is not rewritten");
+    drop(again);
+}
+
+async fn open_copy_in_place(dir: &Path) -> (PathBuf, Repository) {
+    let key = std::fs::read_to_string(fixture().join("recovery-key")).unwrap();
+    let mut protector = RecoveryKeyProtector(RecoveryKey::parse(key.trim()).unwrap());
+    let store = Store::open(dir.to_str().unwrap()).unwrap();
+    let repo = Repository::open(store, &mut protector).await.unwrap();
+    (dir.to_path_buf(), repo)
+}
