@@ -512,11 +512,12 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         .output()
         .unwrap();
     fails(&out, 2, "--operator-key");
+    // `=`: a base64url key may start with '-', which would read as a flag.
+    let operator_key = format!("--operator-key={public}");
     let vault = VaultProcess::start_with(
         &db,
         &[
-            "--operator-key",
-            &public,
+            &operator_key,
             "--key-file",
             key.to_str().unwrap(),
             "--metrics-listen",
@@ -1081,6 +1082,8 @@ fn a_dev_vault_serves_only_on_loopback_and_announces_nothing_it_refuses() {
         .output()
         .unwrap();
     let operator = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // `=`: a base64url key may start with '-', which would read as a flag.
+    let operator_key = format!("--operator-key={operator}");
     for args in [
         vec!["--dev", "--listen", "0.0.0.0:0"],
         vec![
@@ -1092,7 +1095,7 @@ fn a_dev_vault_serves_only_on_loopback_and_announces_nothing_it_refuses() {
             "--tls-key",
             "k.pem",
         ],
-        vec!["--operator-key", &operator, "--listen", "0.0.0.0:0"],
+        vec![operator_key.as_str(), "--listen", "0.0.0.0:0"],
     ] {
         let out = Command::new(BIN)
             .args(["vault", "serve", "--database", &db])
