@@ -1214,6 +1214,7 @@ async fn ui(
             account: settings.account.clone(),
             proof: settings.account_proof.as_ref().map(|p| p.0.clone()),
         },
+        seen_dir: Some(crate::settings::data_dir().join("seen")),
     };
     let server = sealback_ui::UiServer::bind(listen, config)
         .await

@@ -846,8 +846,16 @@ async fn open_with(
         .try_lock_owned()
         .map_err(|_| ApiError::busy())?;
     let mut protector = protector;
+    let config = state.config.clone();
     let slot = on_engine(move || async move {
+        // A keys file older than this device has seen (a rotation undone by whoever writes
+        // to the drive) is refused before anything is unlocked (SPEC §12).
+        let (repo_config, keys) = Repository::read_keyslots(&store).await?;
+        if let Some(record) = config.key_epoch_record(&repo_config.repo_id) {
+            sealback_engine::seen::check_key_epoch(&record, keys.current_epoch)?;
+        }
         let repo = Repository::open(store, protector.as_mut()).await?;
+        remember_key_epoch(&config, &repo);
         let slot = repo.unlocked_slot();
         *guard = Some(repo);
         Ok::<_, ApiError>(slot)
@@ -856,6 +864,19 @@ async fn open_with(
     state.note_use(&slot.to_hex());
     tracing::info!("backup unlocked");
     Ok(Json(json!({"unlocked": true, "key": slot.to_hex()})))
+}
+
+/// Moves this device's record up to the repository's key epoch (after an unlock has
+/// authenticated it, and after a rotation). Best effort: a record that cannot be written loses
+/// the protection, never data.
+fn remember_key_epoch(config: &crate::state::UiConfig, repo: &Repository) {
+    let Some(record) = config.key_epoch_record(&repo.config().repo_id) else {
+        return;
+    };
+    if let Err(e) = sealback_engine::seen::record_key_epoch(&record, repo.keyring().current_epoch())
+    {
+        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
+    }
 }
 
 async fn unlock_passkey_finish(
@@ -1118,6 +1139,7 @@ async fn remove_key(State(state): State<Shared>, Json(req): Json<RemoveKey>) -> 
     if guard.is_none() {
         return Err(ApiError::locked());
     }
+    let config = state.config.clone();
     let outcome = on_engine(move || async move {
         let repo = guard.as_mut().expect("checked above");
         let slot = repo
@@ -1128,6 +1150,7 @@ async fn remove_key(State(state): State<Shared>, Json(req): Json<RemoveKey>) -> 
             .map(|s| s.id)
             .ok_or_else(|| ApiError::bad_request("no such key"))?;
         let removed = repo.remove_slot(slot, req.rotate).await?;
+        remember_key_epoch(&config, repo);
         Ok::<_, ApiError>(json!({
             "removed": slot.to_hex(), "rotated": removed.new_epoch.is_some(),
             "epoch": removed.new_epoch,

@@ -50,6 +50,20 @@ pub struct UiConfig {
     pub hostname: String,
     /// The key vault, for password keys.
     pub vault: VaultSettings,
+    /// Where this device keeps its rollback records (SPEC §12): the highest key epoch it has
+    /// seen of each repository. `None` keeps none (tests).
+    pub seen_dir: Option<PathBuf>,
+}
+
+impl UiConfig {
+    /// This device's record of the highest key epoch it has seen of `repo_id`, if it keeps one.
+    pub fn key_epoch_record(&self, repo_id: &sealback_core::RepoId) -> Option<PathBuf> {
+        let dir = self.seen_dir.as_deref()?;
+        Some(sealback_engine::seen::key_epoch_path(
+            dir,
+            &repo_id.to_hex(),
+        ))
+    }
 }
 
 /// Why a ceremony was started; finishing it does that.

@@ -28,14 +28,19 @@ impl Drop for Running {
 }
 
 async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
-    // reqwest is built without a default TLS provider in this workspace (plain HTTP here).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = UiConfig {
+    start_with(UiConfig {
         repo: repo.display().to_string(),
         paths,
         hostname: "test".into(),
         vault: VaultSettings::default(),
-    };
+        seen_dir: None,
+    })
+    .await
+}
+
+async fn start_with(config: UiConfig) -> Running {
+    // reqwest is built without a default TLS provider in this workspace (plain HTTP here).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
@@ -270,6 +275,7 @@ async fn requests_without_the_token_or_from_another_origin_or_host_are_refused()
             paths: vec![],
             hostname: "t".into(),
             vault: VaultSettings::default(),
+            seen_dir: None,
         },
     )
     .await
@@ -528,6 +534,7 @@ async fn the_launch_file_for_the_browser_opener_is_private_and_holds_the_address
             paths: vec![],
             hostname: "test".into(),
             vault: VaultSettings::default(),
+            seen_dir: None,
         },
     )
     .await
@@ -541,5 +548,64 @@ async fn the_launch_file_for_the_browser_opener_is_private_and_holds_the_address
     assert!(
         !file.display().to_string().contains("code="),
         "the path (what the opener's command line shows) holds no secret"
+    );
+}
+
+/// Adds a 64-digit key through the page's API (turning backup on when `purpose` is setup).
+async fn add_recovery_key(ui: &Running, purpose: &str) -> (String, String) {
+    let (_, shown) = ui
+        .post("/api/recovery-key/begin", json!({ "purpose": purpose }))
+        .await;
+    let key = shown["recovery_key"].as_str().unwrap().to_string();
+    let (code, added) = ui
+        .post(
+            "/api/recovery-key/finish",
+            json!({"ceremony": shown["ceremony"], "confirm": key}),
+        )
+        .await;
+    assert_eq!(code, 200, "{added}");
+    let (_, status) = ui.get("/api/status").await;
+    let id = status["keys"].as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (key, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_keys_file_put_back_from_before_a_rotation_is_refused_by_the_page_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start_with(UiConfig {
+        repo: drive.display().to_string(),
+        paths: vec![],
+        hostname: "test".into(),
+        vault: VaultSettings::default(),
+        seen_dir: Some(dir.path().join("seen")),
+    })
+    .await;
+    let (_, first) = add_recovery_key(&ui, "setup").await;
+    let (second_key, _) = add_recovery_key(&ui, "add_key").await;
+    let before_rotation = std::fs::read(drive.join("keys")).unwrap();
+    let (code, removed) = ui
+        .post("/api/keys/remove", json!({"id": first, "rotate": true}))
+        .await;
+    assert_eq!(code, 200, "{removed}");
+    assert_eq!(removed["rotated"], true);
+    assert_eq!(ui.post("/api/lock", json!({})).await.0, 200);
+
+    // Whoever writes to the drive puts the keys file from before the rotation back.
+    std::fs::write(drive.join("keys"), &before_rotation).unwrap();
+    let (code, e) = ui
+        .post(
+            "/api/unlock/recovery-key",
+            json!({"recovery_key": second_key}),
+        )
+        .await;
+    assert_eq!((code, e["error"].as_str()), (422, Some("integrity")), "{e}");
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(
+        status["unlocked"], false,
+        "nothing was opened under the old key"
     );
 }
