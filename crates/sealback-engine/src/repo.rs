@@ -7,7 +7,7 @@ use sealback_core::config::RepoConfig;
 use sealback_core::index::IndexFile;
 use sealback_core::keyslot::UnlockError;
 use sealback_core::keyslot::{
-    ChangeError, KeySlot, KeySlotFile, SlotId, SlotSummary, SlotTemplate,
+    ChangeError, KeySlot, KeySlotFile, SlotId, SlotKem, SlotSummary, SlotTemplate,
 };
 use sealback_core::object::{self, Compression, ObjectType};
 use sealback_core::pack::{self, BlobEntry};
@@ -242,10 +242,29 @@ impl Repository {
             // record that it has now confirmed the current root key (SPEC §6.5) and move it to
             // X-Wing (§6.5a). Both are SHOULDs: storage that refuses the write (read-only
             // media) must still restore, so only a file that reads back altered is fatal.
+            let moves_to_xwing = slot.kem == SlotKem::XWing
+                && repo
+                    .keyslots
+                    .slots
+                    .iter()
+                    .any(|s| s.id == slot.id && s.kem == SlotKem::X25519);
             let mut next = repo.keyslots.clone();
             next.replace_slot(&repo.keyring, slot)?;
+            // The move to X-Wing is also a rotation: the key epoch goes up, so a device that saw
+            // it refuses the keys file from before (where this slot was X25519, SPEC §12), and
+            // the new root key was never sealed to this slot's X25519 key.
+            let rotated = if moves_to_xwing {
+                Some(next.rotate(&repo.keyring, None, &mut os_rng())?.0)
+            } else {
+                None
+            };
             match repo.write_keyslots(next).await {
-                Ok(()) => tracing::info!("keyslot re-attested at the current key epoch (X-Wing)"),
+                Ok(()) => {
+                    if let Some(keyring) = rotated {
+                        repo.keyring = keyring;
+                    }
+                    tracing::info!("keyslot re-attested at the current key epoch (X-Wing)")
+                }
                 Err(e @ Error::Integrity(_)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not write the re-attested keyslot back")

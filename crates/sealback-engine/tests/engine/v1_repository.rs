@@ -177,10 +177,34 @@ async fn opening_moves_the_fixtures_x25519_slot_to_xwing() {
         (1216, 1120)
     );
     assert_eq!(after.unvouched(repo.keyring()).unwrap(), Some(vec![]));
+    // The move is a rotation: the epoch went up, so a device that saw it refuses the keys file
+    // from before, in which the slot was still X25519 (the rollback record, SPEC §12).
+    assert_eq!(after.current_epoch, before.current_epoch + 1);
+    assert_eq!(repo.keyring().current_epoch(), after.current_epoch);
+    let record = tmp.path().join("seen.keys.json");
+    sealback_engine::seen::record_key_epoch(&record, repo.keyring().current_epoch()).unwrap();
+    assert!(matches!(
+        sealback_engine::seen::check_key_epoch(&record, before.current_epoch),
+        Err(sealback_engine::Error::KeysRolledBack { .. })
+    ));
     drop(repo);
+    // The next unlock by the same key confirms the new epoch (its attestation moves up, the
+    // ordinary re-attestation of SPEC §6.5); from then on the file is stable.
     let (_, again) = open_copy_in_place(&dir).await;
-    assert_eq!(keys(&dir), after, "an X-Wing slot is not rewritten");
     drop(again);
+    let settled = keys(&dir);
+    assert_eq!(
+        settled.current_epoch, after.current_epoch,
+        "no second rotation"
+    );
+    assert_eq!(settled.slots[0].attested_epoch, after.current_epoch);
+    let (_, third) = open_copy_in_place(&dir).await;
+    assert_eq!(
+        keys(&dir),
+        settled,
+        "an X-Wing slot at the current epoch is not rewritten"
+    );
+    drop(third);
 }
 
 async fn open_copy_in_place(dir: &Path) -> (PathBuf, Repository) {
