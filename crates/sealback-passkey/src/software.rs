@@ -196,12 +196,28 @@ impl SoftwareAuthenticator {
     }
 
     fn client_store(&self) -> MemoryStore {
+        let mut store = MemoryStore::new();
+        for record in &self.contents.credentials {
+            match to_passkey(record) {
+                Some(p) => {
+                    store.insert(p.credential_id.to_vec(), p);
+                }
+                // Kept in the file as it is by `absorb`; never offered to a relying party.
+                None => tracing::warn!(
+                    rp_id = %record.rp_id,
+                    "a passkey in the store cannot be read by this version; it is kept, unused"
+                ),
+            }
+        }
+        store
+    }
+
+    /// The records the authenticator never saw (see [`Self::client_store`]).
+    fn undecodable_records(&self) -> impl Iterator<Item = &CredentialRecord> {
         self.contents
             .credentials
             .iter()
-            .filter_map(to_passkey)
-            .map(|p| (p.credential_id.to_vec(), p))
-            .collect()
+            .filter(|r| to_passkey(r).is_none())
     }
 
     /// Takes back what the authenticator changed (new credentials, counters) and saves.
@@ -220,6 +236,7 @@ impl SoftwareAuthenticator {
                 to_record(p, when)
             })
             .collect();
+        records.extend(self.undecodable_records().cloned());
         records.sort_by(|a, b| {
             (a.created_unix, &a.credential_id).cmp(&(b.created_unix, &b.credential_id))
         });

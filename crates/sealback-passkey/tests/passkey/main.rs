@@ -273,3 +273,26 @@ async fn store_file_is_the_spec_layout_a_49_byte_header_and_a_sealed_json_body()
 fn body_len(json: &serde_json::Value) -> usize {
     serde_json::to_vec(json).unwrap().len()
 }
+
+/// A credential this version cannot decode (damaged, or written by a newer version) is kept in
+/// the store file as it is: using the store for another passkey must never delete it.
+#[tokio::test]
+async fn a_credential_that_cannot_be_decoded_is_kept_when_the_store_is_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.sbpk");
+    let pin = || Pin::new("1234".into());
+    let mut p = provider(&path, "1234");
+    p.create(RP, "me", &[1u8; 32]).await.unwrap();
+    let mut contents = p.contents().clone();
+    contents.credentials[0].cose_key = "not a cose key".into();
+    let damaged_id = contents.credentials[0].credential_id.clone();
+    sealback_passkey::store::save(&path, &pin(), &contents, FAST, &mut rng()).unwrap();
+
+    let mut p = SoftwareAuthenticator::open(&path, pin()).unwrap();
+    p.create(RP, "me", &[2u8; 32]).await.unwrap();
+    let kept = SoftwareAuthenticator::open(&path, pin()).unwrap();
+    let credentials = &kept.contents().credentials;
+    assert_eq!(credentials.len(), 2, "the undecodable record was dropped");
+    let damaged = credentials.iter().find(|r| r.credential_id == damaged_id);
+    assert_eq!(damaged.unwrap().cose_key, "not a cose key");
+}
