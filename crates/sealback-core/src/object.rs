@@ -204,13 +204,24 @@ pub fn seal(
     compression: Compression,
     rng: &mut impl CryptoRng,
 ) -> Sealed {
+    let (subkey, epoch, seed) = current_key_and_seed(keyring, ty, rng);
+    seal_with_seed(subkey, epoch, ty, id, body, compression, seed)
+}
+
+/// What every new object is sealed with: the current epoch's subkey for its type, and a fresh
+/// random seed (from which its one-time AEAD key is derived).
+fn current_key_and_seed<'k>(
+    keyring: &'k Keyring,
+    ty: ObjectType,
+    rng: &mut impl CryptoRng,
+) -> (&'k SubKey, u32, [u8; 32]) {
     let epoch = keyring.current_epoch();
     let subkey = keyring
         .object_key(ty, epoch)
         .expect("the current epoch always has keys");
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
-    seal_with_seed(subkey, epoch, ty, id, body, compression, seed)
+    (subkey, epoch, seed)
 }
 
 thread_local! {
@@ -327,12 +338,7 @@ pub fn seal_headerless(
     pad: bool,
     rng: &mut impl CryptoRng,
 ) -> Sealed {
-    let epoch = keyring.current_epoch();
-    let subkey = keyring
-        .object_key(ty, epoch)
-        .expect("the current epoch always has keys");
-    let mut seed = [0u8; 32];
-    rng.fill_bytes(&mut seed);
+    let (subkey, epoch, seed) = current_key_and_seed(keyring, ty, rng);
     seal_headerless_with_seed(subkey, epoch, ty, id, body, compression, pad, seed)
 }
 
