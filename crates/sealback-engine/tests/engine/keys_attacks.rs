@@ -2,7 +2,7 @@
 //! against a real repository on disk. The attacker's side is written from SPEC §2 and §6 with
 //! the `hpke` crate directly, not with sealback's own keyslot code.
 
-use super::{init, opts, same_key, template};
+use super::{backup_at, init, opts, same_key, template};
 use hkdf::Hkdf;
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
@@ -234,14 +234,7 @@ async fn a_format_1_repository_opens_upgrades_and_restores_the_same() {
     sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(5)).unwrap();
     let dir = tmp.path().join("repo");
     let (mut repo, key, _) = repo_with_two_keys(&dir).await;
-    let first = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let first = backup_at(&mut repo, &chats, 1).await.unwrap();
     drop(repo);
     downgrade_to_format_1(&dir);
     assert_eq!(std::fs::read(dir.join("keys")).unwrap()[6], 1);
@@ -307,22 +300,8 @@ async fn attack_deleted_newest_snapshot_is_a_check_problem_with_a_device_record(
     let dir = tmp.path().join("repo");
     let (mut repo, _, _) = repo_with_two_keys(&dir).await;
     let record = tmp.path().join("seen").join("repo.json");
-    backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
-    let newest = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(2),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    backup_at(&mut repo, &chats, 1).await.unwrap();
+    let newest = backup_at(&mut repo, &chats, 2).await.unwrap();
     let r = check::check_with_device_record(&mut repo, false, &NoProgress, &record)
         .await
         .unwrap();

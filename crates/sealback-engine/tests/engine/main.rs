@@ -24,6 +24,15 @@ fn opts(t: i64) -> BackupOptions {
     }
 }
 
+/// One backup of `dir` at time `t` (nanoseconds), without progress.
+async fn backup_at(
+    repo: &mut Repository,
+    dir: &Path,
+    t: i64,
+) -> Result<sealback_engine::backup::BackupReport, sealback_engine::Error> {
+    backup(repo, &[dir.to_path_buf()], &opts(t), &NoProgress).await
+}
+
 fn template() -> SlotTemplate {
     SlotTemplate {
         protector_type: ProtectorType::RECOVERY_KEY,
@@ -62,22 +71,8 @@ async fn unchanged_data_adds_no_blobs_and_snapshots_chain() {
     sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(1)).unwrap();
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let a = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
-    let b = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(2),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let a = backup_at(&mut repo, &chats, 1).await.unwrap();
+    let b = backup_at(&mut repo, &chats, 2).await.unwrap();
     assert!(a.summary.blobs_added > 5);
     // Copying the live database creates and removes its -wal/-shm files, which touches the
     // folder's mtime: at most the one root tree blob is new.
@@ -101,14 +96,7 @@ async fn keys_never_reach_storage() {
     let repo_dir = tmp.path().join("repo");
     let store = Store::open(repo_dir.to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
-    backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    backup_at(&mut repo, &chats, 1).await.unwrap();
     let root = repo.keyring().current_root().expose_secret().to_vec();
     let digits = key.to_secret().expose_secret().to_vec();
     let mut stack = vec![repo_dir];
@@ -145,9 +133,7 @@ async fn large_files_use_content_lists_and_symlinks_restore() {
     std::fs::write(src.join("empty"), b"").unwrap();
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let r = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let r = backup_at(&mut repo, &src, 1).await.unwrap();
     let snap = repo.load_snapshot(&r.snapshot_id).await.unwrap();
     let root = repo.load_tree(&snap.tree).await.unwrap();
     let sealback_core::snapshot::NodeKind::Dir { subtree } = &root.nodes[0].kind else {
@@ -185,9 +171,7 @@ async fn an_interrupted_backup_leaves_earlier_snapshots_intact() {
     std::fs::write(src.join("note.txt"), b"first version").unwrap();
     let store = Store::open(tmp.path().join("repo").to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
-    let first = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let first = backup_at(&mut repo, &src, 1).await.unwrap();
 
     // 20 MiB fills a pack, which is uploaded; then a FIFO stops the backup.
     random_file(&src.join("a-big.bin"), 20 << 20, 4);
@@ -197,9 +181,7 @@ async fn an_interrupted_backup_leaves_earlier_snapshots_intact() {
         .status()
         .unwrap()
         .success());
-    let err = backup(&mut repo, std::slice::from_ref(&src), &opts(2), &NoProgress)
-        .await
-        .unwrap_err();
+    let err = backup_at(&mut repo, &src, 2).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other);
     assert!(
         err.to_string().contains("not a file, folder or symlink"),
@@ -230,9 +212,7 @@ async fn an_interrupted_backup_leaves_earlier_snapshots_intact() {
     // The next run completes once the obstacle is gone.
     std::fs::remove_file(&fifo).unwrap();
     let mut repo = repo;
-    let third = backup(&mut repo, std::slice::from_ref(&src), &opts(3), &NoProgress)
-        .await
-        .unwrap();
+    let third = backup_at(&mut repo, &src, 3).await.unwrap();
     assert!(
         third.summary.bytes_added < 8 << 20,
         "the 16 MiB pack stored before the failure is not uploaded again: {:?}",
@@ -294,9 +274,7 @@ async fn files_unchanged_by_size_and_mtime_are_taken_over_without_reading() {
     let mtime = std::fs::metadata(&photo).unwrap().modified().unwrap();
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    backup_at(&mut repo, &src, 1).await.unwrap();
 
     // Other bytes, same size, the old modification time: by metadata it did not change, so
     // the new snapshot takes the old content over (as restic and borg do).
@@ -307,9 +285,7 @@ async fn files_unchanged_by_size_and_mtime_are_taken_over_without_reading() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let second = backup(&mut repo, std::slice::from_ref(&src), &opts(2), &NoProgress)
-        .await
-        .unwrap();
+    let second = backup_at(&mut repo, &src, 2).await.unwrap();
     assert_eq!(
         second.summary.blobs_added, 0,
         "nothing new: {:?}",
@@ -336,9 +312,7 @@ async fn files_unchanged_by_size_and_mtime_are_taken_over_without_reading() {
         .unwrap()
         .set_modified(mtime + std::time::Duration::from_secs(5))
         .unwrap();
-    let third = backup(&mut repo, std::slice::from_ref(&src), &opts(3), &NoProgress)
-        .await
-        .unwrap();
+    let third = backup_at(&mut repo, &src, 3).await.unwrap();
     let out = tmp.path().join("out3");
     restore::restore(&mut repo, &third.snapshot_id, &out, &NoProgress)
         .await
@@ -379,9 +353,7 @@ async fn an_incremental_of_a_database_stores_only_the_pages_that_changed() {
     assert!(db_len > 5 << 20, "{db_len}");
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let first = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let first = backup_at(&mut repo, &src, 1).await.unwrap();
 
     // 40 rows changed, scattered over the whole file: 40 table pages (and the WAL header page).
     for i in 0..40i64 {
@@ -393,9 +365,7 @@ async fn an_incremental_of_a_database_stores_only_the_pages_that_changed() {
     }
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .unwrap();
-    let second = backup(&mut repo, std::slice::from_ref(&src), &opts(2), &NoProgress)
-        .await
-        .unwrap();
+    let second = backup_at(&mut repo, &src, 2).await.unwrap();
     // Content-defined chunks of ~1 MiB would store nearly the whole file again.
     assert!(
         second.summary.bytes_added < 512 << 10,
@@ -565,14 +535,7 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
     assert_eq!(err.kind(), ErrorKind::Other);
     let snaps = repo.list_snapshots().await.unwrap();
     assert_eq!(snaps.len(), 1);
-    let second = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(2),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let second = backup_at(&mut repo, &chats, 2).await.unwrap();
     assert!(second.summary.bytes_added > 0);
 }
 
@@ -607,9 +570,7 @@ async fn a_file_from_1960_restores_with_its_1960_mtime() {
     }
     let store = Store::open("memory://").unwrap();
     let (mut repo, _) = init(&store).await;
-    let r = backup(&mut repo, std::slice::from_ref(&src), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let r = backup_at(&mut repo, &src, 1).await.unwrap();
     let out = tmp.path().join("out");
     restore::restore(&mut repo, &r.snapshot_id, &out, &NoProgress)
         .await

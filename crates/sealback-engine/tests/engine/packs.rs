@@ -5,7 +5,7 @@
 //! (a clear `01 ‖ type ‖ epoch` header before every object, the header length in clear) they
 //! recovered every blob boundary and size.
 
-use super::{init, opts};
+use super::{backup_at, init, opts};
 use sealback_corpus::ChatStoreSpec;
 use sealback_engine::backup::backup;
 use sealback_engine::progress::NoProgress;
@@ -72,14 +72,7 @@ async fn backed_up_chat_store() -> (tempfile::TempDir, PathBuf, sealback_engine:
     let repo_dir = tmp.path().join("repo");
     let store = Store::open(repo_dir.to_str().unwrap()).unwrap();
     let (mut repo, _) = init(&store).await;
-    backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    backup_at(&mut repo, &chats, 1).await.unwrap();
     (tmp, repo_dir, repo)
 }
 

@@ -1,6 +1,6 @@
 //! Forget, prune and the repository lock.
 
-use super::{init, opts, random_file, same_key};
+use super::{backup_at, init, opts, random_file, same_key};
 use sealback_core::lock::LockKind;
 use sealback_engine::backup::{backup, BackupOptions};
 use sealback_engine::forget::{forget, ForgetTarget, KeepPolicy};
@@ -193,13 +193,9 @@ async fn half_used_pack(tmp: &Path) -> HalfUsed {
     std::fs::create_dir_all(&dir).unwrap();
     random_file(&dir.join("keep"), 200_000, 1);
     random_file(&dir.join("drop"), 200_000, 2);
-    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let first = backup_at(&mut repo, &dir, 1).await.unwrap();
     std::fs::remove_file(dir.join("drop")).unwrap();
-    let second = backup(&mut repo, std::slice::from_ref(&dir), &opts(2), &NoProgress)
-        .await
-        .unwrap();
+    let second = backup_at(&mut repo, &dir, 2).await.unwrap();
     forget(
         &mut repo,
         &ForgetTarget::Snapshots(vec![first.snapshot_id.to_hex()]),
@@ -328,14 +324,7 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
         "a refused prune changed storage"
     );
     // Backups, checks and restores run side by side.
-    backup(
-        &mut repo,
-        std::slice::from_ref(&dir),
-        &opts(10),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    backup_at(&mut repo, &dir, 10).await.unwrap();
     held.release().await;
 
     // Now a prune holds the repository: a backup is refused and writes nothing.
@@ -343,14 +332,7 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
         .await
         .unwrap();
     let before = objects(&store).await;
-    let err = backup(
-        &mut repo,
-        std::slice::from_ref(&dir),
-        &opts(11),
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = backup_at(&mut repo, &dir, 11).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
     let err = restore::restore(
         &mut repo,
@@ -368,14 +350,7 @@ async fn prune_and_backup_exclude_each_other_and_a_refused_one_changes_nothing()
     // it first and so does not refer to repacked or deleted packs.
     prune(&mut other, &repack_all(), &NoProgress).await.unwrap();
     random_file(&dir.join("f9"), 50_000, 99);
-    let last = backup(
-        &mut repo,
-        std::slice::from_ref(&dir),
-        &opts(12),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let last = backup_at(&mut repo, &dir, 12).await.unwrap();
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     restores_identically(&mut repo, &last.snapshot_id, &dir).await;
@@ -390,9 +365,7 @@ async fn a_backup_whose_lock_went_stale_and_was_removed_commits_nothing() {
     let (mut repo, key) = init(&store).await;
     std::fs::create_dir_all(&dir).unwrap();
     random_file(&dir.join("a"), 100_000, 1);
-    let first = backup(&mut repo, std::slice::from_ref(&dir), &opts(1), &NoProgress)
-        .await
-        .unwrap();
+    let first = backup_at(&mut repo, &dir, 1).await.unwrap();
     for f in 0..8u8 {
         random_file(&dir.join(format!("new{f}")), 400_000, 10 + f);
     }
