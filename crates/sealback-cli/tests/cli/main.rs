@@ -77,6 +77,24 @@ impl World {
         dir
     }
 
+    /// Adds a second recovery key (written to a file in the world) and returns its slot id.
+    fn add_recovery_key(&self, name: &str) -> String {
+        let file = self.root.join(format!("{name}.txt"));
+        let added = self.json(&[
+            "key",
+            "add",
+            "recovery-key",
+            "--name",
+            name,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        added["id"]
+            .as_str()
+            .expect("key add reports the new id")
+            .to_string()
+    }
+
     fn backup(&self, dir: &Path) -> Value {
         self.json(&["backup", dir.to_str().unwrap()])
     }
@@ -766,20 +784,7 @@ fn attack_a_replayed_pre_rotation_keys_file_is_refused() {
     w.init();
     let chats = w.chats(21);
     w.backup(&chats);
-    let lost_key = w.root.join("lost.txt");
-    let added = w.json(&[
-        "key",
-        "add",
-        "recovery-key",
-        "--name",
-        "lost phone",
-        "--out",
-        lost_key.to_str().unwrap(),
-    ]);
-    let lost_id = added["id"]
-        .as_str()
-        .expect("key add reports the new id")
-        .to_string();
+    let lost_id = w.add_recovery_key("lost phone");
     let saved = std::fs::read(w.repo.join("keys")).unwrap();
 
     let removed = w.json(&["key", "remove", &lost_id, "--rotate"]);
@@ -861,15 +866,7 @@ fn attack_an_injected_key_is_named_and_refused_before_a_rotation() {
     use sealback_core::{Keyring, ProtectorSecret, RootKey};
     let w = World::new();
     w.init();
-    let lost_key = w.root.join("lost.txt");
-    let added = w.json(&[
-        "key",
-        "add",
-        "recovery-key",
-        "--out",
-        lost_key.to_str().unwrap(),
-    ]);
-    let lost_id = added["id"].as_str().unwrap().to_string();
+    let lost_id = w.add_recovery_key("lost phone");
     let keys = w.repo.join("keys");
     let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
     // A slot the attacker made for a secret of its own, under a root key of its own.

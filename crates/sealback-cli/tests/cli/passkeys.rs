@@ -1,6 +1,7 @@
 //! The passkey protector through the CLI: each "device" has its own HOME, and copying the
 //! passkey store file stands for a synced password manager.
 
+use super::{assert_exit, assert_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -50,25 +51,9 @@ impl Device {
 
     fn json(&self, pin: &str, args: &[&str]) -> Value {
         let out = self.run(pin, &[&["--json"], args].concat());
-        ok(&out);
+        assert_ok(&out);
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
 }
 
 fn chats(root: &Path, seed: u64) -> PathBuf {
@@ -113,7 +98,7 @@ fn a_synced_passkey_restores_on_a_new_device_and_others_fail() {
     let b = Device::new(tmp.path(), "device-b", &repo);
     copy_store(&a, &b);
     let target = tmp.path().join("device-b-restore");
-    ok(&b.run(
+    assert_ok(&b.run(
         "1234",
         &["restore", "latest", "--target", target.to_str().unwrap()],
     ));
@@ -123,10 +108,10 @@ fn a_synced_passkey_restores_on_a_new_device_and_others_fail() {
     assert_eq!(listed[0]["id"], snap["snapshot_id"]);
 
     // A wrong PIN.
-    fails(&b.run("4321", &["snapshots"]), 3, "wrong PIN");
+    assert_exit(&b.run("4321", &["snapshots"]), 3, "wrong PIN");
     // A passkey from another store.
     let c_own = Device::new(tmp.path(), "device-c", &tmp.path().join("other-cloud"));
-    ok(&c_own.run("1234", &["init", "--passkey", "--no-recovery-key"]));
+    assert_ok(&c_own.run("1234", &["init", "--passkey", "--no-recovery-key"]));
     let c = Device::new(tmp.path(), "device-c", &repo);
     fails(
         &c.run("1234", &["snapshots"]),
@@ -140,7 +125,7 @@ fn a_synced_passkey_restores_on_a_new_device_and_others_fail() {
         .args(["snapshots"])
         .output()
         .unwrap();
-    fails(&out, 3, "needs the passkey store's PIN");
+    assert_exit(&out, 3, "needs the passkey store's PIN");
     // The recovery key still opens it.
     let out = b
         .cmd("1234")
@@ -151,7 +136,7 @@ fn a_synced_passkey_restores_on_a_new_device_and_others_fail() {
         ])
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
 }
 
 #[test]
@@ -161,7 +146,7 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
     let phone = Device::new(tmp.path(), "phone", &repo);
     let laptop = Device::new(tmp.path(), "laptop", &repo);
     let key_file = tmp.path().join("recovery.txt");
-    ok(&phone.run(
+    assert_ok(&phone.run(
         "1111",
         &[
             "--recovery-key-file",
@@ -187,10 +172,10 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
     );
     let laptop_slot = added["id"].as_str().unwrap().to_string();
     let chats = chats(tmp.path(), 12);
-    ok(&phone.run("1111", &["backup", chats.to_str().unwrap()]));
+    assert_ok(&phone.run("1111", &["backup", chats.to_str().unwrap()]));
     // Either passkey unlocks.
-    ok(&phone.run("1111", &["snapshots"]));
-    ok(&laptop.run("2222", &["snapshots"]));
+    assert_ok(&phone.run("1111", &["snapshots"]));
+    assert_ok(&laptop.run("2222", &["snapshots"]));
     let keys = phone.json("1111", &["key", "list"]);
     let types: Vec<&str> = keys["keys"]
         .as_array()
@@ -213,7 +198,7 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
 
     // The remaining passkey and the recovery key open the new snapshot; the laptop's does not.
     let t1 = tmp.path().join("r1");
-    ok(&phone.run(
+    assert_ok(&phone.run(
         "1111",
         &[
             "restore",
@@ -239,7 +224,7 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
         ])
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     fails(
         &laptop.run("2222", &["snapshots"]),
         3,
@@ -266,13 +251,13 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
         .arg(tmp.path().join("spare.txt"))
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     let spare = phone.json("1111", &["key", "list"])["keys"][2]["id"]
         .as_str()
         .unwrap()
         .to_string();
     let out = phone.run("1111", &["key", "remove", &spare, "--rotate"]);
-    ok(&out);
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Snapshots made before stay readable"),
@@ -291,10 +276,10 @@ fn a_provider_without_prf_is_told_the_alternatives_and_nothing_is_created() {
         .args(["init", "--passkey"])
         .output()
         .unwrap();
-    fails(&out, 1, "does not support the PRF extension");
+    assert_exit(&out, 1, "does not support the PRF extension");
     assert!(String::from_utf8_lossy(&out.stderr).contains("recovery key"));
     assert!(!repo.join("config").exists(), "no repository without a key");
-    ok(&d.run(
+    assert_ok(&d.run(
         "1",
         &[
             "--recovery-key-file",
@@ -316,7 +301,7 @@ fn skipping_the_recovery_key_needs_a_flag_and_warns() {
         "--no-recovery-key without --passkey is a usage error"
     );
     let out = d.run("1", &["init", "--passkey", "--no-recovery-key"]);
-    ok(&out);
+    assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no recovery key was made") && stderr.contains("gone for good"),
@@ -326,5 +311,5 @@ fn skipping_the_recovery_key_needs_a_flag_and_warns() {
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     // The only key cannot be removed.
     let id = keys["keys"][0]["id"].as_str().unwrap().to_string();
-    fails(&d.run("1", &["key", "remove", &id]), 1, "only key");
+    assert_exit(&d.run("1", &["key", "remove", &id]), 1, "only key");
 }
