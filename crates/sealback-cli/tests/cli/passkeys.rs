@@ -113,7 +113,7 @@ fn a_synced_passkey_restores_on_a_new_device_and_others_fail() {
     let c_own = Device::new(tmp.path(), "device-c", &tmp.path().join("other-cloud"));
     assert_ok(&c_own.run("1234", &["init", "--passkey", "--no-recovery-key"]));
     let c = Device::new(tmp.path(), "device-c", &repo);
-    fails(
+    assert_exit(
         &c.run("1234", &["snapshots"]),
         3,
         "no passkey in this passkey store belongs to this backup",
@@ -225,7 +225,7 @@ fn two_passkeys_then_rotation_locks_out_the_removed_one() {
         .output()
         .unwrap();
     assert_ok(&out);
-    fails(
+    assert_exit(
         &laptop.run("2222", &["snapshots"]),
         3,
         "no passkey in this passkey store belongs to this backup",
