@@ -116,12 +116,7 @@ async fn account_proofs_gate_registration_and_login() {
         c.register("olivia", &for_other, &pw, &secret(), None).await,
         "another account",
     );
-    assert!(!v
-        .vault
-        .db()
-        .has_record("olivia".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert!(!v.holds("olivia", RecordKind::Password).await);
 
     let register = proof(&op, "olivia", Scope::Register, &clock);
     let params = c
@@ -133,11 +128,7 @@ async fn account_proofs_gate_registration_and_login() {
     refused(c.login(&params, &pw, "").await, "required");
     refused(c.login(&params, &pw, &for_other).await, "another account");
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("olivia".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.attempts("olivia", RecordKind::Password).await,
         0
     );
 
@@ -205,11 +196,7 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
     assert_eq!(body.error, "rate_limited");
     assert_eq!(body.retry_after_seconds, Some(retry));
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("pat".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.attempts("pat", RecordKind::Password).await,
         3
     );
     // After the wait, one more (the right one) goes through.
@@ -411,11 +398,41 @@ async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
     let body: sealback_proto::ErrorReply = r.json().await.unwrap();
     assert_eq!(body.error, "session_expired");
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("wes".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.attempts("wes", RecordKind::Password).await,
         1
     );
+}
+
+/// Issue 14 item 1: a `register` proof named no vault, so whoever saw one at vault A (its
+/// operator, its logs, a relay) could replace the account's record at vault B, which trusts
+/// the same operator key: the owner's key at B is gone.
+#[tokio::test]
+async fn a_register_proof_for_one_vault_is_refused_by_another() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (op, _) = OperatorSigner::generate();
+    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let a = operator_vault(dir_a.path(), &op, clock.clone(), |_| {}).await;
+    let b = operator_vault(dir_b.path(), &op, clock.clone(), |_| {}).await;
+    let pw = Password::new("olivia's password".into());
+    let at_b = VaultClient::new(&b.url).unwrap();
+    let for_b = proof(&op, "olivia", Scope::Register, &clock);
+    let params = at_b
+        .register("olivia", &for_b, &pw, &secret(), None)
+        .await
+        .unwrap();
+    // A proof the operator issued for vault A, replayed at vault B.
+    let for_a = proof(&op, "olivia", Scope::Register, &clock);
+    VaultClient::new(&a.url)
+        .unwrap()
+        .register("olivia", &for_a, &pw, &secret(), None)
+        .await
+        .unwrap();
+    let attacker = Password::new("the attacker's".into());
+    let other = sealback_core::ProtectorSecret::new(vec![0x66; 32]);
+    let replayed = at_b.register("olivia", &for_a, &attacker, &other, None).await;
+    refused(replayed, "another key vault");
+    // The owner's record at B is untouched.
+    let login = proof(&op, "olivia", Scope::Login, &clock);
+    let got = at_b.login(&params, &pw, &login).await.unwrap();
+    assert_eq!(got.expose_secret(), secret().expose_secret());
 }

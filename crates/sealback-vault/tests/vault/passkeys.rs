@@ -2,6 +2,7 @@
 //! passkey provider, configured without PRF) as the client.
 
 use super::{start_with, Running};
+use sealback_testkit::vault_attacker as raw;
 use sealback_core::passkey::KdfParams;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{SoftwareAuthenticator, WebAuthnClient};
@@ -31,6 +32,23 @@ pub(crate) fn provider(dir: &Path, name: &str) -> SoftwareAuthenticator {
     .unwrap()
 }
 
+/// A new passkey `name` (a provider without PRF) registered to `account` at the vault at `url`
+/// with a development proof; the provider, to assert with later.
+pub(crate) async fn registered_passkey(
+    url: &str,
+    dir: &Path,
+    account: &str,
+    name: &str,
+) -> SoftwareAuthenticator {
+    let mut passkey = provider(dir, name);
+    VaultClient::new(url)
+        .unwrap()
+        .passkey_register(account, "dev", None, &mut passkey)
+        .await
+        .unwrap();
+    passkey
+}
+
 pub(crate) fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
     let mut options = VaultOptions {
         dev_accounts: true,
@@ -53,25 +71,6 @@ pub(crate) async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOption
     .await
 }
 
-/// Whether the vault holds a passkey record for `account`.
-async fn holds_passkey(v: &Running, account: &str) -> bool {
-    v.vault
-        .db()
-        .has_record(account.into(), RecordKind::Passkey)
-        .await
-        .unwrap()
-}
-
-async fn post(url: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{url}{path}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or_default())
-}
 
 #[tokio::test]
 async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_secret() {
@@ -85,7 +84,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(params.rp_id, "localhost");
     assert_eq!(params.account, "alice");
-    assert!(holds_passkey(&v, "alice").await);
+    assert!(v.holds("alice", RecordKind::Passkey).await);
     // Another device with a copy of the synced passkey store.
     std::fs::copy(
         tmp.path().join("phone.sbpk"),
@@ -100,11 +99,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
     assert_eq!(again.expose_secret(), secret.expose_secret());
     assert!(session.token.starts_with("sbs1."));
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("alice".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
+        v.attempts("alice", RecordKind::Passkey).await,
         0
     );
     // The storage share matters: the vault's share alone does not make the secret.
@@ -148,7 +143,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
     // A real assertion by the wrong credential, posted to bob's login: verified and refused.
     let origin = passkey_origin("localhost", &v.url).unwrap();
     for expected_remaining in (0..9).rev() {
-        let (status, start) = post(
+        let (status, start) = raw::post_json(
             &v.url,
             "/v1/passkey/login/start",
             &serde_json::json!({"account": "bob"}),
@@ -161,7 +156,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
             .unwrap()
             .remove("allowCredentials");
         let assertion = wrong.get_assertion(&origin, &options).await.unwrap();
-        let (status, reply) = post(
+        let (status, reply) = raw::post_json(
             &v.url,
             "/v1/passkey/login/finish",
             &serde_json::json!({"session": start["session"], "credential": assertion}),
@@ -172,7 +167,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         assert_eq!(reply["attempts_remaining"], expected_remaining);
     }
     // Ten failures: the record and its credentials are gone; the right passkey is too late.
-    assert!(!holds_passkey(&v, "bob").await);
+    assert!(!v.holds("bob", RecordKind::Passkey).await);
     match client.passkey_login(&params, "dev", &mut right).await {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
@@ -182,7 +177,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         .iter()
         .any(|e| e.account == "bob" && e.outcome == "locked"));
     // The other account is untouched.
-    assert!(holds_passkey(&v, "mallory").await);
+    assert!(v.holds("mallory", RecordKind::Passkey).await);
 }
 
 /// Issue 14: each record has its own count, lowered only by a successful login of its kind
@@ -223,17 +218,12 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
     }
     // A verified passkey resets the passkey's count, not the password's.
     client.passkey_login(&params, "dev", &mut pk).await.unwrap();
-    let db = v.vault.db();
     assert_eq!(
-        db.attempts("carol".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
+        v.attempts("carol", RecordKind::Passkey).await,
         0
     );
     assert_eq!(
-        db.attempts("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.attempts("carol", RecordKind::Password).await,
         5
     );
     client
@@ -245,9 +235,7 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
         .await
         .unwrap();
     assert_eq!(
-        db.attempts("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.attempts("carol", RecordKind::Password).await,
         0
     );
 }
@@ -264,14 +252,14 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
         .unwrap();
     let origin = passkey_origin("localhost", &v.url).unwrap();
     let login = serde_json::json!({"account": "dana"});
-    let start = |_: ()| post(&v.url, "/v1/passkey/login/start", &login);
+    let start = |_: ()| raw::post_json(&v.url, "/v1/passkey/login/start", &login);
     let (_, first) = start(()).await;
     let assertion = pk.get_assertion(&origin, &first["options"]).await.unwrap();
     let body = serde_json::json!({"session": first["session"], "credential": assertion});
-    let (status, ok) = post(&v.url, "/v1/passkey/login/finish", &body).await;
+    let (status, ok) = raw::post_json(&v.url, "/v1/passkey/login/finish", &body).await;
     assert_eq!(status, 200, "{ok}");
     // The same request again: its session is spent.
-    let (status, again) = post(&v.url, "/v1/passkey/login/finish", &body).await;
+    let (status, again) = raw::post_json(&v.url, "/v1/passkey/login/finish", &body).await;
     assert_eq!(
         (status, again["error"].as_str()),
         (410, Some("session_expired"))
@@ -279,7 +267,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
     // The old assertion under a new challenge: refused and counted.
     let (_, second) = start(()).await;
     let replay = serde_json::json!({"session": second["session"], "credential": assertion});
-    let (status, refused) = post(&v.url, "/v1/passkey/login/finish", &replay).await;
+    let (status, refused) = raw::post_json(&v.url, "/v1/passkey/login/finish", &replay).await;
     assert_eq!(
         (status, refused["error"].as_str()),
         (401, Some("login_failed")),
@@ -290,7 +278,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
     let (_, third) = start(()).await;
     let evil = sealback_passkey::Url::parse("https://evil.localhost").unwrap();
     let crossed = pk.get_assertion(&evil, &third["options"]).await.unwrap();
-    let (status, refused) = post(
+    let (status, refused) = raw::post_json(
         &v.url,
         "/v1/passkey/login/finish",
         &serde_json::json!({"session": third["session"], "credential": crossed}),
@@ -303,11 +291,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
     );
     // Counted: the replay and the crossed assertion (the first login's success reset it).
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("dana".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
+        v.attempts("dana", RecordKind::Passkey).await,
         2
     );
     let audit = v.vault.db().audit_log(20).await.unwrap();
@@ -471,7 +455,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         credential
     };
     // Registration.
-    let (_, start) = post(
+    let (_, start) = raw::post_json(
         &v.url,
         "/v1/passkey/register/start",
         &serde_json::json!({"account": "ivan", "proof": "dev"}),
@@ -481,7 +465,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         .create_credential(&origin, &start["options"])
         .await
         .unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/register/finish",
         &serde_json::json!({"session": start["session"], "credential": with_prf(created.clone())}),
@@ -494,9 +478,9 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     );
     assert!(reply["message"].as_str().unwrap().contains("PRF"));
     assert!(!reply.to_string().contains(&prf_b64));
-    assert!(!holds_passkey(&v, "ivan").await);
+    assert!(!v.holds("ivan", RecordKind::Passkey).await);
     // The same credential without it registers.
-    let (status, _) = post(
+    let (status, _) = raw::post_json(
         &v.url,
         "/v1/passkey/register/finish",
         &serde_json::json!({"session": start["session"], "credential": created}),
@@ -504,14 +488,14 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     .await;
     assert_eq!(status, 200);
     // Login and sign-in.
-    let (_, login) = post(
+    let (_, login) = raw::post_json(
         &v.url,
         "/v1/passkey/login/start",
         &serde_json::json!({"account": "ivan"}),
     )
     .await;
     let asserted = pk.get_assertion(&origin, &login["options"]).await.unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/login/finish",
         &serde_json::json!({"session": login["session"], "credential": with_prf(asserted)}),
@@ -521,9 +505,9 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         (status, reply["error"].as_str()),
         (400, Some("bad_request"))
     );
-    let (_, signin) = post(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
+    let (_, signin) = raw::post_json(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
     let asserted = pk.get_assertion(&origin, &signin["options"]).await.unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/signin/finish",
         &serde_json::json!({"session": signin["session"], "credential": with_prf(asserted)}),
@@ -548,7 +532,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
 async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |o| o.relying_party = None).await;
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/login/start",
         &serde_json::json!({"account": "judy"}),
@@ -559,11 +543,7 @@ async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
         (501, Some("not_configured"))
     );
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("judy".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
+        v.attempts("judy", RecordKind::Passkey).await,
         0
     );
 }
@@ -604,21 +584,9 @@ async fn the_last_guess_puts_every_record_back_when_right(
     // The tenth, through the other vault process: right.
     let (got, _) = b.passkey_login(&params, "dev", &mut pk).await.unwrap();
     assert_eq!(got.expose_secret(), secret.expose_secret());
-    let db = second.vault.db();
-    assert_eq!(
-        db.attempts("kim".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
-    assert!(db
-        .has_record("kim".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
-    assert!(db
-        .has_record("kim".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert_eq!(second.attempts("kim", RecordKind::Passkey).await, 0);
+    assert!(second.holds("kim", RecordKind::Passkey).await);
+    assert!(second.holds("kim", RecordKind::Password).await);
     let opened = a.login(&password_params, &password, "").await.unwrap();
     assert_eq!(opened.expose_secret(), &[9u8; 32][..]);
 }
@@ -669,7 +637,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
     }
-    assert!(!holds_passkey(&b, "lee").await);
+    assert!(!b.holds("lee", RecordKind::Passkey).await);
 }
 
 #[tokio::test]
@@ -800,11 +768,7 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         store_before
     );
     assert_eq!(
-        v.vault
-            .db()
-            .attempts("olga".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
+        v.attempts("olga", RecordKind::Passkey).await,
         0
     );
     let (again, _) = VaultClient::new(&v.url)
