@@ -71,10 +71,7 @@ async fn register_start_is_no_uncounted_password_oracle() {
         found, None,
         "register/start let a register-proof holder test passwords offline"
     );
-    assert_eq!(
-        v.attempts("alice", RecordKind::Password).await,
-        1
-    );
+    assert_eq!(v.attempts("alice", RecordKind::Password).await, 1);
     assert!(v.holds("alice", RecordKind::Password).await);
     audit_has(&v, "alice", "register_start").await;
 }

@@ -1,6 +1,7 @@
 //! The vault over real HTTP on loopback, with a real SQLite database.
 
 use sealback_core::ProtectorSecret;
+use sealback_proto::proof::{Claims, OperatorSigner, Scope};
 use sealback_vault::db::{Db, RecordKind};
 use sealback_vault::limits::RateLimit;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
@@ -81,8 +82,32 @@ impl Running {
 
     /// The guesses counted against `account`'s record of `kind`.
     async fn attempts(&self, account: &str, kind: RecordKind) -> u32 {
-        self.vault.db().attempts(account.into(), kind).await.unwrap()
+        self.vault
+            .db()
+            .attempts(account.into(), kind)
+            .await
+            .unwrap()
     }
+}
+
+/// An account proof `op` signs for `account` with `scope` at the vault `v` (its audience),
+/// valid for five minutes from `now`.
+fn proof_at(op: &OperatorSigner, v: &Running, account: &str, scope: Scope, now: i64) -> String {
+    op.issue(&Claims {
+        account: account.into(),
+        scope,
+        aud: Some(v.vault.id()),
+        iat: now,
+        exp: now + 300,
+    })
+}
+
+/// Seconds since the Unix epoch, for proofs checked by a vault on the system clock.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn secret() -> ProtectorSecret {
@@ -122,10 +147,7 @@ async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
     c.login(&params, &Password::new("correct horse".into()), "")
         .await
         .unwrap();
-    assert_eq!(
-        v.attempts("alice", RecordKind::Password).await,
-        0
-    );
+    assert_eq!(v.attempts("alice", RecordKind::Password).await, 0);
 }
 
 #[tokio::test]
@@ -173,10 +195,7 @@ async fn the_tenth_guess_may_still_be_right() {
         v.holds("carol", RecordKind::Password).await,
         "a right last guess keeps the record"
     );
-    assert_eq!(
-        v.attempts("carol", RecordKind::Password).await,
-        0
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

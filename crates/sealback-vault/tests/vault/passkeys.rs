@@ -1,12 +1,12 @@
 //! The vault's WebAuthn relying party end to end over HTTP, with passkey-rs (the software
 //! passkey provider, configured without PRF) as the client.
 
-use super::{start_with, Running};
-use sealback_testkit::vault_attacker as raw;
+use super::{proof_at, start_with, unix_now, Running};
 use sealback_core::passkey::KdfParams;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{SoftwareAuthenticator, WebAuthnClient};
-use sealback_proto::proof::{Claims, OperatorSigner, Scope};
+use sealback_proto::proof::{OperatorSigner, Scope};
+use sealback_testkit::vault_attacker as raw;
 use sealback_vault::db::RecordKind;
 use sealback_vault::limits::RateLimit;
 use sealback_vault::passkeys::RelyingParty;
@@ -71,7 +71,6 @@ pub(crate) async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOption
     .await
 }
 
-
 #[tokio::test]
 async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_secret() {
     let tmp = tempfile::tempdir().unwrap();
@@ -98,10 +97,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(again.expose_secret(), secret.expose_secret());
     assert!(session.token.starts_with("sbs1."));
-    assert_eq!(
-        v.attempts("alice", RecordKind::Passkey).await,
-        0
-    );
+    assert_eq!(v.attempts("alice", RecordKind::Passkey).await, 0);
     // The storage share matters: the vault's share alone does not make the secret.
     let mut other = params.clone();
     other.storage_share = zeroize::Zeroizing::new([0u8; 32]);
@@ -218,14 +214,8 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
     }
     // A verified passkey resets the passkey's count, not the password's.
     client.passkey_login(&params, "dev", &mut pk).await.unwrap();
-    assert_eq!(
-        v.attempts("carol", RecordKind::Passkey).await,
-        0
-    );
-    assert_eq!(
-        v.attempts("carol", RecordKind::Password).await,
-        5
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Passkey).await, 0);
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 5);
     client
         .login(
             &password_params,
@@ -234,10 +224,7 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        v.attempts("carol", RecordKind::Password).await,
-        0
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 0);
 }
 
 #[tokio::test]
@@ -290,10 +277,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
         "{refused}"
     );
     // Counted: the replay and the crossed assertion (the first login's success reset it).
-    assert_eq!(
-        v.attempts("dana", RecordKind::Passkey).await,
-        2
-    );
+    assert_eq!(v.attempts("dana", RecordKind::Passkey).await, 2);
     let audit = v.vault.db().audit_log(20).await.unwrap();
     assert!(
         audit
@@ -336,24 +320,13 @@ async fn a_cloned_passkey_whose_counter_went_back_is_refused_and_reported() {
 async fn passkey_sign_in_names_the_account_and_its_session_can_stand_in_for_the_proof() {
     let tmp = tempfile::tempdir().unwrap();
     let op = OperatorSigner::from_seed(&[0x5e; 32]);
-    let proof = |account: &str| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        op.issue(&Claims {
-            account: account.into(),
-            scope: Scope::Register,
-            iat: now,
-            exp: now + 300,
-        })
-    };
     let v = passkey_vault(tmp.path(), |o| {
         o.dev_accounts = false;
         o.operator_keys = vec![op.public_key()];
         o.sessions_as_proof = true;
     })
     .await;
+    let proof = |account: &str| proof_at(&op, &v, account, Scope::Register, unix_now());
     let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, secret) = client
@@ -409,21 +382,12 @@ async fn passkey_sign_in_names_the_account_and_its_session_can_stand_in_for_the_
 async fn without_the_operators_consent_a_session_is_no_account_proof() {
     let tmp = tempfile::tempdir().unwrap();
     let op = OperatorSigner::from_seed(&[0x5e; 32]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let proof = op.issue(&Claims {
-        account: "heidi".into(),
-        scope: Scope::Register,
-        iat: now,
-        exp: now + 300,
-    });
     let v = passkey_vault(tmp.path(), |o| {
         o.dev_accounts = false;
         o.operator_keys = vec![op.public_key()];
     })
     .await;
+    let proof = proof_at(&op, &v, "heidi", Scope::Register, unix_now());
     let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, _) = client
@@ -505,7 +469,8 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         (status, reply["error"].as_str()),
         (400, Some("bad_request"))
     );
-    let (_, signin) = raw::post_json(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
+    let (_, signin) =
+        raw::post_json(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
     let asserted = pk.get_assertion(&origin, &signin["options"]).await.unwrap();
     let (status, reply) = raw::post_json(
         &v.url,
@@ -542,10 +507,7 @@ async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
         (status, reply["error"].as_str()),
         (501, Some("not_configured"))
     );
-    assert_eq!(
-        v.attempts("judy", RecordKind::Passkey).await,
-        0
-    );
+    assert_eq!(v.attempts("judy", RecordKind::Passkey).await, 0);
 }
 
 /// Nine failures, then the right passkey on the last allowed guess: the passkey record taken
@@ -767,10 +729,7 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         std::fs::read(tmp.path().join("p.sbpk")).unwrap(),
         store_before
     );
-    assert_eq!(
-        v.attempts("olga", RecordKind::Passkey).await,
-        0
-    );
+    assert_eq!(v.attempts("olga", RecordKind::Passkey).await, 0);
     let (again, _) = VaultClient::new(&v.url)
         .unwrap()
         .passkey_login(&params, "dev", &mut pk)
