@@ -118,7 +118,11 @@ pub async fn register(url: &str, account: &str, password: &[u8]) {
 }
 
 /// A `login/start` body (KE1 for `password`), and the client's state to finish with.
-pub fn login_start_body(account: &str, proof: &str, password: &[u8]) -> (ClientLogin<Suite>, Value) {
+pub fn login_start_body(
+    account: &str,
+    proof: &str,
+    password: &[u8],
+) -> (ClientLogin<Suite>, Value) {
     let start = ClientLogin::<Suite>::start(&mut OsRng, password).unwrap();
     let body = json!({
         "account": account, "proof": proof,

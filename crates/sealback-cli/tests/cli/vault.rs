@@ -8,15 +8,15 @@ use std::process::{Child, Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealback");
 
-struct VaultProcess {
-    child: Child,
-    url: String,
+pub(crate) struct VaultProcess {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     /// The metrics URL, when started with --metrics-listen.
     metrics: Option<String>,
 }
 
 impl VaultProcess {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         Self::start_on(dir, &format!("sqlite:{}", dir.join("vault.db").display()))
     }
 
@@ -459,6 +459,21 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
     );
 }
 
+/// `sealback vault issue-proof` with the operator key in `key_file`: a proof for `account`
+/// with `scope` at the vault `vault` names (`--audience ID` or `--vault-url URL`).
+fn issue_proof(key_file: &Path, account: &str, scope: &str, vault: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["--account", account, "vault", "issue-proof"])
+        .arg("--operator-key-file")
+        .arg(key_file)
+        .args(["--scope", scope])
+        .args(vault)
+        .output()
+        .unwrap();
+    ok(&out);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Without --dev, the vault checks proofs the operator signed: `vault operator-key` makes the
 /// key, `vault issue-proof` signs, and the CLI passes the proof with SEALBACK_ACCOUNT_PROOF.
 #[test]
@@ -477,23 +492,15 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         std::fs::metadata(&op_key).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let issue = |account: &str, scope: &str| -> String {
-        let out = Command::new(BIN)
-            .args([
-                "--account",
-                account,
-                "vault",
-                "issue-proof",
-                "--operator-key-file",
-                op_key.to_str().unwrap(),
-                "--scope",
-                scope,
-            ])
-            .output()
-            .unwrap();
-        ok(&out);
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    // A proof names the one vault it is for: issuing one needs that vault.
+    let out = Command::new(BIN)
+        .env_remove("SEALBACK_VAULT_URL")
+        .args(["--account", "+15550100", "vault", "issue-proof"])
+        .arg("--operator-key-file")
+        .arg(&op_key)
+        .output()
+        .unwrap();
+    fails(&out, 2, "a proof is for one key vault");
     let vault_dir = t.join("vault");
     std::fs::create_dir_all(&vault_dir).unwrap();
     let db = format!("sqlite:{}", vault_dir.join("vault.db").display());
@@ -525,6 +532,10 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         ],
         &[],
     );
+    // Proofs for this vault, its id read from its /v1/info.
+    let issue = |account: &str, scope: &str| {
+        issue_proof(&op_key, account, scope, &["--vault-url", &vault.url])
+    };
 
     let repo = t.join("cloud");
     let home_a = t.join("device-a");
@@ -555,6 +566,18 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         &add(Some(&issue("+15550199", "register"))),
         3,
         "for another account",
+    );
+    // A proof for another vault (by its id) is refused: it was shown to that vault only.
+    let elsewhere = "00112233445566778899aabbccddeeff";
+    fails(
+        &add(Some(&issue_proof(
+            &op_key,
+            "+15550100",
+            "register",
+            &["--audience", elsewhere],
+        ))),
+        3,
+        "for another key vault",
     );
     ok(&add(Some(&issue("+15550100", "register"))));
 
