@@ -99,7 +99,7 @@ async fn attack(
     answers: mpsc::UnboundedSender<(Kind, Answer, String)>,
     i: usize,
 ) {
-    let kind = if i % 2 == 0 {
+    let kind = if i.is_multiple_of(2) {
         Kind::Password
     } else {
         Kind::Passkey
