@@ -1,6 +1,7 @@
 //! The passkey protector through the CLI: each "device" has its own HOME, and copying the
 //! passkey store file stands for a synced password manager.
 
+use super::{assert_exit as fails, assert_ok as ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -53,22 +54,6 @@ impl Device {
         ok(&out);
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
 }
 
 fn chats(root: &Path, seed: u64) -> PathBuf {

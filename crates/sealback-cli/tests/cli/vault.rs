@@ -1,10 +1,11 @@
 //! The password protector end to end: a real `sealback vault serve` process on loopback, real
 //! SQLite, the CLI on two "devices".
 
+use super::{assert_exit as fails, assert_ok as ok};
 use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealback");
 
@@ -110,22 +111,6 @@ fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
     let mut c = cli(home, repo);
     c.env("SEALBACK_VAULT_URL", &vault.url);
     c
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
 }
 
 fn records(dir: &Path, account: &str) -> i64 {
