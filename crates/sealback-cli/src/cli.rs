@@ -43,7 +43,7 @@ pub struct Global {
     pub account: Option<String>,
 
     /// A file holding the proof that you own the account: a token the messaging app's
-    /// operator signs (`sbp1.…`; scope `register` to add a password or vault-passkey key, `login`
+    /// operator signs for this vault (`sbp2.…`; scope `register` to add a password or vault-passkey key, `login`
     /// to unlock with one). Or put the token in SEALBACK_ACCOUNT_PROOF. A vault in development
     /// mode needs none. Never on the command line: every local user sees the process list.
     #[arg(long, global = true, env = "SEALBACK_ACCOUNT_PROOF_FILE")]
@@ -385,12 +385,16 @@ pub enum VaultCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Operator tool: sign an account proof for --account (what the messaging app's servers
-    /// give a client after it has verified the account).
+    /// Operator tool: sign an account proof for --account at one key vault (what the
+    /// messaging app's servers give a client after it has verified the account). The vault is
+    /// --audience, or the one at --vault-url (its id read from its /v1/info).
     IssueProof {
         /// The operator's private key (from `vault operator-key`).
         #[arg(long, env = "SEALBACK_OPERATOR_KEY_FILE")]
         operator_key_file: PathBuf,
+        /// The id of the vault the proof is for (32 hex digits); other vaults refuse it.
+        #[arg(long)]
+        audience: Option<String>,
         /// `register` (add or replace the password key; also logs in) or `login`.
         #[arg(long, value_enum, default_value_t = ProofScope::Login)]
         scope: ProofScope,

@@ -316,10 +316,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             command:
                 VaultCommand::IssueProof {
                     operator_key_file,
+                    audience,
                     scope,
                     ttl,
                 },
-        } => issue_proof(&settings, &operator_key_file, scope, ttl),
+        } => {
+            let audience = proof_audience(&settings, audience.as_deref()).await?;
+            issue_proof(&settings, &operator_key_file, audience, scope, ttl)
+        }
         Command::Demo { dir } => crate::demo::run(dir, settings.json).await,
         Command::Ui {
             listen,
@@ -1060,9 +1064,33 @@ fn operator_key(out: &std::path::Path, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The vault a proof is for: `--audience`, or the vault at the configured address.
+async fn proof_audience(
+    settings: &Settings,
+    audience: Option<&str>,
+) -> Result<sealback_proto::proof::VaultId, CliError> {
+    if let Some(text) = audience {
+        return sealback_proto::proof::parse_vault_id(text).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--audience {text:?} is not a vault id (32 lower-case hex digits); or give the vault's address with --vault-url to read its id"
+            ))
+        });
+    }
+    let url = settings.vault_url(None).ok_or_else(|| {
+        CliError::Usage(
+            "a proof is for one key vault: give its id with --audience, or its address with --vault-url (or SEALBACK_VAULT_URL)".into(),
+        )
+    })?;
+    crate::unlock::vault_client(url)?
+        .vault_id()
+        .await
+        .map_err(|e| crate::unlock::vault_error(e, None))
+}
+
 fn issue_proof(
     settings: &Settings,
     key_file: &std::path::Path,
+    audience: sealback_proto::proof::VaultId,
     scope: crate::cli::ProofScope,
     ttl: i64,
 ) -> Result<(), CliError> {
@@ -1092,6 +1120,7 @@ fn issue_proof(
             crate::cli::ProofScope::Register => Scope::Register,
             crate::cli::ProofScope::Login => Scope::Login,
         },
+        aud: Some(audience),
         iat: now,
         exp: now + ttl,
     });
@@ -1132,6 +1161,8 @@ async fn vault_serve(
             .await
             .map_err(|e| CliError::Other(e.to_string()))?,
     );
+    // What the operator's proofs name as their audience (`vault issue-proof --audience`).
+    eprintln!("vault id: {}", vault.id());
     // Printed after the API's URL (the first line), so scripts find both.
     let mut metrics_url = None;
     if let Some(addr) = metrics_listen {

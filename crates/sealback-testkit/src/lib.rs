@@ -2,7 +2,12 @@
 //!
 //! Owns starting and stopping throwaway servers on loopback for tests: PostgreSQL today. A
 //! missing tool fails the test with the command that installs it; nothing is skipped.
+//! With the `vault-attacker` feature, [`vault_attacker`] is the key vault client attack tests
+//! use (plain HTTP, opaque-ke driven by hand), shared by the vault's and the CLI's tests.
 //! It must never be a dependency of anything but tests.
+
+#[cfg(feature = "vault-attacker")]
+pub mod vault_attacker;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use opaque_ke::{
 };
 use rand08::rngs::OsRng;
 use rand08::RngCore;
-use sealback_proto::proof::{self, OperatorKey, Scope};
+use sealback_proto::proof::{self, OperatorKey, Scope, VaultId};
 use sealback_proto::{self as proto, Suite};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -143,6 +143,8 @@ pub struct Vault {
     pub(crate) db: Db,
     pub(crate) sealer: Arc<dyn Sealer>,
     setup: ServerSetup<Suite>,
+    /// This vault's id (from its OPAQUE public key): the audience its account proofs must name.
+    id: VaultId,
     /// Makes the credential identifier of an account without a record (see [`Self::unknown_credential_id`]).
     unknown_key: ring::hmac::Key,
     pub(crate) options: VaultOptions,
@@ -394,11 +396,13 @@ impl Vault {
             .as_ref()
             .map(crate::passkeys::RelyingParty::build)
             .transpose()?;
+        let id = VaultId::of_server_key(&setup.keypair().public().serialize());
         Ok(Self {
             webauthn,
             db,
             sealer,
             setup,
+            id,
             _sweeper: sweeper,
             rollout,
             _rollout_watcher: rollout_watcher,
@@ -469,6 +473,12 @@ impl Vault {
         &self.db
     }
 
+    /// This vault's id: what slots name it by, and the audience of its account proofs
+    /// (SPEC §7c).
+    pub fn id(&self) -> VaultId {
+        self.id
+    }
+
     /// `GET /v1/info`.
     pub fn info(&self) -> proto::Info {
         proto::Info {
@@ -488,7 +498,8 @@ impl Vault {
         if self.options.dev_accounts {
             return Ok(());
         }
-        proof::verify(token, &self.options.operator_keys, account, wanted, now)
+        let keys = &self.options.operator_keys;
+        proof::verify(token, keys, self.id, account, wanted, now)
             .map(|_| ())
             .map_err(|e| VaultError::Unauthorized(e.to_string()))
     }

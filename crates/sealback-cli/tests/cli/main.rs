@@ -4,6 +4,7 @@
 mod backends;
 mod passkeys;
 mod vault;
+mod vault_crash;
 
 use sealback_corpus::{ChatStoreSpec, DayOfUse};
 use serde_json::Value;

@@ -1,22 +1,23 @@
 //! The password protector end to end: a real `sealback vault serve` process on loopback, real
 //! SQLite, the CLI on two "devices".
 
+use super::{assert_exit, assert_ok};
 use sealback_vault_client::{Password, VaultClient, VaultError, VaultParams};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealback");
 
-struct VaultProcess {
-    child: Child,
-    url: String,
+pub(crate) struct VaultProcess {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     /// The metrics URL, when started with --metrics-listen.
     metrics: Option<String>,
 }
 
 impl VaultProcess {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         Self::start_on(dir, &format!("sqlite:{}", dir.join("vault.db").display()))
     }
 
@@ -112,22 +113,6 @@ fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
     c
 }
 
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
-}
-
 fn records(dir: &Path, account: &str) -> i64 {
     let c = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
     c.query_row(
@@ -146,36 +131,42 @@ fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf)
     let home_a = tmp.join("device-a");
     std::fs::create_dir_all(&home_a).unwrap();
     let key = tmp.join("recovery.txt");
-    ok(&cli(&home_a, &repo)
-        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
-        .output()
-        .unwrap());
-    ok(&cli(&home_a, &repo)
-        .env("SEALBACK_ACCOUNT", account)
-        .env("SEALBACK_PASSWORD", "the right password")
-        .args([
-            "--recovery-key-file",
-            key.to_str().unwrap(),
-            "key",
-            "add",
-            "password",
-            "--vault",
-            &vault.url,
-        ])
-        .env("SEALBACK_ACCOUNT_PROOF", "dev")
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home_a, &repo)
+            .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+            .output()
+            .unwrap(),
+    );
+    assert_ok(
+        &cli(&home_a, &repo)
+            .env("SEALBACK_ACCOUNT", account)
+            .env("SEALBACK_PASSWORD", "the right password")
+            .args([
+                "--recovery-key-file",
+                key.to_str().unwrap(),
+                "key",
+                "add",
+                "password",
+                "--vault",
+                &vault.url,
+            ])
+            .env("SEALBACK_ACCOUNT_PROOF", "dev")
+            .output()
+            .unwrap(),
+    );
     let chats = tmp.join("phone-A").join("chats");
     sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(21)).unwrap();
-    ok(&cli(&home_a, &repo)
-        .args([
-            "--recovery-key-file",
-            key.to_str().unwrap(),
-            "backup",
-            chats.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home_a, &repo)
+            .args([
+                "--recovery-key-file",
+                key.to_str().unwrap(),
+                "backup",
+                chats.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    );
     (vault, repo, chats, vault_dir)
 }
 
@@ -192,7 +183,7 @@ fn a_new_device_restores_with_the_password_alone() {
         .args(["restore", "latest", "--target", target.to_str().unwrap()])
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
     let out = with_vault(&home_b, &repo, &vault)
@@ -200,7 +191,7 @@ fn a_new_device_restores_with_the_password_alone() {
         .args(["snapshots"])
         .output()
         .unwrap();
-    fails(&out, 3, "9 attempts remain");
+    assert_exit(&out, 3, "9 attempts remain");
 }
 
 #[test]
@@ -217,9 +208,9 @@ fn ten_wrong_passwords_then_the_right_one_exits_5_and_the_record_is_gone() {
             .output()
             .unwrap();
         if i < 9 {
-            fails(&out, 3, &format!("{} attempts remain", 9 - i));
+            assert_exit(&out, 3, &format!("{} attempts remain", 9 - i));
         } else {
-            fails(
+            assert_exit(
                 &out,
                 3,
                 "that was the last attempt: the key vault has destroyed this key",
@@ -231,7 +222,7 @@ fn ten_wrong_passwords_then_the_right_one_exits_5_and_the_record_is_gone() {
         .args(["snapshots"])
         .output()
         .unwrap();
-    fails(&out, 5, "destroyed this key");
+    assert_exit(&out, 5, "destroyed this key");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("recovery-key"),
         "names the keys that still work"
@@ -459,6 +450,21 @@ fn the_vault_serves_with_its_key_in_a_pkcs11_token() {
     );
 }
 
+/// `sealback vault issue-proof` with the operator key in `key_file`: a proof for `account`
+/// with `scope` at the vault `vault` names (`--audience ID` or `--vault-url URL`).
+fn issue_proof(key_file: &Path, account: &str, scope: &str, vault: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["--account", account, "vault", "issue-proof"])
+        .arg("--operator-key-file")
+        .arg(key_file)
+        .args(["--scope", scope])
+        .args(vault)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Without --dev, the vault checks proofs the operator signed: `vault operator-key` makes the
 /// key, `vault issue-proof` signs, and the CLI passes the proof with SEALBACK_ACCOUNT_PROOF.
 #[test]
@@ -470,30 +476,22 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         .args(["vault", "operator-key", "--out", op_key.to_str().unwrap()])
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
         std::fs::metadata(&op_key).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let issue = |account: &str, scope: &str| -> String {
-        let out = Command::new(BIN)
-            .args([
-                "--account",
-                account,
-                "vault",
-                "issue-proof",
-                "--operator-key-file",
-                op_key.to_str().unwrap(),
-                "--scope",
-                scope,
-            ])
-            .output()
-            .unwrap();
-        ok(&out);
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    // A proof names the one vault it is for: issuing one needs that vault.
+    let out = Command::new(BIN)
+        .env_remove("SEALBACK_VAULT_URL")
+        .args(["--account", "+15550100", "vault", "issue-proof"])
+        .arg("--operator-key-file")
+        .arg(&op_key)
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, "a proof is for one key vault");
     let vault_dir = t.join("vault");
     std::fs::create_dir_all(&vault_dir).unwrap();
     let db = format!("sqlite:{}", vault_dir.join("vault.db").display());
@@ -511,7 +509,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         .args(["--key-file", key.to_str().unwrap()])
         .output()
         .unwrap();
-    fails(&out, 2, "--operator-key");
+    assert_exit(&out, 2, "--operator-key");
     // `=`: a base64url key may start with '-', which would read as a flag.
     let operator_key = format!("--operator-key={public}");
     let vault = VaultProcess::start_with(
@@ -525,15 +523,21 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         ],
         &[],
     );
+    // Proofs for this vault, its id read from its /v1/info.
+    let issue = |account: &str, scope: &str| {
+        issue_proof(&op_key, account, scope, &["--vault-url", &vault.url])
+    };
 
     let repo = t.join("cloud");
     let home_a = t.join("device-a");
     std::fs::create_dir_all(&home_a).unwrap();
     let rk = t.join("recovery.txt");
-    ok(&cli(&home_a, &repo)
-        .args(["--recovery-key-file", rk.to_str().unwrap(), "init"])
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home_a, &repo)
+            .args(["--recovery-key-file", rk.to_str().unwrap(), "init"])
+            .output()
+            .unwrap(),
+    );
     let add = |proof: Option<&str>| {
         let mut c = cli(&home_a, &repo);
         c.env("SEALBACK_ACCOUNT", "+15550100")
@@ -545,26 +549,40 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         }
         c.output().unwrap()
     };
-    fails(&add(None), 3, "an account proof is required");
-    fails(
+    assert_exit(&add(None), 3, "an account proof is required");
+    assert_exit(
         &add(Some(&issue("+15550100", "login"))),
         3,
         "login-only proof",
     );
-    fails(
+    assert_exit(
         &add(Some(&issue("+15550199", "register"))),
         3,
         "for another account",
     );
-    ok(&add(Some(&issue("+15550100", "register"))));
+    // A proof for another vault (by its id) is refused: it was shown to that vault only.
+    let elsewhere = "00112233445566778899aabbccddeeff";
+    assert_exit(
+        &add(Some(&issue_proof(
+            &op_key,
+            "+15550100",
+            "register",
+            &["--audience", elsewhere],
+        ))),
+        3,
+        "for another key vault",
+    );
+    assert_ok(&add(Some(&issue("+15550100", "register"))));
 
     let chats = t.join("phone").join("chats");
     sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(5)).unwrap();
-    ok(&cli(&home_a, &repo)
-        .args(["--recovery-key-file", rk.to_str().unwrap()])
-        .args(["backup", chats.to_str().unwrap()])
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home_a, &repo)
+            .args(["--recovery-key-file", rk.to_str().unwrap()])
+            .args(["backup", chats.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
 
     // A new device: the account, a login proof from the app, and the password.
     let home_b = t.join("device-b");
@@ -580,7 +598,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
         c.output().unwrap()
     };
     let out = restore(None, &t.join("r1"));
-    fails(&out, 3, "SEALBACK_ACCOUNT_PROOF");
+    assert_exit(&out, 3, "SEALBACK_ACCOUNT_PROOF");
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let counted: i64 = c
         .query_row("SELECT count(*) FROM guesses", [], |r| r.get(0))
@@ -589,14 +607,14 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     // A register proof is never sent to unlock (it could replace the key at the vault), and a
     // proof on the command line is refused (every local user sees it in the process list).
     let out = restore(Some(&issue("+15550100", "register")), &t.join("r1"));
-    fails(&out, 2, "sends it only when adding a key");
+    assert_exit(&out, 2, "sends it only when adding a key");
     let out = with_vault(&home_b, &repo, &vault)
         .env("SEALBACK_ACCOUNT", "+15550100")
         .env("SEALBACK_PASSWORD", "a fine password")
         .args(["--account-proof", &issue("+15550100", "login"), "snapshots"])
         .output()
         .unwrap();
-    fails(&out, 2, "--account-proof is not accepted");
+    assert_exit(&out, 2, "--account-proof is not accepted");
     let counted: i64 = c
         .query_row("SELECT count(*) FROM guesses", [], |r| r.get(0))
         .unwrap();
@@ -604,17 +622,19 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
     // A proof in a file works like the variable.
     let proof_file = t.join("proof.txt");
     std::fs::write(&proof_file, issue("+15550100", "login")).unwrap();
-    ok(&with_vault(&home_b, &repo, &vault)
-        .env("SEALBACK_ACCOUNT", "+15550100")
-        .env("SEALBACK_PASSWORD", "a fine password")
-        .args([
-            "--account-proof-file",
-            proof_file.to_str().unwrap(),
-            "snapshots",
-        ])
-        .output()
-        .unwrap());
-    ok(&restore(Some(&issue("+15550100", "login")), &t.join("r2")));
+    assert_ok(
+        &with_vault(&home_b, &repo, &vault)
+            .env("SEALBACK_ACCOUNT", "+15550100")
+            .env("SEALBACK_PASSWORD", "a fine password")
+            .args([
+                "--account-proof-file",
+                proof_file.to_str().unwrap(),
+                "snapshots",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_ok(&restore(Some(&issue("+15550100", "login")), &t.join("r2")));
     let cmp = sealback_corpus::compare(&chats, &t.join("r2").join("chats")).unwrap();
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
 
@@ -633,7 +653,7 @@ fn operator_signed_account_proofs_end_to_end_with_default_limits_and_metrics() {
             limited = Some((i, String::from_utf8_lossy(&out.stderr).to_string()));
             break;
         }
-        fails(&out, 3, "attempts remain");
+        assert_exit(&out, 3, "attempts remain");
     }
     let (at, message) = limited.expect("rate limited within 8 guesses");
     assert!(at <= 6, "limited at guess {at}");
@@ -684,10 +704,12 @@ fn password_keys_are_added_only_where_the_rollout_offers_them() {
     let home = tmp.path().join("device");
     std::fs::create_dir_all(&home).unwrap();
     let key = tmp.path().join("recovery.txt");
-    ok(&cli(&home, &repo)
-        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home, &repo)
+            .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+            .output()
+            .unwrap(),
+    );
     let keys_before = std::fs::read(repo.join("keys")).unwrap();
     let add = |region: &str| {
         cli(&home, &repo)
@@ -700,11 +722,11 @@ fn password_keys_are_added_only_where_the_rollout_offers_them() {
             .unwrap()
     };
     let out = add("DE");
-    fails(&out, 5, "does not offer password keys here yet");
-    fails(&out, 5, "not available in your region yet");
+    assert_exit(&out, 5, "does not offer password keys here yet");
+    assert_exit(&out, 5, "not available in your region yet");
     assert_eq!(std::fs::read(repo.join("keys")).unwrap(), keys_before);
     assert_eq!(records(tmp.path(), "alice"), 0, "nothing reached the vault");
-    ok(&add("FR"));
+    assert_ok(&add("FR"));
     assert_eq!(records(tmp.path(), "alice"), 1);
 }
 
@@ -741,7 +763,7 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         ])
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("does not support the PRF extension") && stderr.contains("passkey mode"),
@@ -750,17 +772,19 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     let mut list = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut list, &home_a, "alice");
     let out = list.args(["--json", "key", "list"]).output().unwrap();
-    ok(&out);
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("vault-passkey"));
     // Back up with the passkey alone (the vault releases its share to the assertion).
     let chats = tmp.path().join("phone-a-data").join("chats");
     sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(33)).unwrap();
     let mut backup = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut backup, &home_a, "alice");
-    ok(&backup
-        .args(["backup", chats.to_str().unwrap()])
-        .output()
-        .unwrap());
+    assert_ok(
+        &backup
+            .args(["backup", chats.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
     // A new phone: the synced passkey store and the account, nothing else.
     let home_b = tmp.path().join("phone-b");
     std::fs::create_dir_all(&home_b).unwrap();
@@ -768,10 +792,12 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     let target = tmp.path().join("restored");
     let mut restore = with_vault(&home_b, &repo, &vault);
     no_prf_device(&mut restore, &home_b, "alice");
-    ok(&restore
-        .args(["restore", "latest", "--target", target.to_str().unwrap()])
-        .output()
-        .unwrap());
+    assert_ok(
+        &restore
+            .args(["restore", "latest", "--target", target.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
     let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
     assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
 
@@ -781,16 +807,18 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
     std::fs::create_dir_all(&home_c).unwrap();
     let mut theirs = with_vault(&home_c, &tmp.path().join("their-cloud"), &vault);
     no_prf_device(&mut theirs, &home_c, "mallory");
-    ok(&theirs
-        .args([
-            "init",
-            "--passkey",
-            "--no-recovery-key",
-            "--vault",
-            &vault.url,
-        ])
-        .output()
-        .unwrap());
+    assert_ok(
+        &theirs
+            .args([
+                "init",
+                "--passkey",
+                "--no-recovery-key",
+                "--vault",
+                &vault.url,
+            ])
+            .output()
+            .unwrap(),
+    );
     for attempt in 1..=10 {
         let mut wrong = with_vault(&home_c, &repo, &vault);
         no_prf_device(&mut wrong, &home_c, "alice");
@@ -800,14 +828,14 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         } else {
             format!("{} attempts remain", 10 - attempt)
         };
-        fails(&out, 3, &expected);
+        assert_exit(&out, 3, &expected);
     }
     // Ten failures destroy the vault's half: even the right passkey now exits 5, and the
     // message names the key that still opens the backup.
     let mut right = with_vault(&home_b, &repo, &vault);
     no_prf_device(&mut right, &home_b, "alice");
     let out = right.args(["snapshots"]).output().unwrap();
-    fails(&out, 5, "recovery-key");
+    assert_exit(&out, 5, "recovery-key");
     let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
     let held: i64 = c
         .query_row(
@@ -826,14 +854,16 @@ fn a_passkey_without_prf_turns_on_backup_through_the_vault_and_restores_on_a_new
         .unwrap();
     assert_eq!(mallory, 1);
     // The recovery key still opens it.
-    ok(&with_vault(&home_b, &repo, &vault)
-        .args([
-            "--recovery-key-file",
-            recovery.to_str().unwrap(),
-            "snapshots",
-        ])
-        .output()
-        .unwrap());
+    assert_ok(
+        &with_vault(&home_b, &repo, &vault)
+            .args([
+                "--recovery-key-file",
+                recovery.to_str().unwrap(),
+                "snapshots",
+            ])
+            .output()
+            .unwrap(),
+    );
 }
 
 #[test]
@@ -956,7 +986,7 @@ fn a_password_slot_pointed_at_a_relay_by_the_drive_never_reaches_the_relay() {
     assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
     // The configured vault was asked; the slot's attestation covers its parameters, so the
     // rewritten slot is reported as tampered with instead of being used.
-    fails(&out, 4, "the keyslot file was altered");
+    assert_exit(&out, 4, "the keyslot file was altered");
     // Without a configured vault the client does not guess one from the backup.
     let out = cli(&home_b, &repo)
         .env("SEALBACK_ACCOUNT", "dana")
@@ -964,7 +994,7 @@ fn a_password_slot_pointed_at_a_relay_by_the_drive_never_reaches_the_relay() {
         .args(["snapshots"])
         .output()
         .unwrap();
-    fails(&out, 2, "--vault-url");
+    assert_exit(&out, 2, "--vault-url");
     assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
     drop(vault_dir);
 }
@@ -982,10 +1012,12 @@ fn a_vault_passkey_slot_pointed_at_a_relay_or_another_vault_is_refused_before_an
     std::fs::create_dir_all(&home_a).unwrap();
     let mut init = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut init, &home_a, "erin");
-    ok(&init
-        .args(["init", "--passkey", "--no-recovery-key"])
-        .output()
-        .unwrap());
+    assert_ok(
+        &init
+            .args(["init", "--passkey", "--no-recovery-key"])
+            .output()
+            .unwrap(),
+    );
     let attempts = |account: &str| -> i64 {
         let c = rusqlite::Connection::open(vault_dir.join("vault.db")).unwrap();
         c.query_row(
@@ -1009,7 +1041,7 @@ fn a_vault_passkey_slot_pointed_at_a_relay_or_another_vault_is_refused_before_an
     no_prf_device(&mut list, &home_a, "erin");
     let out = list.args(["snapshots"]).output().unwrap();
     assert_eq!(relay.connections(), 0, "nothing was sent to the relay");
-    fails(&out, 4, "the keyslot file was altered");
+    assert_exit(&out, 4, "the keyslot file was altered");
 
     // 2. The slot naming another vault (one the drive's operator runs): refused with a clear
     //    message before any passkey login, so no assertion, proof or guess goes anywhere.
@@ -1023,7 +1055,7 @@ fn a_vault_passkey_slot_pointed_at_a_relay_or_another_vault_is_refused_before_an
     let mut other = with_vault(&home_a, &repo, &vault);
     no_prf_device(&mut other, &home_a, "erin");
     let out = other.args(["snapshots"]).output().unwrap();
-    fails(&out, 3, "held by another key vault");
+    assert_exit(&out, 3, "held by another key vault");
     assert_eq!(attempts("erin"), before, "no guess was spent");
     assert_eq!(relay.connections(), 0);
 }
@@ -1035,10 +1067,12 @@ fn vault_addresses_off_loopback_must_be_https_and_an_unreadable_ca_is_an_error()
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let key = tmp.path().join("recovery.txt");
-    ok(&cli(&home, &repo)
-        .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
-        .output()
-        .unwrap());
+    assert_ok(
+        &cli(&home, &repo)
+            .args(["--recovery-key-file", key.to_str().unwrap(), "init"])
+            .output()
+            .unwrap(),
+    );
     let add = |vault: &str, ca: Option<&str>| {
         let mut c = cli(&home, &repo);
         c.env("SEALBACK_ACCOUNT", "fay")
@@ -1052,13 +1086,13 @@ fn vault_addresses_off_loopback_must_be_https_and_an_unreadable_ca_is_an_error()
     };
     // 192.0.2.0/24 is reserved for documentation: nothing is ever contacted there, the
     // address is refused before any connection.
-    fails(
+    assert_exit(
         &add("http://192.0.2.7:8443", None),
         2,
         "refusing plain HTTP",
     );
-    fails(&add("ftp://vault.example.org", None), 2, "https://");
-    fails(
+    assert_exit(&add("ftp://vault.example.org", None), 2, "https://");
+    assert_exit(
         &add(
             "https://vault.example.org",
             Some(tmp.path().join("missing-ca.pem").to_str().unwrap()),

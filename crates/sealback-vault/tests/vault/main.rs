@@ -1,6 +1,7 @@
 //! The vault over real HTTP on loopback, with a real SQLite database.
 
 use sealback_core::ProtectorSecret;
+use sealback_proto::proof::{Claims, OperatorSigner, Scope};
 use sealback_vault::db::{Db, RecordKind};
 use sealback_vault::limits::RateLimit;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
@@ -69,6 +70,46 @@ async fn start_with(
     }
 }
 
+impl Running {
+    /// Whether the vault holds a record of `kind` for `account`.
+    async fn holds(&self, account: &str, kind: RecordKind) -> bool {
+        self.vault
+            .db()
+            .has_record(account.into(), kind)
+            .await
+            .unwrap()
+    }
+
+    /// The guesses counted against `account`'s record of `kind`.
+    async fn attempts(&self, account: &str, kind: RecordKind) -> u32 {
+        self.vault
+            .db()
+            .attempts(account.into(), kind)
+            .await
+            .unwrap()
+    }
+}
+
+/// An account proof `op` signs for `account` with `scope` at the vault `v` (its audience),
+/// valid for five minutes from `now`.
+fn proof_at(op: &OperatorSigner, v: &Running, account: &str, scope: Scope, now: i64) -> String {
+    op.issue(&Claims {
+        account: account.into(),
+        scope,
+        aud: Some(v.vault.id()),
+        iat: now,
+        exp: now + 300,
+    })
+}
+
+/// Seconds since the Unix epoch, for proofs checked by a vault on the system clock.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 fn secret() -> ProtectorSecret {
     ProtectorSecret::new(vec![0x42; 32])
 }
@@ -106,14 +147,7 @@ async fn the_right_password_releases_the_key_and_a_wrong_one_is_counted() {
     c.login(&params, &Password::new("correct horse".into()), "")
         .await
         .unwrap();
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("alice".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("alice", RecordKind::Password).await, 0);
 }
 
 #[tokio::test]
@@ -132,23 +166,14 @@ async fn ten_wrong_guesses_destroy_the_record_for_good() {
         }
     }
     assert!(
-        !v.vault
-            .db()
-            .has_record("bob".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        !v.holds("bob", RecordKind::Password).await,
         "gone after the tenth wrong guess"
     );
     assert!(matches!(
         c.login(&params, &Password::new("right".into()), "").await,
         Err(VaultError::Locked)
     ));
-    assert!(!v
-        .vault
-        .db()
-        .has_record("bob".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert!(!v.holds("bob", RecordKind::Password).await);
 }
 
 #[tokio::test]
@@ -167,21 +192,10 @@ async fn the_tenth_guess_may_still_be_right() {
         .await
         .unwrap();
     assert!(
-        v.vault
-            .db()
-            .has_record("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
+        v.holds("carol", RecordKind::Password).await,
         "a right last guess keeps the record"
     );
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,12 +226,7 @@ async fn concurrent_guesses_never_exceed_the_limit() {
     }
     assert_eq!(evaluated, 10, "exactly the limit was evaluated");
     assert_eq!(locked, 190);
-    assert!(!v
-        .vault
-        .db()
-        .has_record("dave".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert!(!v.holds("dave", RecordKind::Password).await);
 }
 
 #[tokio::test]
@@ -383,12 +392,7 @@ async fn two_vaults_on_one_postgresql_share_the_limit() {
         }
     }
     assert_eq!(evaluated, 10);
-    assert!(!a
-        .vault
-        .db()
-        .has_record("ivan".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert!(!a.holds("ivan", RecordKind::Password).await);
 }
 
 /// Records sealed by a key inside a PKCS#11 token: the database and the token's files together

@@ -28,14 +28,15 @@ impl Clock for TestClock {
 
 const T0: i64 = 1_800_000_000;
 
-fn proof(op: &OperatorSigner, account: &str, scope: Scope, clock: &TestClock) -> String {
-    let now = clock.now_unix();
-    op.issue(&Claims {
-        account: account.into(),
-        scope,
-        iat: now,
-        exp: now + 300,
-    })
+/// A proof for `account` at the vault `v`, issued now by the test's clock.
+fn proof(
+    op: &OperatorSigner,
+    v: &Running,
+    account: &str,
+    scope: Scope,
+    clock: &TestClock,
+) -> String {
+    super::proof_at(op, v, account, scope, clock.now_unix())
 }
 
 async fn operator_vault(
@@ -100,30 +101,25 @@ async fn account_proofs_gate_registration_and_login() {
         c.register("olivia", "", &pw, &secret(), None).await,
         "required",
     );
-    let login_only = proof(&op, "olivia", Scope::Login, &clock);
+    let login_only = proof(&op, &v, "olivia", Scope::Login, &clock);
     refused(
         c.register("olivia", &login_only, &pw, &secret(), None)
             .await,
         "login-only",
     );
-    let forged = proof(&stranger, "olivia", Scope::Register, &clock);
+    let forged = proof(&stranger, &v, "olivia", Scope::Register, &clock);
     refused(
         c.register("olivia", &forged, &pw, &secret(), None).await,
         "not signed",
     );
-    let for_other = proof(&op, "mallory", Scope::Register, &clock);
+    let for_other = proof(&op, &v, "mallory", Scope::Register, &clock);
     refused(
         c.register("olivia", &for_other, &pw, &secret(), None).await,
         "another account",
     );
-    assert!(!v
-        .vault
-        .db()
-        .has_record("olivia".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert!(!v.holds("olivia", RecordKind::Password).await);
 
-    let register = proof(&op, "olivia", Scope::Register, &clock);
+    let register = proof(&op, &v, "olivia", Scope::Register, &clock);
     let params = c
         .register("olivia", &register, &pw, &secret(), None)
         .await
@@ -132,14 +128,7 @@ async fn account_proofs_gate_registration_and_login() {
     // A login without a proof, or with someone else's, spends no guess.
     refused(c.login(&params, &pw, "").await, "required");
     refused(c.login(&params, &pw, &for_other).await, "another account");
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("olivia".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("olivia", RecordKind::Password).await, 0);
 
     let got = c.login(&params, &pw, &login_only).await.unwrap();
     assert_eq!(got.expose_secret(), secret().expose_secret());
@@ -147,7 +136,7 @@ async fn account_proofs_gate_registration_and_login() {
     // Proofs expire.
     clock.advance(301);
     refused(c.login(&params, &pw, &login_only).await, "expired");
-    let fresh = proof(&op, "olivia", Scope::Login, &clock);
+    let fresh = proof(&op, &v, "olivia", Scope::Login, &clock);
     c.login(&params, &pw, &fresh).await.unwrap();
 }
 
@@ -183,7 +172,7 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
     .await;
     let c = VaultClient::new(&v.url).unwrap();
     let pw = Password::new("pw".into());
-    let reg = proof(&op, "pat", Scope::Register, &clock);
+    let reg = proof(&op, &v, "pat", Scope::Register, &clock);
     let params = c.register("pat", &reg, &pw, &secret(), None).await.unwrap();
     let wrong = Password::new("wrong".into());
     for _ in 0..3 {
@@ -204,14 +193,7 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
     let body: sealback_proto::ErrorReply = r.json().await.unwrap();
     assert_eq!(body.error, "rate_limited");
     assert_eq!(body.retry_after_seconds, Some(retry));
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("pat".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(v.attempts("pat", RecordKind::Password).await, 3);
     // After the wait, one more (the right one) goes through.
     clock.advance(retry as i64);
     c.login(&params, &pw, &reg).await.unwrap();
@@ -220,10 +202,10 @@ async fn rate_limits_per_account_and_per_address_follow_the_clock() {
     clock.advance(60);
     for i in 0..8 {
         let account = format!("q{i}");
-        let p = proof(&op, &account, Scope::Login, &clock);
+        let p = proof(&op, &v, &account, Scope::Login, &clock);
         assert_eq!(raw_login_start(&v.url, &account, &p).await.status(), 200);
     }
-    let p = proof(&op, "q8", Scope::Login, &clock);
+    let p = proof(&op, &v, "q8", Scope::Login, &clock);
     assert_eq!(
         raw_login_start(&v.url, "q8", &p).await.status(),
         429,
@@ -250,7 +232,7 @@ async fn bursts_and_many_account_guessing_are_flagged_in_the_audit_trail_and_met
     .await;
     let c = VaultClient::new(&v.url).unwrap();
     let pw = Password::new("pw".into());
-    let reg = proof(&op, "rita", Scope::Register, &clock);
+    let reg = proof(&op, &v, "rita", Scope::Register, &clock);
     let params = c
         .register("rita", &reg, &pw, &secret(), None)
         .await
@@ -388,7 +370,7 @@ async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
     let (op, _) = OperatorSigner::generate();
     let clock = Arc::new(TestClock(AtomicI64::new(T0)));
     let v = operator_vault(tmp.path(), &op, clock.clone(), |_| {}).await;
-    let reg = proof(&op, "wes", Scope::Register, &clock);
+    let reg = proof(&op, &v, "wes", Scope::Register, &clock);
     VaultClient::new(&v.url)
         .unwrap()
         .register("wes", &reg, &Password::new("pw".into()), &secret(), None)
@@ -410,12 +392,63 @@ async fn an_expired_login_session_is_refused_and_its_guess_stays_counted() {
     assert_eq!(r.status(), 410);
     let body: sealback_proto::ErrorReply = r.json().await.unwrap();
     assert_eq!(body.error, "session_expired");
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("wes".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(v.attempts("wes", RecordKind::Password).await, 1);
+}
+
+/// Issue 14 item 1: a `register` proof named no vault, so whoever saw one at vault A (its
+/// operator, its logs, a relay) could replace the account's record at vault B, which trusts
+/// the same operator key: the owner's key at B is gone.
+#[tokio::test]
+async fn a_register_proof_for_one_vault_is_refused_by_another() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (op, _) = OperatorSigner::generate();
+    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let a = operator_vault(dir_a.path(), &op, clock.clone(), |_| {}).await;
+    let b = operator_vault(dir_b.path(), &op, clock.clone(), |_| {}).await;
+    let pw = Password::new("olivia's password".into());
+    let at_b = VaultClient::new(&b.url).unwrap();
+    let for_b = proof(&op, &b, "olivia", Scope::Register, &clock);
+    let params = at_b
+        .register("olivia", &for_b, &pw, &secret(), None)
+        .await
+        .unwrap();
+    // A proof the operator issued for vault A, replayed at vault B.
+    let for_a = proof(&op, &a, "olivia", Scope::Register, &clock);
+    VaultClient::new(&a.url)
+        .unwrap()
+        .register("olivia", &for_a, &pw, &secret(), None)
+        .await
+        .unwrap();
+    let attacker = Password::new("the attacker's".into());
+    let other = sealback_core::ProtectorSecret::new(vec![0x66; 32]);
+    let replayed = at_b
+        .register("olivia", &for_a, &attacker, &other, None)
+        .await;
+    refused(replayed, "another key vault");
+    // A version 1 proof names no vault: refused for registration everywhere (fail closed) ...
+    let now = clock.now_unix();
+    let unbound = |scope| {
+        op.issue(&Claims {
+            account: "olivia".into(),
+            scope,
+            aud: None,
+            iat: now,
+            exp: now + 300,
+        })
+    };
+    assert!(unbound(Scope::Register).starts_with("sbp1."));
+    let replayed = at_b
+        .register("olivia", &unbound(Scope::Register), &attacker, &other, None)
+        .await;
+    refused(replayed, "names no key vault");
+    // ... and still accepted for logins, while operators move to version 2.
+    let got = at_b
+        .login(&params, &pw, &unbound(Scope::Login))
+        .await
+        .unwrap();
+    assert_eq!(got.expose_secret(), secret().expose_secret());
+    // The owner's record at B is untouched, and B's own proofs work.
+    let login = proof(&op, &b, "olivia", Scope::Login, &clock);
+    let got = at_b.login(&params, &pw, &login).await.unwrap();
+    assert_eq!(got.expose_secret(), secret().expose_secret());
 }

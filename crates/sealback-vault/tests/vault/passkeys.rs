@@ -1,11 +1,12 @@
 //! The vault's WebAuthn relying party end to end over HTTP, with passkey-rs (the software
 //! passkey provider, configured without PRF) as the client.
 
-use super::{start_with, Running};
+use super::{proof_at, start_with, unix_now, Running};
 use sealback_core::passkey::KdfParams;
 use sealback_passkey::store::Pin;
 use sealback_passkey::{SoftwareAuthenticator, WebAuthnClient};
-use sealback_proto::proof::{Claims, OperatorSigner, Scope};
+use sealback_proto::proof::{OperatorSigner, Scope};
+use sealback_testkit::vault_attacker as raw;
 use sealback_vault::db::RecordKind;
 use sealback_vault::limits::RateLimit;
 use sealback_vault::passkeys::RelyingParty;
@@ -31,6 +32,23 @@ pub(crate) fn provider(dir: &Path, name: &str) -> SoftwareAuthenticator {
     .unwrap()
 }
 
+/// A new passkey `name` (a provider without PRF) registered to `account` at the vault at `url`
+/// with a development proof; the provider, to assert with later.
+pub(crate) async fn registered_passkey(
+    url: &str,
+    dir: &Path,
+    account: &str,
+    name: &str,
+) -> SoftwareAuthenticator {
+    let mut passkey = provider(dir, name);
+    VaultClient::new(url)
+        .unwrap()
+        .passkey_register(account, "dev", None, &mut passkey)
+        .await
+        .unwrap();
+    passkey
+}
+
 pub(crate) fn passkey_options(tune: impl FnOnce(&mut VaultOptions)) -> VaultOptions {
     let mut options = VaultOptions {
         dev_accounts: true,
@@ -53,26 +71,6 @@ pub(crate) async fn passkey_vault(dir: &Path, tune: impl FnOnce(&mut VaultOption
     .await
 }
 
-/// Whether the vault holds a passkey record for `account`.
-async fn holds_passkey(v: &Running, account: &str) -> bool {
-    v.vault
-        .db()
-        .has_record(account.into(), RecordKind::Passkey)
-        .await
-        .unwrap()
-}
-
-async fn post(url: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{url}{path}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_secret() {
     let tmp = tempfile::tempdir().unwrap();
@@ -85,7 +83,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(params.rp_id, "localhost");
     assert_eq!(params.account, "alice");
-    assert!(holds_passkey(&v, "alice").await);
+    assert!(v.holds("alice", RecordKind::Passkey).await);
     // Another device with a copy of the synced passkey store.
     std::fs::copy(
         tmp.path().join("phone.sbpk"),
@@ -99,14 +97,7 @@ async fn a_passkey_without_prf_registers_and_its_assertion_releases_the_same_sec
         .unwrap();
     assert_eq!(again.expose_secret(), secret.expose_secret());
     assert!(session.token.starts_with("sbs1."));
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("alice".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("alice", RecordKind::Passkey).await, 0);
     // The storage share matters: the vault's share alone does not make the secret.
     let mut other = params.clone();
     other.storage_share = zeroize::Zeroizing::new([0u8; 32]);
@@ -148,7 +139,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
     // A real assertion by the wrong credential, posted to bob's login: verified and refused.
     let origin = passkey_origin("localhost", &v.url).unwrap();
     for expected_remaining in (0..9).rev() {
-        let (status, start) = post(
+        let (status, start) = raw::post_json(
             &v.url,
             "/v1/passkey/login/start",
             &serde_json::json!({"account": "bob"}),
@@ -161,7 +152,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
             .unwrap()
             .remove("allowCredentials");
         let assertion = wrong.get_assertion(&origin, &options).await.unwrap();
-        let (status, reply) = post(
+        let (status, reply) = raw::post_json(
             &v.url,
             "/v1/passkey/login/finish",
             &serde_json::json!({"session": start["session"], "credential": assertion}),
@@ -172,7 +163,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         assert_eq!(reply["attempts_remaining"], expected_remaining);
     }
     // Ten failures: the record and its credentials are gone; the right passkey is too late.
-    assert!(!holds_passkey(&v, "bob").await);
+    assert!(!v.holds("bob", RecordKind::Passkey).await);
     match client.passkey_login(&params, "dev", &mut right).await {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
@@ -182,7 +173,7 @@ async fn a_different_passkey_is_refused_counted_and_ten_failures_destroy_the_rec
         .iter()
         .any(|e| e.account == "bob" && e.outcome == "locked"));
     // The other account is untouched.
-    assert!(holds_passkey(&v, "mallory").await);
+    assert!(v.holds("mallory", RecordKind::Passkey).await);
 }
 
 /// Issue 14: each record has its own count, lowered only by a successful login of its kind
@@ -223,19 +214,8 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
     }
     // A verified passkey resets the passkey's count, not the password's.
     client.passkey_login(&params, "dev", &mut pk).await.unwrap();
-    let db = v.vault.db();
-    assert_eq!(
-        db.attempts("carol".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        db.attempts("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        5
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Passkey).await, 0);
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 5);
     client
         .login(
             &password_params,
@@ -244,12 +224,7 @@ async fn passkey_and_password_guesses_are_counted_per_record() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        db.attempts("carol".into(), RecordKind::Password)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("carol", RecordKind::Password).await, 0);
 }
 
 #[tokio::test]
@@ -264,14 +239,14 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
         .unwrap();
     let origin = passkey_origin("localhost", &v.url).unwrap();
     let login = serde_json::json!({"account": "dana"});
-    let start = |_: ()| post(&v.url, "/v1/passkey/login/start", &login);
+    let start = |_: ()| raw::post_json(&v.url, "/v1/passkey/login/start", &login);
     let (_, first) = start(()).await;
     let assertion = pk.get_assertion(&origin, &first["options"]).await.unwrap();
     let body = serde_json::json!({"session": first["session"], "credential": assertion});
-    let (status, ok) = post(&v.url, "/v1/passkey/login/finish", &body).await;
+    let (status, ok) = raw::post_json(&v.url, "/v1/passkey/login/finish", &body).await;
     assert_eq!(status, 200, "{ok}");
     // The same request again: its session is spent.
-    let (status, again) = post(&v.url, "/v1/passkey/login/finish", &body).await;
+    let (status, again) = raw::post_json(&v.url, "/v1/passkey/login/finish", &body).await;
     assert_eq!(
         (status, again["error"].as_str()),
         (410, Some("session_expired"))
@@ -279,7 +254,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
     // The old assertion under a new challenge: refused and counted.
     let (_, second) = start(()).await;
     let replay = serde_json::json!({"session": second["session"], "credential": assertion});
-    let (status, refused) = post(&v.url, "/v1/passkey/login/finish", &replay).await;
+    let (status, refused) = raw::post_json(&v.url, "/v1/passkey/login/finish", &replay).await;
     assert_eq!(
         (status, refused["error"].as_str()),
         (401, Some("login_failed")),
@@ -290,7 +265,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
     let (_, third) = start(()).await;
     let evil = sealback_passkey::Url::parse("https://evil.localhost").unwrap();
     let crossed = pk.get_assertion(&evil, &third["options"]).await.unwrap();
-    let (status, refused) = post(
+    let (status, refused) = raw::post_json(
         &v.url,
         "/v1/passkey/login/finish",
         &serde_json::json!({"session": third["session"], "credential": crossed}),
@@ -302,14 +277,7 @@ async fn replayed_and_cross_origin_assertions_are_refused() {
         "{refused}"
     );
     // Counted: the replay and the crossed assertion (the first login's success reset it).
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("dana".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(v.attempts("dana", RecordKind::Passkey).await, 2);
     let audit = v.vault.db().audit_log(20).await.unwrap();
     assert!(
         audit
@@ -352,24 +320,13 @@ async fn a_cloned_passkey_whose_counter_went_back_is_refused_and_reported() {
 async fn passkey_sign_in_names_the_account_and_its_session_can_stand_in_for_the_proof() {
     let tmp = tempfile::tempdir().unwrap();
     let op = OperatorSigner::from_seed(&[0x5e; 32]);
-    let proof = |account: &str| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        op.issue(&Claims {
-            account: account.into(),
-            scope: Scope::Register,
-            iat: now,
-            exp: now + 300,
-        })
-    };
     let v = passkey_vault(tmp.path(), |o| {
         o.dev_accounts = false;
         o.operator_keys = vec![op.public_key()];
         o.sessions_as_proof = true;
     })
     .await;
+    let proof = |account: &str| proof_at(&op, &v, account, Scope::Register, unix_now());
     let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, secret) = client
@@ -425,21 +382,12 @@ async fn passkey_sign_in_names_the_account_and_its_session_can_stand_in_for_the_
 async fn without_the_operators_consent_a_session_is_no_account_proof() {
     let tmp = tempfile::tempdir().unwrap();
     let op = OperatorSigner::from_seed(&[0x5e; 32]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let proof = op.issue(&Claims {
-        account: "heidi".into(),
-        scope: Scope::Register,
-        iat: now,
-        exp: now + 300,
-    });
     let v = passkey_vault(tmp.path(), |o| {
         o.dev_accounts = false;
         o.operator_keys = vec![op.public_key()];
     })
     .await;
+    let proof = proof_at(&op, &v, "heidi", Scope::Register, unix_now());
     let client = VaultClient::new(&v.url).unwrap();
     let mut pk = provider(tmp.path(), "p");
     let (params, _) = client
@@ -471,7 +419,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         credential
     };
     // Registration.
-    let (_, start) = post(
+    let (_, start) = raw::post_json(
         &v.url,
         "/v1/passkey/register/start",
         &serde_json::json!({"account": "ivan", "proof": "dev"}),
@@ -481,7 +429,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         .create_credential(&origin, &start["options"])
         .await
         .unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/register/finish",
         &serde_json::json!({"session": start["session"], "credential": with_prf(created.clone())}),
@@ -494,9 +442,9 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     );
     assert!(reply["message"].as_str().unwrap().contains("PRF"));
     assert!(!reply.to_string().contains(&prf_b64));
-    assert!(!holds_passkey(&v, "ivan").await);
+    assert!(!v.holds("ivan", RecordKind::Passkey).await);
     // The same credential without it registers.
-    let (status, _) = post(
+    let (status, _) = raw::post_json(
         &v.url,
         "/v1/passkey/register/finish",
         &serde_json::json!({"session": start["session"], "credential": created}),
@@ -504,14 +452,14 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
     .await;
     assert_eq!(status, 200);
     // Login and sign-in.
-    let (_, login) = post(
+    let (_, login) = raw::post_json(
         &v.url,
         "/v1/passkey/login/start",
         &serde_json::json!({"account": "ivan"}),
     )
     .await;
     let asserted = pk.get_assertion(&origin, &login["options"]).await.unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/login/finish",
         &serde_json::json!({"session": login["session"], "credential": with_prf(asserted)}),
@@ -521,9 +469,10 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
         (status, reply["error"].as_str()),
         (400, Some("bad_request"))
     );
-    let (_, signin) = post(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
+    let (_, signin) =
+        raw::post_json(&v.url, "/v1/passkey/signin/start", &serde_json::json!({})).await;
     let asserted = pk.get_assertion(&origin, &signin["options"]).await.unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/signin/finish",
         &serde_json::json!({"session": signin["session"], "credential": with_prf(asserted)}),
@@ -548,7 +497,7 @@ async fn a_request_carrying_prf_output_is_refused_and_nothing_of_it_is_kept() {
 async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |o| o.relying_party = None).await;
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/login/start",
         &serde_json::json!({"account": "judy"}),
@@ -558,14 +507,7 @@ async fn a_vault_without_a_relying_party_says_passkeys_are_not_configured() {
         (status, reply["error"].as_str()),
         (501, Some("not_configured"))
     );
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("judy".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("judy", RecordKind::Passkey).await, 0);
 }
 
 /// Nine failures, then the right passkey on the last allowed guess: the passkey record taken
@@ -604,21 +546,9 @@ async fn the_last_guess_puts_every_record_back_when_right(
     // The tenth, through the other vault process: right.
     let (got, _) = b.passkey_login(&params, "dev", &mut pk).await.unwrap();
     assert_eq!(got.expose_secret(), secret.expose_secret());
-    let db = second.vault.db();
-    assert_eq!(
-        db.attempts("kim".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
-    assert!(db
-        .has_record("kim".into(), RecordKind::Passkey)
-        .await
-        .unwrap());
-    assert!(db
-        .has_record("kim".into(), RecordKind::Password)
-        .await
-        .unwrap());
+    assert_eq!(second.attempts("kim", RecordKind::Passkey).await, 0);
+    assert!(second.holds("kim", RecordKind::Passkey).await);
+    assert!(second.holds("kim", RecordKind::Password).await);
     let opened = a.login(&password_params, &password, "").await.unwrap();
     assert_eq!(opened.expose_secret(), &[9u8; 32][..]);
 }
@@ -669,7 +599,7 @@ async fn two_vaults_on_one_postgresql_share_passkeys_and_the_count() {
         Err(VaultError::Locked) => {}
         other => panic!("{other:?}"),
     }
-    assert!(!holds_passkey(&b, "lee").await);
+    assert!(!b.holds("lee", RecordKind::Passkey).await);
 }
 
 #[tokio::test]
@@ -799,14 +729,7 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         std::fs::read(tmp.path().join("p.sbpk")).unwrap(),
         store_before
     );
-    assert_eq!(
-        v.vault
-            .db()
-            .attempts("olga".into(), RecordKind::Passkey)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(v.attempts("olga", RecordKind::Passkey).await, 0);
     let (again, _) = VaultClient::new(&v.url)
         .unwrap()
         .passkey_login(&params, "dev", &mut pk)
