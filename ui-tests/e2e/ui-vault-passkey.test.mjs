@@ -59,18 +59,21 @@ async function vaultPasskeyStory(page) {
   await page.goto(phone.url + '#encryption');
   await page.getByRole('button', { name: 'Turn on with a passkey' }).waitFor();
   // The rollout: no password keys for this account yet, said plainly.
-  await page.getByText(/Not available yet:/).waitFor();
+  await page.locator('#view-encryption').getByText(/Not available yet:/).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Use a password' }).isDisabled(), true);
 
   await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
   const explained = await message(page, 'no_prf');
-  assert.match(explained, /does not support the PRF extension/);
+  assert.match(explained, /cannot lock your backup key to a passkey/);
   assert.match(explained, /key vault's passkey mode/);
   await page.getByText(/keeps half of your backup key sealed/).waitFor();
   await shot(page, '20-no-prf-vault-offer');
   await page.getByRole('button', { name: "Use the key vault's passkey mode" }).click();
   const on = await message(page, 'ok');
   assert.match(on, /It unlocks with your passkey through the key vault/);
+  // The 64-digit key offered in the same step can be declined, with the risk said plainly.
+  await page.getByRole('button', { name: /^Not now/ }).click();
+  assert.match(await message(page, 'ok'), /passkey only/);
 
   await page.getByRole('button', { name: 'Back up now' }).click();
   await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });

@@ -71,6 +71,13 @@ async function turnOnBackUpRestore(page) {
   await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
   const on = await message(page, 'ok');
   assert.match(on, /End-to-end encrypted backup is on\. It unlocks with your passkey/);
+  // In the same step, a 64-digit key too (losing every passkey would lose the backups).
+  await page.waitForFunction(() => document.getElementById('recovery-key').textContent.length > 0);
+  const key = (await page.getByLabel('The new 64-digit key').innerText()).trim();
+  await page.getByRole('button', { name: 'I saved my key' }).click();
+  await page.getByLabel('Enter your 64-digit key').fill(key);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  assert.match(await message(page, 'ok'), /It unlocks with your passkey and your 64-digit key/);
   await page.getByRole('heading', { name: 'Chat backup', level: 1 }).waitFor();
 
   // Record every value the progress bar shows while the backup runs.
@@ -102,7 +109,8 @@ async function turnOnBackUpRestore(page) {
   const bars = await page.evaluate(() => [...document.querySelectorAll('#chart rect')].map((r) => ({ cls: r.getAttribute('class'), fill: getComputedStyle(r).fill, h: Number(r.getAttribute('height')) })));
   assert.equal(bars.length, 4, JSON.stringify(bars));
   assert.ok(bars.every((b) => b.fill !== 'rgb(0, 0, 0)'), `the chart is styled: ${JSON.stringify(bars)}`);
-  const [, firstAdded, , secondAdded] = bars;
+  // Newest first, like the table: the second backup's bars come first.
+  const [, secondAdded, , firstAdded] = bars;
   assert.ok(secondAdded.h < firstAdded.h / 10, `the unchanged second backup adds little: ${JSON.stringify(bars)}`);
   await shot(page, '04-snapshots');
   await phone.stop();
@@ -191,7 +199,7 @@ async function noPrfThenRecoveryKeys(page) {
   await page.getByRole('button', { name: 'Turn on with a passkey' }).focus();
   await page.keyboard.press('Enter');
   const said = await message(page, 'no_prf');
-  assert.match(said, /does not support the PRF extension/);
+  assert.match(said, /cannot lock your backup key to a passkey/);
   await page.getByRole('heading', { name: "This passkey can't protect your backup" }).waitFor();
   await shot(page, '08-no-prf-phone-width');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -321,6 +329,8 @@ async function prfOnlyAtSignIn(page) {
   await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
   assert.match(await message(page, 'ok'), /It unlocks with your passkey/);
   assert.equal(await page.evaluate(() => window.__gets), 1, 'one assertion evaluated the PRF');
+  await page.getByRole('button', { name: /^Not now/ }).click();
+  assert.match(await message(page, 'ok'), /passkey only/);
   // The secret from that assertion is the one the passkey gives at every sign-in.
   await page.getByRole('button', { name: 'Lock this session' }).click();
   await page.locator('#backup-locked').getByRole('button', { name: 'Unlock with passkey' }).click();

@@ -486,7 +486,8 @@ pub struct VaultServeArgs {
     pub rollout: Option<PathBuf>,
     /// The WebAuthn relying party id for passkeys at this vault (a domain, such as
     /// vault.example.org). Without it the passkey routes are off, except in --dev mode, where
-    /// it is `localhost`.
+    /// it is `localhost` (with the origins https://localhost and http://localhost, any port,
+    /// unless --rp-origin is given).
     #[arg(long, env = "SEALBACK_VAULT_RP_ID")]
     pub rp_id: Option<String>,
     /// An origin whose passkey assertions are accepted (repeatable; default https://RP-ID).

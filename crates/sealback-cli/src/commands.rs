@@ -258,6 +258,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rp_origins,
                 passkey_sessions_as_proof,
             } = *serve;
+            // In --dev mode without --rp-id, the relying party is `localhost` and the origins
+            // are what a demo on this computer uses: `sealback ui`'s page at
+            // http://localhost:PORT and https://localhost (any port for both).
+            let dev_origins = dev && rp_id.is_none() && rp_origins.is_empty();
+            let rp_origins = if dev_origins {
+                vec![
+                    "https://localhost".to_string(),
+                    "http://localhost".to_string(),
+                ]
+            } else {
+                rp_origins
+            };
             let relying_party = match rp_id.or_else(|| dev.then(|| "localhost".to_string())) {
                 None => None,
                 Some(id) => Some(sealback_vault::passkeys::RelyingParty {

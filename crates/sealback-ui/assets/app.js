@@ -78,6 +78,7 @@ function say(text, hint, ok) {
   box.setAttribute('role', ok ? 'status' : 'alert');
   box.hidden = false;
   box.dataset.code = ok ? 'ok' : 'error';
+  box.dataset.view = currentView(); // a message belongs to the screen it was said on
 }
 function clearMessage() { $('message').hidden = true; delete $('message').dataset.code; }
 
@@ -91,10 +92,10 @@ function explain(err) {
     return ['This passkey provider already holds a passkey for this backup.', 'Use it to unlock, or pick another provider.', 'exists'];
   }
   if (err && (err.name === 'NotSupportedError' || err.name === 'SecurityError')) {
-    return ['This browser cannot use passkeys on this page.', 'Open the address sealback printed (http://localhost:…) in a current browser, or use your 64-digit key.', 'unsupported'];
+    return ['This browser cannot use passkeys on this page.', 'Open the address sealback printed when it started in a current browser, or use your 64-digit key.', 'unsupported'];
   }
   if (err instanceof ApiError) return [sentence(err.message), err.hint ? sentence(err.hint) : '', err.code];
-  return ['Something went wrong: ' + (err && err.message ? err.message : err), '', 'other'];
+  return ['Something went wrong: ' + (err && err.message ? err.message : err), 'Try again. If it happens again, stop sealback ui (Ctrl+C) and start it again.', 'other'];
 }
 function fail(err) {
   const [text, hint, code] = explain(err);
@@ -108,18 +109,23 @@ async function busy(button, work) {
 }
 
 // ---------- passkeys ----------
-function noPrf(rawId) {
+/// Asks the passkey provider to drop a passkey that was made but is not a key of this backup
+/// (best effort: a provider may ignore it), so that no orphan is left behind.
+function forgetPasskey(rpId, rawId) {
+  if (rawId && window.PublicKeyCredential && PublicKeyCredential.signalUnknownCredential) {
+    PublicKeyCredential.signalUnknownCredential({ rpId, credentialId: toB64(rawId) }).catch(() => {});
+  }
+}
+
+function noPrf(rpId, rawId) {
   const e = new Error('no PRF');
   e.code = 'no_prf';
-  if (rawId && window.PublicKeyCredential && PublicKeyCredential.signalUnknownCredential) {
-    // Ask the provider to drop the passkey that cannot be used (best effort).
-    PublicKeyCredential.signalUnknownCredential({ rpId: 'localhost', credentialId: toB64(rawId) }).catch(() => {});
-  }
+  forgetPasskey(rpId, rawId);
   return e;
 }
 
 async function createPasskey(purpose, name) {
-  if (!window.PublicKeyCredential) throw noPrf(null);
+  if (!window.PublicKeyCredential) throw noPrf(null, null);
   const b = await api('/api/passkey/create/begin', { purpose, name });
   const salt = fromB64(b.prf_salt);
   const cred = await navigator.credentials.create({ publicKey: {
@@ -135,7 +141,7 @@ async function createPasskey(purpose, name) {
   const ext = cred.getClientExtensionResults();
   let output = ext.prf && ext.prf.results && ext.prf.results.first;
   if (!output) {
-    if (!ext.prf || ext.prf.enabled !== true) throw noPrf(cred.rawId);
+    if (!ext.prf || ext.prf.enabled !== true) throw noPrf(b.rp_id, cred.rawId);
     // PRF is enabled but was not evaluated at creation: one assertion evaluates it.
     const a = await navigator.credentials.get({ publicKey: {
       challenge: crypto.getRandomValues(new Uint8Array(32)), rpId: b.rp_id,
@@ -144,11 +150,16 @@ async function createPasskey(purpose, name) {
     } });
     const r = a.getClientExtensionResults();
     output = r.prf && r.prf.results && r.prf.results.first;
-    if (!output) throw noPrf(cred.rawId);
+    if (!output) throw noPrf(b.rp_id, cred.rawId);
   }
   const body = { ceremony: b.ceremony, credential_id: toB64(cred.rawId), prf_output: toB64(output) };
   wipe(output);
-  return api('/api/passkey/create/finish', body);
+  try {
+    return await api('/api/passkey/create/finish', body);
+  } catch (e) {
+    forgetPasskey(b.rp_id, cred.rawId);
+    throw e;
+  }
 }
 
 /// The key vault's passkey mode (a provider without PRF): the vault is the relying party; the
@@ -163,7 +174,12 @@ async function createVaultPasskey(purpose, name) {
   const b = await api('/api/vault-passkey/begin', { purpose, name });
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(b.options.publicKey);
   const cred = await navigator.credentials.create({ publicKey });
-  return api('/api/vault-passkey/finish', { ceremony: b.ceremony, credential: credentialJSON(cred) });
+  try {
+    return await api('/api/vault-passkey/finish', { ceremony: b.ceremony, credential: credentialJSON(cred) });
+  } catch (e) {
+    forgetPasskey(publicKey.rp.id || location.hostname, cred.rawId);
+    throw e;
+  }
 }
 
 async function unlockWithVaultPasskey() {
@@ -227,6 +243,7 @@ const TITLES = { backup: 'Chat backup', encryption: 'End-to-end encrypted backup
 
 function show(view) {
   if (!VIEWS.includes(view)) view = 'backup';
+  if ($('message').dataset.view !== view) clearMessage();
   for (const v of VIEWS) $('view-' + v).hidden = v !== view;
   for (const a of document.querySelectorAll('.tabs a')) {
     if (a.dataset.view === view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -237,7 +254,7 @@ function show(view) {
   if (view === 'snapshots' || view === 'restore') loadSnapshots();
 }
 
-function currentView() { return (location.hash || '#backup').slice(1); }
+function currentView() { const v = (location.hash || '#backup').slice(1); return VIEWS.includes(v) ? v : 'backup'; }
 
 function go(view) {
   if (currentView() === view) show(view); else location.hash = '#' + view;
@@ -265,7 +282,6 @@ function render() {
   const last = snaps.length ? snaps[snaps.length - 1] : null;
   $('last-backup').textContent = last ? new Date(last.time_unix_ns / 1e6).toLocaleString() : 'never';
   $('backup-size').textContent = last ? bytes(last.bytes_read) : '–';
-  $('vault-url').textContent = status.vault.url || 'not configured';
   $('account-row').hidden = !!status.vault.account;
   $('keys-locked').hidden = !on || unlocked;
   $('keys-actions').hidden = !on || !unlocked;
@@ -274,32 +290,48 @@ function render() {
   $('restore-form').hidden = !on;
   for (const slot of document.querySelectorAll('.unlock-slot')) {
     mountUnlock(slot);
-    const pw = slot.querySelector('.unlock-password-box');
-    if (pw) pw.hidden = !status.keys.some((k) => k.type === 'vault-password');
+    // Only the ways this backup can actually be opened.
+    const has = (...types) => status.keys.some((k) => types.includes(k.type));
+    slot.querySelector('.unlock-password-box').hidden = !has('vault-password');
+    slot.querySelector('.unlock-recovery-box').hidden = !has('recovery-key');
+    slot.querySelector('.unlock-passkey').hidden = !has('passkey', 'vault-passkey');
   }
   renderKeys();
+}
+
+/// A table row; each cell carries its column's label, shown before the value on a phone
+/// (where the header row is not).
+function tableRow(table, cells) {
+  const labels = [...$(table).querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  const tr = document.createElement('tr');
+  cells.forEach((c, i) => {
+    const td = document.createElement('td');
+    td.dataset.label = labels[i] === 'Actions' ? '' : labels[i] || '';
+    if (typeof c === 'string') td.textContent = c; else if (c) td.appendChild(c);
+    tr.appendChild(td);
+  });
+  return tr;
 }
 
 function renderKeys() {
   const body = $('keys-body');
   body.textContent = '';
-  for (const k of status.keys) {
-    const tr = document.createElement('tr');
-    const cells = [KIND[k.type] || k.type, k.name, when(k.created_unix), k.last_used_unix ? when(k.last_used_unix) : '–'];
-    for (const c of cells) { const td = document.createElement('td'); td.textContent = c; tr.appendChild(td); }
-    const td = document.createElement('td');
+  const label = (k) => 'Remove ' + (KIND[k.type] || k.type) + ' "' + k.name + '", added ' + when(k.created_unix);
+  const labels = status.keys.map(label);
+  status.keys.forEach((k, i) => {
+    let b = null;
     if (status.unlocked) {
-      const b = document.createElement('button');
+      b = document.createElement('button');
       b.type = 'button';
       b.className = 'link';
       b.textContent = 'Remove';
-      b.setAttribute('aria-label', 'Remove ' + (KIND[k.type] || k.type) + ' "' + k.name + '"');
+      // Unique even for keys of one name from before names were made unique.
+      const twin = labels.filter((l) => l === labels[i]).length > 1;
+      b.setAttribute('aria-label', labels[i] + (twin ? ' (row ' + (i + 1) + ')' : ''));
       b.addEventListener('click', () => removeKey(k));
-      td.appendChild(b);
     }
-    tr.appendChild(td);
-    body.appendChild(tr);
-  }
+    body.appendChild(tableRow('keys-table', [KIND[k.type] || k.type, k.name, when(k.created_unix), k.last_used_unix ? when(k.last_used_unix) : '–', b]));
+  });
 }
 
 async function refresh() {
@@ -316,7 +348,9 @@ async function follow(jobId, bar, text, verb) {
     const pct = j.total_bytes > 0 ? Math.min(100, Math.floor((100 * j.done_bytes) / j.total_bytes)) : 0;
     if (j.state === 'running') {
       bar.value = pct;
-      text.textContent = verb + '… ' + pct + '% (' + bytes(j.done_bytes) + ' of ' + bytes(j.total_bytes) + ')';
+      text.textContent = j.total_bytes > 0
+        ? verb + '… ' + pct + '% (' + bytes(j.done_bytes) + ' of ' + bytes(j.total_bytes) + ')'
+        : verb + '… looking at your chats' + (j.done_bytes > 0 ? ' (' + bytes(j.done_bytes) + ' so far)' : '');
     } else {
       if (j.state === 'done') { bar.value = 100; }
       return j;
@@ -365,11 +399,7 @@ async function loadSnapshots() {
   latest.value = 'latest'; latest.textContent = 'The latest';
   select.appendChild(latest);
   for (const s of [...list].reverse()) {
-    const tr = document.createElement('tr');
-    for (const c of [new Date(s.time_unix_ns / 1e6).toLocaleString(), s.short, String(s.files), bytes(s.bytes_read), bytes(s.bytes_added)]) {
-      const td = document.createElement('td'); td.textContent = c; tr.appendChild(td);
-    }
-    body.appendChild(tr);
+    body.appendChild(tableRow('snapshots-table', [new Date(s.time_unix_ns / 1e6).toLocaleString(), s.short, String(s.files), bytes(s.bytes_read), bytes(s.bytes_added)]));
     const o = document.createElement('option');
     o.value = s.id; o.textContent = new Date(s.time_unix_ns / 1e6).toLocaleString() + ' (' + s.short + ', ' + bytes(s.bytes_read) + ')';
     select.appendChild(o);
@@ -377,39 +407,44 @@ async function loadSnapshots() {
   drawChart(list);
 }
 
+/// Total size and new data of each snapshot as two bars side by side, newest first like the
+/// table, with each snapshot's date under its bars.
 function drawChart(list) {
   const NS = 'http://www.w3.org/2000/svg';
-  const W = 600; const H = 200; const pad = 24;
+  const W = 600; const H = 200; const pad = 24; const dateRow = 20;
+  const newestFirst = [...list].reverse();
   const max = Math.max(1, ...list.map((s) => s.bytes_read));
   const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${W} ${H + pad}`);
+  svg.setAttribute('viewBox', `0 0 ${W} ${H + dateRow + 4}`);
   svg.setAttribute('role', 'img');
-  const total = list.length ? list[list.length - 1].bytes_read : 0;
-  svg.setAttribute('aria-label', `${list.length} snapshots; the latest is ${bytes(total)}; new data per snapshot from ${bytes(Math.min(...list.map((s) => s.bytes_added)))} to ${bytes(Math.max(...list.map((s) => s.bytes_added)))}`);
-  const slot = (W - pad) / Math.max(list.length, 1);
-  const bar = Math.max(4, Math.min(48, slot * 0.6));
-  list.forEach((s, i) => {
-    const x = pad + i * slot + (slot - bar) / 2;
-    for (const [value, cls] of [[s.bytes_read, 'bar-total'], [s.bytes_added, 'bar-added']]) {
+  const latest = newestFirst.length ? newestFirst[0].bytes_read : 0;
+  const added = list.map((s) => s.bytes_added);
+  svg.setAttribute('aria-label', `${list.length} snapshots, newest first; the latest is ${bytes(latest)}; new data per snapshot from ${bytes(Math.min(...added))} to ${bytes(Math.max(...added))}`);
+  const add = (name, attrs, text) => {
+    const el = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.appendChild(el);
+    return el;
+  };
+  const slot = (W - pad) / Math.max(newestFirst.length, 1);
+  const bar = Math.max(3, Math.min(24, slot * 0.3));
+  newestFirst.forEach((s, i) => {
+    const mid = pad + i * slot + slot / 2;
+    [[s.bytes_read, 'bar-total', 'total'], [s.bytes_added, 'bar-added', 'new']].forEach(([value, cls, what], j) => {
       const h = Math.max(1, (value / max) * (H - 8));
-      const r = document.createElementNS(NS, 'rect');
-      r.setAttribute('x', x); r.setAttribute('width', bar);
-      r.setAttribute('y', H - h); r.setAttribute('height', h);
-      r.setAttribute('class', cls); // styled by app.css: the CSP allows no inline styles
+      // styled by app.css: the CSP allows no inline styles
+      const r = add('rect', { x: mid - bar + j * bar, width: bar, y: H - h, height: h, class: cls });
       const t = document.createElementNS(NS, 'title');
-      t.textContent = s.short + ': ' + (cls === 'bar-total' ? 'total ' + bytes(value) : 'new ' + bytes(value));
+      t.textContent = s.short + ': ' + what + ' ' + bytes(value);
       r.appendChild(t);
-      svg.appendChild(r);
-    }
+    });
+    const d = new Date(s.time_unix_ns / 1e6);
+    add('text', { x: mid, y: H + dateRow - 4, class: 'date', 'text-anchor': 'middle' },
+      d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + (newestFirst.length <= 6 ? ' ' + d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' }) : ''));
   });
-  const axis = document.createElementNS(NS, 'line');
-  axis.setAttribute('x1', pad); axis.setAttribute('x2', W); axis.setAttribute('y1', H); axis.setAttribute('y2', H);
-  axis.setAttribute('class', 'axis');
-  svg.appendChild(axis);
-  const label = document.createElementNS(NS, 'text');
-  label.setAttribute('x', 0); label.setAttribute('y', 12); label.setAttribute('class', 'axis-label');
-  label.textContent = bytes(max);
-  svg.appendChild(label);
+  add('line', { x1: pad, x2: W, y1: H, y2: H, class: 'axis' });
+  add('text', { x: 0, y: 12, class: 'axis-label' }, bytes(max));
   $('chart').textContent = '';
   $('chart').appendChild(svg);
 }
@@ -420,23 +455,22 @@ async function passkeyFlow(purpose, button) {
   $('no-prf').hidden = true;
   await busy(button, async () => {
     try {
-      await createPasskey(purpose, 'passkey');
-      say(purpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your passkey.' : 'Passkey added. It unlocks this backup from now on.',
-        purpose === 'setup' ? 'Consider adding a 64-digit key too (Keys), in case you lose access to this passkey.' : '', true);
+      await createPasskey(purpose, uniqueName('Passkey'));
       await refresh();
-      go(purpose === 'setup' ? 'backup' : 'keys');
+      if (purpose === 'setup') { await offerRecoveryKey('your passkey'); return; }
+      go('keys');
+      say('Passkey added. It unlocks this backup from now on.', '', true);
     } catch (e) {
       if (e.code === 'no_prf') {
         const vault = features && features.vault_passkey && features.vault_passkey.offered && status.vault.url;
         vaultPurpose = purpose;
         $('no-prf-vault-box').hidden = !vault;
-        $('no-prf-vault-url').textContent = status.vault.url || '';
         if (purpose === 'setup') {
           $('no-prf').hidden = false;
           $('no-prf').scrollIntoView();
           (vault ? $('no-prf-vault') : $('no-prf-recovery')).focus();
         }
-        say('This passkey provider does not support the PRF extension, so a passkey from it cannot protect your backup by itself.',
+        say('This passkey provider cannot lock your backup key to a passkey, so a passkey from it cannot protect your backup by itself.',
           vault ? "Use the key vault's passkey mode, a 64-digit key or a password instead." : 'Use a 64-digit key or a password instead.', false);
         $('message').dataset.code = 'no_prf';
       } else { fail(e); }
@@ -448,41 +482,81 @@ async function vaultPasskeyFlow(purpose, button) {
   clearMessage();
   await busy(button, async () => {
     try {
-      await createVaultPasskey(purpose, 'passkey (key vault)');
+      await createVaultPasskey(purpose, uniqueName('Passkey (key vault)'));
       $('no-prf').hidden = true;
-      say(purpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your passkey through the key vault.' : 'Passkey added. It unlocks this backup through the key vault.',
-        'The key vault allows 10 failed sign-ins, then destroys its half of the key. Consider adding a 64-digit key too (Keys).', true);
       await refresh();
-      go(purpose === 'setup' ? 'backup' : 'keys');
+      if (purpose === 'setup') { await offerRecoveryKey('your passkey through the key vault'); return; }
+      go('keys');
+      say('Passkey added. It unlocks this backup through the key vault.',
+        'The key vault allows 10 failed sign-ins, then destroys its half of the key.', true);
     } catch (e) { fail(e); }
   });
 }
 
-/// Which kinds of key the key vault's operator offers now (staged rollout).
+/// Which kinds of key the key vault's operator offers now (staged rollout), on the setup
+/// screen and on Keys alike. A vault that cannot be reached offers nothing.
+const OFFERS = [
+  ['passkey', ['setup-passkey', 'add-passkey'], ['passkey-not-offered', 'add-passkey-not-offered']],
+  ['password', ['setup-password', 'add-password'], ['password-not-offered', 'add-password-not-offered']],
+];
 async function loadFeatures() {
-  try { features = await api('/api/features'); } catch (_) { features = null; return; }
-  for (const [kind, button, note] of [['passkey', 'setup-passkey', 'passkey-not-offered'], ['password', 'setup-password', 'password-not-offered']]) {
+  let failure = null;
+  try { features = await api('/api/features'); } catch (e) { features = {}; failure = e; }
+  const unreachable = failure && failure.code === 'vault_unreachable';
+  for (const [kind, buttons, notes] of OFFERS) {
     const f = features[kind];
-    const offered = !f || f.offered;
-    $(button).disabled = !offered;
-    $(note).hidden = offered;
-    $(note).textContent = offered ? '' : 'Not available yet: ' + (f.reason || 'not offered here') + '.';
+    const offered = !failure && (!f || f.offered);
+    const why = unreachable ? 'Not available now: the key vault cannot be reached.' : 'Not available yet: ' + ((f && f.reason) || 'not offered here') + '.';
+    for (const b of buttons) $(b).disabled = !offered;
+    for (const n of notes) { $(n).hidden = offered; $(n).textContent = offered ? '' : why; }
+  }
+  if (unreachable) {
+    say('The key vault cannot be reached, so passkeys and passwords cannot be added right now.',
+      'A 64-digit key works without it. Check your internet connection, then reload this page.', false);
+    $('message').dataset.code = 'vault_unreachable';
+  } else if (failure && !['no_token', 'offline'].includes(failure.code)) {
+    fail(failure); // a key vault that refuses this device (its own words and hint)
   }
 }
 
-async function recoveryFlow(purpose, button) {
+async function recoveryFlow(purpose, button, afterPasskey = false) {
   clearMessage();
   await busy(button, async () => {
     try {
-      const b = await api('/api/recovery-key/begin', { purpose, name: '64-digit key' });
-      pendingRecovery = { ceremony: b.ceremony, purpose };
+      const b = await api('/api/recovery-key/begin', { purpose, name: uniqueName('64-digit key') });
+      pendingRecovery = { ceremony: b.ceremony, purpose, afterPasskey };
       $('recovery-key').textContent = b.recovery_key;
       $('recovery-show').hidden = false;
       $('recovery-confirm').hidden = true;
       $('recovery-copied').textContent = '';
+      $('recovery-why').hidden = !afterPasskey;
+      $('recovery-skip').hidden = !afterPasskey;
       go('recovery');
     } catch (e) { fail(e); }
   });
+}
+
+/// Right after turning on with a passkey only: the 64-digit key in the same step (as the CLI
+/// makes one), because losing every passkey would lose the backups.
+async function offerRecoveryKey(how) {
+  await recoveryFlow('add_key', null, true);
+  say('End-to-end encrypted backup is on. It unlocks with ' + how + '.', 'One more step: keep a 64-digit key too.', true);
+}
+
+/// A name no key of this backup has yet ("64-digit key", then "64-digit key 2", ...), so that
+/// keys can be told apart.
+function uniqueName(base) {
+  const taken = new Set(status ? status.keys.map((k) => k.name) : []);
+  if (!taken.has(base)) return base;
+  let n = 2;
+  while (taken.has(base + ' ' + n)) n++;
+  return base + ' ' + n;
+}
+
+function forgetShownKey() {
+  pendingRecovery = null;
+  $('recovery-key').textContent = '';
+  $('recovery-confirm-input').value = '';
 }
 
 async function removeKey(k) {
@@ -526,6 +600,12 @@ function wire() {
     $('recovery-confirm-input').focus();
   });
   $('recovery-back').addEventListener('click', () => { $('recovery-show').hidden = false; $('recovery-confirm').hidden = true; });
+  $('recovery-skip').addEventListener('click', () => {
+    forgetShownKey();
+    go('backup');
+    say('End-to-end encrypted backup is on. It unlocks with your passkey only.',
+      'If you lose every passkey, you lose your backups. You can add a 64-digit key on the Keys screen at any time.', true);
+  });
   $('recovery-confirm').addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (!pendingRecovery) return;
@@ -533,16 +613,16 @@ function wire() {
       clearMessage();
       try {
         await api('/api/recovery-key/finish', { ceremony: pendingRecovery.ceremony, confirm: $('recovery-confirm-input').value });
-        const setup = pendingRecovery.purpose === 'setup';
-        pendingRecovery = null;
-        $('recovery-key').textContent = '';
-        $('recovery-confirm-input').value = '';
-        say(setup ? 'End-to-end encrypted backup is on. It unlocks with your 64-digit key.' : '64-digit key added.', '', true);
+        const { purpose, afterPasskey } = pendingRecovery;
+        forgetShownKey();
         await refresh();
-        go(setup ? 'backup' : 'keys');
+        go(purpose === 'add_key' && !afterPasskey ? 'keys' : 'backup');
+        if (afterPasskey) say('End-to-end encrypted backup is on. It unlocks with your passkey and your 64-digit key.', '', true);
+        else say(purpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your 64-digit key.' : '64-digit key added.', '', true);
       } catch (e) {
+        // A typo keeps the key and the step: the person corrects it or looks at the key again.
+        if (e.code === 'expired') { forgetShownKey(); go(status && status.initialized ? 'keys' : 'encryption'); }
         fail(e);
-        if (e.code === 'confirm_mismatch' || e.code === 'expired') { pendingRecovery = null; $('recovery-key').textContent = ''; go(status && status.initialized ? 'keys' : 'encryption'); }
       }
     });
   });
@@ -553,12 +633,12 @@ function wire() {
     busy(ev.submitter, async () => {
       clearMessage();
       try {
-        await api('/api/password/add', { purpose: passwordPurpose, password: pw, account: $('password-account').value || null, name: 'password' });
+        await api('/api/password/add', { purpose: passwordPurpose, password: pw, account: $('password-account').value || null, name: uniqueName('Password') });
         $('password-new').value = ''; $('password-repeat').value = '';
-        say(passwordPurpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your password.' : 'Password added.',
-          'The vault allows 10 wrong passwords, then destroys this key.', true);
         await refresh();
         go(passwordPurpose === 'setup' ? 'backup' : 'keys');
+        say(passwordPurpose === 'setup' ? 'End-to-end encrypted backup is on. It unlocks with your password.' : 'Password added.',
+          'The key vault allows 10 wrong passwords, then destroys this key.', true);
       } catch (e) { fail(e); }
     });
   });
@@ -572,10 +652,12 @@ function wire() {
           await unlockWithPasskey();
           await refresh();
         }
+        $('restore-job').hidden = true;
+        const { job } = await api('/api/restore', { snapshot: $('restore-snapshot').value, target: $('restore-target').value });
+        // Shown only once the restore exists: a refused folder never leaves "Starting…" behind.
         $('restore-job').hidden = false;
         $('restore-progress').value = 0;
         $('restore-status').textContent = 'Starting…';
-        const { job } = await api('/api/restore', { snapshot: $('restore-snapshot').value, target: $('restore-target').value });
         const j = await follow(job, $('restore-progress'), $('restore-status'), 'Restoring');
         if (j.state === 'done') {
           $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.';

@@ -123,7 +123,7 @@ impl From<sealback_engine::Error> for ApiError {
                     "integrity",
                     e.to_string(),
                 )
-                .hint("nothing wrong was restored; run `sealback check --read-data` to list the damage"),
+                .hint("nothing damaged was restored; to list the damage, run sealback check --read-data in a terminal"),
                 ErrorKind::Busy => Self::new(StatusCode::CONFLICT, "repository_busy", e.to_string())
                     .hint("another sealback is cleaning up this backup; try again in a few minutes"),
                 _ => Self::other(e.to_string()),
@@ -164,8 +164,24 @@ fn vault_error(e: VaultError) -> ApiError {
             .hint("start sealback ui with the https:// address of your messaging app's key vault (--vault-url)"),
         VaultError::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "no_account_proof", message)
             .hint("start sealback ui with the account proof your messaging app gives you (SEALBACK_ACCOUNT_PROOF)"),
-        _ => ApiError::new(StatusCode::BAD_GATEWAY, "vault_unreachable", message)
-            .hint("check the vault address and your connection, then try again"),
+        // The library's text names WebAuthn origins; the page says what it means to a person.
+        VaultError::PasskeyRefused(detail) => {
+            tracing::info!(%detail, "the key vault refused a passkey made on this page");
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "passkey_refused",
+                "the key vault does not accept passkeys made on this page, so nothing was turned on",
+            )
+            .hint("your browser was asked to forget the new passkey. Use a 64-digit key instead; if you run the key vault yourself for a test, start it with --dev (it then accepts this page)")
+        }
+        // The address and the network library's words help nobody here (they are in the log).
+        VaultError::Unreachable { .. } => {
+            tracing::info!(error = %message, "the key vault cannot be reached");
+            ApiError::new(StatusCode::BAD_GATEWAY, "vault_unreachable", "the key vault cannot be reached")
+                .hint("check your internet connection and try again; a 64-digit key opens the backup without the key vault")
+        }
+        _ => ApiError::new(StatusCode::BAD_GATEWAY, "vault_error", message)
+            .hint("try again in a while; a 64-digit key opens the backup without the key vault"),
     }
 }
 
@@ -496,7 +512,9 @@ async fn recovery_key_finish(
     State(state): State<Shared>,
     Json(req): Json<RecoveryFinish>,
 ) -> ApiResult {
-    let Some(Ceremony::ShowRecoveryKey { purpose, key, name }) = state.take(&req.ceremony) else {
+    let Some((started, Ceremony::ShowRecoveryKey { purpose, key, name })) =
+        state.take_timed(&req.ceremony)
+    else {
         return Err(ApiError::ceremony_gone());
     };
     let typed = RecoveryKey::parse(&req.confirm.0).ok();
@@ -508,12 +526,15 @@ async fn recovery_key_finish(
         )
     });
     if !same {
+        // A typo costs nothing: the same key waits for another try (until the step expires).
+        let ceremony = Ceremony::ShowRecoveryKey { purpose, key, name };
+        state.put_back(&req.ceremony, started, ceremony);
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "confirm_mismatch",
             "that is not the key that was shown; nothing was changed",
         )
-        .hint("start again and copy the new key exactly"));
+        .hint("check the digits and try again, or show the key again to compare"));
     }
     let template = SlotTemplate {
         protector_type: ProtectorType::RECOVERY_KEY,
@@ -907,9 +928,9 @@ async fn unlock_passkey_finish(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_prf",
-            "the browser or passkey provider did not return the passkey's PRF secret",
+            "the browser or passkey provider did not give back the passkey's secret that opens this backup",
         )
-        .hint("try a browser and provider that support the WebAuthn PRF extension, or use your 64-digit key"));
+        .hint("try again in a current Chrome, with iCloud Keychain or with a FIDO2 security key, or use your 64-digit key"));
     };
     let protector = PasskeyProtector::from_assertion(PrfAssertion {
         credential_id,

@@ -146,11 +146,17 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
     if !public(request.method(), request.uri().path()) {
         let given = header_str(headers, TOKEN_HEADER);
         if !given.is_some_and(|t| guard.token.matches(t)) {
-            return with_headers(refuse(
-                StatusCode::UNAUTHORIZED,
-                "no_token",
-                "open the address that `sealback ui` printed in this browser tab",
-            ));
+            return with_headers(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Json(serde_json::json!({
+                        "error": "no_token",
+                        "message": "this page is not connected to sealback: it was opened without the address sealback printed, or sealback was started again since",
+                        "hint": "open the address that sealback ui printed when it started; if you no longer have it, stop sealback ui (Ctrl+C), start it again and open the new address",
+                    })),
+                )
+                    .into_response(),
+            );
         }
     }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);

@@ -154,10 +154,22 @@ impl UiState {
 
     /// Takes a ceremony out (it cannot be finished twice), if it exists and has not expired.
     pub fn take(&self, id: &str) -> Option<Ceremony> {
+        self.take_timed(id).map(|(_, ceremony)| ceremony)
+    }
+
+    /// [`Self::take`], with the time the ceremony started (to [`Self::put_back`] it).
+    pub fn take_timed(&self, id: &str) -> Option<(Instant, Ceremony)> {
         let mut all = self.ceremonies.lock().expect("ceremony lock");
         let pos = all.iter().position(|(i, _, _)| i == id)?;
         let (_, started, ceremony) = all.remove(pos);
-        (started.elapsed() < CEREMONY_TTL).then_some(ceremony)
+        (started.elapsed() < CEREMONY_TTL).then_some((started, ceremony))
+    }
+
+    /// Returns a ceremony taken by [`Self::take_timed`] that did not finish (a typo in a
+    /// confirmation), under its id and with its first start time: it still expires on time.
+    pub fn put_back(&self, id: &str, started: Instant, ceremony: Ceremony) {
+        let mut all = self.ceremonies.lock().expect("ceremony lock");
+        all.push((id.to_string(), started, ceremony));
     }
 
     pub fn store(&self) -> Result<sealback_store::Store, crate::api::ApiError> {

@@ -85,6 +85,10 @@ pub enum VaultError {
     /// The vault answered something unexpected.
     #[error("the key vault answered unexpectedly: {0}")]
     Protocol(String),
+    /// The vault refused a passkey just made for it (made on a page whose origin the vault
+    /// does not accept, or without user verification): the browser should forget it.
+    #[error("the key vault did not accept the new passkey: {0}")]
+    PasskeyRefused(String),
     /// The vault's address is not one this client may use (plain HTTP off loopback, not a URL).
     #[error("{0}")]
     BadAddress(String),
@@ -368,6 +372,7 @@ impl VaultClient {
             },
             "unauthorized" => VaultError::Unauthorized(err.message),
             "not_configured" | "not_found" => VaultError::NotAvailable(err.message),
+            "passkey_refused" => VaultError::PasskeyRefused(err.message),
             _ => VaultError::Protocol(err.message),
         })
     }

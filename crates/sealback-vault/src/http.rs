@@ -24,6 +24,7 @@ impl IntoResponse for VaultError {
             VaultError::SessionExpired => (StatusCode::GONE, "session_expired", None),
             VaultError::Unauthorized(_) => (StatusCode::FORBIDDEN, "unauthorized", None),
             VaultError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            VaultError::PasskeyRefused(_) => (StatusCode::BAD_REQUEST, "passkey_refused", None),
             VaultError::NotConfigured(_) => (StatusCode::NOT_IMPLEMENTED, "not_configured", None),
             VaultError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),

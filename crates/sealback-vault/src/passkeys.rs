@@ -317,7 +317,7 @@ impl Vault {
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| {
                 self.metrics.registration("refused");
-                VaultError::BadRequest(format!("the passkey was not accepted: {e}"))
+                VaultError::PasskeyRefused(e.to_string())
             })?;
         let credential_id = passkey.cred_id().to_vec();
         let (backup_eligible, backup_state) = backup_flags(&passkey);

@@ -68,6 +68,11 @@ pub enum VaultError {
     /// A malformed request.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A well-formed passkey registration that the relying party refused (its origin or RP
+    /// id is not this vault's, or user verification is missing): the client should ask the
+    /// browser to forget the passkey it just made.
+    #[error("the passkey was not accepted: {0}")]
+    PasskeyRefused(String),
     /// This vault does not offer what was asked (passkeys without a relying party).
     #[error("not configured on this vault: {0}")]
     NotConfigured(String),

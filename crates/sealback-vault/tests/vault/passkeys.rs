@@ -737,3 +737,36 @@ async fn a_dropped_connection_or_an_absent_vault_is_reported_and_changes_nothing
         .unwrap();
     assert_eq!(again.expose_secret(), secret.expose_secret());
 }
+
+#[tokio::test]
+async fn a_passkey_made_on_a_foreign_origin_is_refused_with_its_own_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = passkey_vault(tmp.path(), |_| {}).await;
+    let mut pk = provider(tmp.path(), "p");
+    let (_, start) = post(
+        &v.url,
+        "/v1/passkey/register/start",
+        &serde_json::json!({"account": "olga", "proof": "dev"}),
+    )
+    .await;
+    // Made by a page the vault does not accept (as `sealback ui` on another origin would):
+    // the client must learn that the passkey was refused (so the browser can forget it), not
+    // that the vault answered strangely.
+    let foreign = sealback_passkey::Url::parse("https://elsewhere.localhost").unwrap();
+    let created = pk
+        .create_credential(&foreign, &start["options"])
+        .await
+        .unwrap();
+    let (status, reply) = post(
+        &v.url,
+        "/v1/passkey/register/finish",
+        &serde_json::json!({"session": start["session"], "credential": created}),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("passkey_refused")),
+        "{reply}"
+    );
+    assert!(!holds_passkey(&v, "olga").await);
+}
