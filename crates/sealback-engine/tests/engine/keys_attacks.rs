@@ -2,7 +2,7 @@
 //! against a real repository on disk. The attacker's side is written from SPEC §2 and §6 with
 //! the `hpke` crate directly, not with sealback's own keyslot code.
 
-use super::{backup_at, init, opts, same_key, template};
+use super::{backup_at, init, same_key, template};
 use hkdf::Hkdf;
 use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
@@ -11,7 +11,6 @@ use hpke::{Deserializable, Kem, OpModeR, Serializable};
 use sealback_core::keyslot::KeySlotFile;
 use sealback_core::recovery::RecoveryKey;
 use sealback_corpus::ChatStoreSpec;
-use sealback_engine::backup::backup;
 use sealback_engine::progress::NoProgress;
 use sealback_engine::{check, restore};
 use sealback_engine::{ErrorKind, Repository};

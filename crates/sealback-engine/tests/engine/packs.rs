@@ -5,10 +5,8 @@
 //! (a clear `01 ‖ type ‖ epoch` header before every object, the header length in clear) they
 //! recovered every blob boundary and size.
 
-use super::{backup_at, init, opts};
+use super::{backup_at, init};
 use sealback_corpus::ChatStoreSpec;
-use sealback_engine::backup::backup;
-use sealback_engine::progress::NoProgress;
 use sealback_store::Store;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -743,7 +743,7 @@ async fn a_passkey_made_on_a_foreign_origin_is_refused_with_its_own_code() {
     let tmp = tempfile::tempdir().unwrap();
     let v = passkey_vault(tmp.path(), |_| {}).await;
     let mut pk = provider(tmp.path(), "p");
-    let (_, start) = post(
+    let (_, start) = raw::post_json(
         &v.url,
         "/v1/passkey/register/start",
         &serde_json::json!({"account": "olga", "proof": "dev"}),
@@ -757,7 +757,7 @@ async fn a_passkey_made_on_a_foreign_origin_is_refused_with_its_own_code() {
         .create_credential(&foreign, &start["options"])
         .await
         .unwrap();
-    let (status, reply) = post(
+    let (status, reply) = raw::post_json(
         &v.url,
         "/v1/passkey/register/finish",
         &serde_json::json!({"session": start["session"], "credential": created}),
@@ -768,5 +768,5 @@ async fn a_passkey_made_on_a_foreign_origin_is_refused_with_its_own_code() {
         (400, Some("passkey_refused")),
         "{reply}"
     );
-    assert!(!holds_passkey(&v, "olga").await);
+    assert!(!v.holds("olga", RecordKind::Passkey).await);
 }
