@@ -848,14 +848,16 @@ async fn open_with(
     let mut protector = protector;
     let config = state.config.clone();
     let slot = on_engine(move || async move {
-        // A keys file older than this device has seen (a rotation undone by whoever writes
-        // to the drive) is refused before anything is unlocked (SPEC §12).
-        let (repo_config, keys) = Repository::read_keyslots(&store).await?;
-        if let Some(record) = config.key_epoch_record(&repo_config.repo_id) {
-            sealback_engine::seen::check_key_epoch(&record, keys.current_epoch)?;
-        }
-        let repo = Repository::open(store, protector.as_mut()).await?;
-        remember_key_epoch(&config, &repo);
+        // A keys file older than this device has seen (a rotation undone, or the MAC stripped,
+        // by whoever writes to the drive) is refused before anything is unlocked (SPEC §12):
+        // the engine checks the very file it unlocks, and moves the record up after.
+        let (repo_config, _) = Repository::read_keyslots(&store).await?;
+        let repo = match config.key_epoch_record(&repo_config.repo_id) {
+            Some(record) => {
+                Repository::open_guarded(store, protector.as_mut(), &record, false).await?
+            }
+            None => Repository::open(store, protector.as_mut()).await?,
+        };
         let slot = repo.unlocked_slot();
         *guard = Some(repo);
         Ok::<_, ApiError>(slot)
@@ -873,10 +875,7 @@ fn remember_key_epoch(config: &crate::state::UiConfig, repo: &Repository) {
     let Some(record) = config.key_epoch_record(&repo.config().repo_id) else {
         return;
     };
-    if let Err(e) = sealback_engine::seen::record_key_epoch(&record, repo.keyring().current_epoch())
-    {
-        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
-    }
+    repo.remember_keys_file(&record);
 }
 
 async fn unlock_passkey_finish(
