@@ -555,6 +555,18 @@ fn vault_login_inputs(
     Ok((account, proof))
 }
 
+/// A `register` proof may also replace the key at the vault: it travels only when a key is
+/// added, never to unlock (SPEC §7c), whether the page or `sealback ui`'s settings gave it.
+fn refuse_register_proof(proof: &str) -> Result<(), ApiError> {
+    match sealback_proto::proof::claimed_scope(proof) {
+        Some(sealback_proto::proof::Scope::Register) => Err(ApiError::bad_request(
+            "the account proof given may also replace your key at the key vault, so sealback sends it only when adding a key",
+        )
+        .hint("unlock with a login proof from your messaging app (scope login)")),
+        _ => Ok(()),
+    }
+}
+
 async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>) -> ApiResult {
     let url = state.config.vault.url.clone().ok_or_else(|| {
         ApiError::new(
@@ -968,6 +980,7 @@ async fn unlock_password(
         .or_else(|| state.config.vault.account.clone());
     let (_, proof) =
         vault_login_inputs(&state, account.clone().or(Some(String::new())), req.proof)?;
+    refuse_register_proof(&proof)?;
     let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
     let password = Password::new(req.password.0.to_string());
     let protector = on_engine(move || async move {
