@@ -836,6 +836,13 @@ fn a_format_1_keys_file_is_upgraded_once_and_its_keys_listed() {
     let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
     file.vouch = None;
     std::fs::write(&keys, file.encode()).unwrap();
+    // This device used the repository with the previous release, whose record of the keys
+    // file holds the epoch only (a device that has seen format 2 refuses format 1: see
+    // attack_a_keys_file_downgraded_to_format_1_with_an_injected_key_is_refused).
+    let seen = w.root.join("home/.local/share/sealback/seen");
+    let record = seen.join(format!("{}.keys.json", file.repo_id.to_hex()));
+    assert!(record.exists(), "the device keeps a record of the keys file");
+    std::fs::write(&record, br#"{"key_epoch":0}"#).unwrap();
     // The first command on the format-1 file (a restore) upgrades it.
     let before = w.root.join("before");
     let out = w.run(&["restore", "latest", "--target", before.to_str().unwrap()]);
