@@ -841,7 +841,10 @@ fn a_format_1_keys_file_is_upgraded_once_and_its_keys_listed() {
     // attack_a_keys_file_downgraded_to_format_1_with_an_injected_key_is_refused).
     let seen = w.root.join("home/.local/share/sealback/seen");
     let record = seen.join(format!("{}.keys.json", file.repo_id.to_hex()));
-    assert!(record.exists(), "the device keeps a record of the keys file");
+    assert!(
+        record.exists(),
+        "the device keeps a record of the keys file"
+    );
     std::fs::write(&record, br#"{"key_epoch":0}"#).unwrap();
     // The first command on the format-1 file (a restore) upgrades it.
     let before = w.root.join("before");
