@@ -59,7 +59,11 @@ impl CliError {
             CliError::Engine(Error::Unlock(UnlockError::KeysFile { .. })) => {
                 "the `keys` file was changed by someone without the backup key. Put back the drive's previous version of it (its version history), or open the backup from another device that still works"
             }
-            CliError::Engine(Error::KeysRolledBack { .. }) => {
+            CliError::Engine(
+                Error::KeysRolledBack { .. }
+                | Error::KeysDowngraded { .. }
+                | Error::KeysReplayed { .. },
+            ) => {
                 "put the current `keys` file back (the cloud drive's version history has it, or another device's copy of the repository)"
             }
             _ => return None,

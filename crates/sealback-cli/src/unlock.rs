@@ -278,15 +278,20 @@ enum Unvouched {
     AllowToRemove,
 }
 
+/// How to open: what to do with unvouched keys, and this device's record of the keys file,
+/// which the engine checks against the very keys file it unlocks.
+struct OpenAs {
+    unvouched: Unvouched,
+    keys_record: std::path::PathBuf,
+}
+
 async fn open_unlocked(
     store: Store,
     protector: &mut dyn sealback_core::protector::Protector,
-    unvouched: Unvouched,
+    how: &OpenAs,
 ) -> Result<Repository, CliError> {
-    Ok(match unvouched {
-        Unvouched::Refuse => Repository::open(store, protector).await?,
-        Unvouched::AllowToRemove => Repository::open_to_remove_unvouched(store, protector).await?,
-    })
+    let allow_unvouched = how.unvouched == Unvouched::AllowToRemove;
+    Ok(Repository::open_guarded(store, protector, &how.keys_record, allow_unvouched).await?)
 }
 
 async fn open_as(
@@ -296,10 +301,14 @@ async fn open_as(
     unvouched: Unvouched,
 ) -> Result<Repository, CliError> {
     // Fail on a missing repository, and on a keys file older than this device has seen,
-    // before asking for a key.
+    // before asking for a key. (The engine checks again the keys file it unlocks: storage
+    // may answer this read and that one differently.)
     let (config, keys) = Repository::read_keyslots(&store).await?;
-    let epoch_record = key_epoch_record(config.repo_id);
-    sealback_engine::seen::check_key_epoch(&epoch_record, keys.current_epoch)?;
+    let how = OpenAs {
+        unvouched,
+        keys_record: key_epoch_record(config.repo_id),
+    };
+    sealback_engine::seen::check_keys_file(&how.keys_record, &keys)?;
     let method = match settings.unlock {
         UnlockWith::Auto if recovery_key_given(settings) => UnlockWith::RecoveryKey,
         UnlockWith::Auto if std::env::var_os(PASSWORD_ENV).is_some() && has_vault_slots(&keys) => {
@@ -328,7 +337,7 @@ async fn open_as(
         )
         .await
         .map_err(|e| vault_error(e, Some(&keys)))?;
-        open_unlocked(store, &mut protector, unvouched).await?
+        open_unlocked(store, &mut protector, &how).await?
     } else if method == UnlockWith::Passkey {
         if !has_passkey_slots(&keys) {
             return Err(CliError::Unlock(
@@ -347,32 +356,29 @@ async fn open_as(
         // PRF first where the provider has it and the backup has PRF slots: no vault involved.
         if has_prf_slots(&keys) && (provider.contents().prf || !vault_passkeys) {
             match PasskeyProtector::assert(&keys, provider).await {
-                Ok(mut protector) => open_unlocked(store, &mut protector, unvouched).await?,
+                Ok(mut protector) => open_unlocked(store, &mut protector, &how).await?,
                 Err(PasskeyError::NoCredential | PasskeyError::NoPrf) if vault_passkeys => {
-                    open_with_vault_passkey(settings, store, &keys, provider, unvouched).await?
+                    open_with_vault_passkey(settings, store, &keys, provider, &how).await?
                 }
                 Err(e) => return Err(passkey_error(e)),
             }
         } else {
-            open_with_vault_passkey(settings, store, &keys, provider, unvouched).await?
+            open_with_vault_passkey(settings, store, &keys, provider, &how).await?
         }
     } else {
         let mut protector = recovery_key(settings)?;
-        open_unlocked(store, &mut protector, unvouched).await?
+        open_unlocked(store, &mut protector, &how).await?
     };
     record_use(repo.config().repo_id, repo.unlocked_slot());
     report_upgrade(&repo);
-    remember_key_epoch(&repo);
     Ok(repo)
 }
 
-/// Moves this device's record up to the repository's key epoch: after every unlock (the epoch
-/// is authenticated then: the keys file's MAC verified under its root key) and every rotation.
+/// Moves this device's record up to the repository's keys file (its epoch and format): every
+/// unlock does (the file is authenticated then: its MAC verified under its root key), and so
+/// must every change of the keys file (a rotation raises the epoch).
 pub fn remember_key_epoch(repo: &Repository) {
-    let path = key_epoch_record(repo.config().repo_id);
-    if let Err(e) = sealback_engine::seen::record_key_epoch(&path, repo.keyring().current_epoch()) {
-        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
-    }
+    repo.remember_keys_file(&key_epoch_record(repo.config().repo_id));
 }
 
 /// This device's record of the highest key epoch it has seen of a repository.
@@ -402,7 +408,7 @@ async fn open_with_vault_passkey(
     store: Store,
     keys: &KeySlotFile,
     provider: &mut SoftwareAuthenticator,
-    unvouched: Unvouched,
+    how: &OpenAs,
 ) -> Result<Repository, CliError> {
     let client = configured_vault(settings, "vault passkey")?;
     let mut protector = VaultPasskeyProtector::login(
@@ -414,7 +420,7 @@ async fn open_with_vault_passkey(
     )
     .await
     .map_err(|e| vault_error(e, Some(keys)))?;
-    open_unlocked(store, &mut protector, unvouched).await
+    open_unlocked(store, &mut protector, how).await
 }
 
 fn last_used_path() -> std::path::PathBuf {

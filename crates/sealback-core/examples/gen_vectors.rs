@@ -208,6 +208,8 @@ fn main() {
     let mut unknown = format1.clone();
     let mut foreign = slot.clone();
     foreign.protector_type = ProtectorType(0x7777);
+    // Its own id: two records with one id are refused (SPEC §6.2).
+    foreign.id = SlotId([0x77; 16]);
     unknown.slots.insert(0, foreign);
     unknown.upgrade(&keyring).unwrap();
     let mut tampered = file.clone();

@@ -748,7 +748,11 @@ impl KeySlotFile {
         let unvouched = self.unvouched(keyring)?.ok_or(UnlockError::KeysFile {
             detail: "a format-1 file must be upgraded (by an unlock) before it is changed",
         })?;
-        let allowed = allow.map(|id| id.to_hex());
+        // Only a slot this version knows can be removed; a record of an unknown layout that
+        // merely carries the id is never let through (it would be vouched for after).
+        let allowed = allow
+            .filter(|id| self.slots.iter().any(|s| s.id == *id))
+            .map(|id| id.to_hex());
         let unvouched: Vec<_> = unvouched
             .into_iter()
             .filter(|s| Some(&s.id) != allowed.as_ref())
@@ -1125,6 +1129,7 @@ impl KeySlotFile {
                 None => return Err(FormatError::invalid("keyslot file", "empty slot record")),
             }
         }
+        refuse_shared_ids(&slots, &foreign_slots)?;
         let keyring = r.bytes_u32(MAX_KEYRING_LEN)?.to_vec();
         let vouch = (version == FILE_VERSION)
             .then(|| decode_vouch(&mut r))
@@ -1144,6 +1149,27 @@ impl KeySlotFile {
             keyring,
             vouch,
         })
+    }
+}
+
+/// Refuses two slot records with one id (a record of an unknown layout has its id where every
+/// layout has it, after the version byte). People and every change (removal, re-attestation)
+/// name a slot by its id, so a record slipped in under the id of one of the person's keys
+/// would make removing it, as the refusal of an unvouched slot advises, remove the person's
+/// key instead or as well, and vouch for the intruder.
+fn refuse_shared_ids(slots: &[KeySlot], foreign_slots: &[Vec<u8>]) -> Result<(), FormatError> {
+    let known = slots.iter().map(|s| s.id.0.as_slice());
+    let foreign = foreign_slots.iter().filter_map(|raw| raw.get(1..17));
+    let mut seen = std::collections::HashSet::with_capacity(slots.len() + foreign_slots.len());
+    match known.chain(foreign).find(|id| !seen.insert(*id)) {
+        Some(id) => Err(FormatError::invalid(
+            "keyslot file",
+            format!(
+                "two keys carry the same id {}: the keys file was altered",
+                hex::encode(id)
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

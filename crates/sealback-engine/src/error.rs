@@ -82,6 +82,26 @@ pub enum Error {
         /// The device's record.
         record: PathBuf,
     },
+    /// The keys file in storage holds a key this device removed: an older keys file was put
+    /// back (a removal without rotation keeps the key epoch).
+    #[error("the keys file in storage holds key {slot}, which this device removed: an older keys file was put back, and the next rotation would seal the new backup key to the removed key. Nothing was unlocked or written. If you restored the cloud drive from an old copy yourself and mean to keep it, delete {} and run the command again", record.display())]
+    KeysReplayed {
+        /// The removed key found again (id and name).
+        slot: String,
+        /// The device's record.
+        record: PathBuf,
+    },
+    /// The keys file in storage is of an older format than this device has seen (format 1,
+    /// without the MAC, after format 2).
+    #[error("the keys file in storage is of format {found}, but this device has seen it in format {seen}: someone removed the part that authenticates the list of keys, so that a key of their own would be vouched for by the next upgrade. Nothing was unlocked or written. If you restored the cloud drive from an old copy yourself and mean to keep it, delete {} and run the command again", record.display())]
+    KeysDowngraded {
+        /// The highest format this device has seen.
+        seen: u8,
+        /// The format of the keys file in storage.
+        found: u8,
+        /// The device's record.
+        record: PathBuf,
+    },
 }
 
 impl Error {
@@ -97,7 +117,10 @@ impl Error {
                 sealback_core::protector::ProtectorError::Refused(_),
             )) => ErrorKind::VaultRefused,
             Error::Unlock(_) => ErrorKind::Unlock,
-            Error::Integrity(_) | Error::KeysRolledBack { .. } => ErrorKind::Integrity,
+            Error::Integrity(_)
+            | Error::KeysRolledBack { .. }
+            | Error::KeysDowngraded { .. }
+            | Error::KeysReplayed { .. } => ErrorKind::Integrity,
             Error::Locked(_) | Error::LockLost { .. } => ErrorKind::Busy,
             _ => ErrorKind::Other,
         }

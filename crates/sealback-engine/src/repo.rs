@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout;
+use crate::seen;
 use crate::{os_rng, Clock};
 use sealback_core::config::RepoConfig;
 use sealback_core::index::IndexFile;
@@ -16,6 +17,7 @@ use sealback_core::snapshot::{Snapshot, Tree};
 use sealback_core::{BlobId, Id, Keyring, ProtectorSecret, RepoId, RootKey};
 use sealback_store::{Store, StoreError};
 use std::collections::HashMap;
+use std::path::Path;
 
 /// Largest tree, content list, index or snapshot body accepted.
 pub const MAX_METADATA_LEN: usize = 256 << 20;
@@ -106,6 +108,8 @@ pub struct Repository {
     clock: Clock,
     upgraded: Option<Vec<SlotSummary>>,
     unvouched: Vec<SlotSummary>,
+    /// Slots this session removed, for this device's record of the keys file.
+    removed: Vec<SlotId>,
 }
 
 /// A refused keyslot change: a file that does not verify is an integrity failure (through
@@ -152,6 +156,7 @@ impl Repository {
             clock: Clock::system(),
             upgraded: None,
             unvouched: vec![],
+            removed: vec![],
         })
     }
 
@@ -186,7 +191,23 @@ impl Repository {
     /// file is upgraded here, vouching for the slots it holds now; they are logged and kept for
     /// [`Repository::upgraded_slots`].
     pub async fn open(store: Store, protector: &mut dyn Protector) -> Result<Self> {
-        Self::open_inner(store, protector, false).await
+        Self::open_inner(store, protector, false, None).await
+    }
+
+    /// [`Repository::open`] (or, with `allow_unvouched`,
+    /// [`Repository::open_to_remove_unvouched`]) guarded by this device's record of the keys
+    /// file (`keys_record`, see [`crate::seen::key_epoch_path`]): the keys file this open
+    /// unlocks is refused when it is older than the record (a lower key epoch, or format 1
+    /// after format 2), before anything is unlocked or written, and the record then moves up
+    /// to it. The check is made here, on the bytes that are unlocked, because a cloud drive
+    /// can serve a caller's earlier read of the keys file and this open's read differently.
+    pub async fn open_guarded(
+        store: Store,
+        protector: &mut dyn Protector,
+        keys_record: &Path,
+        allow_unvouched: bool,
+    ) -> Result<Self> {
+        Self::open_inner(store, protector, allow_unvouched, Some(keys_record)).await
     }
 
     /// [`Repository::open`] that lets slots the keys file does not vouch for through, listed
@@ -197,15 +218,19 @@ impl Repository {
         store: Store,
         protector: &mut dyn Protector,
     ) -> Result<Self> {
-        Self::open_inner(store, protector, true).await
+        Self::open_inner(store, protector, true, None).await
     }
 
     async fn open_inner(
         store: Store,
         protector: &mut dyn Protector,
         allow_unvouched: bool,
+        keys_record: Option<&Path>,
     ) -> Result<Self> {
         let (config, keyslots) = Self::read_keyslots(&store).await?;
+        if let Some(record) = keys_record {
+            seen::check_keys_file(record, &keyslots)?;
+        }
         let unlocked = keyslots.unlock_and_upgrade(protector, &mut os_rng())?;
         tracing::debug!(slot = %unlocked.slot_id.to_hex(), "unlocked");
         if !unlocked.unvouched.is_empty() && !allow_unvouched {
@@ -229,6 +254,7 @@ impl Repository {
             clock: Clock::system(),
             upgraded: None,
             unvouched: unlocked.unvouched,
+            removed: vec![],
         };
         if needs_upgrade {
             // Not fatal: a format-1 repository on read-only storage must still restore. It
@@ -271,8 +297,21 @@ impl Repository {
                 }
             }
         }
+        if let Some(record) = keys_record {
+            repo.remember_keys_file(record);
+        }
         repo.load_index().await?;
         Ok(repo)
+    }
+
+    /// Moves this device's record (`keys_record`) up to the keys file now in hand: after an
+    /// unlock verified it, and after every change this device made (a rotation raises the
+    /// epoch; a removed slot is remembered, so that the file from before cannot be put back).
+    /// Best effort: a record that cannot be written loses the protection, never data.
+    pub fn remember_keys_file(&self, keys_record: &Path) {
+        if let Err(e) = seen::record_keys_file(keys_record, &self.keyslots, &self.removed) {
+            tracing::warn!(error = %e, "cannot keep this device's record of the keys file");
+        }
     }
 
     /// Upgrades a format-1 keys file to format 2: the MAC now vouches for every slot the file
@@ -335,6 +374,7 @@ impl Repository {
                 dropped_foreign_slots: 0,
             }
         };
+        self.removed.push(id);
         Ok(outcome)
     }
 

@@ -14,12 +14,19 @@
 //! A second record holds the highest key epoch this device has seen. A keys file of a lower
 //! epoch is refused before anything is unlocked: it is an older, authentic keys file put back,
 //! which would undo a rotation (the next backup would be written under the old root key, which
-//! the removed protector still opens).
+//! the removed protector still opens). The same record notes that this device has seen the
+//! keys file in format 2 (authenticated by its MAC): a format-1 file is refused from then on,
+//! or whoever writes to the drive could strip the MAC, add a key of its own, and have the next
+//! unlock's upgrade vouch for it.
+//!
+//! The check must be made on the very bytes that are then unlocked: a cloud drive can answer
+//! each read differently, so [`crate::Repository::open_guarded`] makes it, not its caller.
 //!
 //! The records are plain JSON (ids, times and epochs are not secret); losing them loses the
 //! protection, never data.
 
 use crate::error::{Error, Result};
+use sealback_core::keyslot::{self, KeySlotFile, SlotId};
 use sealback_core::snapshot::Snapshot;
 use sealback_core::Id;
 use std::path::{Path, PathBuf};
@@ -69,29 +76,46 @@ pub fn key_epoch_path(dir: &Path, repo_id_hex: &str) -> PathBuf {
     dir.join(format!("{repo_id_hex}.keys.json"))
 }
 
-/// The highest key epoch this device has seen of one repository.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What this device has seen of one repository's keys file: the highest key epoch, the
+/// highest format (a record written before formats were noted reads as 0), and the slots this
+/// device removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeenKeyEpoch {
     /// The epoch.
     pub key_epoch: u32,
+    /// The keys file format (2: authenticated by its MAC).
+    #[serde(default)]
+    pub keys_format: u8,
+    /// Ids (hex) of the slots this device removed. A removal without rotation keeps the epoch,
+    /// so only this tells the keys file from before the removal, put back, from the current
+    /// one: that older file is authentic, and the next rotation would seal to the removed key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_slots: Vec<String>,
 }
 
-fn read_key_epoch(path: &Path) -> Result<Option<u32>> {
+fn read_seen_keys(path: &Path) -> Result<Option<SeenKeyEpoch>> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(serde_json::from_slice::<SeenKeyEpoch>(&bytes)
-            .ok()
-            .map(|s| s.key_epoch)),
+        Ok(bytes) => Ok(serde_json::from_slice::<SeenKeyEpoch>(&bytes).ok()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The format of a keys file: 2 when it carries the MAC, 1 otherwise.
+fn keys_format(file: &KeySlotFile) -> u8 {
+    if file.vouch.is_some() {
+        keyslot::FILE_VERSION
+    } else {
+        keyslot::FILE_VERSION_1
     }
 }
 
 /// Refuses a keys file whose epoch is below the highest this device has seen (call it before
 /// unlocking; the epoch need not be authenticated to be refused).
 pub fn check_key_epoch(path: &Path, epoch: u32) -> Result<()> {
-    match read_key_epoch(path)? {
-        Some(seen) if epoch < seen => Err(Error::KeysRolledBack {
-            seen,
+    match read_seen_keys(path)? {
+        Some(seen) if epoch < seen.key_epoch => Err(Error::KeysRolledBack {
+            seen: seen.key_epoch,
             found: epoch,
             record: path.to_path_buf(),
         }),
@@ -99,12 +123,59 @@ pub fn check_key_epoch(path: &Path, epoch: u32) -> Result<()> {
     }
 }
 
+/// Refuses a keys file older than this device has seen: of a lower epoch, or of format 1 once
+/// this device has seen format 2 (a downgrade that would let the next upgrade vouch for a key
+/// slipped in meanwhile). Call it on the bytes about to be unlocked, before unlocking.
+pub fn check_keys_file(path: &Path, file: &KeySlotFile) -> Result<()> {
+    check_key_epoch(path, file.current_epoch)?;
+    let Some(seen) = read_seen_keys(path)? else {
+        return Ok(());
+    };
+    if keys_format(file) < seen.keys_format {
+        return Err(Error::KeysDowngraded {
+            seen: seen.keys_format,
+            found: keys_format(file),
+            record: path.to_path_buf(),
+        });
+    }
+    match file
+        .slots
+        .iter()
+        .find(|s| seen.removed_slots.contains(&s.id.to_hex()))
+    {
+        Some(slot) => Err(Error::KeysReplayed {
+            slot: format!("{} ({:?})", slot.id.to_hex(), slot.name),
+            record: path.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Moves the record up to `epoch` (call it with the epoch of an unlocked, verified keys file).
 pub fn record_key_epoch(path: &Path, epoch: u32) -> Result<()> {
-    if read_key_epoch(path)?.is_some_and(|seen| seen >= epoch) {
+    record(path, epoch, 0, &[])
+}
+
+/// Moves the record up to the epoch and format of `file`, a keys file that an unlock verified
+/// (or that this device just wrote), and adds `removed`, the slots this device removed from it.
+pub fn record_keys_file(path: &Path, file: &KeySlotFile, removed: &[SlotId]) -> Result<()> {
+    record(path, file.current_epoch, keys_format(file), removed)
+}
+
+fn record(path: &Path, epoch: u32, format: u8, removed: &[SlotId]) -> Result<()> {
+    let seen = read_seen_keys(path)?;
+    let mut next = seen.clone().unwrap_or_default();
+    next.key_epoch = next.key_epoch.max(epoch);
+    next.keys_format = next.keys_format.max(format);
+    for id in removed.iter().map(SlotId::to_hex) {
+        if !next.removed_slots.contains(&id) {
+            next.removed_slots.push(id);
+        }
+    }
+    if seen.as_ref() == Some(&next) {
         return Ok(());
     }
-    let text = serde_json::to_vec(&SeenKeyEpoch { key_epoch: epoch }).expect("plain struct");
+    let text = serde_json::to_vec(&next).expect("plain struct");
     write_atomically(path, &text)
 }
 

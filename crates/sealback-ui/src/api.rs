@@ -576,6 +576,18 @@ fn vault_login_inputs(
     Ok((account, proof))
 }
 
+/// A `register` proof may also replace the key at the vault: it travels only when a key is
+/// added, never to unlock (SPEC §7c), whether the page or `sealback ui`'s settings gave it.
+fn refuse_register_proof(proof: &str) -> Result<(), ApiError> {
+    match sealback_proto::proof::claimed_scope(proof) {
+        Some(sealback_proto::proof::Scope::Register) => Err(ApiError::bad_request(
+            "the account proof given may also replace your key at the key vault, so sealback sends it only when adding a key",
+        )
+        .hint("unlock with a login proof from your messaging app (scope login)")),
+        _ => Ok(()),
+    }
+}
+
 async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>) -> ApiResult {
     let url = state.config.vault.url.clone().ok_or_else(|| {
         ApiError::new(
@@ -869,14 +881,16 @@ async fn open_with(
     let mut protector = protector;
     let config = state.config.clone();
     let slot = on_engine(move || async move {
-        // A keys file older than this device has seen (a rotation undone by whoever writes
-        // to the drive) is refused before anything is unlocked (SPEC §12).
-        let (repo_config, keys) = Repository::read_keyslots(&store).await?;
-        if let Some(record) = config.key_epoch_record(&repo_config.repo_id) {
-            sealback_engine::seen::check_key_epoch(&record, keys.current_epoch)?;
-        }
-        let repo = Repository::open(store, protector.as_mut()).await?;
-        remember_key_epoch(&config, &repo);
+        // A keys file older than this device has seen (a rotation undone, or the MAC stripped,
+        // by whoever writes to the drive) is refused before anything is unlocked (SPEC §12):
+        // the engine checks the very file it unlocks, and moves the record up after.
+        let (repo_config, _) = Repository::read_keyslots(&store).await?;
+        let repo = match config.key_epoch_record(&repo_config.repo_id) {
+            Some(record) => {
+                Repository::open_guarded(store, protector.as_mut(), &record, false).await?
+            }
+            None => Repository::open(store, protector.as_mut()).await?,
+        };
         let slot = repo.unlocked_slot();
         *guard = Some(repo);
         Ok::<_, ApiError>(slot)
@@ -894,10 +908,7 @@ fn remember_key_epoch(config: &crate::state::UiConfig, repo: &Repository) {
     let Some(record) = config.key_epoch_record(&repo.config().repo_id) else {
         return;
     };
-    if let Err(e) = sealback_engine::seen::record_key_epoch(&record, repo.keyring().current_epoch())
-    {
-        tracing::warn!(error = %e, "cannot keep this device's record of the key epoch");
-    }
+    repo.remember_keys_file(&record);
 }
 
 async fn unlock_passkey_finish(
@@ -990,6 +1001,7 @@ async fn unlock_password(
         .or_else(|| state.config.vault.account.clone());
     let (_, proof) =
         vault_login_inputs(&state, account.clone().or(Some(String::new())), req.proof)?;
+    refuse_register_proof(&proof)?;
     let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
     let password = Password::new(req.password.0.to_string());
     let protector = on_engine(move || async move {

@@ -842,6 +842,16 @@ fn a_format_1_keys_file_is_upgraded_once_and_its_keys_listed() {
     let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
     file.vouch = None;
     std::fs::write(&keys, file.encode()).unwrap();
+    // This device used the repository with the previous release, whose record of the keys
+    // file holds the epoch only (a device that has seen format 2 refuses format 1: see
+    // attack_a_keys_file_downgraded_to_format_1_with_an_injected_key_is_refused).
+    let seen = w.root.join("home/.local/share/sealback/seen");
+    let record = seen.join(format!("{}.keys.json", file.repo_id.to_hex()));
+    assert!(
+        record.exists(),
+        "the device keeps a record of the keys file"
+    );
+    std::fs::write(&record, br#"{"key_epoch":0}"#).unwrap();
     // The first command on the format-1 file (a restore) upgrades it.
     let before = w.root.join("before");
     let out = w.run(&["restore", "latest", "--target", before.to_str().unwrap()]);
@@ -914,4 +924,126 @@ fn attack_an_injected_key_is_named_and_refused_before_a_rotation() {
     assert_eq!(after.current_epoch, 1, "rotated");
     assert!(after.slots.iter().all(|s| s.id.to_hex() != injected));
     assert!(w.run(&["snapshots"]).status.success());
+}
+
+/// The attacker's side of the keys-file attacks below: a recovery-key slot for a secret the
+/// drive's operator holds, sealed under a root key of its own, named to look like the user's.
+fn attacker_slot(repo_id: sealback_core::RepoId) -> sealback_core::keyslot::KeySlot {
+    use sealback_core::keyslot::{KeySlot, ProtectorType, SlotTemplate};
+    use sealback_core::{Keyring, ProtectorSecret, RootKey};
+    let mut rng = sealback_engine::os_rng();
+    let theirs = Keyring::new(repo_id, vec![RootKey::random(&mut rng)]);
+    KeySlot::enroll(
+        &theirs,
+        SlotTemplate {
+            protector_type: ProtectorType::RECOVERY_KEY,
+            name: "paper copy".into(),
+            created_unix: 1,
+            params: vec![],
+        },
+        &ProtectorSecret::new(b"the attacker's secret".to_vec()),
+        &mut rng,
+    )
+    .unwrap()
+}
+
+/// Attack (issue 13, format downgrade): the drive's operator strips the MAC from a format-2
+/// keys file (making it look like format 1) and adds a key of its own. Before the fix the next
+/// command "upgraded" it, vouching for the injected key, and the user's `key remove --rotate`
+/// then sealed the new backup key to the attacker. This device has seen format 2, so it
+/// refuses the format-1 file (exit 4) and nothing is vouched for or sealed to the attacker.
+#[test]
+fn attack_a_keys_file_downgraded_to_format_1_with_an_injected_key_is_refused() {
+    use sealback_core::keyslot::KeySlotFile;
+    let w = World::new();
+    w.init();
+    let lost_key = w.root.join("lost.txt");
+    let added = w.json(&[
+        "key",
+        "add",
+        "recovery-key",
+        "--out",
+        lost_key.to_str().unwrap(),
+    ]);
+    let lost_id = added["id"].as_str().unwrap().to_string();
+    assert_ok(&w.run(&["snapshots"]));
+    let keys = w.repo.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    assert!(file.vouch.is_some(), "the repository is of format 2");
+    let slot = attacker_slot(file.repo_id);
+    let injected = slot.id;
+    file.slots.push(slot);
+    file.vouch = None;
+    std::fs::write(&keys, file.encode()).unwrap();
+
+    let out = w.run(&["snapshots"]);
+    let out_rotate = w.run(&["key", "remove", &lost_id, "--rotate"]);
+    let after = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    let sealed_to_attacker: Vec<u32> = after
+        .slots
+        .iter()
+        .filter(|s| s.id == injected)
+        .flat_map(|s| s.sealed.iter().map(|e| e.epoch))
+        .filter(|&epoch| epoch > 0)
+        .collect();
+    assert!(
+        sealed_to_attacker.is_empty(),
+        "the user's rotation sealed the backup key of epoch(s) {sealed_to_attacker:?} to the attacker's key"
+    );
+    assert!(
+        after.vouch.is_none(),
+        "the injected key was vouched for by an upgrade"
+    );
+    assert_exit(&out, 4, "format 1");
+    assert_exit(&out_rotate, 4, "format 1");
+}
+
+/// Attack (issue 13, replay without rotation): `key remove` without `--rotate` keeps the key
+/// epoch, so the keys file from before the removal, put back by the drive's operator, passed
+/// the epoch check: the removed key was back, vouched for, and the next rotation (after
+/// another key was lost) sealed the new backup key to it. This device removed that key, so it
+/// refuses a keys file that holds it again (exit 4) and nothing is sealed to it.
+#[test]
+fn attack_a_keys_file_put_back_from_before_a_key_removal_is_refused() {
+    use sealback_core::keyslot::KeySlotFile;
+    let w = World::new();
+    w.init();
+    let add = |name: &str| {
+        let file = w.root.join(format!("{name}.txt"));
+        let added = w.json(&[
+            "key",
+            "add",
+            "recovery-key",
+            "--name",
+            name,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        added["id"].as_str().unwrap().to_string()
+    };
+    let old_phone = add("old phone");
+    let tablet = add("tablet");
+    let keys = w.repo.join("keys");
+    let before_removal = std::fs::read(&keys).unwrap();
+    assert_ok(&w.run(&["key", "remove", &old_phone]));
+
+    // The drive's operator puts the keys file with the old phone's key back; later the
+    // tablet is lost and the person rotates, as one should.
+    std::fs::write(&keys, &before_removal).unwrap();
+    let out = w.run(&["snapshots"]);
+    let out_rotate = w.run(&["key", "remove", &tablet, "--rotate"]);
+    let after = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    let sealed_to_removed: Vec<u32> = after
+        .slots
+        .iter()
+        .filter(|s| s.id.to_hex() == old_phone)
+        .flat_map(|s| s.sealed.iter().map(|e| e.epoch))
+        .filter(|&epoch| epoch > 0)
+        .collect();
+    assert!(
+        sealed_to_removed.is_empty(),
+        "the rotation sealed the backup key of epoch(s) {sealed_to_removed:?} to the removed key"
+    );
+    assert_exit(&out, 4, "which this device removed");
+    assert_exit(&out_rotate, 4, "which this device removed");
 }

@@ -152,6 +152,8 @@ fn unknown_protector_types_and_slot_layouts_are_skipped_and_kept() {
     let (keyring, mut file, key) = setup();
     let mut odd = file.slots[0].clone();
     odd.protector_type = ProtectorType(999);
+    // Its own id: two records with one id are refused (SPEC §6.2).
+    odd.id = SlotId([0x77; 16]);
     // Written by a newer client, which vouches for them (here: a format-1 file upgraded).
     file.vouch = None;
     file.slots.insert(0, odd);

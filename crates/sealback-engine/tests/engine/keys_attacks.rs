@@ -321,3 +321,103 @@ async fn attack_deleted_newest_snapshot_is_a_check_problem_with_a_device_record(
         .problems
         .is_empty());
 }
+
+/// Attack: the drive's operator adds a slot that carries the id of the user's own key. The
+/// refusal names that id as not vouched for, and the way out it offers, removing the key of
+/// that id, removed every slot with that id: the user's own key with the intruder, so the key
+/// in hand no longer opened the backup (with a single key, nothing would have). A keys file in
+/// which two keys share an id is now refused as altered, and nothing is removed.
+#[tokio::test]
+async fn attack_a_slot_carrying_the_users_key_id_cannot_make_removal_take_the_users_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let (repo, key, _) = repo_with_two_keys(&dir).await;
+    let mine = repo.unlocked_slot();
+    drop(repo);
+    let attacker = Attacker {
+        slot_id: mine.0,
+        ..Attacker::new()
+    };
+    let (_, attacker_pk) = attacker.key_pair();
+    attacker.inject(&dir, &attacker.slot_record(attacker_pk, 0));
+    let injected = std::fs::read(dir.join("keys")).unwrap();
+
+    // The user does what the refusal says: removes the key it names.
+    let store = Store::open(dir.to_str().unwrap()).unwrap();
+    match Repository::open_to_remove_unvouched(store, &mut same_key(&key)).await {
+        Ok(mut repo) => {
+            let named: Vec<String> = repo
+                .unvouched_slots()
+                .iter()
+                .map(|s| s.id.clone())
+                .collect();
+            assert_eq!(named, [mine.to_hex()], "the intruder carries the user's id");
+            let _ = repo.remove_slot(mine, false).await;
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+            assert!(e.to_string().contains("same id"), "{e}");
+        }
+    }
+
+    let on_disk = std::fs::read(dir.join("keys")).unwrap();
+    let users_key_kept = on_disk == injected
+        || KeySlotFile::decode(&on_disk).is_ok_and(|f| {
+            f.slots
+                .iter()
+                .any(|s| s.id == mine && s.public_key != attacker_pk.to_vec())
+        });
+    assert!(
+        users_key_kept,
+        "removing the key the refusal named took the user's own key out of the keys file"
+    );
+}
+
+/// Attack: the drive's operator adds a record of a layout this version does not know, carrying
+/// the id of the user's second key. The refusal names that id as not vouched for; removing the
+/// key of that id, as it advises, removed the user's key and vouched for the intruder's record
+/// (a newer sealback that knows the layout would then seal root keys to it). Two records with
+/// one id are now refused as altered.
+#[tokio::test]
+async fn attack_a_record_of_unknown_layout_carrying_a_users_key_id_is_never_vouched_for() {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let (repo, key, second) = repo_with_two_keys(&dir).await;
+    drop(repo);
+    let mut record = vec![9u8];
+    record.extend_from_slice(&second.0);
+    record.extend_from_slice(b"a slot of a layout from the future");
+    let attacker = Attacker::new();
+    attacker.inject(&dir, &record);
+
+    let store = Store::open(dir.to_str().unwrap()).unwrap();
+    match Repository::open_to_remove_unvouched(store, &mut same_key(&key)).await {
+        Ok(mut repo) => {
+            let named: Vec<String> = repo
+                .unvouched_slots()
+                .iter()
+                .map(|s| s.id.clone())
+                .collect();
+            assert_eq!(named, [second.to_hex()], "the record carries the user's id");
+            let _ = repo.remove_slot(second, false).await;
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+            assert!(e.to_string().contains("same id"), "{e}");
+        }
+    }
+
+    let on_disk = KeySlotFile::decode(&std::fs::read(dir.join("keys")).unwrap());
+    let digest: [u8; 32] = sha2::Sha256::digest(&record).into();
+    if let Ok(file) = on_disk {
+        assert!(
+            file.vouch.is_none_or(|v| !v.digests.contains(&digest)),
+            "the intruder's record is vouched for by the keys file"
+        );
+        assert!(
+            file.slots.iter().any(|s| s.id == second),
+            "the user's key the intruder's id named was removed"
+        );
+    }
+}

@@ -598,3 +598,259 @@ async fn attack_a_keys_file_put_back_from_before_a_rotation_is_refused_by_the_pa
         "nothing was opened under the old key"
     );
 }
+
+/// A stand-in for the configured key vault that answers `/v1/info` with an OPAQUE key of its
+/// own and records the body of every other request (and answers 503).
+struct RecordingVault {
+    url: String,
+    server_key: Vec<u8>,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingVault {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server_key = vec![0x5a; 32];
+        let info = serde_json::to_string(&sealback_proto::Info {
+            version: "1".into(),
+            server_public_key: server_key.clone(),
+            guess_limit: 10,
+        })
+        .unwrap();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (info, seen) = (info.clone(), seen.clone());
+                std::thread::spawn(move || answer(stream, &info, &seen));
+            }
+        });
+        Self {
+            url,
+            server_key,
+            bodies,
+        }
+    }
+}
+
+fn answer(mut stream: std::net::TcpStream, info: &str, seen: &std::sync::Mutex<Vec<String>>) {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    let _ = r.read_line(&mut line);
+    let info_asked = line.starts_with("GET /v1/info");
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = r.read_exact(&mut body);
+    let (status, reply) = if info_asked {
+        ("200 OK", info.to_string())
+    } else {
+        seen.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        (
+            "503 Service Unavailable",
+            r#"{"error":"unavailable"}"#.to_string(),
+        )
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+}
+
+/// A `register` account proof: it may replace the account's key at the vault, so it is sent
+/// only when a key is added, never to unlock (SPEC §7c; the CLI refuses it since issue 14). The
+/// page sent the one `sealback ui` was started with to the vault's login. It is now refused
+/// before anything reaches the vault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_register_proof_is_never_sent_to_unlock_from_the_page() {
+    use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotTemplate};
+    use sealback_core::{Keyring, ProtectorSecret, RootKey};
+    use sealback_proto::proof::{Claims, OperatorSigner, Scope};
+    let vault = RecordingVault::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let register_proof = OperatorSigner::generate().0.issue(&Claims {
+        account: "+15550100".into(),
+        scope: Scope::Register,
+        iat: now,
+        exp: now + 600,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start_with(UiConfig {
+        repo: drive.display().to_string(),
+        paths: vec![],
+        hostname: "test".into(),
+        vault: VaultSettings {
+            url: Some(vault.url.clone()),
+            account: Some("+15550100".into()),
+            proof: Some(register_proof.clone()),
+        },
+        seen_dir: None,
+    })
+    .await;
+    add_recovery_key(&ui, "setup").await;
+    assert_eq!(ui.post("/api/lock", json!({})).await.0, 200);
+    // A password key held by this vault (made here by hand: what matters is what the page
+    // sends before anything is unlocked).
+    let keys = drive.join("keys");
+    let mut file = KeySlotFile::decode(&std::fs::read(&keys).unwrap()).unwrap();
+    let mut rng = sealback_engine::os_rng();
+    let some_keyring = Keyring::new(file.repo_id, vec![RootKey::random(&mut rng)]);
+    file.slots.push(
+        KeySlot::enroll(
+            &some_keyring,
+            SlotTemplate {
+                protector_type: ProtectorType::VAULT_PASSWORD,
+                name: "password".into(),
+                created_unix: 1,
+                params: sealback_vault_client::VaultParams::new("+15550100", vault.server_key)
+                    .encode(),
+            },
+            &ProtectorSecret::new(vec![1; 32]),
+            &mut rng,
+        )
+        .unwrap(),
+    );
+    std::fs::write(&keys, file.encode()).unwrap();
+
+    let (code, e) = ui
+        .post(
+            "/api/unlock/password",
+            json!({"password": "a fine password"}),
+        )
+        .await;
+    let sent = vault.bodies.lock().unwrap().clone();
+    assert!(
+        !sent.iter().any(|b| b.contains(&register_proof)),
+        "the page sent the register proof to the vault to unlock: {sent:?}"
+    );
+    assert_eq!(code, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("only when adding a key"),
+        "{e}"
+    );
+}
+
+/// The launch code is single-use under a race too: of 16 trades sent at once (the page and
+/// someone who read the code racing it), exactly one gets the token, and a trade from another
+/// origin or through another host name gets nothing even with the right code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_launch_code_trades_for_a_token_exactly_once_under_a_race() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = UiServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        UiConfig {
+            repo: dir.path().join("drive").display().to_string(),
+            paths: vec![],
+            hostname: "test".into(),
+            vault: VaultSettings::default(),
+            seen_dir: None,
+        },
+    )
+    .await
+    .unwrap();
+    let url = server.url().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = rx.await;
+    }));
+    let (base, code) = url.split_once("/?code=").unwrap();
+    let port = base.rsplit(':').next().unwrap();
+    // Exactly these headers (no client adds or fixes a Host), the right code each time.
+    let raw_trade = |origin: &str, host: &str| -> String {
+        let body = format!(r#"{{"code":"{code}"}}"#);
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+        write!(
+            s,
+            "POST /api/session HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    for (origin, host) in [
+        (
+            "http://evil.localhost".to_string(),
+            format!("localhost:{port}"),
+        ),
+        (
+            format!("http://localhost:{port}"),
+            format!("localhost.:{port}"),
+        ),
+        (
+            format!("http://localhost.evil.com:{port}"),
+            format!("localhost.evil.com:{port}"),
+        ),
+    ] {
+        let answer = raw_trade(&origin, &host);
+        assert!(
+            !answer.contains("token") && !answer.starts_with("HTTP/1.1 200"),
+            "{origin} via {host}: {answer}"
+        );
+    }
+    let client = reqwest::Client::new();
+    let trade = || {
+        let client = client.clone();
+        let (base, code) = (base.to_string(), code.to_string());
+        async move {
+            let r = client
+                .post(format!("{base}/api/session"))
+                .header("origin", &base)
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, body["token"].as_str().map(str::to_string))
+        }
+    };
+    let outcomes = futures_join_all((0..16).map(|_| trade())).await;
+    let tokens: Vec<String> = outcomes.iter().filter_map(|(_, t)| t.clone()).collect();
+    assert_eq!(tokens.len(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|(s, _)| *s == 401).count(),
+        15,
+        "{outcomes:?}"
+    );
+    let _ = tx.send(());
+}
+
+/// Runs the futures at once (spawned on the runtime, so that they truly race).
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = vec![];
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
