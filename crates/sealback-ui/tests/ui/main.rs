@@ -689,6 +689,7 @@ async fn attack_a_register_proof_is_never_sent_to_unlock_from_the_page() {
     let register_proof = OperatorSigner::generate().0.issue(&Claims {
         account: "+15550100".into(),
         scope: Scope::Register,
+        aud: Some(sealback_core::vault::VaultId([7; 16])),
         iat: now,
         exp: now + 600,
     });
