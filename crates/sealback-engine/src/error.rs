@@ -19,6 +19,9 @@ pub enum ErrorKind {
     /// Another operation holds the repository (a prune, or a backup while pruning); nothing
     /// was changed and trying again later will work.
     Busy,
+    /// The drive that holds the repository is full: nothing saved before was lost; space must
+    /// be freed before trying again.
+    DriveFull,
     /// Anything else: I/O, storage unreachable, bad arguments.
     Other,
 }

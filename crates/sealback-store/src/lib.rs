@@ -29,6 +29,48 @@ pub struct Faults {
     pub fail_every: u64,
     /// Every operation waits this long first.
     pub latency: Duration,
+    /// A drive that fills up: writes that do not fit fail as a full disk fails them.
+    pub drive: Option<DriveLimit>,
+}
+
+/// A small drive for tests of a backup that fills it (file locations only). A write that does
+/// not fit writes what fits through OpenDAL's fs writer (into its temporary file) and then
+/// fails with the error OpenDAL makes of `ENOSPC`, as a real full disk does.
+#[derive(Clone, Debug)]
+pub struct DriveLimit {
+    /// The drive's folder: the repository, or a folder that holds it and other files. What is
+    /// used is the size of every file under it (temporary files too).
+    pub dir: std::path::PathBuf,
+    /// Bytes the drive holds.
+    pub capacity: u64,
+}
+
+impl DriveLimit {
+    /// Bytes that still fit.
+    fn room(&self) -> u64 {
+        self.capacity.saturating_sub(dir_size(&self.dir))
+    }
+}
+
+/// The error OpenDAL's fs backend returns when the disk is full (`ENOSPC`, 28 on Linux and
+/// macOS).
+fn drive_full() -> opendal::Error {
+    opendal::raw::new_std_io_error(std::io::Error::from_raw_os_error(28))
+}
+
+/// Bytes of the files under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +78,8 @@ struct FaultState {
     plan: Faults,
     operations: AtomicU64,
     injected: AtomicU64,
+    /// Writes to a limited drive one at a time, so two cannot both take the last free bytes.
+    drive_writes: tokio::sync::Mutex<()>,
 }
 
 /// A storage failure, with the object path it concerns.
@@ -377,9 +421,29 @@ impl Store {
     /// atomic (temporary file, then rename), so a reader never sees half an object.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StoreError> {
         let data = Buffer::from(data);
-        self.attempt("write", path, || self.op.write(path, data.clone()))
+        self.attempt("write", path, || self.write_once(path, data.clone()))
             .await
-            .map(|_| ())
+    }
+
+    /// One attempt at a write, as `Operator::write` makes it (a writer, one write, close).
+    async fn write_once(&self, path: &str, data: Buffer) -> opendal::Result<()> {
+        let drive = self
+            .faults
+            .as_ref()
+            .and_then(|f| Some((f, f.plan.drive.as_ref()?)));
+        let _one_at_a_time = match drive {
+            Some((f, _)) => Some(f.drive_writes.lock().await),
+            None => None,
+        };
+        let mut w = self.op.writer(path).await?;
+        match drive.map(|(_, d)| d.room()) {
+            Some(room) if room < data.len() as u64 => {
+                w.write(data.slice(..room as usize)).await?;
+                return Err(drive_full());
+            }
+            _ => w.write(data).await?,
+        }
+        w.close().await.map(|_| ())
     }
 
     /// Whether an object exists.
