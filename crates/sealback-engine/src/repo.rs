@@ -141,6 +141,7 @@ impl Repository {
         store.write(layout::KEYS, keyslots.encode()).await?;
         let config = RepoConfig { repo_id };
         store.write(layout::CONFIG, config.encode()).await?;
+        write_reserve(&store).await?;
         Ok(Self {
             store,
             config,
@@ -636,6 +637,42 @@ impl Repository {
             .read_blob(ObjectType::Tree, id, MAX_METADATA_LEN)
             .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
+    }
+}
+
+/// Writes [`layout::RESERVE`]: random bytes, so that no compressing file system or drive makes
+/// it smaller than the room it is there to keep.
+async fn write_reserve(store: &Store) -> Result<()> {
+    let mut bytes = vec![0u8; layout::RESERVE_LEN];
+    rand_core::Rng::fill_bytes(&mut os_rng(), &mut bytes);
+    store.write(layout::RESERVE, bytes).await?;
+    Ok(())
+}
+
+impl Repository {
+    /// Removes the temporary files that a sealback killed mid-write left on a local drive
+    /// (older than [`sealback_store::TEMP_STALE`]; a failed write removes its own). Best effort.
+    pub fn remove_stale_temp_files(&self) {
+        match self
+            .store
+            .remove_stale_temp_files(sealback_store::TEMP_STALE)
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "removed temporary files left by an interrupted sealback"),
+            Err(e) => tracing::warn!(error = %e, "could not clean the temporary folder"),
+        }
+    }
+
+    /// Puts [`layout::RESERVE`] back when it is missing (it was used by a prune or forget on a
+    /// full drive, or the repository predates it). Best effort: on a drive that is still full
+    /// it stays missing and is tried again next time.
+    pub async fn restore_reserve(&self) {
+        let missing = matches!(self.store.exists(layout::RESERVE).await, Ok(false));
+        if missing {
+            if let Err(e) = write_reserve(&self.store).await {
+                tracing::debug!(error = %e, "could not put the space reserve back");
+            }
+        }
     }
 }
 

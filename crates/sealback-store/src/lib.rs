@@ -58,6 +58,13 @@ fn drive_full() -> opendal::Error {
     opendal::raw::new_std_io_error(std::io::Error::from_raw_os_error(28))
 }
 
+fn temp_dir_error(dir: &std::path::Path, e: std::io::Error) -> StoreError {
+    StoreError::Location(format!(
+        "cannot clean the temporary folder {}: {e}",
+        dir.display()
+    ))
+}
+
 /// Bytes of the files under `dir`.
 fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -117,9 +124,32 @@ pub enum StoreError {
         #[source]
         source: Box<opendal::Error>,
     },
+    /// The drive is full (or the account's quota is used up): the write did not fit, and
+    /// nothing of it was left behind.
+    #[error("the drive that holds {location} is full: {path} did not fit")]
+    Full {
+        /// The store's location.
+        location: String,
+        /// Object path.
+        path: String,
+    },
     /// The location URL is not usable.
     #[error("{0}")]
     Location(String),
+}
+
+/// Whether a backend error means "no space left" (`ENOSPC`, or `EDQUOT` of a quota). Such a
+/// failure is not transient: retrying only leaves more temporary files on the full drive.
+fn is_full(e: &opendal::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+            return matches!(io.kind(), StorageFull | QuotaExceeded);
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
@@ -250,6 +280,8 @@ pub struct Store {
     op: Operator,
     location: String,
     faults: Option<Arc<FaultState>>,
+    /// The fs backend's folder of temporary files ([`FS_TMP_DIR`]), for cleaning it.
+    fs_temp: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for Store {
@@ -262,6 +294,11 @@ impl core::fmt::Debug for Store {
 /// rename never crosses file systems.
 pub const FS_TMP_DIR: &str = ".tmp";
 
+/// A temporary file not modified for this long was left by a sealback that was killed (a
+/// failed write removes its own): a write in progress modifies its file at least every 2 MiB
+/// it writes, so an hour is far beyond the slowest drive.
+pub const TEMP_STALE: Duration = Duration::from_secs(60 * 60);
+
 impl Store {
     /// Opens a location: a plain path or `file:///abs/path` (the default), `s3://BUCKET/PREFIX`,
     /// `webdav+https://HOST/PATH`, `gdrive://FOLDER`, `onedrive://FOLDER`, or `memory://`.
@@ -271,6 +308,7 @@ impl Store {
             Some((s, r)) => (s, r),
             None => ("file", location),
         };
+        let mut fs_temp = None;
         let op = match scheme {
             "file" => {
                 if rest.is_empty() {
@@ -281,6 +319,7 @@ impl Store {
                 })?;
                 let root = root.to_string_lossy().to_string();
                 let tmp = format!("{}/{FS_TMP_DIR}", root.trim_end_matches('/'));
+                fs_temp = Some(std::path::PathBuf::from(&tmp));
                 let builder = opendal::services::Fs::default()
                     .root(&root)
                     .atomic_write_dir(&tmp);
@@ -313,6 +352,7 @@ impl Store {
             op,
             location: location.to_string(),
             faults: None,
+            fs_temp,
         })
     }
 
@@ -370,6 +410,12 @@ impl Store {
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(e) if is_full(&e) => {
+                    return Err(StoreError::Full {
+                        location: self.location.clone(),
+                        path: path.into(),
+                    })
+                }
                 Err(e) if e.is_temporary() && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(op, path, attempt, error = %e, "transient storage failure; retrying");
                     tokio::time::sleep(delay).await;
@@ -436,14 +482,28 @@ impl Store {
             None => None,
         };
         let mut w = self.op.writer(path).await?;
-        match drive.map(|(_, d)| d.room()) {
+        let written = match drive.map(|(_, d)| d.room()) {
             Some(room) if room < data.len() as u64 => {
-                w.write(data.slice(..room as usize)).await?;
-                return Err(drive_full());
+                match w.write(data.slice(..room as usize)).await {
+                    Ok(()) => Err(drive_full()),
+                    Err(e) => Err(e),
+                }
             }
-            _ => w.write(data).await?,
+            _ => w.write(data).await,
+        };
+        let result = match written {
+            Ok(()) => w.close().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            // `Operator::write` would drop the writer here and leave its temporary file (fs)
+            // or multipart upload (S3) behind; abort removes it. Backends that cannot abort
+            // say so, which changes nothing.
+            if let Err(e) = w.abort().await {
+                tracing::debug!(path, error = %e, "could not abort a failed write");
+            }
         }
-        w.close().await.map(|_| ())
+        result
     }
 
     /// Whether an object exists.
@@ -470,6 +530,38 @@ impl Store {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// Removes the temporary files of the fs backend that were not modified for `older_than`
+    /// (left by a sealback that was killed mid-write; see [`TEMP_STALE`]). Returns how many
+    /// were removed; other backends have none.
+    pub fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let Some(dir) = &self.fs_temp else {
+            return Ok(0);
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(temp_dir_error(dir, e)),
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= older_than));
+            if !stale {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Renamed into place or removed by its writer meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(temp_dir_error(dir, e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes an object; deleting a missing object succeeds.
