@@ -16,6 +16,7 @@ use sealback_core::snapshot::{Snapshot, Tree};
 use sealback_core::{BlobId, Id, Keyring, ProtectorSecret, RepoId, RootKey};
 use sealback_store::{Store, StoreError};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Largest tree, content list, index or snapshot body accepted.
 pub const MAX_METADATA_LEN: usize = 256 << 20;
@@ -99,7 +100,8 @@ pub struct Repository {
     store: Store,
     config: RepoConfig,
     keyslots: KeySlotFile,
-    keyring: Keyring,
+    /// Shared with restore's blocking threads; zeroized when the last holder drops it.
+    keyring: Arc<Keyring>,
     slot_id: SlotId,
     index: MemIndex,
     index_files: Vec<Id>,
@@ -146,7 +148,7 @@ impl Repository {
             store,
             config,
             keyslots,
-            keyring,
+            keyring: Arc::new(keyring),
             slot_id,
             index: MemIndex::default(),
             index_files: vec![],
@@ -223,7 +225,7 @@ impl Repository {
             store,
             config,
             keyslots,
-            keyring: unlocked.keyring,
+            keyring: Arc::new(unlocked.keyring),
             slot_id: unlocked.slot_id,
             index: MemIndex::default(),
             index_files: vec![],
@@ -262,7 +264,7 @@ impl Repository {
             match repo.write_keyslots(next).await {
                 Ok(()) => {
                     if let Some(keyring) = rotated {
-                        repo.keyring = keyring;
+                        repo.keyring = Arc::new(keyring);
                     }
                     tracing::info!("keyslot re-attested at the current key epoch (X-Wing)")
                 }
@@ -323,7 +325,7 @@ impl Repository {
         let outcome = if rotate {
             let (keyring, dropped) = next.rotate(&self.keyring, Some(id), &mut os_rng())?;
             self.write_keyslots(next).await?;
-            self.keyring = keyring;
+            self.keyring = Arc::new(keyring);
             RemovedSlot {
                 new_epoch: Some(self.keyring.current_epoch()),
                 dropped_foreign_slots: dropped,
@@ -354,6 +356,10 @@ impl Repository {
     /// The keys.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+    /// The keys, to share with threads that outlive a borrow of the repository.
+    pub(crate) fn keyring_shared(&self) -> Arc<Keyring> {
+        self.keyring.clone()
     }
     /// The time source (the system clock unless a test set another).
     pub fn clock(&self) -> &Clock {
@@ -548,18 +554,7 @@ impl Repository {
         max_len: usize,
         pack_path: &str,
     ) -> Result<Vec<u8>> {
-        let (ty, id) = (entry.ty, &entry.id);
-        let plain = pack::open_blob(&self.keyring, entry, sealed, max_len).map_err(|e| {
-            Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e)
-        })?;
-        if self.keyring.content_id().blob_id(ty, &plain) != *id {
-            return Err(Error::Integrity(format!(
-                "{} {} in {pack_path} does not match its id",
-                ty.name(),
-                id.short()
-            )));
-        }
-        Ok(plain)
+        open_blob(&self.keyring, entry, sealed, max_len, pack_path)
     }
 
     /// Writes an index file and adds its entries to the in-memory index.
@@ -638,6 +633,28 @@ impl Repository {
             .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
     }
+}
+
+/// Decrypts the sealed bytes of the blob `entry` describes and checks the plaintext hashes to
+/// its id.
+pub(crate) fn open_blob(
+    keyring: &Keyring,
+    entry: &BlobEntry,
+    sealed: &[u8],
+    max_len: usize,
+    pack_path: &str,
+) -> Result<Vec<u8>> {
+    let (ty, id) = (entry.ty, &entry.id);
+    let plain = pack::open_blob(keyring, entry, sealed, max_len)
+        .map_err(|e| Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e))?;
+    if keyring.content_id().blob_id(ty, &plain) != *id {
+        return Err(Error::Integrity(format!(
+            "{} {} in {pack_path} does not match its id",
+            ty.name(),
+            id.short()
+        )));
+    }
+    Ok(plain)
 }
 
 /// Writes [`layout::RESERVE`]: random bytes, so that no compressing file system or drive makes
