@@ -5,7 +5,8 @@
 //! library user would need: every operation is a call into `sealback-engine`.
 //!
 //! Exit codes: 0 success; 1 other error; 2 usage; 3 could not unlock; 4 integrity failure;
-//! 5 refused by the key vault; 6 repository busy (a prune, or a backup while pruning: try again).
+//! 5 refused by the key vault; 6 repository busy (a prune, or a backup while pruning: try again);
+//! 7 the drive that holds the repository is full (free space, then try again).
 
 mod cli;
 mod commands;
@@ -33,6 +34,8 @@ pub mod exit {
     pub const VAULT: u8 = 5;
     /// The repository is busy (another operation holds its lock); nothing was changed.
     pub const BUSY: u8 = 6;
+    /// The drive that holds the repository is full; nothing saved before was lost.
+    pub const DRIVE_FULL: u8 = 7;
 }
 
 fn main() -> ExitCode {

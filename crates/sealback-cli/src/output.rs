@@ -37,6 +37,7 @@ impl CliError {
                 ErrorKind::Integrity => exit::INTEGRITY,
                 ErrorKind::VaultRefused => exit::VAULT,
                 ErrorKind::Busy => exit::BUSY,
+                ErrorKind::DriveFull => exit::DRIVE_FULL,
                 _ => exit::OTHER,
             },
             CliError::Usage(_) => exit::USAGE,
@@ -77,6 +78,7 @@ impl CliError {
             exit::VAULT => "vault_refused",
             exit::USAGE => "usage",
             exit::BUSY => "busy",
+            exit::DRIVE_FULL => "drive_full",
             _ => "other",
         }
     }

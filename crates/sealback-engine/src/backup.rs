@@ -145,6 +145,8 @@ pub async fn backup(
         lock.release().await;
         return Err(e);
     }
+    repo.remove_stale_temp_files();
+    repo.restore_reserve().await;
     let total: u64 = paths.iter().map(|p| du(p)).sum();
     progress.start("backup", Some(total));
     let path_names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -233,7 +235,10 @@ pub async fn backup(
     } = saver;
     let committed = async {
         lock.confirm(repo).await?;
-        repo.save_index(index).await?;
+        if let Err(e) = repo.save_index(index.clone()).await {
+            delete_if_surely_unindexed(repo, &index, &e).await;
+            return Err(e);
+        }
         let snapshot = Snapshot {
             time_unix_ns: opts.time_unix_ns,
             hostname: opts.hostname.clone(),
@@ -656,6 +661,8 @@ impl<'a> Saver<'a> {
             // Index what reached storage, so an interrupted backup is resumed, not repeated.
             // Never after losing the lock: a prune may have deleted these packs.
             self.lock.confirm(self.repo).await?;
+            // Kept until written: after a failure, `salvage` indexes or deletes these packs.
+            self.repo.save_index(self.index.clone()).await?;
             let index = std::mem::take(&mut self.index);
             // Indexed blobs are found through the repository's index from now on.
             for (_, entries) in &index.packs {
@@ -663,28 +670,36 @@ impl<'a> Saver<'a> {
                     self.pending.remove(&e.id);
                 }
             }
-            self.repo.save_index(index).await?;
             self.packs_since_index = 0;
         }
         Ok(())
     }
 
     /// After a failure: waits for the pack writes in flight and indexes the packs that were
-    /// stored (best effort; the backup's own error is what the caller hears about).
+    /// stored, so the next run does not upload them again. When they cannot be indexed (a full
+    /// drive, a lost lock) they are deleted instead: no index names them, so nothing else can
+    /// use them, and left behind they would only take space. Best effort: the backup's own
+    /// error is what the caller hears about.
     async fn salvage(&mut self) {
         while let Some((pack_id, entries, upload)) = self.uploads.pop_front() {
             if let Ok(Ok(())) = upload.await {
                 self.index.packs.push((pack_id, entries));
             }
         }
-        if let Err(e) = self.lock.confirm(self.repo).await {
-            // A prune may have deleted these packs: indexing them would name missing data.
-            tracing::warn!(error = %e, "not indexing the packs of the interrupted backup");
+        let index = std::mem::take(&mut self.index);
+        if index.packs.is_empty() {
             return;
         }
-        let index = std::mem::take(&mut self.index);
-        if let Err(e) = self.repo.save_index(index).await {
+        if let Err(e) = self.lock.confirm(self.repo).await {
+            // A prune may have deleted some of these packs: indexing them would name missing
+            // data. Unindexed, nothing knows them.
+            tracing::warn!(error = %e, "not indexing the packs of the interrupted backup");
+            delete_unindexed(self.repo, &index).await;
+            return;
+        }
+        if let Err(e) = self.repo.save_index(index.clone()).await {
             tracing::warn!(error = %e, "cannot index the packs of the interrupted backup");
+            delete_if_surely_unindexed(self.repo, &index, &e).await;
         }
     }
 
@@ -695,6 +710,25 @@ impl<'a> Saver<'a> {
             self.finish_oldest_upload().await?;
         }
         Ok(())
+    }
+}
+
+/// After writing `index` failed with `e`: deletes its packs when the write surely did not land
+/// (a full drive refuses the whole object). After another failure (a timeout, say) the index
+/// may be stored after all, and a backup may come to rely on its packs: they stay.
+async fn delete_if_surely_unindexed(repo: &Repository, index: &IndexFile, e: &Error) {
+    if matches!(e, Error::DriveFull { .. }) {
+        delete_unindexed(repo, index).await;
+    }
+}
+
+/// Deletes the packs of this run that `index` names and that no index names: nothing else
+/// knows them, and left behind they would only take space (best effort).
+async fn delete_unindexed(repo: &Repository, index: &IndexFile) {
+    for (pack_id, _) in &index.packs {
+        if let Err(e) = repo.store().delete(&layout::pack(pack_id)).await {
+            tracing::warn!(error = %e, "cannot delete a pack of the interrupted backup");
+        }
     }
 }
 

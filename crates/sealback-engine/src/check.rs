@@ -131,11 +131,28 @@ async fn check_locked(
         problems,
         ..Default::default()
     };
-    // Packs the index names, and what it says is in each.
+    // Packs the index files name, and what they say is in each. From the files as stored, not
+    // the in-memory index: that keeps one place per blob, so a pack whose every blob is also
+    // in another pack (backups that ran at the same time each stored it) would look unnamed.
     let mut by_pack: BTreeMap<Id, Vec<pack::BlobEntry>> = BTreeMap::new();
-    for loc in repo.index_iter() {
-        by_pack.entry(loc.pack).or_default().push(loc.entry);
+    for (_, file) in repo.read_index_files().await? {
+        for (pack_id, entries) in file.packs {
+            by_pack.entry(pack_id).or_default().extend(entries);
+        }
     }
+    for entries in by_pack.values_mut() {
+        entries.sort_by_key(|e| (e.offset, e.id));
+        entries.dedup();
+    }
+    // Packs whose every blob the index places in another pack.
+    let duplicates = by_pack
+        .iter()
+        .filter(|(pack_id, entries)| {
+            entries
+                .iter()
+                .all(|e| repo.lookup(&e.id).is_some_and(|l| l.pack != **pack_id))
+        })
+        .count();
     let stored: HashSet<Id> = repo.stored_packs().await?;
     report.packs = stored.len();
     for id in by_pack.keys() {
@@ -149,10 +166,18 @@ async fn check_locked(
     for id in &stored {
         if !by_pack.contains_key(id) {
             report.warnings.push(format!(
-                "{} is not in any index (left by an interrupted backup; it is never read)",
+                "{} is not in any index: a backup that was interrupted (or is running now) \
+                 wrote it; it is never read, and `sealback prune` deletes it",
                 layout::pack(id)
             ));
         }
+    }
+    if duplicates > 0 {
+        report.warnings.push(format!(
+            "{duplicates} pack(s) hold only data that other packs hold too: backups that ran at \
+             the same time each stored it before seeing the other's. Nothing is wrong; `sealback \
+             prune` removes the extra copies"
+        ));
     }
 
     let old_packs = by_pack

@@ -19,6 +19,9 @@ pub enum ErrorKind {
     /// Another operation holds the repository (a prune, or a backup while pruning); nothing
     /// was changed and trying again later will work.
     Busy,
+    /// The drive that holds the repository is full: nothing saved before was lost; space must
+    /// be freed before trying again.
+    DriveFull,
     /// Anything else: I/O, storage unreachable, bad arguments.
     Other,
 }
@@ -58,6 +61,14 @@ pub enum Error {
         path: PathBuf,
         /// What SQLite said.
         detail: String,
+    },
+    /// The drive that holds the repository is full. The failed write left nothing behind.
+    #[error("the drive that holds {location} is full ({path} did not fit). Nothing saved before was lost and no partial file was left behind. Free space on that drive: delete files you no longer need there, or old snapshots with `sealback forget` followed by `sealback prune` (both run on a full drive); then run this again")]
+    DriveFull {
+        /// The repository's location.
+        location: String,
+        /// The object that did not fit.
+        path: String,
     },
     /// Another operation holds a lock that excludes this one.
     #[error("{0}")]
@@ -122,6 +133,7 @@ impl Error {
             | Error::KeysDowngraded { .. }
             | Error::KeysReplayed { .. } => ErrorKind::Integrity,
             Error::Locked(_) | Error::LockLost { .. } => ErrorKind::Busy,
+            Error::DriveFull { .. } => ErrorKind::DriveFull,
             _ => ErrorKind::Other,
         }
     }
@@ -152,14 +164,17 @@ impl Error {
             StoreError::Truncated { path, detail } => {
                 Error::Integrity(format!("{path} is truncated ({detail})"))
             }
-            other => Error::Store(other),
+            other => other.into(),
         }
     }
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::Store(e)
+        match e {
+            StoreError::Full { location, path } => Error::DriveFull { location, path },
+            other => Error::Store(other),
+        }
     }
 }
 

@@ -205,9 +205,11 @@ pub async fn forget(
             ));
         }
     }
-    let lock = RepoLock::acquire(repo, LockKind::Shared, "forget").await?;
+    // Forgetting is how a full drive is freed: it may take its lock from the space reserve.
+    let lock = RepoLock::acquire_to_free_space(repo, LockKind::Shared, "forget").await?;
     let result = forget_locked(repo, target, dry_run).await;
     lock.release().await;
+    repo.restore_reserve().await;
     result
 }
 

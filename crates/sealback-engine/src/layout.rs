@@ -7,6 +7,7 @@
 //! index/<64 hex>              index files
 //! snapshots/<64 hex>          snapshot manifests
 //! locks/<64 hex>              who is working on the repository
+//! reserve                     random bytes that keep room for prune's lock on a full drive
 //! ```
 
 use sealback_core::Id;
@@ -21,6 +22,12 @@ pub const PACKS: &str = "packs/";
 pub const INDEX: &str = "index/";
 /// Folder of snapshots.
 pub const SNAPSHOTS: &str = "snapshots/";
+
+/// Space held back so that `prune` and `forget` can take their lock on a full drive: they
+/// delete it when their lock does not fit, and write it again when done (SPEC §11a).
+pub const RESERVE: &str = "reserve";
+/// Size of [`RESERVE`]: room for a lock and its temporary copy many times over.
+pub const RESERVE_LEN: usize = 64 << 10;
 
 /// Folder of locks.
 pub const LOCKS: &str = "locks/";

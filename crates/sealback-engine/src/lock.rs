@@ -91,6 +91,26 @@ impl RepoLock {
     /// Takes a lock of `kind` for `operation`, or fails with [`Error::Locked`] naming the holder
     /// that prevents it. Stale locks of others are deleted on the way.
     pub async fn acquire(repo: &Repository, kind: LockKind, operation: &str) -> Result<Self> {
+        Self::acquire_inner(repo, kind, operation, false).await
+    }
+
+    /// [`RepoLock::acquire`] for an operation that frees space (`prune`, `forget`): when the
+    /// drive is too full for the lock, the space reserve ([`layout::RESERVE`]) is deleted to
+    /// make room for it. The operation puts the reserve back when it is done.
+    pub async fn acquire_to_free_space(
+        repo: &Repository,
+        kind: LockKind,
+        operation: &str,
+    ) -> Result<Self> {
+        Self::acquire_inner(repo, kind, operation, true).await
+    }
+
+    async fn acquire_inner(
+        repo: &Repository,
+        kind: LockKind,
+        operation: &str,
+        may_use_reserve: bool,
+    ) -> Result<Self> {
         let now = repo.clock().now_unix_ns();
         let record = LockRecord {
             kind,
@@ -100,7 +120,14 @@ impl RepoLock {
             operation: operation.to_string(),
         };
         let id = Id::random(&mut os_rng());
-        write_lock(repo, &id, &record).await?;
+        match write_lock(repo, &id, &record).await {
+            Err(Error::DriveFull { .. }) if may_use_reserve => {
+                tracing::info!("the drive is full: using the space reserve for the lock");
+                repo.store().delete(layout::RESERVE).await?;
+                write_lock(repo, &id, &record).await?;
+            }
+            written => written?,
+        }
         let lock = Self {
             id,
             record,

@@ -6,11 +6,16 @@
 //! 3. Sort packs: fully used (kept), unused (deleted), partly used (repacked when that brings
 //!    the unused share down to `max_unused_percent` of the used bytes, most wasteful first), and
 //!    packs that no index names (left by interrupted backups: deleted).
-//! 4. Repack: read each chosen pack, authenticate every blob still in use (a damaged blob stops
+//! 4. Before writing anything, delete what frees space and that nothing can refer to: packs
+//!    no index names, and index files that name only packs to delete (a failed backup's). When
+//!    no remaining index file names a pack to delete and nothing is repacked, the packs are
+//!    deleted next and prune is done: on a full drive it needs room only for its lock, which
+//!    the space reserve provides (SPEC §11a).
+//! 5. Repack: read each chosen pack, authenticate every blob still in use (a damaged blob stops
 //!    the prune) and copy its sealed bytes unchanged into new (version 2) packs; a blob of a
 //!    version 1 pack is sealed again as a headerless, padded blob. With `upgrade_packs`, every
 //!    version 1 pack in use is chosen too.
-//! 5. Write the new index (every kept pack and every new pack), then delete the old index
+//! 6. Write the new index (every kept pack and every new pack), then delete the old index
 //!    files, then the packs. Killed at any point, the repository stays whole: until the old
 //!    index files go, blobs are listed twice (allowed, SPEC §10); once they are gone, nothing
 //!    names a pack that is about to be deleted.
@@ -105,9 +110,12 @@ pub async fn prune(
             "--max-unused must be a percentage from 0 to 100".into(),
         ));
     }
-    let mut lock = RepoLock::acquire(repo, LockKind::Exclusive, "prune").await?;
+    // Prune is what frees a full drive: it may take its lock from the space reserve.
+    let mut lock = RepoLock::acquire_to_free_space(repo, LockKind::Exclusive, "prune").await?;
+    repo.remove_stale_temp_files();
     let result = prune_locked(repo, &mut lock, opts, progress).await;
     lock.release().await;
+    repo.restore_reserve().await;
     // Whatever happened, the in-memory index must describe storage again.
     let reloaded = repo.load_index().await;
     let report = result?;
@@ -260,8 +268,32 @@ async fn prune_locked(
         return Ok(report);
     }
 
-    // 4. Repack.
+    // 4. First what frees space without writing anything, so a prune runs on a full drive:
+    // packs that no index names, and index files that name only packs about to be deleted
+    // (those of a backup that failed). Under the exclusive lock nothing can come to refer to
+    // either, and killed after this the rest of the repository is as before.
     lock.confirm(&*repo).await?;
+    let (dead, live): (Vec<_>, Vec<_>) = index_files
+        .iter()
+        .partition(|(_, f)| f.packs.iter().all(|(p, _)| delete.contains(p)));
+    for (id, _) in &dead {
+        repo.store().delete(&layout::index(id)).await?;
+    }
+    for id in &orphans {
+        repo.store().delete(&layout::pack(id)).await?;
+    }
+    let names_deleted = |f: &IndexFile| f.packs.iter().any(|(p, _)| delete.contains(p));
+    if repack.is_empty() && !live.iter().any(|(_, f)| names_deleted(f)) {
+        // No index file left names a pack to delete: the packs go without a new index.
+        report.index_files_replaced = dead.len();
+        for id in &delete {
+            repo.store().delete(&layout::pack(id)).await?;
+        }
+        report.duration = started.elapsed();
+        return Ok(report);
+    }
+
+    // 5. Repack.
     progress.start("prune", Some(report.bytes_repacked));
     let mut rng = os_rng();
     let mut new_packs: Vec<(Id, Vec<BlobEntry>)> = vec![];
@@ -316,7 +348,7 @@ async fn prune_locked(
     }
     report.packs_written = new_packs.len();
 
-    // 5. The new index, then deletions.
+    // 6. The new index, then deletions.
     let mut kept: Vec<(Id, Vec<BlobEntry>)> = packs
         .iter()
         .filter(|(id, _)| keep(id))
@@ -336,10 +368,10 @@ async fn prune_locked(
     }
     repo.save_index(file).await?;
     lock.confirm(&*repo).await?;
-    for (id, _) in &index_files {
+    for (id, _) in &live {
         repo.store().delete(&layout::index(id)).await?;
     }
-    for id in delete.iter().chain(&repack).chain(&orphans) {
+    for id in delete.iter().chain(&repack) {
         repo.store().delete(&layout::pack(id)).await?;
     }
     progress.finish();

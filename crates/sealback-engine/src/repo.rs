@@ -18,6 +18,7 @@ use sealback_core::{BlobId, Id, Keyring, ProtectorSecret, RepoId, RootKey};
 use sealback_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Largest tree, content list, index or snapshot body accepted.
 pub const MAX_METADATA_LEN: usize = 256 << 20;
@@ -101,7 +102,8 @@ pub struct Repository {
     store: Store,
     config: RepoConfig,
     keyslots: KeySlotFile,
-    keyring: Keyring,
+    /// Shared with restore's blocking threads; zeroized when the last holder drops it.
+    keyring: Arc<Keyring>,
     slot_id: SlotId,
     index: MemIndex,
     index_files: Vec<Id>,
@@ -145,11 +147,12 @@ impl Repository {
         store.write(layout::KEYS, keyslots.encode()).await?;
         let config = RepoConfig { repo_id };
         store.write(layout::CONFIG, config.encode()).await?;
+        write_reserve(&store).await?;
         Ok(Self {
             store,
             config,
             keyslots,
-            keyring,
+            keyring: Arc::new(keyring),
             slot_id,
             index: MemIndex::default(),
             index_files: vec![],
@@ -247,7 +250,7 @@ impl Repository {
             store,
             config,
             keyslots,
-            keyring: unlocked.keyring,
+            keyring: Arc::new(unlocked.keyring),
             slot_id: unlocked.slot_id,
             index: MemIndex::default(),
             index_files: vec![],
@@ -287,7 +290,7 @@ impl Repository {
             match repo.write_keyslots(next).await {
                 Ok(()) => {
                     if let Some(keyring) = rotated {
-                        repo.keyring = keyring;
+                        repo.keyring = Arc::new(keyring);
                     }
                     tracing::info!("keyslot re-attested at the current key epoch (X-Wing)")
                 }
@@ -361,7 +364,7 @@ impl Repository {
         let outcome = if rotate {
             let (keyring, dropped) = next.rotate(&self.keyring, Some(id), &mut os_rng())?;
             self.write_keyslots(next).await?;
-            self.keyring = keyring;
+            self.keyring = Arc::new(keyring);
             RemovedSlot {
                 new_epoch: Some(self.keyring.current_epoch()),
                 dropped_foreign_slots: dropped,
@@ -393,6 +396,10 @@ impl Repository {
     /// The keys.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+    /// The keys, to share with threads that outlive a borrow of the repository.
+    pub(crate) fn keyring_shared(&self) -> Arc<Keyring> {
+        self.keyring.clone()
     }
     /// The time source (the system clock unless a test set another).
     pub fn clock(&self) -> &Clock {
@@ -587,18 +594,7 @@ impl Repository {
         max_len: usize,
         pack_path: &str,
     ) -> Result<Vec<u8>> {
-        let (ty, id) = (entry.ty, &entry.id);
-        let plain = pack::open_blob(&self.keyring, entry, sealed, max_len).map_err(|e| {
-            Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e)
-        })?;
-        if self.keyring.content_id().blob_id(ty, &plain) != *id {
-            return Err(Error::Integrity(format!(
-                "{} {} in {pack_path} does not match its id",
-                ty.name(),
-                id.short()
-            )));
-        }
-        Ok(plain)
+        open_blob(&self.keyring, entry, sealed, max_len, pack_path)
     }
 
     /// Writes an index file and adds its entries to the in-memory index.
@@ -676,6 +672,64 @@ impl Repository {
             .read_blob(ObjectType::Tree, id, MAX_METADATA_LEN)
             .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
+    }
+}
+
+/// Decrypts the sealed bytes of the blob `entry` describes and checks the plaintext hashes to
+/// its id.
+pub(crate) fn open_blob(
+    keyring: &Keyring,
+    entry: &BlobEntry,
+    sealed: &[u8],
+    max_len: usize,
+    pack_path: &str,
+) -> Result<Vec<u8>> {
+    let (ty, id) = (entry.ty, &entry.id);
+    let plain = pack::open_blob(keyring, entry, sealed, max_len)
+        .map_err(|e| Error::object(format!("{} {} in {pack_path}", ty.name(), id.short()), e))?;
+    if keyring.content_id().blob_id(ty, &plain) != *id {
+        return Err(Error::Integrity(format!(
+            "{} {} in {pack_path} does not match its id",
+            ty.name(),
+            id.short()
+        )));
+    }
+    Ok(plain)
+}
+
+/// Writes [`layout::RESERVE`]: random bytes, so that no compressing file system or drive makes
+/// it smaller than the room it is there to keep.
+async fn write_reserve(store: &Store) -> Result<()> {
+    let mut bytes = vec![0u8; layout::RESERVE_LEN];
+    rand_core::Rng::fill_bytes(&mut os_rng(), &mut bytes);
+    store.write(layout::RESERVE, bytes).await?;
+    Ok(())
+}
+
+impl Repository {
+    /// Removes the temporary files that a sealback killed mid-write left on a local drive
+    /// (older than [`sealback_store::TEMP_STALE`]; a failed write removes its own). Best effort.
+    pub fn remove_stale_temp_files(&self) {
+        match self
+            .store
+            .remove_stale_temp_files(sealback_store::TEMP_STALE)
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "removed temporary files left by an interrupted sealback"),
+            Err(e) => tracing::warn!(error = %e, "could not clean the temporary folder"),
+        }
+    }
+
+    /// Puts [`layout::RESERVE`] back when it is missing (it was used by a prune or forget on a
+    /// full drive, or the repository predates it). Best effort: on a drive that is still full
+    /// it stays missing and is tried again next time.
+    pub async fn restore_reserve(&self) {
+        let missing = matches!(self.store.exists(layout::RESERVE).await, Ok(false));
+        if missing {
+            if let Err(e) = write_reserve(&self.store).await {
+                tracing::debug!(error = %e, "could not put the space reserve back");
+            }
+        }
     }
 }
 

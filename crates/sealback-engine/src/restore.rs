@@ -4,6 +4,13 @@
 //! file is written to a temporary name and renamed into place only when complete and of the
 //! recorded size. A failure removes the partial file, so a restore never leaves a wrong file
 //! under a real name.
+//!
+//! Files are restored several at a time ([`files_in_flight`]), each reading its next run while
+//! the current one is decrypted and written. Nothing is synced file by file: when the restore
+//! reports success, one `syncfs` of the target's file system has made every file, folder and
+//! rename durable (ARCHITECTURE, "Restore and durability"). A power cut before that may leave
+//! files with incomplete content under their names; the target was empty, so the restore is
+//! simply run again into an empty folder.
 
 use crate::error::{Error, Result};
 use crate::lock::RepoLock;
@@ -14,7 +21,8 @@ use sealback_core::lock::LockKind;
 use sealback_core::object::ObjectType;
 use sealback_core::pack::BlobEntry;
 use sealback_core::snapshot::{decode_content_list, Content, Node, NodeKind, Tree};
-use sealback_core::{BlobId, Id};
+use sealback_core::{BlobId, Id, Keyring};
+use sealback_store::Store;
 use std::ffi::OsStr;
 use std::future::Future;
 use std::io::Write;
@@ -22,6 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// What a restore wrote.
 #[derive(Clone, Debug, Default)]
@@ -81,20 +90,18 @@ async fn restore_locked(
         dirs: plan.dirs.len() as u64,
         ..Default::default()
     };
-    write_files(repo, &plan.files, progress, &mut report).await?;
+    write_files(repo, plan.files, progress, &mut report).await?;
     // Folder times last: creating their files changed them.
     for (path, node) in plan.dirs.iter().rev() {
         set_meta(path, node)?;
     }
+    sync_target(target)?;
     progress.finish();
     Ok(report)
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// Reads of up to [`RUN_MAX_BYTES`] in flight ahead of the writer (bounds memory to about
-/// `READS_AHEAD` × 16 MiB while hiding storage latency).
-const READS_AHEAD: usize = 4;
 /// Most bytes read in one request when blobs are contiguous.
 const RUN_MAX_BYTES: u64 = 4 << 20;
 
@@ -216,118 +223,201 @@ fn runs(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Run>> {
     Ok(out)
 }
 
-/// A file written to its temporary name, to be synced and renamed into place.
-type Finished = (tempfile::NamedTempFile, PathBuf, Node);
-
-/// Writes every file: reads run ahead as tokio tasks, blobs are opened on worker threads, and
-/// each complete file is synced and renamed into place by a finisher thread, so storage
-/// latency, decryption, writing and `fsync` overlap.
-async fn write_files(
-    repo: &Repository,
-    files: &[FileJob],
-    progress: &dyn Progress,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    let (to_finisher, finished) = std::sync::mpsc::sync_channel::<Finished>(64);
-    let finisher = std::thread::spawn(move || -> Result<()> {
-        for (tmp, path, node) in finished {
-            tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
-            tmp.persist_noclobber(&path)
-                .map_err(|e| Error::io(&path, e.error))?;
-            set_meta(&path, &node)?;
-        }
-        Ok(())
-    });
-    let written = write_files_into(repo, files, progress, report, &to_finisher).await;
-    drop(to_finisher);
-    let finished = finisher.join().unwrap_or_else(|_| {
-        Err(Error::Invalid(
-            "the restore finisher thread panicked".into(),
-        ))
-    });
-    // The writer's error first: a finisher that stopped early is usually its consequence.
-    written.and(finished)
+/// Files restored at once: each holds one run being read and one being opened and written
+/// (at most about 3 × [`RUN_MAX_BYTES`]), so memory stays near 12 MiB a file.
+fn files_in_flight() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .clamp(2, 8)
 }
 
-async fn write_files_into(
+/// Writes go through a buffer this large: a database restores as one blob per page, and a
+/// write per 4 KiB page cost a system call each.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// What every file's task shares.
+struct Shared {
+    keyring: Arc<Keyring>,
+    store: Store,
+    /// Bytes written, reported to the caller's [`Progress`] by the coordinating task.
+    progress: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
+/// Writes every file, [`files_in_flight`] at a time. Each file's task reads its runs one
+/// ahead, opens and writes them on a blocking thread, and renames the complete file into
+/// place; so storage reads, decryption and writing overlap within a file and across files.
+/// Nothing is synced here: the caller syncs the file system once at the end.
+async fn write_files(
     repo: &Repository,
-    files: &[FileJob],
+    files: Vec<FileJob>,
     progress: &dyn Progress,
     report: &mut RestoreReport,
-    to_finisher: &std::sync::mpsc::SyncSender<Finished>,
 ) -> Result<()> {
-    let mut pending = files.iter().flat_map(|f| f.runs.iter());
-    let mut in_flight = std::collections::VecDeque::new();
-    let mut start_read = |in_flight: &mut std::collections::VecDeque<_>| {
-        if let Some(run) = pending.next() {
-            let store = repo.store().clone();
-            let path = crate::layout::pack(&run.pack);
-            let (start, len) = (run.start, run.len);
-            in_flight.push_back(tokio::spawn(async move {
-                store.read_range(&path, start, len).await
-            }));
+    let (tx, mut written) = tokio::sync::mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        keyring: repo.keyring_shared(),
+        store: repo.store().clone(),
+        progress: tx,
+    });
+    let limit = files_in_flight();
+    let mut files = files.into_iter();
+    // Dropped on an error: the tasks still running are cancelled, and their temporary files
+    // removed with them.
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        while tasks.len() < limit {
+            let Some(file) = files.next() else { break };
+            tasks.spawn(restore_file(shared.clone(), file));
         }
-    };
-    for _ in 0..READS_AHEAD {
-        start_read(&mut in_flight);
-    }
-    for file in files {
-        let dir = file.path.parent().expect("a restored file has a parent");
-        // Deleted when dropped, so a failure leaves no partial file behind.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".sealback-partial-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        let mut written = 0u64;
-        for run in &file.runs {
-            let read = in_flight.pop_front().expect("a read per run");
-            start_read(&mut in_flight);
-            let bytes = read
-                .await
-                .map_err(|e| Error::Invalid(format!("a restore read task failed: {e}")))?
-                .map_err(Error::referenced)?;
-            for plain in open_run(repo, run, &bytes)? {
-                written += plain.len() as u64;
-                if written > file.size {
-                    break;
+        tokio::select! {
+            Some(n) = written.recv() => progress.advance(n),
+            done = tasks.join_next() => match done {
+                None => break,
+                Some(done) => {
+                    let size = done.map_err(|e| {
+                        Error::Invalid(format!("a restore task failed: {e}"))
+                    })??;
+                    report.files += 1;
+                    report.bytes += size;
                 }
-                tmp.write_all(&plain)
-                    .map_err(|e| Error::io(&file.path, e))?;
-                progress.advance(plain.len() as u64);
-            }
+            },
         }
-        if written != file.size {
-            return Err(Error::Integrity(format!(
-                "{} should be {} bytes but its content adds up to {written}",
-                file.path.display(),
-                file.size
-            )));
-        }
-        if to_finisher
-            .send((tmp, file.path.clone(), file.node.clone()))
-            .is_err()
-        {
-            // The finisher stopped on an error, which `write_files` reports.
-            return Ok(());
-        }
-        report.files += 1;
-        report.bytes += file.size;
+    }
+    while let Ok(n) = written.try_recv() {
+        progress.advance(n);
     }
     Ok(())
 }
 
-/// Opens (decrypts, decompresses, re-hashes) the blobs of a run on the worker threads.
-fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+/// The file being written, behind its write buffer; deleted when dropped, so a failure leaves
+/// no partial file behind.
+type Partial = std::io::BufWriter<tempfile::NamedTempFile>;
+
+/// Restores one file: returns its size.
+async fn restore_file(shared: Arc<Shared>, file: FileJob) -> Result<u64> {
+    let FileJob {
+        path,
+        node,
+        size,
+        runs,
+    } = file;
+    let dir = path
+        .parent()
+        .expect("a restored file has a parent")
+        .to_owned();
+    let tmp = tempfile::Builder::new()
+        .prefix(".sealback-partial-")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    let mut out: Partial = std::io::BufWriter::with_capacity(WRITE_BUFFER, tmp);
+    let mut written = 0u64;
+    let mut runs = runs.into_iter();
+    let mut next = runs.next().map(|run| read_run(&shared.store, run));
+    while let Some((run, read)) = next.take() {
+        // The next run is read while this one is opened and written.
+        next = runs.next().map(|run| read_run(&shared.store, run));
+        let bytes = read
+            .await
+            .map_err(|e| Error::Invalid(format!("a restore read task failed: {e}")))?
+            .map_err(Error::referenced)?;
+        let (shared2, path2) = (shared.clone(), path.clone());
+        (out, written) = blocking(move || {
+            let n = write_run(
+                &shared2.keyring,
+                &run,
+                &bytes,
+                &mut out,
+                &path2,
+                written,
+                size,
+            )?;
+            let _ = shared2.progress.send(n - written);
+            Ok((out, n))
+        })
+        .await?;
+    }
+    if written != size {
+        return Err(Error::Integrity(format!(
+            "{} should be {size} bytes but its content adds up to {written}",
+            path.display()
+        )));
+    }
+    blocking(move || {
+        let tmp = out
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        // Without a sync (the file system is synced once at the end of the restore, or each
+        // file here where `syncfs` does not exist).
+        #[cfg(not(target_os = "linux"))]
+        tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        tmp.persist_noclobber(&path)
+            .map_err(|e| Error::io(&path, e.error))?;
+        set_meta(&path, &node)
+    })
+    .await?;
+    Ok(size)
+}
+
+/// Starts reading a run's bytes.
+fn read_run(
+    store: &Store,
+    run: Run,
+) -> (
+    Run,
+    tokio::task::JoinHandle<std::result::Result<Vec<u8>, sealback_store::StoreError>>,
+) {
+    let store = store.clone();
+    let path = crate::layout::pack(&run.pack);
+    let (start, len) = (run.start, run.len);
+    let read = tokio::spawn(async move { store.read_range(&path, start, len).await });
+    (run, read)
+}
+
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Invalid(format!("a restore thread failed: {e}")))?
+}
+
+/// Opens a run's blobs and appends them to `out`, which holds `written` bytes of a file of
+/// `size`. Returns the bytes written so far.
+fn write_run(
+    keyring: &Keyring,
+    run: &Run,
+    bytes: &[u8],
+    out: &mut Partial,
+    path: &Path,
+    mut written: u64,
+    size: u64,
+) -> Result<u64> {
+    for plain in open_run(keyring, run, bytes)? {
+        written += plain.len() as u64;
+        if written > size {
+            return Err(Error::Integrity(format!(
+                "{} should be {size} bytes but its content is longer",
+                path.display()
+            )));
+        }
+        out.write_all(&plain).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(written)
+}
+
+/// Opens (decrypts, decompresses, re-hashes) the blobs of a run, on more threads when it holds
+/// many (a database's pages).
+fn open_run(keyring: &Keyring, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let path = crate::layout::pack(&run.pack);
     if bytes.len() as u64 != run.len {
         return Err(Error::Integrity(format!("{path} is truncated")));
     }
     let open = |(entry, from): &(BlobEntry, usize)| {
         let sealed = &bytes[*from..from + entry.length as usize];
-        repo.open_blob(entry, sealed, ChunkerParams::V1.max, &path)
+        crate::repo::open_blob(keyring, entry, sealed, ChunkerParams::V1.max, &path)
     };
-    if run.blobs.len() == 1 {
-        return Ok(vec![open(&run.blobs[0])?]);
+    if run.blobs.len() < PARALLEL_OPEN_MIN {
+        return run.blobs.iter().map(open).collect();
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -346,6 +436,24 @@ fn open_run(repo: &Repository, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> 
             .flat_map(|h| h.join().expect("a restore thread panicked"))
             .collect()
     })
+}
+
+/// Runs of fewer blobs are opened on the file's own thread (other files keep the other cores
+/// busy); more, such as a database's pages, are spread over threads.
+const PARALLEL_OPEN_MIN: usize = 64;
+
+/// Makes everything this restore wrote durable: one `syncfs` of the target's file system
+/// (Linux), which also reports any write that failed on its way to the disk. Elsewhere each file
+/// was synced before its rename.
+fn sync_target(target: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = std::fs::File::open(target).map_err(|e| Error::io(target, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| Error::io(target, e.into()))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = target;
+    Ok(())
 }
 
 fn set_meta(path: &Path, node: &Node) -> Result<()> {

@@ -29,6 +29,55 @@ pub struct Faults {
     pub fail_every: u64,
     /// Every operation waits this long first.
     pub latency: Duration,
+    /// A drive that fills up: writes that do not fit fail as a full disk fails them.
+    pub drive: Option<DriveLimit>,
+}
+
+/// A small drive for tests of a backup that fills it (file locations only). A write that does
+/// not fit writes what fits through OpenDAL's fs writer (into its temporary file) and then
+/// fails with the error OpenDAL makes of `ENOSPC`, as a real full disk does.
+#[derive(Clone, Debug)]
+pub struct DriveLimit {
+    /// The drive's folder: the repository, or a folder that holds it and other files. What is
+    /// used is the size of every file under it (temporary files too).
+    pub dir: std::path::PathBuf,
+    /// Bytes the drive holds.
+    pub capacity: u64,
+}
+
+impl DriveLimit {
+    /// Bytes that still fit.
+    fn room(&self) -> u64 {
+        self.capacity.saturating_sub(dir_size(&self.dir))
+    }
+}
+
+/// The error OpenDAL's fs backend returns when the disk is full (`ENOSPC`, 28 on Linux and
+/// macOS).
+fn drive_full() -> opendal::Error {
+    opendal::raw::new_std_io_error(std::io::Error::from_raw_os_error(28))
+}
+
+fn temp_dir_error(dir: &std::path::Path, e: std::io::Error) -> StoreError {
+    StoreError::Location(format!(
+        "cannot clean the temporary folder {}: {e}",
+        dir.display()
+    ))
+}
+
+/// Bytes of the files under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +85,8 @@ struct FaultState {
     plan: Faults,
     operations: AtomicU64,
     injected: AtomicU64,
+    /// Writes to a limited drive one at a time, so two cannot both take the last free bytes.
+    drive_writes: tokio::sync::Mutex<()>,
 }
 
 /// A storage failure, with the object path it concerns.
@@ -73,9 +124,32 @@ pub enum StoreError {
         #[source]
         source: Box<opendal::Error>,
     },
+    /// The drive is full (or the account's quota is used up): the write did not fit, and
+    /// nothing of it was left behind.
+    #[error("the drive that holds {location} is full: {path} did not fit")]
+    Full {
+        /// The store's location.
+        location: String,
+        /// Object path.
+        path: String,
+    },
     /// The location URL is not usable.
     #[error("{0}")]
     Location(String),
+}
+
+/// Whether a backend error means "no space left" (`ENOSPC`, or `EDQUOT` of a quota). Such a
+/// failure is not transient: retrying only leaves more temporary files on the full drive.
+fn is_full(e: &opendal::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+            return matches!(io.kind(), StorageFull | QuotaExceeded);
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn map_err(op: &'static str, path: &str, e: opendal::Error) -> StoreError {
@@ -206,6 +280,8 @@ pub struct Store {
     op: Operator,
     location: String,
     faults: Option<Arc<FaultState>>,
+    /// The fs backend's folder of temporary files ([`FS_TMP_DIR`]), for cleaning it.
+    fs_temp: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for Store {
@@ -218,6 +294,11 @@ impl core::fmt::Debug for Store {
 /// rename never crosses file systems.
 pub const FS_TMP_DIR: &str = ".tmp";
 
+/// A temporary file not modified for this long was left by a sealback that was killed (a
+/// failed write removes its own): a write in progress modifies its file at least every 2 MiB
+/// it writes, so an hour is far beyond the slowest drive.
+pub const TEMP_STALE: Duration = Duration::from_secs(60 * 60);
+
 impl Store {
     /// Opens a location: a plain path or `file:///abs/path` (the default), `s3://BUCKET/PREFIX`,
     /// `webdav+https://HOST/PATH`, `gdrive://FOLDER`, `onedrive://FOLDER`, or `memory://`.
@@ -227,6 +308,7 @@ impl Store {
             Some((s, r)) => (s, r),
             None => ("file", location),
         };
+        let mut fs_temp = None;
         let op = match scheme {
             "file" => {
                 if rest.is_empty() {
@@ -237,6 +319,7 @@ impl Store {
                 })?;
                 let root = root.to_string_lossy().to_string();
                 let tmp = format!("{}/{FS_TMP_DIR}", root.trim_end_matches('/'));
+                fs_temp = Some(std::path::PathBuf::from(&tmp));
                 let builder = opendal::services::Fs::default()
                     .root(&root)
                     .atomic_write_dir(&tmp);
@@ -269,6 +352,7 @@ impl Store {
             op,
             location: location.to_string(),
             faults: None,
+            fs_temp,
         })
     }
 
@@ -326,6 +410,12 @@ impl Store {
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(e) if is_full(&e) => {
+                    return Err(StoreError::Full {
+                        location: self.location.clone(),
+                        path: path.into(),
+                    })
+                }
                 Err(e) if e.is_temporary() && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(op, path, attempt, error = %e, "transient storage failure; retrying");
                     tokio::time::sleep(delay).await;
@@ -377,9 +467,43 @@ impl Store {
     /// atomic (temporary file, then rename), so a reader never sees half an object.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StoreError> {
         let data = Buffer::from(data);
-        self.attempt("write", path, || self.op.write(path, data.clone()))
+        self.attempt("write", path, || self.write_once(path, data.clone()))
             .await
-            .map(|_| ())
+    }
+
+    /// One attempt at a write, as `Operator::write` makes it (a writer, one write, close).
+    async fn write_once(&self, path: &str, data: Buffer) -> opendal::Result<()> {
+        let drive = self
+            .faults
+            .as_ref()
+            .and_then(|f| Some((f, f.plan.drive.as_ref()?)));
+        let _one_at_a_time = match drive {
+            Some((f, _)) => Some(f.drive_writes.lock().await),
+            None => None,
+        };
+        let mut w = self.op.writer(path).await?;
+        let written = match drive.map(|(_, d)| d.room()) {
+            Some(room) if room < data.len() as u64 => {
+                match w.write(data.slice(..room as usize)).await {
+                    Ok(()) => Err(drive_full()),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => w.write(data).await,
+        };
+        let result = match written {
+            Ok(()) => w.close().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            // `Operator::write` would drop the writer here and leave its temporary file (fs)
+            // or multipart upload (S3) behind; abort removes it. Backends that cannot abort
+            // say so, which changes nothing.
+            if let Err(e) = w.abort().await {
+                tracing::debug!(path, error = %e, "could not abort a failed write");
+            }
+        }
+        result
     }
 
     /// Whether an object exists.
@@ -406,6 +530,38 @@ impl Store {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// Removes the temporary files of the fs backend that were not modified for `older_than`
+    /// (left by a sealback that was killed mid-write; see [`TEMP_STALE`]). Returns how many
+    /// were removed; other backends have none.
+    pub fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let Some(dir) = &self.fs_temp else {
+            return Ok(0);
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(temp_dir_error(dir, e)),
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= older_than));
+            if !stale {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Renamed into place or removed by its writer meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(temp_dir_error(dir, e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes an object; deleting a missing object succeeds.

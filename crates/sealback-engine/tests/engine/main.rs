@@ -10,6 +10,7 @@ use sealback_store::Store;
 use std::path::Path;
 
 mod content_lists;
+mod full_drive;
 mod keys_attacks;
 mod packs;
 mod prune;
@@ -474,6 +475,7 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
         .with_faults(sealback_store::Faults {
             fail_every: 3,
             latency: std::time::Duration::from_millis(2),
+            ..Default::default()
         });
     let mut repo = Repository::open(flaky.clone(), &mut same_key(&key))
         .await
@@ -524,6 +526,7 @@ async fn backups_complete_and_verify_on_a_flaky_slow_drive_and_an_outage_fails_c
         .with_faults(sealback_store::Faults {
             fail_every: 1,
             latency: std::time::Duration::ZERO,
+            ..Default::default()
         });
     let mut repo = Repository::open(clean.clone(), &mut same_key(&key))
         .await

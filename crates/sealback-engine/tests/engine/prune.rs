@@ -378,6 +378,7 @@ async fn a_backup_whose_lock_went_stale_and_was_removed_commits_nothing() {
         .with_faults(sealback_store::Faults {
             fail_every: 0,
             latency: std::time::Duration::from_millis(30),
+            ..Default::default()
         });
     let mut paused = Repository::open(slow, &mut same_key(&key)).await.unwrap();
     let clock = now.clone();
@@ -490,6 +491,7 @@ async fn prune_completes_on_a_flaky_drive_and_leaves_it_whole() {
     let flaky = store.clone().with_faults(sealback_store::Faults {
         fail_every: 3,
         latency: std::time::Duration::ZERO,
+        ..Default::default()
     });
     let mut repo = Repository::open(flaky.clone(), &mut same_key(&key))
         .await
