@@ -103,15 +103,30 @@ fn tls_config(ca: &std::path::Path) -> Result<rustls::ClientConfig, DbError> {
         .with_no_client_auth())
 }
 
+/// An error and its causes, for an operator ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer", not only the first part).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
-        DbError::new(e.to_string())
+        DbError::new(with_causes(&e))
     }
 }
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        DbError::new(e.to_string())
+        DbError::new(with_causes(&e))
     }
 }
 
@@ -761,7 +776,7 @@ impl PgDb {
     pub(crate) async fn attempts(&self, account: &str, kind: RecordKind) -> Result<u32, DbError> {
         let integrity = self.binding.get()?;
         let c = self.pool.get().await?;
-        Ok(verified_count(&*c, &integrity, account, kind).await?.0 as u32)
+        Ok(verified_count(&c, &integrity, account, kind).await?.0 as u32)
     }
 
     pub(crate) async fn upgrade_integrity(&self) -> Result<bool, DbError> {
