@@ -483,7 +483,11 @@ fn write_counter(c: &Connection, w: &CounterWrite) -> Result<(), DbError> {
 }
 
 /// An account's record of `kind` in its table.
-fn read_record(c: &Connection, account: &str, kind: RecordKind) -> Result<Option<Vec<u8>>, DbError> {
+fn read_record(
+    c: &Connection,
+    account: &str,
+    kind: RecordKind,
+) -> Result<Option<Vec<u8>>, DbError> {
     Ok(c.query_row(
         &format!("SELECT sealed FROM {} WHERE account = ?1", kind.table()),
         params![account],
@@ -1092,7 +1096,9 @@ impl SqliteDb {
         let integrity = self.binding.get()?;
         self.with(move |c| {
             let marker: Option<Vec<u8>> = c
-                .query_row("SELECT sealed FROM integrity WHERE id = 1", [], |r| r.get(0))
+                .query_row("SELECT sealed FROM integrity WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(marker) = marker {
                 integrity.check_marker(&marker)?;
@@ -1121,17 +1127,33 @@ impl SqliteDb {
             }
             let mut st = c.prepare("SELECT session, account, kind, sealed FROM held")?;
             let held = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u8>(2)?, r.get::<_, Vec<u8>>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
             })?;
             for row in held {
                 let (session, account, code, sealed) = row?;
                 if let Some(kind) = RecordKind::from_code(code) {
-                    records.push(StoredRecord { kind, account, held_session: Some(session), sealed });
+                    records.push(StoredRecord {
+                        kind,
+                        account,
+                        held_session: Some(session),
+                        sealed,
+                    });
                 }
             }
             let mut st = c.prepare("SELECT account, kind, count FROM guesses")?;
             let counters = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, r.get::<_, i64>(2)?)))?
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, u8>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .filter_map(|(a, code, n)| Some((a, RecordKind::from_code(code)?, n)))
@@ -1140,7 +1162,10 @@ impl SqliteDb {
             for r in &records {
                 match &r.held_session {
                     None => c.execute(
-                        &format!("UPDATE {} SET sealed = ?2 WHERE account = ?1", r.kind.table()),
+                        &format!(
+                            "UPDATE {} SET sealed = ?2 WHERE account = ?1",
+                            r.kind.table()
+                        ),
                         params![r.account, r.sealed],
                     )?,
                     Some(session) => c.execute(

@@ -373,10 +373,7 @@ impl Vault {
             .db
             .put_passkey_record(account.clone(), sealed, ids, now)
             .await;
-        if !self
-            .audit_tampering(&account, stored, source, now)
-            .await?
-        {
+        if !self.audit_tampering(&account, stored, source, now).await? {
             return Err(VaultError::BadRequest(
                 "this passkey is already registered to another account".into(),
             ));

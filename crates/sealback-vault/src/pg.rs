@@ -45,7 +45,11 @@ fn transport(url: &str) -> Result<(tokio_postgres::Config, Transport), DbError> 
             )))
         }
     };
-    rest.push(if tls { "sslmode=require" } else { "sslmode=disable" });
+    rest.push(if tls {
+        "sslmode=require"
+    } else {
+        "sslmode=disable"
+    });
     let config: tokio_postgres::Config = format!("{base}?{}", rest.join("&"))
         .parse()
         .map_err(|e: tokio_postgres::Error| DbError::new(format!("bad database URL: {e}")))?;
@@ -63,7 +67,10 @@ fn transport(url: &str) -> Result<(tokio_postgres::Config, Transport), DbError> 
             "database URL: no CA to verify the PostgreSQL server with: {TLS_HELP}"
         )));
     };
-    Ok((config, Transport::Tls(tls_config(std::path::Path::new(&ca))?)))
+    Ok((
+        config,
+        Transport::Tls(tls_config(std::path::Path::new(&ca))?),
+    ))
 }
 
 /// A loopback address or a Unix socket.
@@ -83,8 +90,12 @@ fn is_local(host: &tokio_postgres::config::Host) -> bool {
 /// A rustls client trusting only the CA certificates in the PEM file `ca`.
 fn tls_config(ca: &std::path::Path) -> Result<rustls::ClientConfig, DbError> {
     use rustls::pki_types::pem::PemObject;
-    let unreadable =
-        |why: String| DbError::new(format!("cannot use the database CA {}: {why}", ca.display()));
+    let unreadable = |why: String| {
+        DbError::new(format!(
+            "cannot use the database CA {}: {why}",
+            ca.display()
+        ))
+    };
     let pem = std::fs::read(ca).map_err(|e| unreadable(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
@@ -104,7 +115,7 @@ fn tls_config(ca: &std::path::Path) -> Result<rustls::ClientConfig, DbError> {
 }
 
 /// An error and its causes, for an operator ("error performing TLS handshake: invalid peer
-/// certificate: UnknownIssuer", not only the first part).
+/// certificate: BadSignature", not only the first part).
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
@@ -235,17 +246,16 @@ async fn read_counter(
     account: &str,
     kind: RecordKind,
 ) -> Result<Option<CounterRow>, DbError> {
-    Ok(c
-        .query_opt(
-            "SELECT count, generation, mac FROM guesses WHERE account = $1 AND kind = $2",
-            &[&account, &kind.pg_code()],
-        )
-        .await?
-        .map(|r| CounterRow {
-            count: r.get(0),
-            generation: r.get(1),
-            tag: r.get(2),
-        }))
+    Ok(c.query_opt(
+        "SELECT count, generation, mac FROM guesses WHERE account = $1 AND kind = $2",
+        &[&account, &kind.pg_code()],
+    )
+    .await?
+    .map(|r| CounterRow {
+        count: r.get(0),
+        generation: r.get(1),
+        tag: r.get(2),
+    }))
 }
 
 /// Writes (creates or replaces) a counter row with its tag.
@@ -260,7 +270,13 @@ async fn write_counter(
                generation = excluded.generation, mac = excluded.mac",
         )
         .await?,
-        &[&w.account, &w.kind.pg_code(), &w.count, &w.generation, &w.tag],
+        &[
+            &w.account,
+            &w.kind.pg_code(),
+            &w.count,
+            &w.generation,
+            &w.tag,
+        ],
     )
     .await?;
     Ok(())
@@ -272,13 +288,12 @@ async fn read_record(
     account: &str,
     kind: RecordKind,
 ) -> Result<Option<Vec<u8>>, DbError> {
-    Ok(c
-        .query_opt(
-            &format!("SELECT sealed FROM {} WHERE account = $1", kind.table()),
-            &[&account],
-        )
-        .await?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        &format!("SELECT sealed FROM {} WHERE account = $1", kind.table()),
+        &[&account],
+    )
+    .await?
+    .map(|r| r.get(0)))
 }
 
 /// The verified count of an account's `kind` and the generation it counts against.
@@ -696,9 +711,8 @@ impl PgDb {
         // The count starts again at zero, bound to the record the login verified against.
         match read_record(&tx, account, kind).await? {
             Some(record) => {
-                let generation = crate::integrity::generation_of(&record).ok_or_else(|| {
-                    DbError::Tampered("a record is not in the bound form".into())
-                })?;
+                let generation = crate::integrity::generation_of(&record)
+                    .ok_or_else(|| DbError::Tampered("a record is not in the bound form".into()))?;
                 write_counter(&tx, &integrity.counter(account, kind, &generation, 0)).await?;
             }
             None => {
@@ -805,7 +819,10 @@ impl PgDb {
         let mut records = Vec::new();
         for kind in RecordKind::ALL {
             for r in tx
-                .query(&format!("SELECT account, sealed FROM {}", kind.table()), &[])
+                .query(
+                    &format!("SELECT account, sealed FROM {}", kind.table()),
+                    &[],
+                )
                 .await?
             {
                 records.push(StoredRecord {
@@ -843,7 +860,10 @@ impl PgDb {
             match &r.held_session {
                 None => {
                     tx.execute(
-                        &format!("UPDATE {} SET sealed = $2 WHERE account = $1", r.kind.table()),
+                        &format!(
+                            "UPDATE {} SET sealed = $2 WHERE account = $1",
+                            r.kind.table()
+                        ),
                         &[&r.account, &r.sealed],
                     )
                     .await?

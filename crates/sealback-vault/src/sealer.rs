@@ -51,7 +51,11 @@ pub trait Sealer: Send + Sync {
         let key = value_key(self, &salt, aad);
         let mut buf = plaintext.to_vec();
         let tag = key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(aad), &mut buf)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::from(aad),
+                &mut buf,
+            )
             .expect("small message");
         let mut out = Vec::with_capacity(1 + SALT_LEN + buf.len() + 16);
         out.push(SEALED_V2);
@@ -84,7 +88,11 @@ fn open_v2<S: Sealer + ?Sized>(sealer: &S, aad: &[u8], sealed: &[u8]) -> Option<
     let (salt, ciphertext) = rest.split_at(SALT_LEN);
     let mut buf = ciphertext.to_vec();
     let n = value_key(sealer, salt, aad)
-        .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from(aad), &mut buf)
+        .open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(aad),
+            &mut buf,
+        )
         .ok()?
         .len();
     buf.truncate(n);
@@ -317,7 +325,11 @@ impl Sealer for Pkcs11Sealer {
     fn prf(&self, input: &[u8]) -> [u8; 32] {
         let session = self.session.lock().expect("token session");
         session
-            .sign(&cryptoki::mechanism::Mechanism::Sha256Hmac, self.prf_key, input)
+            .sign(
+                &cryptoki::mechanism::Mechanism::Sha256Hmac,
+                self.prf_key,
+                input,
+            )
             .expect("the token computes HMAC-SHA-256")
             .try_into()
             .expect("32 bytes")

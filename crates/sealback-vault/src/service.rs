@@ -582,9 +582,7 @@ impl Vault {
     ) -> Result<VaultError, VaultError> {
         self.db.drop_held(session.to_string()).await?;
         let used = self.db.attempts(account.clone(), kind).await;
-        let used = self
-            .audit_tampering(&account, used, &source, now)
-            .await?;
+        let used = self.audit_tampering(&account, used, &source, now).await?;
         let remaining = self.options.guess_limit.saturating_sub(used);
         tracing::info!(event, reason = why, "login refused");
         self.metrics.login("failed");
@@ -730,8 +728,14 @@ impl Vault {
             Err(DbError::Tampered(why)) => {
                 tracing::error!(reason = %why, "refused: stored state failed its integrity check");
                 self.metrics.login("integrity");
-                self.audit_event(account, "integrity", &format!("refused: {why}"), source, now)
-                    .await?;
+                self.audit_event(
+                    account,
+                    "integrity",
+                    &format!("refused: {why}"),
+                    source,
+                    now,
+                )
+                .await?;
                 Err(VaultError::Integrity(why))
             }
             other => Ok(other?),

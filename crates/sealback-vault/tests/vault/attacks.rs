@@ -347,7 +347,9 @@ async fn an_old_shared_count_becomes_each_records_count() {
         .await
         .unwrap();
     let sealer = SoftwareSealer::open_or_create(&tmp.path().join("vault.key")).unwrap();
-    db.bind(sealback_vault::integrity::Integrity::new(std::sync::Arc::new(sealer)));
+    db.bind(sealback_vault::integrity::Integrity::new(
+        std::sync::Arc::new(sealer),
+    ));
     assert!(db.upgrade_integrity().await.unwrap(), "upgraded once");
     for kind in RecordKind::ALL {
         assert_eq!(db.attempts("rob".into(), kind).await.unwrap(), 7);

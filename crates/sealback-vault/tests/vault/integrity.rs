@@ -94,7 +94,10 @@ async fn refused_as_tampered(v: &Running, account: &str, password: &str) {
         "the edited database was believed: {reply}"
     );
     assert!(
-        reply["message"].as_str().unwrap().contains("integrity check"),
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("integrity check"),
         "{reply}"
     );
     let log = v.vault.db().audit_log(1000).await.unwrap();
@@ -181,7 +184,9 @@ async fn a_deleted_integrity_marker_stops_the_vault() {
         Arc::new(sealback_vault::SystemClock),
     )
     .await;
-    let err = refused.err().expect("the vault started on an edited database");
+    let err = refused
+        .err()
+        .expect("the vault started on an edited database");
     assert!(err.to_string().contains("integrity check"), "{err}");
 }
 
@@ -211,7 +216,10 @@ async fn an_old_database_is_upgraded_at_start_and_keeps_its_counts() {
     let v = start(tmp.path()).await;
     let (status, reply) = raw_login(&v.url, "olive", b"wrong").await;
     assert_eq!(status, 401, "{reply}");
-    assert_eq!(reply["attempts_remaining"], 5, "the old count of 4 was kept");
+    assert_eq!(
+        reply["attempts_remaining"], 5,
+        "the old count of 4 was kept"
+    );
     let (status, reply) = raw_login(&v.url, "olive", b"olive's password").await;
     assert_eq!(status, 200, "{reply}");
     let stored = db.record("olive").await;
@@ -272,7 +280,10 @@ fn test_ca_and_server_certificate() -> (String, String, String) {
 fn postgresql_with_tls() -> (sealback_testkit::PgServer, String) {
     let (ca, cert, key) = test_ca_and_server_certificate();
     let pg = sealback_testkit::PgServer::start_with(
-        &[("server.crt", cert.as_bytes()), ("server.key", key.as_bytes())],
+        &[
+            ("server.crt", cert.as_bytes()),
+            ("server.key", key.as_bytes()),
+        ],
         "-c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
     );
     (pg, ca)
@@ -324,12 +335,16 @@ async fn the_vault_reaches_postgresql_only_over_tls_verified_against_its_ca() {
     std::fs::write(tmp.path().join("other-ca.pem"), other_ca).unwrap();
     let err = refused(&tls_url("other-ca.pem")).await;
     assert!(err.contains("TLS handshake"), "{err}");
-    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("invalid peer certificate"), "{err}");
     // A configured CA that cannot be read is an error, not a fallback.
     let err = refused(&tls_url("missing.pem")).await;
     assert!(err.contains("cannot use the database CA"), "{err}");
     // No CA and no sslmode=disable: refused before connecting.
-    let err = refused(&format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port())).await;
+    let err = refused(&format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        pg.port()
+    ))
+    .await;
     assert!(err.contains("sslrootcert"), "{err}");
     // Plain only on loopback.
     let err = refused("postgres://postgres@192.0.2.7:5432/postgres?sslmode=disable").await;

@@ -323,16 +323,22 @@ async fn the_database_alone_reveals_nothing() {
     };
     let (bound, other_bound) = (integrity("vault.key"), integrity("other.key"));
     for (account, blob) in &records {
-        assert!(bound.open_record(RecordKind::Password, account, blob).is_some());
+        assert!(bound
+            .open_record(RecordKind::Password, account, blob)
+            .is_some());
         assert!(other_bound
             .open_record(RecordKind::Password, account, blob)
             .is_none());
         assert!(
-            bound.open_record(RecordKind::Password, "mallory", blob).is_none(),
+            bound
+                .open_record(RecordKind::Password, "mallory", blob)
+                .is_none(),
             "a record moved to another account does not open"
         );
         assert!(
-            bound.open_record(RecordKind::Passkey, account, blob).is_none(),
+            bound
+                .open_record(RecordKind::Passkey, account, blob)
+                .is_none(),
             "a record moved to another kind does not open"
         );
     }
