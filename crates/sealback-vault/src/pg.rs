@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 /// How the vault reaches PostgreSQL.
 enum Transport {
     /// TLS, the server's certificate verified (chain and host name) against the configured CA.
-    Tls(rustls::ClientConfig),
+    Tls(Box<rustls::ClientConfig>),
     /// Plain, asked for with `sslmode=disable` and allowed only on loopback.
     Plain,
 }
@@ -69,7 +69,7 @@ fn transport(url: &str) -> Result<(tokio_postgres::Config, Transport), DbError> 
     };
     Ok((
         config,
-        Transport::Tls(tls_config(std::path::Path::new(&ca))?),
+        Transport::Tls(Box::new(tls_config(std::path::Path::new(&ca))?)),
     ))
 }
 
@@ -358,7 +358,7 @@ impl PgDb {
         let manager = match transport {
             Transport::Tls(tls) => Manager::from_config(
                 config,
-                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                tokio_postgres_rustls::MakeRustlsConnect::new(*tls),
                 recycling,
             ),
             Transport::Plain => Manager::from_config(config, NoTls, recycling),
