@@ -432,8 +432,9 @@ pub struct VaultServeArgs {
     /// Address to listen on (plain HTTP only on loopback).
     #[arg(long, default_value = "127.0.0.1:8443", env = "SEALBACK_VAULT_LISTEN")]
     pub listen: String,
-    /// Database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (several vault
-    /// processes may share one).
+    /// Database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB?sslrootcert=CA.pem
+    /// (several vault processes may share one; TLS verified against that CA, or
+    /// `?sslmode=disable` for a server on this machine only).
     #[arg(long, env = "SEALBACK_VAULT_DATABASE")]
     pub database: String,
     /// The key that seals records (created if missing), when no HSM is given. A software

@@ -76,6 +76,14 @@ pub struct PgServer {
 impl PgServer {
     /// initdb in a temporary folder and start the server on a free loopback port (about 1 s).
     pub fn start() -> Self {
+        Self::start_with(&[], "")
+    }
+
+    /// [`PgServer::start`], with `files` written into the server's folder first (owned by the
+    /// server's user, mode 0600: a TLS key, say) and `options` added to its command line;
+    /// `{dir}` in `options` names that folder. For example TLS:
+    /// `-c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key`.
+    pub fn start_with(files: &[(&str, &[u8])], options: &str) -> Self {
         let initdb = find_tool("initdb", "apt-get install -y postgresql");
         let pg_ctl = find_tool("pg_ctl", "apt-get install -y postgresql");
         let dir = tempfile::Builder::new()
@@ -88,6 +96,9 @@ impl PgServer {
                 .arg(dir.path())
                 .status()
                 .unwrap();
+        }
+        for (name, content) in files {
+            write_private(&dir.path().join(name), content);
         }
         let data = dir.path().join("data");
         let out = pg(
@@ -109,8 +120,9 @@ impl PgServer {
         );
         let port = free_port();
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200",
-            dir.path().display()
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200 {}",
+            dir.path().display(),
+            options.replace("{dir}", &dir.path().display().to_string())
         );
         let log = dir.path().join("pg.log");
         let out = pg(
@@ -135,9 +147,17 @@ impl PgServer {
         Self { dir, pg_ctl, port }
     }
 
-    /// A connection URL.
+    /// A connection URL, plain (`sslmode=disable`: the server is on loopback).
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 
@@ -148,6 +168,20 @@ impl Drop for PgServer {
             &self.pg_ctl,
             &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
         );
+    }
+}
+
+/// Writes a file only its owner reads (the `postgres` user when we are root).
+fn write_private(path: &Path, content: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if is_root() {
+        Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(path)
+            .status()
+            .unwrap();
     }
 }
 

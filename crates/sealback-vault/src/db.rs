@@ -5,6 +5,7 @@
 //! before the vault computes its answer, so a crash or a kill at any point never refunds one,
 //! and `BEGIN IMMEDIATE` makes the count exact across threads and processes sharing the file.
 
+use crate::integrity::{CounterRow, CounterWrite, Integrity, StoredRecord};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -78,9 +79,15 @@ impl RecordKind {
     }
 }
 
+/// Why a database is refused when its integrity marker is missing.
+pub(crate) const MARKER_MISSING: &str = "the database's integrity marker is missing while its counters carry tags: it was edited or partly restored from an older copy";
+
 /// What a login attempt may do.
 #[derive(Debug)]
 pub enum Attempt {
+    /// The account's counter or record of this kind failed its integrity check: nothing was
+    /// counted or released, and the refusal is audited.
+    Tampered(String),
     /// The limit was reached: the record (if any) is destroyed.
     Locked,
     /// Go on.
@@ -129,12 +136,32 @@ pub struct AuditEntry {
 
 /// A database error (the message never carries secrets).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("vault database: {0}")]
-pub struct DbError(String);
+pub enum DbError {
+    /// The database could not do what was asked.
+    #[error("vault database: {0}")]
+    Failed(String),
+    /// What the database holds failed its integrity check ([`crate::integrity`]): a counter or
+    /// a record was edited, deleted, moved or put back by someone who writes to the database.
+    #[error("stored state failed its integrity check: {0}")]
+    Tampered(String),
+}
 
 impl DbError {
     pub(crate) fn new(s: String) -> Self {
-        DbError(s)
+        DbError::Failed(s)
+    }
+}
+
+/// The integrity keys a database is bound to by [`Db::bind`]; shared by the clones of a [`Db`].
+#[derive(Clone, Default)]
+pub(crate) struct Binding(std::sync::Arc<std::sync::OnceLock<Integrity>>);
+
+impl Binding {
+    /// The integrity keys; an error before [`Db::bind`].
+    pub(crate) fn get(&self) -> Result<Integrity, DbError> {
+        self.0.get().cloned().ok_or_else(|| {
+            DbError::new("the database is not bound to the vault's sealer yet".into())
+        })
     }
 }
 
@@ -156,9 +183,30 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Db::Postgres(crate::pg::PgDb::connect(url, 32).await?));
         }
-        Err(DbError(format!(
+        Err(DbError::new(format!(
             "unsupported database {url:?}: use sqlite:PATH or postgres://USER@HOST:PORT/DB"
         )))
+    }
+
+    /// Binds the database to the vault's integrity keys (counter tags, bound records), which
+    /// every later read and write of a counter or record uses. The first binding of a
+    /// database's clones stays.
+    pub fn bind(&self, integrity: Integrity) {
+        let binding = match self {
+            Db::Sqlite(d) => &d.binding,
+            Db::Postgres(d) => &d.binding,
+        };
+        let _ = binding.0.set(integrity);
+    }
+
+    /// Upgrades a database written before bound records and tagged counters, once (a sealed
+    /// marker says it was done); returns whether it did. Refuses (as tampered) a database whose
+    /// marker is missing while its counters carry tags, or whose marker does not open.
+    pub async fn upgrade_integrity(&self) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => d.upgrade_integrity().await,
+            Db::Postgres(d) => d.upgrade_integrity().await,
+        }
     }
 
     /// The sealed server setup, made by `make` on first use.
@@ -359,11 +407,14 @@ impl Db {
 /// was made against, and guesses made before a first registration stay counted.
 fn store_record(
     c: &Connection,
+    integrity: &Integrity,
     kind: RecordKind,
     account: &str,
     sealed: &[u8],
     now: i64,
 ) -> Result<(), DbError> {
+    let generation = crate::integrity::generation_of(sealed)
+        .ok_or_else(|| DbError::new("a record to store is not in the bound form".into()))?;
     let replaces: bool = c.query_row(
         &format!(
             "SELECT EXISTS(SELECT 1 FROM {} WHERE account = ?1)
@@ -373,13 +424,18 @@ fn store_record(
         params![account, kind.code()],
         |r| r.get(0),
     )?;
-    if replaces {
-        c.execute(
-            "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
-            params![account, kind.code()],
-        )?;
+    // A replaced record's count goes with it; without one, guesses counted before this first
+    // registration stay counted (if their row proves it).
+    let count = if replaces {
         destroy_copies(c, account, kind)?;
-    }
+        0
+    } else {
+        let row = read_counter(c, account, kind)?;
+        integrity
+            .verified_count(account, kind, row.as_ref(), None)?
+            .0
+    };
+    write_counter(c, &integrity.counter(account, kind, &generation, count))?;
     c.execute(
         &format!(
             "INSERT INTO {}(account, sealed, created) VALUES (?1, ?2, ?3)
@@ -393,6 +449,63 @@ fn store_record(
         params![now, account, kind.register_event()],
     )?;
     Ok(())
+}
+
+/// An account's counter row of `kind`, as stored.
+fn read_counter(
+    c: &Connection,
+    account: &str,
+    kind: RecordKind,
+) -> Result<Option<CounterRow>, DbError> {
+    Ok(c.query_row(
+        "SELECT count, generation, mac FROM guesses WHERE account = ?1 AND kind = ?2",
+        params![account, kind.code()],
+        |r| {
+            Ok(CounterRow {
+                count: r.get(0)?,
+                generation: r.get(1)?,
+                tag: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// Writes (creates or replaces) a counter row with its tag.
+fn write_counter(c: &Connection, w: &CounterWrite) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO guesses(account, kind, count, generation, mac) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(account, kind) DO UPDATE SET count = excluded.count,
+           generation = excluded.generation, mac = excluded.mac",
+        params![w.account, w.kind.code(), w.count, w.generation, w.tag],
+    )?;
+    Ok(())
+}
+
+/// An account's record of `kind` in its table.
+fn read_record(
+    c: &Connection,
+    account: &str,
+    kind: RecordKind,
+) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(c.query_row(
+        &format!("SELECT sealed FROM {} WHERE account = ?1", kind.table()),
+        params![account],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// The verified count of an account's `kind` and the generation it counts against.
+fn verified_count(
+    c: &Connection,
+    integrity: &Integrity,
+    account: &str,
+    kind: RecordKind,
+) -> Result<(i64, Vec<u8>), DbError> {
+    let row = read_counter(c, account, kind)?;
+    let record = read_record(c, account, kind)?;
+    integrity.verified_count(account, kind, row.as_ref(), record.as_deref())
 }
 
 thread_local! {
@@ -488,7 +601,7 @@ fn writer(conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
 
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {
-        DbError(e.to_string())
+        DbError::new(e.to_string())
     }
 }
 
@@ -510,6 +623,7 @@ const MAX_BATCH: usize = 512;
 #[derive(Clone)]
 pub struct SqliteDb {
     jobs: std::sync::mpsc::Sender<Job>,
+    pub(crate) binding: Binding,
 }
 
 const SCHEMA: &str = "
@@ -527,6 +641,14 @@ CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
+CREATE TABLE IF NOT EXISTS integrity(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
+";
+
+/// The columns that bind a counter row to its record and carry its tag (issue 14), added to a
+/// database made before them.
+const COUNTER_TAG_COLUMNS: &str = "
+ALTER TABLE guesses ADD COLUMN generation BLOB;
+ALTER TABLE guesses ADD COLUMN mac BLOB;
 ";
 
 /// The upgrade from one shared count per account (`attempts`, before issue 14) to one count per
@@ -548,13 +670,24 @@ impl SqliteDb {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.execute_batch(SCHEMA)?;
+        let tagged: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('guesses') WHERE name = 'mac')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !tagged {
+            conn.execute_batch(COUNTER_TAG_COLUMNS)?;
+        }
         conn.execute_batch(SPLIT_SHARED_COUNTS)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sealback-vault-sqlite".into())
             .spawn(move || writer(conn, queue))
-            .map_err(|e| DbError(format!("cannot start the database thread: {e}")))?;
-        Ok(Self { jobs })
+            .map_err(|e| DbError::new(format!("cannot start the database thread: {e}")))?;
+        Ok(Self {
+            jobs,
+            binding: Binding::default(),
+        })
     }
 
     async fn with<T: Send + 'static>(
@@ -570,9 +703,9 @@ impl SqliteDb {
         });
         self.jobs
             .send(job)
-            .map_err(|_| DbError("the database thread has stopped".into()))?;
+            .map_err(|_| DbError::new("the database thread has stopped".into()))?;
         rx.await
-            .map_err(|_| DbError("the database thread has stopped".into()))?
+            .map_err(|_| DbError::new("the database thread has stopped".into()))?
     }
 
     /// The sealed OPAQUE server setup, creating it with `make` if no process has yet.
@@ -605,8 +738,11 @@ impl SqliteDb {
         sealed: Vec<u8>,
         now: i64,
     ) -> Result<(), DbError> {
-        self.with(move |c| store_record(c, RecordKind::Password, &account, &sealed, now))
-            .await
+        let integrity = self.binding.get()?;
+        self.with(move |c| {
+            store_record(c, &integrity, RecordKind::Password, &account, &sealed, now)
+        })
+        .await
     }
 
     /// Counts one guess against the account's record of `kind`, durably, and says whether it
@@ -621,14 +757,22 @@ impl SqliteDb {
         now: i64,
         source: String,
     ) -> Result<Attempt, DbError> {
+        let integrity = self.binding.get()?;
         self.with(move |c| {
             let tx = c;
-            let count: i64 = tx.query_row(
-                "INSERT INTO guesses(account, kind, count) VALUES (?1, ?2, 1)
-                 ON CONFLICT(account, kind) DO UPDATE SET count = count + 1 RETURNING count",
-                params![account, kind.code()],
-                |r| r.get(0),
-            )?;
+            let (counted, generation) = match verified_count(tx, &integrity, &account, kind) {
+                Err(DbError::Tampered(why)) => {
+                    // Fail closed, and keep the evidence: nothing is counted or released.
+                    tx.execute(
+                        "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, 'integrity', ?3, 0, ?4)",
+                        params![now, account, format!("refused {}: {why}", kind.login_event()), source],
+                    )?;
+                    return Ok(Attempt::Tampered(why));
+                }
+                other => other?,
+            };
+            let count = counted + 1;
+            write_counter(tx, &integrity.counter(&account, kind, &generation, count))?;
             let count = count as u32;
             if count > limit {
                 destroy(tx, &account, kind)?;
@@ -675,6 +819,7 @@ impl SqliteDb {
         credential_ids: Vec<String>,
         now: i64,
     ) -> Result<bool, DbError> {
+        let integrity = self.binding.get()?;
         self.with(move |c| {
             for id in &credential_ids {
                 let owner: Option<String> = c
@@ -698,7 +843,7 @@ impl SqliteDb {
                     params![id, account],
                 )?;
             }
-            store_record(c, RecordKind::Passkey, &account, &sealed, now)?;
+            store_record(c, &integrity, RecordKind::Passkey, &account, &sealed, now)?;
             Ok(true)
         })
         .await
@@ -852,12 +997,9 @@ impl SqliteDb {
         now: i64,
         source: String,
     ) -> Result<(), DbError> {
+        let integrity = self.binding.get()?;
         self.with(move |c| {
             let tx = c;
-            tx.execute(
-                "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
-                params![account, kind.code()],
-            )?;
             tx.execute(
                 &format!(
                     "INSERT INTO {}(account, sealed, created) SELECT account, sealed, ?2 FROM held WHERE session = ?1 ON CONFLICT(account) DO NOTHING",
@@ -871,6 +1013,20 @@ impl SqliteDb {
                     &format!("UPDATE {} SET sealed = ?2 WHERE account = ?1", kind.table()),
                     params![account, sealed],
                 )?;
+            }
+            // The count starts again at zero, bound to the record the login verified against.
+            match read_record(tx, &account, kind)? {
+                Some(record) => {
+                    let generation = crate::integrity::generation_of(&record)
+                        .ok_or_else(|| DbError::Tampered("a record is not in the bound form".into()))?;
+                    write_counter(tx, &integrity.counter(&account, kind, &generation, 0))?;
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM guesses WHERE account = ?1 AND kind = ?2",
+                        params![account, kind.code()],
+                    )?;
+                }
             }
             tx.execute(
                 "INSERT INTO audit(time, account, event, outcome, remaining, source) VALUES (?1, ?2, ?3, 'ok', NULL, ?4)",
@@ -930,12 +1086,102 @@ impl SqliteDb {
 
     /// Guesses counted against an account's record of `kind`.
     pub async fn attempts(&self, account: String, kind: RecordKind) -> Result<u32, DbError> {
+        let integrity = self.binding.get()?;
+        self.with(move |c| Ok(verified_count(c, &integrity, &account, kind)?.0 as u32))
+            .await
+    }
+
+    /// See [`Db::upgrade_integrity`].
+    pub async fn upgrade_integrity(&self) -> Result<bool, DbError> {
+        let integrity = self.binding.get()?;
         self.with(move |c| {
-            Ok(c.query_row(
-                "SELECT coalesce((SELECT count FROM guesses WHERE account = ?1 AND kind = ?2), 0)",
-                params![account, kind.code()],
-                |r| r.get::<_, i64>(0),
-            )? as u32)
+            let marker: Option<Vec<u8>> = c
+                .query_row("SELECT sealed FROM integrity WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(marker) = marker {
+                integrity.check_marker(&marker)?;
+                return Ok(false);
+            }
+            let tagged: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM guesses WHERE mac IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )?;
+            if tagged {
+                return Err(DbError::Tampered(MARKER_MISSING.into()));
+            }
+            let mut records = Vec::new();
+            for kind in RecordKind::ALL {
+                let mut st = c.prepare(&format!("SELECT account, sealed FROM {}", kind.table()))?;
+                let rows = st.query_map([], |r| {
+                    Ok(StoredRecord {
+                        kind,
+                        account: r.get(0)?,
+                        held_session: None,
+                        sealed: r.get(1)?,
+                    })
+                })?;
+                records.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            let mut st = c.prepare("SELECT session, account, kind, sealed FROM held")?;
+            let held = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            for row in held {
+                let (session, account, code, sealed) = row?;
+                if let Some(kind) = RecordKind::from_code(code) {
+                    records.push(StoredRecord {
+                        kind,
+                        account,
+                        held_session: Some(session),
+                        sealed,
+                    });
+                }
+            }
+            let mut st = c.prepare("SELECT account, kind, count FROM guesses")?;
+            let counters = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, u8>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter_map(|(a, code, n)| Some((a, RecordKind::from_code(code)?, n)))
+                .collect::<Vec<_>>();
+            let writes = integrity.plan_upgrade(&mut records, &counters);
+            for r in &records {
+                match &r.held_session {
+                    None => c.execute(
+                        &format!(
+                            "UPDATE {} SET sealed = ?2 WHERE account = ?1",
+                            r.kind.table()
+                        ),
+                        params![r.account, r.sealed],
+                    )?,
+                    Some(session) => c.execute(
+                        "UPDATE held SET sealed = ?2 WHERE session = ?1",
+                        params![session, r.sealed],
+                    )?,
+                };
+            }
+            for w in &writes {
+                write_counter(c, w)?;
+            }
+            c.execute(
+                "INSERT INTO integrity(id, sealed) VALUES (1, ?1)",
+                params![integrity.marker()],
+            )?;
+            Ok(true)
         })
         .await
     }

@@ -29,6 +29,7 @@ impl IntoResponse for VaultError {
             VaultError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             VaultError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            VaultError::Integrity(_) => (StatusCode::CONFLICT, "integrity", Some(0)),
             VaultError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
             }

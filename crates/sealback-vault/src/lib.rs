@@ -3,7 +3,8 @@
 //! This crate owns the vault's side of the password protector: OPAQUE registration and login
 //! (the vault never sees the password), the guess limit (each login attempt is counted durably
 //! before the vault answers; at the limit the record is destroyed for good), records and the
-//! OPAQUE server secret sealed by a key the database does not hold ([`sealer`]), the audit
+//! OPAQUE server secret sealed by a key the database does not hold ([`sealer`]), counters and
+//! records a database writer cannot lower, reset or move unnoticed ([`integrity`]), the audit
 //! trail, staged rollout of protectors to clients ([`rollout`]), the WebAuthn relying party
 //! for passkey sign-in and the vault-passkey protector ([`passkeys`]), and an axum
 //! [`Router`](axum::Router) ([`http::router`]).
@@ -14,6 +15,7 @@
 
 pub mod db;
 pub mod http;
+pub mod integrity;
 mod keyed;
 pub mod limits;
 pub mod metrics;

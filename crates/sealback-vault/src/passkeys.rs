@@ -23,6 +23,7 @@
 //! is stored or logged.
 
 use crate::db::{AuditEntry, Guess, RecordKind};
+use crate::integrity::{generation_of, new_generation, Generation};
 use crate::service::{random_hex, valid_account, Vault, VaultError};
 use crate::sessions::Ceremony;
 use rand08::rngs::OsRng;
@@ -103,14 +104,6 @@ struct PasskeyRecord {
     credentials: Vec<CredentialEntry>,
 }
 
-fn passkey_record_aad(account: &str) -> Vec<u8> {
-    [
-        b"sealback vault 2026-11-26 passkey record:".as_slice(),
-        account.as_bytes(),
-    ]
-    .concat()
-}
-
 fn credential_key(id: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
@@ -162,23 +155,42 @@ impl Vault {
         })
     }
 
-    fn seal_record(&self, account: &str, record: &PasskeyRecord) -> Result<Vec<u8>, VaultError> {
+    /// Seals `record` bound to `generation`: a new one for a registration, the stored record's
+    /// own for an update of it (`crate::integrity`).
+    fn seal_record(
+        &self,
+        account: &str,
+        generation: &Generation,
+        record: &PasskeyRecord,
+    ) -> Result<Vec<u8>, VaultError> {
         let json = Zeroizing::new(
             serde_json::to_vec(record).map_err(|e| VaultError::Internal(e.to_string()))?,
         );
-        Ok(self.sealer.seal(&passkey_record_aad(account), &json))
+        Ok(self
+            .integrity()
+            .seal_record(RecordKind::Passkey, account, generation, &json))
+    }
+
+    /// Seals an update of the stored record `old` (same generation).
+    fn reseal_record(
+        &self,
+        account: &str,
+        old: &[u8],
+        record: &PasskeyRecord,
+    ) -> Result<Vec<u8>, VaultError> {
+        let generation = generation_of(old).ok_or_else(|| {
+            VaultError::Integrity("a passkey record is not in the bound form".into())
+        })?;
+        self.seal_record(account, &generation, record)
     }
 
     fn open_record(&self, account: &str, sealed: &[u8]) -> Result<PasskeyRecord, VaultError> {
-        let json = Zeroizing::new(
-            self.sealer
-                .open(&passkey_record_aad(account), sealed)
-                .ok_or_else(|| {
-                    VaultError::Internal(
-                        "a passkey record does not open (tampered database?)".into(),
-                    )
-                })?,
-        );
+        let json = self
+            .integrity()
+            .open_record(RecordKind::Passkey, account, sealed)
+            .ok_or_else(|| {
+                VaultError::Integrity("a passkey record does not open as this account's".into())
+            })?;
         serde_json::from_slice(&json)
             .map_err(|e| VaultError::Internal(format!("malformed passkey record: {e}")))
     }
@@ -356,12 +368,12 @@ impl Vault {
             .iter()
             .map(|c| credential_key(c.passkey.cred_id()))
             .collect();
-        let sealed = self.seal_record(&account, &record)?;
-        if !self
+        let sealed = self.seal_record(&account, &new_generation(), &record)?;
+        let stored = self
             .db
             .put_passkey_record(account.clone(), sealed, ids, now)
-            .await?
-        {
+            .await;
+        if !self.audit_tampering(&account, stored, source, now).await? {
             return Err(VaultError::BadRequest(
                 "this passkey is already registered to another account".into(),
             ));
@@ -554,7 +566,7 @@ impl Vault {
             return Err(VaultError::SessionExpired);
         }
         self.absorb_assertion(&mut record, &result);
-        let updated = self.seal_record(&account, &record)?;
+        let updated = self.reseal_record(&account, &sealed, &record)?;
         self.db
             .login_succeeded(
                 account.clone(),
@@ -669,7 +681,7 @@ impl Vault {
             .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
         self.absorb_assertion(&mut record, &result);
         // Keep the new counter and flags, unless the record was replaced meanwhile.
-        let updated = self.seal_record(&account, &record)?;
+        let updated = self.reseal_record(&account, &sealed, &record)?;
         self.db
             .update_record(account.clone(), RecordKind::Passkey, sealed, updated)
             .await?;

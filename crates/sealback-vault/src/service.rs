@@ -3,6 +3,7 @@
 //! expiry, proof expiry, rate limits and audit windows can be driven by tests.
 
 use crate::db::{Attempt, AuditEntry, Db, DbError, Guess, LoginRef, RecordKind};
+use crate::integrity::Integrity;
 use crate::limits::{RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorOptions};
@@ -85,6 +86,11 @@ pub enum VaultError {
     /// The route exists, but not with this HTTP method.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// The account's stored counter or record failed its integrity check (edited, deleted,
+    /// moved or put back by someone with write access to the database): refused until an
+    /// operator looks at the audit trail.
+    #[error("this account's stored key failed its integrity check, so the vault refuses to use it; the operator must look at the vault's audit trail (event \"integrity\") before anything else is tried")]
+    Integrity(String),
     /// Storage or sealing failed.
     #[error("internal error")]
     Internal(String),
@@ -92,7 +98,10 @@ pub enum VaultError {
 
 impl From<DbError> for VaultError {
     fn from(e: DbError) -> Self {
-        VaultError::Internal(e.to_string())
+        match e {
+            DbError::Tampered(why) => VaultError::Integrity(why),
+            DbError::Failed(_) => VaultError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -207,14 +216,6 @@ async fn audit_rollout(db: &Db, now: i64, outcome: &Reload) {
 }
 
 const SETUP_AAD: &[u8] = b"sealback vault 2026-11-25 server setup";
-
-fn record_aad(account: &str) -> Vec<u8> {
-    [
-        b"sealback vault 2026-11-25 record:".as_slice(),
-        account.as_bytes(),
-    ]
-    .concat()
-}
 
 /// A ceremony's state between its two requests: length-prefixed fields, wiped when dropped.
 pub(crate) type Fields = Vec<Zeroizing<Vec<u8>>>;
@@ -354,6 +355,17 @@ impl Vault {
         })?);
         let setup = ServerSetup::<Suite>::deserialize(&bytes)
             .map_err(|e| VaultError::Internal(format!("server setup: {e:?}")))?;
+        db.bind(Integrity::new(sealer.clone()));
+        match db.upgrade_integrity().await {
+            Ok(true) => tracing::info!("database upgraded: records bound, counters tagged"),
+            Ok(false) => {}
+            Err(DbError::Tampered(why)) => {
+                return Err(VaultError::Config(format!(
+                    "the database failed its integrity check ({why}); the vault will not start on it: restore it from a copy you trust, or investigate"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
         if options.dev_accounts {
             tracing::warn!(
                 "DEVELOPMENT MODE: any account proof is accepted; never run this for real users"
@@ -585,7 +597,8 @@ impl Vault {
         now: i64,
     ) -> Result<VaultError, VaultError> {
         self.db.drop_held(session.to_string()).await?;
-        let used = self.db.attempts(account.clone(), kind).await?;
+        let used = self.db.attempts(account.clone(), kind).await;
+        let used = self.audit_tampering(&account, used, &source, now).await?;
         let remaining = self.options.guess_limit.saturating_sub(used);
         tracing::info!(event, reason = why, "login refused");
         self.metrics.login("failed");
@@ -657,6 +670,11 @@ impl Vault {
                 self.metrics.login("locked");
                 Err(VaultError::Locked)
             }
+            Attempt::Tampered(why) => {
+                tracing::error!(?kind, reason = %why, "login refused: stored state failed its integrity check");
+                self.metrics.login("integrity");
+                Err(VaultError::Integrity(why))
+            }
             Attempt::Proceed(guess) => {
                 if guess.held {
                     self.metrics.last_guesses.inc();
@@ -706,6 +724,38 @@ impl Vault {
             response: result.message.serialize().to_vec(),
             session,
         })
+    }
+
+    /// The integrity keys (the sealer's).
+    pub(crate) fn integrity(&self) -> Integrity {
+        Integrity::new(self.sealer.clone())
+    }
+
+    /// A database answer, with an integrity failure logged and audited (`integrity`) before it
+    /// becomes its 4xx refusal.
+    pub(crate) async fn audit_tampering<T>(
+        &self,
+        account: &str,
+        result: Result<T, DbError>,
+        source: &str,
+        now: i64,
+    ) -> Result<T, VaultError> {
+        match result {
+            Err(DbError::Tampered(why)) => {
+                tracing::error!(reason = %why, "refused: stored state failed its integrity check");
+                self.metrics.login("integrity");
+                self.audit_event(
+                    account,
+                    "integrity",
+                    &format!("refused: {why}"),
+                    source,
+                    now,
+                )
+                .await?;
+                Err(VaultError::Integrity(why))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Appends an event about `account` from `source` to the audit trail.
@@ -763,11 +813,15 @@ impl Vault {
         let upload = RegistrationUpload::<Suite>::deserialize(&req.upload)
             .map_err(|_| VaultError::BadRequest("not an OPAQUE registration upload".into()))?;
         let file = ServerRegistration::<Suite>::finish(upload).serialize();
-        let sealed = self.sealer.seal(
-            &record_aad(&req.account),
+        let sealed = self.integrity().seal_record(
+            RecordKind::Password,
+            &req.account,
+            &crate::integrity::new_generation(),
             &Zeroizing::new(encode_record(credential_id, &file, &req.wrapped_key)),
         );
-        self.db.put_record(req.account, sealed, now).await?;
+        let stored = self.db.put_record(req.account.clone(), sealed, now).await;
+        self.audit_tampering(&req.account, stored, source, now)
+            .await?;
         self.metrics.registration("ok");
         Ok(())
     }
@@ -779,9 +833,12 @@ impl Vault {
         account: &str,
         sealed: &[u8],
     ) -> Result<OpenedRecord, VaultError> {
-        let opened = Zeroizing::new(self.sealer.open(&record_aad(account), sealed).ok_or_else(
-            || VaultError::Internal("a record does not open (tampered database?)".into()),
-        )?);
+        let opened = self
+            .integrity()
+            .open_record(RecordKind::Password, account, sealed)
+            .ok_or_else(|| {
+                VaultError::Integrity("the password record does not open as this account's".into())
+            })?;
         let record = decode_record(account, &opened)
             .ok_or_else(|| VaultError::Internal("malformed record".into()))?;
         let file = ServerRegistration::<Suite>::deserialize(record.file)

@@ -122,12 +122,17 @@ async fn a_record_stored_before_fresh_identifiers_still_logs_in() {
     let mut v1 = (file.len() as u32).to_be_bytes().to_vec();
     v1.extend_from_slice(&file);
     v1.extend_from_slice(b"wrapped by the client");
-    let sealed = sealer.seal(b"sealback vault 2026-11-25 record:olga", &v1);
+    let sealed = sealer.seal_v1(b"sealback vault 2026-11-25 record:olga", &v1);
     conn.execute(
         "INSERT INTO records(account, sealed, created) VALUES ('olga', ?1, 0)",
         [sealed],
     )
     .unwrap();
+    // As in a database of that time: not yet upgraded to bound records (which the vault does
+    // once, at its next start).
+    conn.execute("DELETE FROM integrity", []).unwrap();
+    drop(v);
+    let v = start(tmp.path()).await;
     let (status, reply) = raw::login(&v.url, "olga", b"old password").await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(unb64(&reply["wrapped_key"]), b"wrapped by the client");
@@ -184,6 +189,7 @@ async fn guesses_before_the_first_registration_stay_counted() {
 /// the upgrade lowers nothing.
 #[tokio::test]
 async fn an_old_shared_count_becomes_each_records_count() {
+    use sealback_vault::sealer::SoftwareSealer;
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("vault.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -196,6 +202,11 @@ async fn an_old_shared_count_becomes_each_records_count() {
     let db = sealback_vault::db::Db::open(&format!("sqlite:{}", path.display()))
         .await
         .unwrap();
+    let sealer = SoftwareSealer::open_or_create(&tmp.path().join("vault.key")).unwrap();
+    db.bind(sealback_vault::integrity::Integrity::new(
+        std::sync::Arc::new(sealer),
+    ));
+    assert!(db.upgrade_integrity().await.unwrap(), "upgraded once");
     for kind in RecordKind::ALL {
         assert_eq!(db.attempts("rob".into(), kind).await.unwrap(), 7);
     }

@@ -3,6 +3,7 @@
 use sealback_core::ProtectorSecret;
 use sealback_proto::proof::{Claims, OperatorSigner, Scope};
 use sealback_vault::db::{Db, RecordKind};
+use sealback_vault::integrity::Integrity;
 use sealback_vault::limits::RateLimit;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
 use sealback_vault::{SystemClock, Vault, VaultOptions};
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod attacks;
+mod integrity;
 mod operations;
 mod passkeys;
 mod rollout;
@@ -323,18 +325,30 @@ async fn the_database_alone_reveals_nothing() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(records.len(), 2);
+    let integrity = |key: &str| {
+        Integrity::new(Arc::new(
+            SoftwareSealer::open_or_create(&tmp.path().join(key)).unwrap(),
+        ))
+    };
+    let (bound, other_bound) = (integrity("vault.key"), integrity("other.key"));
     for (account, blob) in &records {
-        let aad = [
-            b"sealback vault 2026-11-25 record:".as_slice(),
-            account.as_bytes(),
-        ]
-        .concat();
-        assert!(real.open(&aad, blob).is_some());
-        assert!(other.open(&aad, blob).is_none());
-        let swapped = [b"sealback vault 2026-11-25 record:".as_slice(), b"mallory"].concat();
+        assert!(bound
+            .open_record(RecordKind::Password, account, blob)
+            .is_some());
+        assert!(other_bound
+            .open_record(RecordKind::Password, account, blob)
+            .is_none());
         assert!(
-            real.open(&swapped, blob).is_none(),
+            bound
+                .open_record(RecordKind::Password, "mallory", blob)
+                .is_none(),
             "a record moved to another account does not open"
+        );
+        assert!(
+            bound
+                .open_record(RecordKind::Passkey, account, blob)
+                .is_none(),
+            "a record moved to another kind does not open"
         );
     }
     let setup: Vec<u8> = conn
@@ -455,7 +469,8 @@ async fn records_sealed_by_an_hsm_key() {
         .unwrap();
     assert_eq!(got.expose_secret(), secret().expose_secret());
     let _ = tx.send(());
-    // Sealed blobs open only through the token.
+    // Sealed blobs open only through the token, each under a key of its own derived there.
+    integrity::seals_under_a_key_per_value(sealer.as_ref());
     let blob = sealer.seal(b"ctx", b"payload");
     assert_eq!(sealer.open(b"ctx", &blob).unwrap(), b"payload");
     assert!(sealer.open(b"other ctx", &blob).is_none());

@@ -662,7 +662,8 @@ async fn a_tampered_or_swapped_passkey_record_releases_nothing() {
     )
     .unwrap();
     match client.passkey_login(&bob_params, "dev", &mut bob).await {
-        Err(VaultError::Protocol(m)) => assert!(m.contains("internal"), "{m}"),
+        // 409 integrity, never a 500 (issue 14).
+        Err(VaultError::Protocol(m)) => assert!(m.contains("integrity check"), "{m}"),
         other => panic!("a swapped record must release nothing: {other:?}"),
     }
     // One flipped bit in Alice's own record: it does not open either.
@@ -675,7 +676,8 @@ async fn a_tampered_or_swapped_passkey_record_releases_nothing() {
     )
     .unwrap();
     match client.passkey_login(&alice_params, "dev", &mut alice).await {
-        Err(VaultError::Protocol(m)) => assert!(m.contains("internal"), "{m}"),
+        // 409 integrity, never a 500 (issue 14).
+        Err(VaultError::Protocol(m)) => assert!(m.contains("integrity check"), "{m}"),
         other => panic!("a tampered record must release nothing: {other:?}"),
     }
     // Put back, it opens again (the refusals above were the tampering, not the setup).
