@@ -10,7 +10,9 @@
 mod cli;
 mod commands;
 mod demo;
+mod keys;
 mod output;
+mod schedule;
 mod settings;
 mod unlock;
 

@@ -249,6 +249,9 @@ function unlocksWith() {
   return kinds.join(', ') || 'no key';
 }
 
+// Other scripts of the page (settings.js) add views here and hooks that render() runs last.
+const renderHooks = [];
+
 function render() {
   if (!status) return;
   const on = status.initialized;
@@ -278,6 +281,7 @@ function render() {
     if (pw) pw.hidden = !status.keys.some((k) => k.type === 'vault-password');
   }
   renderKeys();
+  for (const hook of renderHooks) hook();
 }
 
 function renderKeys() {
@@ -578,7 +582,7 @@ function wire() {
         const { job } = await api('/api/restore', { snapshot: $('restore-snapshot').value, target: $('restore-target').value });
         const j = await follow(job, $('restore-progress'), $('restore-status'), 'Restoring');
         if (j.state === 'done') {
-          $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.';
+          $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.' + leftOutText(j.result.left_out);
         } else {
           $('restore-status').textContent = 'Restore failed.';
           fail(new ApiError(j.error));

@@ -3,6 +3,7 @@
 
 mod backends;
 mod passkeys;
+mod settings;
 mod vault;
 
 use sealback_corpus::{ChatStoreSpec, DayOfUse};

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealback");
 
-struct VaultProcess {
+pub(crate) struct VaultProcess {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// The metrics URL, when started with --metrics-listen.
     metrics: Option<String>,
 }
@@ -87,7 +87,7 @@ impl Drop for VaultProcess {
     }
 }
 
-fn cli(home: &Path, repo: &Path) -> Command {
+pub(crate) fn cli(home: &Path, repo: &Path) -> Command {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("SEALBACK_") {
@@ -106,13 +106,13 @@ fn cli(home: &Path, repo: &Path) -> Command {
 
 /// [`cli`] on a device set up for the key vault `vault` (its address from the device's own
 /// settings: a backup never says where its vault is).
-fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
+pub(crate) fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
     let mut c = cli(home, repo);
     c.env("SEALBACK_VAULT_URL", &vault.url);
     c
 }
 
-fn ok(out: &Output) {
+pub(crate) fn ok(out: &Output) {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -122,13 +122,13 @@ fn ok(out: &Output) {
     );
 }
 
-fn fails(out: &Output, code: i32, needle: &str) {
+pub(crate) fn fails(out: &Output, code: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
 }
 
-fn records(dir: &Path, account: &str) -> i64 {
+pub(crate) fn records(dir: &Path, account: &str) -> i64 {
     let c = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
     c.query_row(
         "SELECT count(*) FROM records WHERE account = ?1",
@@ -138,7 +138,7 @@ fn records(dir: &Path, account: &str) -> i64 {
     .unwrap()
 }
 
-fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf) {
+pub(crate) fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf) {
     let vault_dir = tmp.join("vault");
     std::fs::create_dir_all(&vault_dir).unwrap();
     let vault = VaultProcess::start(&vault_dir);

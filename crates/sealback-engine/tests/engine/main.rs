@@ -10,9 +10,11 @@ use sealback_store::Store;
 use std::path::Path;
 
 mod content_lists;
+mod keychange;
 mod keys_attacks;
 mod packs;
 mod prune;
+mod turnoff;
 mod v1_repository;
 
 fn opts(t: i64) -> BackupOptions {
