@@ -29,7 +29,8 @@ pub const CONFIRM_PHRASE: &str = "delete my backups";
 pub struct TurnedOff {
     /// Snapshots deleted.
     pub snapshots: usize,
-    /// Objects deleted in all (snapshots, index files, packs, the keys file, locks, config).
+    /// The backup's objects deleted (snapshots, index files, packs, the keys file, the config;
+    /// locks are deleted too but not counted).
     pub objects: usize,
 }
 
@@ -92,16 +93,15 @@ async fn delete_all(store: &Store) -> Result<usize> {
     let mut count = 0;
     store.delete(layout::KEYS).await?;
     count += 1;
-    for dir in [
-        layout::SNAPSHOTS,
-        layout::INDEX,
-        layout::PACKS,
-        layout::LOCKS,
-    ] {
+    for dir in [layout::SNAPSHOTS, layout::INDEX, layout::PACKS] {
         for path in store.list(dir).await? {
             store.delete(&path).await?;
             count += 1;
         }
+    }
+    // Locks (this turn-off's own among them) are not the backup's data: not counted.
+    for path in store.list(layout::LOCKS).await? {
+        store.delete(&path).await?;
     }
     store.delete(layout::CONFIG).await?;
     Ok(count + 1)
