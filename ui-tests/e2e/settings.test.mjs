@@ -35,9 +35,10 @@ async function device(name, opts) {
 
 async function turnOnWithPassword(page, password) {
   await page.getByRole('button', { name: 'Use a password' }).click();
-  await page.getByLabel('New password').fill(password);
-  await page.getByLabel('Repeat the password').fill(password);
-  await page.getByRole('button', { name: 'Use this password' }).click();
+  const form = page.locator('#view-password');
+  await form.getByLabel('New password').fill(password);
+  await form.getByLabel('Repeat the password').fill(password);
+  await form.getByRole('button', { name: 'Use this password' }).click();
   assert.match(await message(page, 'ok'), /It unlocks with your password/);
 }
 
@@ -60,14 +61,15 @@ test('change password: the old one stops working with a fresh count, no dead key
   // Adding a second password is refused (it used to replace the first one's vault record).
   await page.goto(ui.url.split('?')[0] + '#keys');
   await page.getByRole('button', { name: 'Add a password' }).click();
-  await page.getByLabel('New password').fill('second password');
-  await page.getByLabel('Repeat the password').fill('second password');
-  await page.getByRole('button', { name: 'Use this password' }).click();
+  const form = page.locator('#view-password');
+  await form.getByLabel('New password').fill('second password');
+  await form.getByLabel('Repeat the password').fill('second password');
+  await form.getByRole('button', { name: 'Use this password' }).click();
   assert.match(await message(page, 'invalid'), /change it instead/);
 
   await page.getByRole('link', { name: 'Settings' }).click();
   const settings = page.locator('#view-settings');
-  await settings.getByRole('heading', { name: 'Password' }).waitFor();
+  await settings.getByRole('heading', { name: 'Password', exact: true }).waitFor();
   await settings.getByLabel('New password', { exact: true }).fill('second password');
   await settings.getByLabel('Repeat the new password').fill('second password');
   await settings.getByRole('button', { name: 'Change password' }).click();
@@ -100,7 +102,7 @@ test('turn off: says the backups on the drive are deleted, asks for the typed ph
   const settings = page.locator('#view-settings');
   await settings.getByText('Unlock to change these settings.').waitFor();
   await settings.getByText('Use your 64-digit key').click();
-  await settings.getByLabel('64-digit key').fill(readFileSync(keyFile, 'utf8'));
+  await settings.locator('#settings-locked .unlock-recovery').fill(readFileSync(keyFile, 'utf8'));
   await settings.getByRole('button', { name: 'Unlock with 64-digit key' }).click();
   await message(page, 'ok');
   await settings.getByRole('heading', { name: 'Turn off end-to-end encrypted backup' }).waitFor();
@@ -141,7 +143,7 @@ test('automatic backups: daily fires at once for a device that never backed up, 
   await page.goto(ui.url + '#settings');
   const settings = page.locator('#view-settings');
   await settings.getByText('Use your 64-digit key').click();
-  await settings.getByLabel('64-digit key').fill(readFileSync(keyFile, 'utf8'));
+  await settings.locator('#settings-locked .unlock-recovery').fill(readFileSync(keyFile, 'utf8'));
   await settings.getByRole('button', { name: 'Unlock with 64-digit key' }).click();
   await message(page, 'ok');
 
