@@ -140,7 +140,6 @@ async fn attack_an_edited_key_name_on_the_drive_fails_to_open() {
     std::fs::write(&path, bytes).unwrap();
     let e = Repository::open(store, &mut same_key(&recovery))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
 }
