@@ -70,8 +70,8 @@ test('change password: the old one stops working with a fresh count, no dead key
   await page.getByRole('link', { name: 'Settings' }).click();
   const settings = page.locator('#view-settings');
   await settings.getByRole('heading', { name: 'Password', exact: true }).waitFor();
-  await settings.getByLabel('New password', { exact: true }).fill('second password');
-  await settings.getByLabel('Repeat the new password').fill('second password');
+  await settings.getByLabel('Password to change to').fill('second password');
+  await settings.getByLabel('Type that password again').fill('second password');
   await settings.getByRole('button', { name: 'Change password' }).click();
   assert.match(await message(page, 'ok'), /Password changed/);
   await shot(page, 'settings-01-password-changed');
