@@ -1,5 +1,6 @@
 #![no_main]
-//! Keyslot files come from storage the operator controls: parse (format 1 and 2), re-encode,
+//! Keyslot files come from storage the operator controls: parse (formats 1, 2 and 3 with its
+//! labels), re-encode,
 //! check the MAC of format 2 against some key, and try to unlock (and move an X25519 slot to
 //! X-Wing, as the engine does).
 use libfuzzer_sys::fuzz_target;

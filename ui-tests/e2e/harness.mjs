@@ -34,10 +34,11 @@ export function run(args, env = {}) {
 }
 
 /// Starts `sealback ui` for one device; resolves with its URL once the first stdout line comes.
-export async function startUi({ home, repo, paths = [], account, vaultUrl }) {
+export async function startUi({ home, repo, paths = [], account, vaultUrl, testMode = false }) {
   const args = ['--repo', repo];
   if (account) args.push('--account', account);
   args.push('ui', '--no-open', '--listen', '127.0.0.1:0');
+  if (testMode) args.push('--test-mode');
   if (vaultUrl) args.push('--vault-url', vaultUrl);
   for (const p of paths) args.push('--path', p);
   return startServer(args, home);

@@ -112,6 +112,11 @@ pub enum Command {
         /// Host name to record (default: this machine's).
         #[arg(long)]
         host: Option<String>,
+        /// Back up video files (true) or leave them out (false); default: `include_videos`
+        /// in the config file (true when unset). Left-out files are listed in the snapshot
+        /// and a restore names them.
+        #[arg(long, value_name = "true|false")]
+        videos: Option<bool>,
     },
     /// List snapshots.
     Snapshots,
@@ -189,6 +194,41 @@ pub enum Command {
         #[arg(long, conflicts_with = "remove_stale")]
         remove_all: bool,
     },
+    /// Turn off end-to-end encrypted backup: DELETES every backup in the repository (every
+    /// snapshot and all its data, the keys and the config), for every device that uses it, as
+    /// a phone's "turn off" does. Asks you to type "delete my backups" (or give it with
+    /// --confirm). Unlocks first, to be sure it is your backup.
+    Off {
+        /// The confirmation, for scripts: exactly "delete my backups".
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Automatic backups as a service: runs in the foreground and backs up when the schedule
+    /// (`schedule` and `only_on_ac_power` in the config file, or the flags) says one is due:
+    /// one period after this device's newest snapshot. Unlocks once at start, without asking
+    /// (a recovery key file, SEALBACK_PASSWORD, or the passkey store's PIN in
+    /// SEALBACK_PASSKEY_PIN). For a systemd user unit, see --print-systemd-unit.
+    Schedule {
+        /// What to back up (repeatable); default: `paths` from the config file.
+        #[arg(long = "path", value_delimiter = ',')]
+        paths: Vec<PathBuf>,
+        /// How often: off, daily, weekly (7 days) or monthly (30 days); default: `schedule`
+        /// from the config file.
+        #[arg(long, env = "SEALBACK_SCHEDULE")]
+        every: Option<String>,
+        /// Wait while on battery (where the platform says; otherwise back up anyway).
+        #[arg(long, env = "SEALBACK_ONLY_ON_AC_POWER")]
+        only_on_ac_power: bool,
+        /// Print a systemd user unit that runs this service, and exit.
+        #[arg(long)]
+        print_systemd_unit: bool,
+        /// Look once: back up if due, say when the next backup is due, and exit.
+        #[arg(long)]
+        once: bool,
+        /// Decide as if it were this time (Unix seconds); with --once, for tests.
+        #[arg(long, hide = true, requires = "once")]
+        at: Option<i64>,
+    },
     /// Manage the keys (protectors) that can unlock the backup.
     Key {
         #[command(subcommand)]
@@ -212,6 +252,9 @@ pub enum Command {
         /// What "Back up now" backs up (repeatable); default: `paths` from the config file.
         #[arg(long = "path", env = "SEALBACK_UI_PATHS", value_delimiter = ',')]
         paths: Vec<PathBuf>,
+        /// For the browser tests: the scheduler runs on a clock the page's test hook sets.
+        #[arg(long, hide = true)]
+        test_mode: bool,
     },
     /// Test and benchmark data: generate a realistic chat store, or compare two.
     Corpus {
@@ -317,6 +360,32 @@ pub enum KeyCommand {
     Add {
         #[command(subcommand)]
         kind: AddKey,
+    },
+    /// Change the backup's password: the key vault gets a new record for the new password
+    /// (the old password stops working there at once, with a fresh count of 10 tries) and the
+    /// old password key is replaced by a new one in the same step. Unlock first with any key
+    /// (the old password in SEALBACK_PASSWORD, a recovery key, a passkey); the new password
+    /// comes from SEALBACK_NEW_PASSWORD or is asked twice.
+    #[command(alias = "passwd")]
+    ChangePassword {
+        /// The vault's address (default: the global --vault-url).
+        #[arg(long)]
+        vault: Option<String>,
+        /// Also replace the backup key, so that whoever learned the old password's key cannot
+        /// open backups made from now on (do this if the old password leaked).
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Check that you still know the backup's password, on this device only: no guess at the
+    /// key vault is spent. Reads SEALBACK_PASSWORD or asks. (sealback reminds you 14 days
+    /// after a password is set here, then every 30 days.)
+    CheckPassword,
+    /// Rename a key (the name `key list` and the web UI show).
+    Rename {
+        /// The key's id from `sealback key list` (or a unique prefix of it).
+        id: String,
+        /// Its new name ("Pixel 9", "paper copy in the drawer").
+        name: String,
     },
     /// Remove a key by id (or a unique prefix of it).
     Remove {

@@ -35,12 +35,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await
         }
-        Command::Backup { paths, tags, host } => {
+        Command::Backup {
+            paths,
+            tags,
+            host,
+            videos,
+        } => {
             let mut repo = open(&settings).await?;
             let opts = BackupOptions {
                 hostname: host.unwrap_or_else(hostname),
                 tags,
                 time_unix_ns: now_ns(),
+                exclude_videos: !videos.unwrap_or(settings.device.include_videos),
                 ..Default::default()
             };
             let bar = Bar::new(settings.json);
@@ -56,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         "files": s.files, "dirs": s.dirs,
                         "bytes_read": s.bytes_read, "bytes_added": s.bytes_added,
                         "blobs_added": s.blobs_added,
+                        "videos_left_out": r.left_out.len(),
                         "duration_s": r.duration.as_secs_f64(),
                     })
                 );
@@ -121,7 +128,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if settings.json {
                 println!(
                     "{}",
-                    json!({"snapshot_id": id.to_hex(), "target": target, "files": r.files, "dirs": r.dirs, "bytes": r.bytes})
+                    json!({"snapshot_id": id.to_hex(), "target": target, "files": r.files, "dirs": r.dirs, "bytes": r.bytes, "left_out": r.left_out})
                 );
             } else {
                 println!(
@@ -131,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     r.files,
                     bytes(r.bytes)
                 );
+                crate::keys::say_left_out(&r.left_out);
             }
             Ok(())
         }
@@ -232,10 +240,37 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let repo = open(&settings).await?;
             locks(&settings, &repo, remove_stale || remove_all, remove_all).await
         }
+        Command::Schedule {
+            paths,
+            every,
+            only_on_ac_power,
+            print_systemd_unit,
+            once,
+            at,
+        } => {
+            let opts = crate::schedule::Options {
+                paths,
+                every,
+                only_on_ac_power,
+                once,
+                at,
+            };
+            if print_systemd_unit {
+                crate::schedule::print_systemd_unit(&settings)
+            } else {
+                crate::schedule::run(&settings, opts).await
+            }
+        }
+        Command::Off { confirm } => crate::keys::turn_off(&settings, confirm).await,
         Command::Key { command } => match command {
             KeyCommand::List => key_list(&settings).await,
             KeyCommand::Add { kind } => key_add(&settings, kind).await,
             KeyCommand::Remove { id, rotate } => key_remove(&settings, &id, rotate).await,
+            KeyCommand::CheckPassword => crate::keys::check_password(&settings).await,
+            KeyCommand::Rename { id, name } => crate::keys::rename(&settings, &id, &name).await,
+            KeyCommand::ChangePassword { vault, rotate } => {
+                crate::keys::change_password(&settings, vault.as_deref(), rotate).await
+            }
         },
         Command::Vault {
             command: VaultCommand::Serve(serve),
@@ -341,12 +376,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             no_open,
             paths,
-        } => ui(&settings, listen, no_open, paths).await,
+            test_mode,
+        } => ui(&settings, listen, no_open, paths, test_mode).await,
         Command::Corpus { command } => corpus(command, settings.json),
     }
 }
 
-fn store(settings: &Settings) -> Result<Store, CliError> {
+pub(crate) fn store(settings: &Settings) -> Result<Store, CliError> {
     Store::open(settings.repo()?).map_err(|e| CliError::Usage(e.to_string()))
 }
 
@@ -361,7 +397,7 @@ fn rollback_check(
 
 /// The record update itself. A record that cannot be written is logged: it is a hint, and the
 /// command goes on.
-fn record_seen(
+pub(crate) fn record_seen(
     repo: &Repository,
     snapshots: impl IntoIterator<Item = (sealback_core::Id, i64)> + Clone,
 ) {
@@ -384,11 +420,11 @@ fn seen_record_path(repo: &Repository) -> std::path::PathBuf {
     sealback_engine::seen::record_path(&dir, &repo.config().repo_id.to_hex())
 }
 
-async fn open(settings: &Settings) -> Result<Repository, CliError> {
+pub(crate) async fn open(settings: &Settings) -> Result<Repository, CliError> {
     unlock::open(settings, store(settings)?).await
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     (now_ns() / 1_000_000_000) as u64
 }
 
@@ -508,7 +544,7 @@ async fn init(
     Ok(())
 }
 
-fn find_slot(
+pub(crate) fn find_slot(
     keys: &sealback_core::keyslot::KeySlotFile,
     query: &str,
 ) -> Result<sealback_core::keyslot::SlotId, CliError> {
@@ -538,7 +574,7 @@ fn vault_account(settings: &Settings, what: &str) -> Result<String, CliError> {
 }
 
 /// The key vault for a new key of `what`: the subcommand's --vault, else the configured one.
-fn required_vault(
+pub(crate) fn required_vault(
     settings: &Settings,
     explicit: Option<&str>,
     what: &str,
@@ -697,6 +733,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
             )
             .await?;
             let mut repo = open(settings).await?;
+            sealback_engine::keychange::refuse_second_password(repo.keyslots())?;
             let password = unlock::read_password(true)?;
             let secret = sealback_core::ProtectorSecret::new({
                 let mut b = vec![0u8; 32];
@@ -714,6 +751,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 params: params.encode(),
             };
             let id = repo.add_slot(template, &secret).await?;
+            crate::keys::remember_password(&repo, &password);
             if settings.json {
                 println!(
                     "{}",
@@ -823,7 +861,7 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
         let v: Vec<_> = keyslots
             .slots
             .iter()
-            .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": s.name, "created_unix": s.created_unix, "last_used_unix": used.get(&s.id.to_hex())}))
+            .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": keyslots.display_name(s), "created_unix": s.created_unix, "last_used_unix": used.get(&s.id.to_hex())}))
             .collect();
         println!(
             "{}",
@@ -843,7 +881,7 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
                 used.get(&s.id.to_hex())
                     .map(|t| format_time(*t as i64 * 1_000_000_000))
                     .unwrap_or_else(|| "-".into()),
-                s.name
+                keyslots.display_name(s)
             );
         }
         if !keyslots.foreign_slots.is_empty() {
@@ -1238,6 +1276,7 @@ async fn ui(
     listen: std::net::SocketAddr,
     no_open: bool,
     paths: Vec<std::path::PathBuf>,
+    test_mode: bool,
 ) -> Result<(), CliError> {
     let paths = if paths.is_empty() {
         settings.paths.clone()
@@ -1259,7 +1298,13 @@ async fn ui(
         },
         seen_dir: Some(crate::settings::data_dir().join("seen")),
     };
-    let server = sealback_ui::UiServer::bind(listen, config)
+    let ui_settings = sealback_ui::UiSettings {
+        device: settings.device,
+        config_file: settings.config_path.clone(),
+        test_mode,
+        password_check_dir: Some(crate::keys::password_check_dir()),
+    };
+    let server = sealback_ui::UiServer::bind_with(listen, config, ui_settings)
         .await
         .map_err(CliError::Usage)?;
     {
@@ -1383,7 +1428,7 @@ fn corpus(command: CorpusCommand, json: bool) -> Result<(), CliError> {
 }
 
 /// Completes on Ctrl+C or SIGTERM: how the long-running servers (`vault serve`, `ui`) stop.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("signal handler");
     tokio::select! {

@@ -11,7 +11,9 @@
 mod cli;
 mod commands;
 mod demo;
+mod keys;
 mod output;
+mod schedule;
 mod settings;
 mod unlock;
 

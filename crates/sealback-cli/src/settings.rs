@@ -20,6 +20,12 @@ pub struct FileSettings {
     pub paths: Vec<PathBuf>,
     /// The key vault this device uses (its https:// address).
     pub vault_url: Option<String>,
+    /// Automatic backups: off, daily, weekly or monthly.
+    pub schedule: Option<String>,
+    /// Automatic backups wait while on battery.
+    pub only_on_ac_power: Option<bool>,
+    /// Back up video files.
+    pub include_videos: Option<bool>,
 }
 
 /// Resolved settings.
@@ -35,6 +41,10 @@ pub struct Settings {
     pub vault_url: Option<String>,
     pub region: String,
     pub json: bool,
+    /// Automatic backups and videos (the config file's keys; `sealback ui` changes them).
+    pub device: sealback_engine::device_settings::DeviceSettings,
+    /// The config file these settings are saved to.
+    pub config_path: Option<PathBuf>,
 }
 
 /// An account proof: a bearer token, kept out of Debug output and logs.
@@ -119,13 +129,32 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileSettings, CliError> {
     }
 }
 
+/// The device settings from the config file, defaults where it says nothing.
+fn device_settings(
+    file: &FileSettings,
+) -> Result<sealback_engine::device_settings::DeviceSettings, CliError> {
+    let mut device = sealback_engine::device_settings::DeviceSettings::default();
+    if let Some(text) = &file.schedule {
+        device.schedule.frequency = sealback_engine::device_settings::parse_frequency(text)
+            .map_err(|e| CliError::Usage(format!("config file: {e}")))?;
+    }
+    if let Some(ac) = file.only_on_ac_power {
+        device.schedule.only_on_ac_power = ac;
+    }
+    if let Some(videos) = file.include_videos {
+        device.include_videos = videos;
+    }
+    Ok(device)
+}
+
 impl Settings {
     pub fn resolve(g: &Global) -> Result<Self, CliError> {
-        let file = match (&g.config, default_config_path()) {
-            (Some(p), _) => read_file(p, true)?,
-            (None, Some(p)) => read_file(&p, false)?,
-            (None, None) => FileSettings::default(),
+        let config_path = g.config.clone().or_else(default_config_path);
+        let file = match &config_path {
+            Some(p) => read_file(p, g.config.is_some())?,
+            None => FileSettings::default(),
         };
+        let device = device_settings(&file)?;
         Ok(Self {
             repo: g.repo.clone().or(file.repo),
             recovery_key_file: g.recovery_key_file.clone().or(file.recovery_key_file),
@@ -141,6 +170,8 @@ impl Settings {
             vault_url: g.vault_url.clone().or(file.vault_url),
             region: g.region.clone(),
             json: g.json,
+            device,
+            config_path,
         })
     }
 

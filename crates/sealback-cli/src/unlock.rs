@@ -231,6 +231,36 @@ pub fn read_password(confirm: bool) -> Result<Password, CliError> {
     Ok(Password::new(first))
 }
 
+/// Where `key change-password` reads the new password from before it asks.
+pub const NEW_PASSWORD_ENV: &str = "SEALBACK_NEW_PASSWORD";
+
+/// The new password for `key change-password`: from `SEALBACK_NEW_PASSWORD`, or asked twice.
+pub fn read_new_password() -> Result<Password, CliError> {
+    let password = match std::env::var(NEW_PASSWORD_ENV) {
+        Ok(p) => Password::new(p),
+        Err(_) if !std::io::stdin().is_terminal() => {
+            return Err(CliError::Usage(format!(
+                "no new password given: set {NEW_PASSWORD_ENV} or run in a terminal to be asked; nothing was changed"
+            )))
+        }
+        Err(_) => {
+            let first = rpassword::prompt_password("New backup password: ")
+                .map_err(|e| CliError::Other(format!("cannot read from the terminal: {e}")))?;
+            let again = Zeroizing::new(
+                rpassword::prompt_password("Repeat the new password: ")
+                    .map_err(|e| CliError::Other(e.to_string()))?,
+            );
+            if *again != first {
+                return Err(CliError::Usage(
+                    "the passwords differ; nothing was changed".into(),
+                ));
+            }
+            Password::new(first)
+        }
+    };
+    Ok(password)
+}
+
 fn has_vault_slots(keys: &KeySlotFile) -> bool {
     keys.slots
         .iter()

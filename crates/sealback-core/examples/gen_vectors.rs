@@ -222,6 +222,17 @@ fn main() {
     injected.slots.push(intruder);
     let mut bad_mac = file.clone();
     bad_mac.vouch.as_mut().unwrap().mac[0] ^= 1;
+    // Format 3: the slot renamed; the label is covered by the MAC.
+    let mut renamed = file.clone();
+    renamed
+        .rename(&keyring, slot.id, "paper copy in the drawer")
+        .unwrap();
+    let mut label_edited = renamed.encode();
+    let label_at = label_edited
+        .windows(6)
+        .position(|w| w == b"drawer")
+        .unwrap();
+    label_edited[label_at..label_at + 6].copy_from_slice(b"garden");
     let mut low_order = format1.encode();
     let pk_at = low_order
         .windows(32)
@@ -303,7 +314,7 @@ fn main() {
             "slot_public_key": hex::encode(slot.public_key),
             "root_key": hex::encode(k.expose_secret()),
             "mac": {
-                "description": "mac key = HKDF-SHA256(current root key, salt = repo id, 'sealback 2026-12-02 keys file mac') -> 32 bytes; digest = SHA-256(slot record); mac = HMAC-SHA-256(mac key, label || 'SBKEYS' || u8(2) || repo id || u32(epoch) || u16(v) || digests || bytes32(keyring))",
+                "description": "mac key = HKDF-SHA256(current root key, salt = repo id, 'sealback 2026-12-02 keys file mac') -> 32 bytes; digest = SHA-256(slot record); mac = HMAC-SHA-256(mac key, label || 'SBKEYS' || u8(2) || repo id || u32(epoch) || u16(v) || digests || bytes32(keyring) [|| bytes32(labels) in format 3, whose version byte is 3])",
                 "file": hex::encode(file.encode()),
                 "mac_key": hex::encode(mac_key.expose_secret()),
                 "slot_record_digests": v.digests.iter().map(hex::encode).collect::<Vec<_>>(),
@@ -321,12 +332,14 @@ fn main() {
                 {"file": hex::encode(unknown.encode()), "expected": "unlocks", "why": "a slot of unknown protector type 0x7777 comes first and is skipped"},
                 {"file": hex::encode(format1.encode()), "expected": "unlocks_needs_upgrade", "why": "format 1: no MAC; the reader upgrades it"},
                 {"file": hex::encode(rotated.encode()), "expected": "unlocks", "root": hex::encode(rotated_keyring.current_root().expose_secret()), "why": "after a rotation: the slot's attested entry at epoch 0 and its entry at epoch 1"},
+                {"file": hex::encode(renamed.encode()), "expected": "unlocks", "why": "format 3: slot 4444.. renamed 'paper copy in the drawer' (labels u16(1) || id || bytes16(label) after the keyring; the MAC covers bytes32(labels) after bytes32(keyring))"},
             ],
             "invalid": [
                 {"file": hex::encode(file.encode()), "secret": hex::encode(b"0000000000000000000000000000000000000000000000000000000000000000"), "expected": "wrong_secret"},
                 {"file": hex::encode(tampered.encode()), "expected": "tampered", "why": "slot name changed after attestation"},
                 {"file": hex::encode(injected.encode()), "expected": "unvouched", "why": "a slot the MAC does not cover (added by someone without the root key)"},
                 {"file": hex::encode(bad_mac.encode()), "expected": "keys_file", "why": "MAC bit flipped"},
+                {"file": hex::encode(&label_edited), "expected": "keys_file", "why": "format 3 with its label edited ('drawer' -> 'garden')"},
                 {"file": hex::encode(&low_order), "expected": "format", "why": "an all-zero (low-order) public key"},
                 {"file": hex::encode(no_current_entry.encode()), "expected": "tampered", "why": "attested at epoch 0, current epoch 1, no entry for epoch 1", "detail": "no entry for the current epoch"},
                 {"file": hex::encode(short_keyring.encode()), "expected": "tampered", "why": "keyring object opens but its count (2) is not the current epoch (1) and its length is 5 + 32", "detail": "keyring is malformed"},
@@ -878,6 +891,14 @@ fn snapshots(dir: &Path) {
             bytes_added: 7_890,
             blobs_added: 12,
         },
+        left_out: vec![],
+    };
+    let videos_left_out = Snapshot {
+        left_out: vec![
+            "chats/media/video-0001.mp4".into(),
+            "chats/media/video-0002.mp4".into(),
+        ],
+        ..with_parent.clone()
     };
     let first = Snapshot {
         time_unix_ns: -310_996_800_000_000_000,
@@ -892,19 +913,24 @@ fn snapshots(dir: &Path) {
             "time_unix_ns": s.time_unix_ns, "hostname": s.hostname, "paths": s.paths,
             "tree": s.tree.to_hex(), "parent": s.parent.map(|p| p.to_hex()), "tags": s.tags,
             "summary": [s.summary.files, s.summary.dirs, s.summary.bytes_read, s.summary.bytes_added, s.summary.blobs_added],
+            "left_out": s.left_out,
             "encoded": hex::encode(s.encode()),
         })
     };
     let mut newer = with_parent.encode();
-    newer[0] = 2;
+    newer[0] = 3;
+    let mut empty_left_out = with_parent.encode();
+    empty_left_out[0] = 2;
+    empty_left_out.extend_from_slice(&0u32.to_be_bytes());
     write(
         dir,
         "snapshot.json",
         json!({
-            "description": "snapshot body (SPEC 11): 01 || i64 time || bytes16 hostname || u16 k || k x bytes16 path || tree id || u8 has parent [|| parent id] || u16 t || t x bytes16 tag || 5 x u64 summary (files, dirs, bytes read, bytes added, blobs added)",
-            "valid": [case(&with_parent), case(&first)],
+            "description": "snapshot body (SPEC 11): 01 || i64 time || bytes16 hostname || u16 k || k x bytes16 path || tree id || u8 has parent [|| parent id] || u16 t || t x bytes16 tag || 5 x u64 summary (files, dirs, bytes read, bytes added, blobs added); version 02 (written only when files were left out by setting) adds u32 n (>= 1) || n x bytes16 path left out",
+            "valid": [case(&with_parent), case(&first), case(&videos_left_out)],
             "invalid": [
-                {"encoded": hex::encode(&newer), "why": "version 2 needs a newer sealback"},
+                {"encoded": hex::encode(&newer), "why": "version 3 needs a newer sealback"},
+                {"encoded": hex::encode(&empty_left_out), "why": "version 2 with no file left out (it would be written as version 1)"},
                 {"encoded": hex::encode(&with_parent.encode()[..60]), "why": "truncated"},
             ],
         }),

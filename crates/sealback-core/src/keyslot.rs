@@ -48,6 +48,9 @@ pub const MAGIC: &[u8; 6] = b"SBKEYS";
 pub const FILE_VERSION: u8 = 2;
 /// The first layout, without a MAC: read, and upgraded on the next unlock.
 pub const FILE_VERSION_1: u8 = 1;
+/// Format 3: format 2 with the names the person gave slots later ([`SlotLabel`]), covered by
+/// the MAC. Written only while a slot has such a name; otherwise the file stays format 2.
+pub const FILE_VERSION_LABELS: u8 = 3;
 /// Version of the slot record layout written: 2 is an X-Wing slot. Records of a version other
 /// than 1 or 2 are kept but not used.
 pub const SLOT_VERSION: u8 = 2;
@@ -213,6 +216,18 @@ pub struct Vouch {
     pub mac: [u8; 32],
 }
 
+/// A name the person gave a slot after it was made (`key rename`). The slot's own `name` is
+/// covered by its attestation, which only that slot's protector can redo, so a rename is kept
+/// beside the slots and covered by the keys file's MAC instead (format 3, SPEC §6.2): only a
+/// device holding the backup key can write one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotLabel {
+    /// The slot.
+    pub slot: SlotId,
+    /// Its name now.
+    pub label: String,
+}
+
 /// A slot as people see it in a report: id, type and name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotSummary {
@@ -250,6 +265,8 @@ pub struct KeySlotFile {
     pub keyring: Vec<u8>,
     /// The MAC of format 2; `None` for a format-1 file (which is encoded as format 1).
     pub vouch: Option<Vouch>,
+    /// Names given to slots later, at most one per slot, in slot order (format 3).
+    pub labels: Vec<SlotLabel>,
 }
 
 /// Why unlocking failed. Every authentication failure of the person is `WrongSecret`.
@@ -650,9 +667,86 @@ impl KeySlotFile {
             foreign_slots: vec![],
             keyring: vec![],
             vouch: None,
+            labels: vec![],
         };
         file.revouch(keyring);
         file
+    }
+
+    /// The format this file is written in: 1 until something vouches for it, 3 while a slot
+    /// has a label, 2 otherwise.
+    pub fn format_version(&self) -> u8 {
+        match (&self.vouch, self.labels.is_empty()) {
+            (None, _) => FILE_VERSION_1,
+            (Some(_), true) => FILE_VERSION,
+            (Some(_), false) => FILE_VERSION_LABELS,
+        }
+    }
+
+    /// The name people see for `slot`: its label if it was renamed, else the name it was
+    /// made with.
+    pub fn display_name<'a>(&'a self, slot: &'a KeySlot) -> &'a str {
+        self.labels
+            .iter()
+            .find(|l| l.slot == slot.id)
+            .map_or(slot.name.as_str(), |l| l.label.as_str())
+    }
+
+    /// Renames a slot: sets its label (a label equal to the name it was made with is dropped).
+    /// The file must verify under `keyring` and vouch for every slot, like any change.
+    pub fn rename(
+        &mut self,
+        keyring: &Keyring,
+        id: SlotId,
+        label: &str,
+    ) -> Result<(), ChangeError> {
+        self.require_vouched(keyring, None)?;
+        let label = label.trim();
+        if label.is_empty() || label.len() > MAX_NAME_LEN {
+            return Err(FormatError::invalid(
+                "key name",
+                format!("a name has 1 to {MAX_NAME_LEN} bytes"),
+            )
+            .into());
+        }
+        let Some(slot) = self.slots.iter().find(|s| s.id == id) else {
+            return Err(FormatError::invalid("key name", "no such key").into());
+        };
+        let original = slot.name == label;
+        self.labels.retain(|l| l.slot != id);
+        if !original {
+            self.labels.push(SlotLabel {
+                slot: id,
+                label: label.to_string(),
+            });
+        }
+        self.sort_labels();
+        self.revouch(keyring);
+        Ok(())
+    }
+
+    /// Labels in slot order, and none for a slot that is gone.
+    fn sort_labels(&mut self) {
+        let order = |id: &SlotId| self.slots.iter().position(|s| s.id == *id);
+        let mut labels: Vec<(usize, SlotLabel)> = self
+            .labels
+            .drain(..)
+            .filter_map(|l| order(&l.slot).map(|i| (i, l)))
+            .collect();
+        labels.sort_by_key(|(i, _)| *i);
+        self.labels = labels.into_iter().map(|(_, l)| l).collect();
+    }
+
+    /// The labels as the MAC and the file carry them (format 3; empty otherwise).
+    fn encoded_labels(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        if !self.labels.is_empty() {
+            w.u16(self.labels.len() as u16);
+            for l in &self.labels {
+                w.bytes(&l.slot.0).bytes_u16(l.label.as_bytes());
+            }
+        }
+        w.into_inner()
     }
 
     /// Every slot record as encoded, in file order, with what people see of it.
@@ -661,7 +755,7 @@ impl KeySlotFile {
             let summary = SlotSummary {
                 id: s.id.to_hex(),
                 protector: s.protector_type.name(),
-                name: s.name.clone(),
+                name: self.display_name(s).to_string(),
             };
             (encode_slot(s), summary)
         });
@@ -688,14 +782,20 @@ impl KeySlotFile {
             .iter()
             .map(|(raw, _)| vouch::record_digest(raw))
             .collect();
+        let labels = self.encoded_labels();
         let mac = vouch::mac(
             keyring.current_root(),
             &vouch::Covered {
-                version: FILE_VERSION,
+                version: if labels.is_empty() {
+                    FILE_VERSION
+                } else {
+                    FILE_VERSION_LABELS
+                },
                 repo_id: &self.repo_id,
                 epoch: self.current_epoch,
                 digests: &digests,
                 keyring: &self.keyring,
+                labels: &labels,
             },
         );
         self.vouch = Some(Vouch { digests, mac });
@@ -714,12 +814,14 @@ impl KeySlotFile {
                 "the keys in hand are of another repository or epoch",
             ));
         }
+        let labels = self.encoded_labels();
         let covered = vouch::Covered {
-            version: FILE_VERSION,
+            version: self.format_version(),
             repo_id: &self.repo_id,
             epoch: self.current_epoch,
             digests: &v.digests,
             keyring: &self.keyring,
+            labels: &labels,
         };
         if !vouch::verify(keyring.current_root(), &covered, &v.mac) {
             return Err(failed("its MAC does not verify"));
@@ -1021,6 +1123,7 @@ impl KeySlotFile {
             slot.sealed.push(entry);
         }
         self.slots = slots;
+        self.sort_labels();
         let dropped = self.foreign_slots.len();
         self.foreign_slots.clear();
         self.current_epoch = new_epoch;
@@ -1065,6 +1168,7 @@ impl KeySlotFile {
         let before = self.slots.len();
         self.slots.retain(|s| s.id != id);
         let removed = self.slots.len() != before;
+        self.sort_labels();
         self.revouch(keyring);
         Ok(removed)
     }
@@ -1073,11 +1177,7 @@ impl KeySlotFile {
     /// for it yet.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        let version = if self.vouch.is_some() {
-            FILE_VERSION
-        } else {
-            FILE_VERSION_1
-        };
+        let version = self.format_version();
         w.bytes(MAGIC)
             .u8(version)
             .bytes(&self.repo_id.0)
@@ -1090,6 +1190,9 @@ impl KeySlotFile {
             w.bytes_u32(raw);
         }
         w.bytes_u32(&self.keyring);
+        if version == FILE_VERSION_LABELS {
+            w.bytes(&self.encoded_labels());
+        }
         if let Some(v) = &self.vouch {
             w.u16(v.digests.len() as u16);
             for d in &v.digests {
@@ -1105,11 +1208,11 @@ impl KeySlotFile {
         let mut r = Reader::new(bytes, "keyslot file");
         r.magic(MAGIC)?;
         let version = r.u8()?;
-        if version != FILE_VERSION && version != FILE_VERSION_1 {
+        if ![FILE_VERSION_1, FILE_VERSION, FILE_VERSION_LABELS].contains(&version) {
             return Err(FormatError::UnsupportedVersion {
                 what: "keyslot file",
                 found: version.into(),
-                supported: FILE_VERSION.into(),
+                supported: FILE_VERSION_LABELS.into(),
             });
         }
         let repo_id = RepoId(r.array()?);
@@ -1131,7 +1234,12 @@ impl KeySlotFile {
         }
         refuse_shared_ids(&slots, &foreign_slots)?;
         let keyring = r.bytes_u32(MAX_KEYRING_LEN)?.to_vec();
-        let vouch = (version == FILE_VERSION)
+        let labels = if version == FILE_VERSION_LABELS {
+            decode_labels(&mut r, &slots)?
+        } else {
+            vec![]
+        };
+        let vouch = (version != FILE_VERSION_1)
             .then(|| decode_vouch(&mut r))
             .transpose()?;
         r.finish()?;
@@ -1148,6 +1256,7 @@ impl KeySlotFile {
             foreign_slots,
             keyring,
             vouch,
+            labels,
         })
     }
 }
@@ -1171,6 +1280,36 @@ fn refuse_shared_ids(slots: &[KeySlot], foreign_slots: &[Vec<u8>]) -> Result<(),
         )),
         None => Ok(()),
     }
+}
+
+/// Format 3's labels: `u16(n ≥ 1) ‖ n × (slot id(16) ‖ bytes16(label))`, each for a slot of the
+/// file, in slot order, at most one per slot (so that the file re-encodes to the same bytes).
+fn decode_labels(r: &mut Reader<'_>, slots: &[KeySlot]) -> Result<Vec<SlotLabel>, FormatError> {
+    let invalid = |why| FormatError::invalid("keyslot file labels", why);
+    let n = r.u16()? as usize;
+    if n == 0 || n > slots.len() {
+        return Err(invalid("a format-3 file has 1 label per renamed slot"));
+    }
+    let mut labels = Vec::with_capacity(n);
+    let mut last = None;
+    for _ in 0..n {
+        let slot = SlotId(r.array()?);
+        let label = r.string_u16(MAX_NAME_LEN)?;
+        let position = slots.iter().position(|s| s.id == slot);
+        match (position, last) {
+            (None, _) => return Err(invalid("a label for a slot that is not in the file")),
+            (Some(p), Some(l)) if p <= l => {
+                return Err(invalid("labels out of slot order, or two for one slot"))
+            }
+            _ => {}
+        }
+        last = position;
+        if label.is_empty() {
+            return Err(invalid("an empty label"));
+        }
+        labels.push(SlotLabel { slot, label });
+    }
+    Ok(labels)
 }
 
 fn decode_vouch(r: &mut Reader<'_>) -> Result<Vouch, FormatError> {

@@ -9,6 +9,11 @@ use crate::id::Id;
 
 /// Snapshot layout version.
 pub const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2: version 1 and the files the backup left out by setting (videos, when the
+/// person chose to leave them out). Written only when something was left out.
+pub const SNAPSHOT_VERSION_LEFT_OUT: u8 = 2;
+/// Most files a snapshot lists as left out.
+pub const MAX_LEFT_OUT: usize = 1 << 20;
 /// Tree layout version.
 pub const TREE_VERSION: u8 = 1;
 /// Longest file name.
@@ -47,13 +52,21 @@ pub struct Snapshot {
     pub tags: Vec<String>,
     /// Statistics.
     pub summary: Summary,
+    /// Files left out by setting (paths under the snapshot's root, `/`-separated), so that a
+    /// restore can say which; empty for version 1.
+    pub left_out: Vec<String>,
 }
 
 impl Snapshot {
     /// Encodes the body.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(SNAPSHOT_VERSION)
+        let version = if self.left_out.is_empty() {
+            SNAPSHOT_VERSION
+        } else {
+            SNAPSHOT_VERSION_LEFT_OUT
+        };
+        w.u8(version)
             .i64(self.time_unix_ns)
             .bytes_u16(self.hostname.as_bytes())
             .u16(self.paths.len() as u16);
@@ -75,13 +88,26 @@ impl Snapshot {
             .u64(s.bytes_read)
             .u64(s.bytes_added)
             .u64(s.blobs_added);
+        if !self.left_out.is_empty() {
+            w.u32(self.left_out.len() as u32);
+            for p in &self.left_out {
+                w.bytes_u16(p.as_bytes());
+            }
+        }
         w.into_inner()
     }
 
     /// Decodes a body.
     pub fn decode(body: &[u8]) -> Result<Self, FormatError> {
         let mut r = Reader::new(body, "snapshot");
-        r.version_u8(SNAPSHOT_VERSION)?;
+        let version = r.u8()?;
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_LEFT_OUT {
+            return Err(FormatError::UnsupportedVersion {
+                what: "snapshot",
+                found: version.into(),
+                supported: SNAPSHOT_VERSION_LEFT_OUT.into(),
+            });
+        }
         let time_unix_ns = r.i64()?;
         let hostname = r.string_u16(MAX_TEXT)?;
         let n = r.u16()?;
@@ -109,6 +135,11 @@ impl Snapshot {
             bytes_added: r.u64()?,
             blobs_added: r.u64()?,
         };
+        let left_out = if version == SNAPSHOT_VERSION_LEFT_OUT {
+            decode_left_out(&mut r)?
+        } else {
+            vec![]
+        };
         r.finish()?;
         Ok(Self {
             time_unix_ns,
@@ -118,8 +149,26 @@ impl Snapshot {
             parent,
             tags,
             summary,
+            left_out,
         })
     }
+}
+
+/// Version 2's list: `u32(n ≥ 1) ‖ n × bytes16(path)`.
+fn decode_left_out(r: &mut Reader<'_>) -> Result<Vec<String>, FormatError> {
+    let n = r.u32()? as usize;
+    if n == 0 || n > MAX_LEFT_OUT {
+        return Err(FormatError::invalid(
+            "snapshot",
+            "a version-2 snapshot lists 1 or more files left out",
+        ));
+    }
+    let n = r.count(n as u64, 2)?;
+    let mut left_out = Vec::with_capacity(n);
+    for _ in 0..n {
+        left_out.push(r.string_u16(MAX_TEXT)?);
+    }
+    Ok(left_out)
 }
 
 /// Where a file's content is listed.

@@ -1,4 +1,5 @@
-//! The keys file's MAC (format 2, SPEC §6.2a): what vouches for the set of keyslots.
+//! The keys file's MAC (format 2, SPEC §6.2a): what vouches for the set of keyslots, and in
+//! format 3 also for the names given to slots later (their labels).
 //!
 //! A slot's attestation can only be checked by the owner of that slot, so nothing in format 1
 //! stopped whoever writes to the storage from adding a slot for a secret it holds: the next
@@ -40,6 +41,8 @@ pub struct Covered<'a> {
     pub digests: &'a [[u8; LEN]],
     /// The sealed keyring object.
     pub keyring: &'a [u8],
+    /// Format 3's labels section as encoded (empty for format 2, where it is not covered).
+    pub labels: &'a [u8],
 }
 
 /// `HMAC-SHA-256(HKDF(K_current, repo_id, "sealback 2026-12-02 keys file mac"), message)`.
@@ -72,5 +75,8 @@ fn message(c: &Covered<'_>) -> Vec<u8> {
         w.bytes(d);
     }
     w.bytes_u32(c.keyring);
+    if c.version >= crate::keyslot::FILE_VERSION_LABELS {
+        w.bytes_u32(c.labels);
+    }
     w.into_inner()
 }

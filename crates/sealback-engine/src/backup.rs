@@ -55,6 +55,9 @@ pub struct BackupOptions {
     pub pack_target: usize,
     /// An index file is written after this many packs ([`PACKS_PER_INDEX`]).
     pub packs_per_index: usize,
+    /// Leave video files out ([`source::is_video`]); the snapshot lists them
+    /// ([`Snapshot::left_out`]) so that a restore can say which.
+    pub exclude_videos: bool,
 }
 
 impl Default for BackupOptions {
@@ -65,6 +68,7 @@ impl Default for BackupOptions {
             time_unix_ns: 0,
             pack_target: PACK_TARGET,
             packs_per_index: PACKS_PER_INDEX,
+            exclude_videos: false,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct BackupReport {
     pub summary: Summary,
     /// Wall time.
     pub duration: Duration,
+    /// Files left out by setting (videos).
+    pub left_out: Vec<String>,
 }
 
 /// Pack uploads in flight at once (each holds one pack, ~16 MiB, in memory).
@@ -111,6 +117,11 @@ struct Saver<'a> {
     temp_dir: PathBuf,
     /// The read buffer, reused from file to file.
     read_buf: Vec<u8>,
+    exclude_videos: bool,
+    /// Files left out by setting, as paths under the snapshot's root.
+    left_out: Vec<String>,
+    /// The path under the snapshot's root of the folder being saved.
+    at: Vec<String>,
 }
 
 /// Backs up `paths` (files or folders) into a new snapshot. Each path becomes an entry of the
@@ -197,6 +208,9 @@ pub async fn backup(
         progress,
         temp_dir: source::temp_dir(),
         read_buf: Vec::new(),
+        exclude_videos: opts.exclude_videos,
+        left_out: Vec::new(),
+        at: Vec::new(),
     };
     let saved = async {
         let mut root = Tree::default();
@@ -231,6 +245,7 @@ pub async fn backup(
         summary,
         repo,
         mut lock,
+        left_out,
         ..
     } = saver;
     let committed = async {
@@ -247,6 +262,7 @@ pub async fn backup(
             parent,
             tags: opts.tags.clone(),
             summary: summary.clone(),
+            left_out: left_out.clone(),
         };
         lock.confirm(repo).await?;
         repo.save_snapshot(&snapshot).await
@@ -259,6 +275,7 @@ pub async fn backup(
         snapshot_id,
         summary,
         duration: started.elapsed(),
+        left_out,
     })
 }
 
@@ -312,9 +329,10 @@ impl<'a> Saver<'a> {
                     },
                     _ => None,
                 };
-                NodeKind::Dir {
-                    subtree: self.save_dir(path, before.as_ref()).await?,
-                }
+                self.at.push(String::from_utf8_lossy(&name).into_owned());
+                let subtree = self.save_dir(path, before.as_ref()).await;
+                self.at.pop();
+                NodeKind::Dir { subtree: subtree? }
             } else if meta.is_file() {
                 self.summary.files += 1;
                 if let Some(kind) = self.unchanged(meta, before) {
@@ -414,11 +432,22 @@ impl<'a> Saver<'a> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io(&path, e)),
             };
+            if self.exclude_videos && meta.is_file() && source::is_video(&path) {
+                self.left_out.push(self.path_of(&name));
+                continue;
+            }
             let old = before.and_then(|t| t.nodes.iter().find(|n| n.name == name));
             tree.nodes
                 .push(self.save_node(&path, name, &meta, old).await?);
         }
         self.save_tree(&tree).await
+    }
+
+    /// The path under the snapshot's root of `name` in the folder being saved.
+    fn path_of(&self, name: &[u8]) -> String {
+        let mut parts = self.at.clone();
+        parts.push(String::from_utf8_lossy(name).into_owned());
+        parts.join("/")
     }
 
     async fn save_tree(&mut self, tree: &Tree) -> Result<Id> {

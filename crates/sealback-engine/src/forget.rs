@@ -263,6 +263,7 @@ mod tests {
             parent: None,
             tags: vec![],
             summary: Default::default(),
+            left_out: vec![],
         }
     }
 

@@ -12,16 +12,21 @@
 
 pub mod backup;
 pub mod check;
+pub mod device_settings;
 pub mod error;
 pub mod forget;
+pub mod keychange;
 pub mod layout;
 pub mod lock;
+pub mod password_check;
 pub mod progress;
 pub mod prune;
 pub mod repo;
 pub mod restore;
+pub mod schedule;
 pub mod seen;
 pub mod source;
+pub mod turnoff;
 
 pub use error::{Error, ErrorKind};
 pub use lock::RepoLock;

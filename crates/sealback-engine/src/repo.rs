@@ -8,7 +8,7 @@ use sealback_core::config::RepoConfig;
 use sealback_core::index::IndexFile;
 use sealback_core::keyslot::UnlockError;
 use sealback_core::keyslot::{
-    ChangeError, KeySlot, KeySlotFile, SlotId, SlotKem, SlotSummary, SlotTemplate,
+    ChangeError, KeySlot, KeySlotFile, ProtectorType, SlotId, SlotKem, SlotSummary, SlotTemplate,
 };
 use sealback_core::object::{self, Compression, ObjectType};
 use sealback_core::pack::{self, BlobEntry};
@@ -116,7 +116,7 @@ pub struct Repository {
 
 /// A refused keyslot change: a file that does not verify is an integrity failure (through
 /// [`Error::Unlock`]), a broken limit a bad request.
-fn change_error(e: ChangeError) -> Error {
+pub(crate) fn change_error(e: ChangeError) -> Error {
     match e {
         ChangeError::Unverified(e) => Error::Unlock(e),
         other => Error::Invalid(other.to_string()),
@@ -415,19 +415,17 @@ impl Repository {
     }
 
     /// Enrolls another protector. The keyslot file is re-read after writing to confirm the new
-    /// slot is there.
+    /// slot is there. A second password is refused (change the one there instead:
+    /// [`Repository::change_key`]).
     pub async fn add_slot(
         &mut self,
         template: SlotTemplate,
         secret: &ProtectorSecret,
     ) -> Result<SlotId> {
-        let slot = KeySlot::enroll(&self.keyring, template, secret, &mut os_rng())
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        let id = slot.id;
-        let mut next = self.keyslots.clone();
-        next.add(&self.keyring, slot).map_err(change_error)?;
-        self.write_keyslots(next).await?;
-        Ok(id)
+        if template.protector_type == ProtectorType::VAULT_PASSWORD {
+            crate::keychange::refuse_second_password(&self.keyslots)?;
+        }
+        self.add_slot_unchecked(template, secret).await
     }
 
     /// Writes a new keyslot file and verifies it reads back identical.

@@ -41,6 +41,9 @@ pub struct RestoreReport {
     pub dirs: u64,
     /// Bytes written.
     pub bytes: u64,
+    /// Files the backup left out by setting (videos), so not restored: paths under the
+    /// snapshot's root.
+    pub left_out: Vec<String>,
 }
 
 /// Restores the snapshot `id` into `target`, which must not exist or be empty.
@@ -88,6 +91,7 @@ async fn restore_locked(
     progress.start("restore", Some(snapshot.summary.bytes_read));
     let mut report = RestoreReport {
         dirs: plan.dirs.len() as u64,
+        left_out: snapshot.left_out.clone(),
         ..Default::default()
     };
     write_files(repo, plan.files, progress, &mut report).await?;

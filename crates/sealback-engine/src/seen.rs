@@ -251,6 +251,7 @@ mod tests {
             parent: None,
             tags: vec![],
             summary: Default::default(),
+            left_out: vec![],
         }
     }
 

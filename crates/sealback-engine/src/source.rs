@@ -93,3 +93,47 @@ pub fn temp_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
 }
+
+/// File name extensions of video files (lower case).
+const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "3gp", "3g2", "mkv", "webm", "avi", "mpg", "mpeg", "wmv", "flv",
+];
+
+/// ISO base media (MP4, QuickTime, 3GP) brands of video files. Audio (`M4A `) and image
+/// (`heic`, `mif1`, `avif`) brands share the container and are not videos.
+const VIDEO_BRANDS: &[&[u8; 4]] = &[
+    b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"3gp6",
+    b"3g2a", b"dash",
+];
+
+/// Whether `path` is a video, by its extension or, for a file named otherwise (chat apps
+/// store media under opaque names), by its first bytes: an ISO base media file with a video
+/// brand, Matroska/WebM, AVI, or an MPEG program stream.
+pub fn is_video(path: &Path) -> bool {
+    let by_name = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    by_name || sniff_video(path)
+}
+
+fn sniff_video(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut head).is_err() {
+        return false;
+    }
+    is_video_header(&head)
+}
+
+/// The sniffing rule of [`is_video`] on a file's first 12 bytes.
+pub fn is_video_header(head: &[u8; 12]) -> bool {
+    let iso_video = &head[4..8] == b"ftyp" && VIDEO_BRANDS.iter().any(|b| &head[8..12] == *b);
+    let matroska = head[..4] == [0x1a, 0x45, 0xdf, 0xa3];
+    let avi = &head[..4] == b"RIFF" && &head[8..12] == b"AVI ";
+    let mpeg_ps = head[..4] == [0x00, 0x00, 0x01, 0xba];
+    iso_video || matroska || avi || mpeg_ps
+}

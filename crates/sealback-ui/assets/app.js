@@ -266,6 +266,9 @@ function unlocksWith() {
   return kinds.join(', ') || 'no key';
 }
 
+// Other scripts of the page (settings.js) add views here and hooks that render() runs last.
+const renderHooks = [];
+
 function render() {
   if (!status) return;
   const on = status.initialized;
@@ -297,6 +300,7 @@ function render() {
     slot.querySelector('.unlock-passkey').hidden = !has('passkey', 'vault-passkey');
   }
   renderKeys();
+  for (const hook of renderHooks) hook();
 }
 
 /// A table row; each cell carries its column's label, shown before the value on a phone
@@ -660,7 +664,7 @@ function wire() {
         $('restore-status').textContent = 'Starting…';
         const j = await follow(job, $('restore-progress'), $('restore-status'), 'Restoring');
         if (j.state === 'done') {
-          $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.';
+          $('restore-status').textContent = 'Restore complete: ' + j.result.files + ' files, ' + bytes(j.result.bytes) + ' into ' + j.result.target + '.' + leftOutText(j.result.left_out);
         } else {
           $('restore-status').textContent = 'Restore failed.';
           fail(new ApiError(j.error));

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-type Shared = Arc<UiState>;
-type ApiResult = Result<Json<Value>, ApiError>;
+pub(crate) type Shared = Arc<UiState>;
+pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -48,7 +48,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             error,
@@ -56,17 +56,17 @@ impl ApiError {
             hint: None,
         }
     }
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
     pub fn other(message: String) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "other", message)
     }
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid", message)
     }
-    fn locked() -> Self {
+    pub(crate) fn locked() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "locked",
@@ -74,7 +74,7 @@ impl ApiError {
         )
         .hint("unlock it with your passkey, your 64-digit key or your password")
     }
-    fn busy() -> Self {
+    pub(crate) fn busy() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "busy",
@@ -132,7 +132,7 @@ impl From<sealback_engine::Error> for ApiError {
     }
 }
 
-fn vault_error(e: VaultError) -> ApiError {
+pub(crate) fn vault_error(e: VaultError) -> ApiError {
     let message = e.to_string();
     match e {
         VaultError::WrongPassword { remaining: 0 } => {
@@ -198,7 +198,7 @@ impl<'de> Deserialize<'de> for SecretBytes {
 }
 
 /// A secret string (a password, a recovery key typed in): zeroized, never printed.
-struct SecretText(Zeroizing<String>);
+pub(crate) struct SecretText(pub(crate) Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for SecretText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -244,6 +244,7 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .route("/api/jobs/{id}", get(job))
         .route("/api/snapshots", get(snapshots))
         .route("/api/keys/remove", post(remove_key))
+        .merge(crate::settings::router(&state))
         .with_state(state)
         .merge(
             Router::new()
@@ -254,7 +255,7 @@ pub fn router(state: Shared, guard: Guard) -> Router {
 }
 
 /// An embedded asset: (content type, body). The page, its script and style, its icon.
-type Asset = (&'static str, &'static str);
+pub(crate) type Asset = (&'static str, &'static str);
 const INDEX: Asset = (
     "text/html; charset=utf-8",
     include_str!("../assets/index.html"),
@@ -266,11 +267,11 @@ const APP_JS: Asset = (
 const APP_CSS: Asset = ("text/css; charset=utf-8", include_str!("../assets/app.css"));
 const ICON: Asset = ("image/svg+xml", include_str!("../assets/icon.svg"));
 
-fn asset((content_type, body): Asset) -> axum::routing::MethodRouter<Shared> {
+pub(crate) fn asset((content_type, body): Asset) -> axum::routing::MethodRouter<Shared> {
     get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -285,7 +286,7 @@ fn keys_view(state: &UiState, keys: &KeySlotFile) -> Value {
         .map(|s| {
             let id = s.id.to_hex();
             json!({
-                "id": id, "type": s.protector_type.name(), "name": s.name,
+                "id": id, "type": s.protector_type.name(), "name": keys.display_name(s),
                 "created_unix": s.created_unix, "last_used_unix": used.get(&id),
             })
         })
@@ -294,7 +295,7 @@ fn keys_view(state: &UiState, keys: &KeySlotFile) -> Value {
 }
 
 /// Reads the keyslot file (no key needed); `None` when backup is not on yet.
-async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, ApiError> {
+pub(crate) async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, ApiError> {
     let store = state.store()?;
     on_engine(move || async move {
         if !Repository::exists(&store).await? {
@@ -358,7 +359,7 @@ async fn check_purpose(state: &UiState, purpose: Purpose) -> Result<Option<KeySl
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand_core::Rng::fill_bytes(&mut sealback_engine::os_rng(), &mut b);
     b
@@ -557,7 +558,7 @@ struct PasswordAdd {
     name: Option<String>,
 }
 
-fn vault_login_inputs(
+pub(crate) fn vault_login_inputs(
     state: &UiState,
     account: Option<String>,
     proof: Option<SecretText>,
@@ -597,12 +598,10 @@ async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>)
         )
         .hint("start sealback ui with --vault-url URL (or SEALBACK_VAULT_URL) to use a password")
     })?;
-    if req.password.0.chars().count() < 6 {
-        return Err(ApiError::bad_request(
-            "use a password of at least 6 characters",
-        ));
+    bad_request_if_short(&req.password)?;
+    if let Some(keys) = check_purpose(&state, req.purpose).await? {
+        sealback_engine::keychange::refuse_second_password(&keys)?;
     }
-    check_purpose(&state, req.purpose).await?;
     let (account, proof) = vault_login_inputs(&state, req.account, req.proof)?;
     let secret_bytes = random_bytes::<32>();
     let secret = ProtectorSecret::new(secret_bytes.to_vec());
@@ -621,10 +620,24 @@ async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>)
         created_unix: unix_now(),
         params: params.encode(),
     };
-    add_key(&state, req.purpose, template, secret).await
+    let added = add_key(&state, req.purpose, template, secret).await?;
+    if let Some(keys) = read_keys(&state).await? {
+        crate::settings::remember_password(&state, &req.password, &keys.repo_id).await;
+    }
+    Ok(added)
 }
 
-fn no_vault() -> ApiError {
+/// Refuses a new password shorter than 6 characters.
+pub(crate) fn bad_request_if_short(password: &SecretText) -> Result<(), ApiError> {
+    if password.0.chars().count() < 6 {
+        return Err(ApiError::bad_request(
+            "use a password of at least 6 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn no_vault() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "no_vault",
@@ -904,7 +917,7 @@ async fn open_with(
 /// Moves this device's record up to the repository's key epoch (after an unlock has
 /// authenticated it, and after a rotation). Best effort: a record that cannot be written loses
 /// the protection, never data.
-fn remember_key_epoch(config: &crate::state::UiConfig, repo: &Repository) {
+pub(crate) fn remember_key_epoch(config: &crate::state::UiConfig, repo: &Repository) {
     let Some(record) = config.key_epoch_record(&repo.config().repo_id) else {
         return;
     };
@@ -1058,7 +1071,7 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
             "nothing to back up: start sealback ui with --path CHAT_STORE",
         ));
     }
-    let mut guard = state
+    let guard = state
         .repo
         .clone()
         .try_lock_owned()
@@ -1066,15 +1079,27 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
     if guard.is_none() {
         return Err(ApiError::locked());
     }
+    let now = state.settings.now_unix_ns();
+    let id = spawn_backup(&state, guard, now, "ui");
+    Ok(Json(json!({"job": id})))
+}
+
+/// Starts a backup job of the configured paths on the unlocked repository `guard` holds, with
+/// the snapshot time `time_unix_ns`; returns the job's id. "Back up now" and the scheduler
+/// (`settings`) both start backups here.
+pub(crate) fn spawn_backup(
+    state: &Shared,
+    mut guard: tokio::sync::OwnedMutexGuard<Option<Repository>>,
+    time_unix_ns: i64,
+    tag: &str,
+) -> String {
     let (id, job) = state.jobs.start("backup");
     let paths = state.config.paths.clone();
     let options = sealback_engine::backup::BackupOptions {
         hostname: state.config.hostname.clone(),
-        tags: vec!["ui".into()],
-        time_unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0),
+        tags: vec![tag.into()],
+        time_unix_ns,
+        exclude_videos: !state.settings.device().include_videos,
         ..Default::default()
     };
     let state2 = state.clone();
@@ -1100,7 +1125,7 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
             }
         }
     }));
-    Ok(Json(json!({"job": id})))
+    id
 }
 
 #[derive(Deserialize)]
@@ -1132,7 +1157,7 @@ async fn start_restore(State(state): State<Shared>, Json(req): Json<RestoreReque
             let r = sealback_engine::restore::restore(repo, &snapshot, &target, &*job).await?;
             Ok::<_, ApiError>(json!({
                 "snapshot_id": snapshot.to_hex(), "target": target,
-                "files": r.files, "dirs": r.dirs, "bytes": r.bytes,
+                "files": r.files, "dirs": r.dirs, "bytes": r.bytes, "left_out": r.left_out,
             }))
         }
         .await;

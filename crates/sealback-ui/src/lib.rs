@@ -32,8 +32,10 @@
 mod api;
 mod guard;
 mod jobs;
+mod settings;
 mod state;
 
+pub use settings::UiSettings;
 pub use state::{UiConfig, VaultSettings};
 
 use std::future::Future;
@@ -64,6 +66,16 @@ impl UiServer {
     /// Binds `listen` (which must be a loopback address) and prepares the app with a fresh
     /// random token.
     pub async fn bind(listen: SocketAddr, config: UiConfig) -> Result<Self, String> {
+        Self::bind_with(listen, config, UiSettings::default()).await
+    }
+
+    /// [`UiServer::bind`] with the Settings area's settings (automatic backups run from now on
+    /// while the session is unlocked).
+    pub async fn bind_with(
+        listen: SocketAddr,
+        config: UiConfig,
+        settings: UiSettings,
+    ) -> Result<Self, String> {
         if !listen.ip().is_loopback() {
             return Err(format!(
                 "the web UI listens on loopback only (127.0.0.1 or ::1), not {}",
@@ -80,6 +92,8 @@ impl UiServer {
         let launch_code = guard::Token::random();
         let url = format!("http://{RP_ID}:{port}/?code={}", launch_code.as_str());
         let state = Arc::new(state::UiState::new(config));
+        state.settings.configure(settings);
+        tokio::spawn(settings::scheduler_loop(state.clone()));
         let guard = guard::Guard::new(guard::Token::random(), launch_code, port);
         let router = api::router(state, guard);
         Ok(Self {

@@ -124,6 +124,8 @@ pub struct UiState {
     pub snapshot_cache: Mutex<Option<serde_json::Value>>,
     /// Unix seconds of keys' last use in this UI process, by slot id.
     pub last_used: Mutex<HashMap<String, u64>>,
+    /// The Settings area: device settings, the scheduler's clock and what it last decided.
+    pub settings: crate::settings::SettingsState,
 }
 
 impl UiState {
@@ -135,6 +137,7 @@ impl UiState {
             jobs: Jobs::default(),
             snapshot_cache: Mutex::new(None),
             last_used: Mutex::new(HashMap::new()),
+            settings: Default::default(),
         }
     }
 

@@ -206,6 +206,10 @@ impl Password {
     pub fn new(p: String) -> Self {
         Self(Zeroizing::new(p))
     }
+    /// The password itself (for the device's partial check verifier, engine `password_check`).
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
     fn clone_secret(&self) -> Zeroizing<String> {
         Zeroizing::new(self.0.as_str().to_owned())
     }

@@ -88,7 +88,7 @@ impl Drop for VaultProcess {
     }
 }
 
-fn cli(home: &Path, repo: &Path) -> Command {
+pub(crate) fn cli(home: &Path, repo: &Path) -> Command {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("SEALBACK_") {
@@ -107,13 +107,13 @@ fn cli(home: &Path, repo: &Path) -> Command {
 
 /// [`cli`] on a device set up for the key vault `vault` (its address from the device's own
 /// settings: a backup never says where its vault is).
-fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
+pub(crate) fn with_vault(home: &Path, repo: &Path, vault: &VaultProcess) -> Command {
     let mut c = cli(home, repo);
     c.env("SEALBACK_VAULT_URL", &vault.url);
     c
 }
 
-fn records(dir: &Path, account: &str) -> i64 {
+pub(crate) fn records(dir: &Path, account: &str) -> i64 {
     let c = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
     c.query_row(
         "SELECT count(*) FROM records WHERE account = ?1",
@@ -123,7 +123,7 @@ fn records(dir: &Path, account: &str) -> i64 {
     .unwrap()
 }
 
-fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf) {
+pub(crate) fn setup(tmp: &Path, account: &str) -> (VaultProcess, PathBuf, PathBuf, PathBuf) {
     let vault_dir = tmp.join("vault");
     std::fs::create_dir_all(&vault_dir).unwrap();
     let vault = VaultProcess::start(&vault_dir);

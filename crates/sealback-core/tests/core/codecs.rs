@@ -68,7 +68,7 @@ proptest! {
 
     #[test]
     fn snapshot_round_trip(time in any::<i64>(), host in ".{0,30}", paths in proptest::collection::vec(".{0,40}", 0..4), tree in id(), parent in proptest::option::of(id()), tags in proptest::collection::vec("[a-z]{0,10}", 0..3), n in any::<[u64; 5]>()) {
-        let s = Snapshot { time_unix_ns: time, hostname: host, paths, tree, parent, tags, summary: Summary { files: n[0], dirs: n[1], bytes_read: n[2], bytes_added: n[3], blobs_added: n[4] } };
+        let s = Snapshot { time_unix_ns: time, hostname: host, paths, tree, parent, tags, summary: Summary { files: n[0], dirs: n[1], bytes_read: n[2], bytes_added: n[3], blobs_added: n[4] }, left_out: vec![] };
         prop_assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
     }
 

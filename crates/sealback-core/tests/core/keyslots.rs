@@ -599,3 +599,135 @@ proptest::proptest! {
         proptest::prop_assert_eq!(unvouched.map(|u| u.len()), (!format1).then_some(0));
     }
 }
+
+/// A rename is a label beside the slots (format 3), covered by the keys file's MAC: the slot's
+/// own name stays as attested, and the file drops back to format 2 when no label is left.
+#[test]
+fn a_renamed_slot_keeps_its_attested_name_and_the_file_moves_to_format_3_and_back() {
+    let (keyring, mut file, key) = setup();
+    let id = file.slots[0].id;
+    file.rename(&keyring, id, "  paper copy in the drawer ")
+        .unwrap();
+    assert_eq!(file.format_version(), 3);
+    assert_eq!(file.encode()[6], 3);
+    assert_eq!(
+        file.display_name(&file.slots[0]),
+        "paper copy in the drawer"
+    );
+    assert_eq!(
+        file.slots[0].name, "paper",
+        "the attested name is unchanged"
+    );
+    let back = KeySlotFile::decode(&file.encode()).unwrap();
+    assert_eq!(back, file);
+    assert!(unlocked(&file, &key).unvouched.is_empty());
+    unlock(&file, &key).unwrap();
+    // Renamed back to the name it was made with: no label, format 2 again.
+    file.rename(&keyring, id, "paper").unwrap();
+    assert!(file.labels.is_empty());
+    assert_eq!(file.encode()[6], 2);
+    unlock(&file, &key).unwrap();
+    for bad in ["", "   ", &"x".repeat(257)] {
+        assert!(file.rename(&keyring, id, bad).is_err(), "{bad:?}");
+    }
+    assert!(file.rename(&keyring, SlotId([9; 16]), "x").is_err());
+}
+
+/// Attack: whoever writes to the drive changes a key's name (to make the person remove the
+/// wrong key, or trust one that is not theirs) or strips the names by writing the file back as
+/// format 2. The MAC covers the labels and the version: both fail the keys file.
+#[test]
+fn attack_a_changed_or_stripped_label_fails_the_keys_file() {
+    let (keyring, mut file, key) = setup();
+    let second = KeySlot::enroll(
+        &keyring,
+        template("phone"),
+        &key.to_secret(),
+        &mut crate::rng(90),
+    )
+    .unwrap();
+    file.add(&keyring, second.clone()).unwrap();
+    file.rename(&keyring, second.id, "old phone (lost)")
+        .unwrap();
+    let digits = String::from_utf8(key.to_secret().expose_secret().to_vec()).unwrap();
+    let try_unlock = |bytes: &[u8]| {
+        let f = KeySlotFile::decode(bytes).expect("still parses");
+        f.unlock(&mut RecoveryKeyProtector(
+            RecoveryKey::parse(&digits).unwrap(),
+        ))
+        .map(|_| ())
+    };
+    let bytes = file.encode();
+    try_unlock(&bytes).unwrap();
+    // The label's text, edited in place ("lost" -> "kept").
+    let at = bytes.windows(4).position(|w| w == b"lost").unwrap();
+    let mut edited = bytes.clone();
+    edited[at..at + 4].copy_from_slice(b"kept");
+    assert!(matches!(
+        try_unlock(&edited),
+        Err(UnlockError::KeysFile { .. })
+    ));
+    // The labels stripped and the file written back as format 2, with the MAC it had.
+    let mut stripped = file.clone();
+    stripped.labels.clear();
+    let stripped = stripped.encode();
+    assert_eq!(stripped[6], 2);
+    assert!(matches!(
+        try_unlock(&stripped),
+        Err(UnlockError::KeysFile { .. })
+    ));
+}
+
+#[test]
+fn removing_or_rotating_away_a_renamed_slot_drops_its_label() {
+    let (keyring, mut file, key) = setup();
+    let second = KeySlot::enroll(
+        &keyring,
+        template("phone"),
+        &key.to_secret(),
+        &mut crate::rng(91),
+    )
+    .unwrap();
+    file.add(&keyring, second.clone()).unwrap();
+    file.rename(&keyring, second.id, "lost phone").unwrap();
+    let mut removed = file.clone();
+    removed.remove(&keyring, second.id).unwrap();
+    assert!(removed.labels.is_empty());
+    assert_eq!(removed.format_version(), 2);
+    let (rotated, _) = file
+        .rotate(&keyring, Some(second.id), &mut crate::rng(92))
+        .unwrap();
+    assert!(file.labels.is_empty());
+    assert!(file.unvouched(&rotated).unwrap().unwrap().is_empty());
+}
+
+/// Labels that would not re-encode to the same bytes are refused when parsed.
+#[test]
+fn malformed_label_sections_are_refused() {
+    let (keyring, mut file, key) = setup();
+    let second = KeySlot::enroll(
+        &keyring,
+        template("phone"),
+        &key.to_secret(),
+        &mut crate::rng(93),
+    )
+    .unwrap();
+    file.add(&keyring, second.clone()).unwrap();
+    file.rename(&keyring, second.id, "b").unwrap();
+    file.rename(&keyring, file.slots[0].id, "a").unwrap();
+    let good = file.clone();
+    let decode = |f: &KeySlotFile| KeySlotFile::decode(&f.encode());
+    decode(&good).unwrap();
+    let mut swapped = good.clone();
+    swapped.labels.reverse();
+    assert!(decode(&swapped).is_err(), "out of slot order");
+    let mut twice = good.clone();
+    twice.labels[1].slot = twice.labels[0].slot;
+    assert!(decode(&twice).is_err(), "two labels for one slot");
+    let mut stranger = good.clone();
+    stranger.labels[0].slot = SlotId([7; 16]);
+    assert!(decode(&stranger).is_err(), "a label for no slot");
+    let mut empty = good;
+    empty.labels[0].label.clear();
+    assert!(decode(&empty).is_err(), "an empty label");
+}

@@ -505,6 +505,7 @@ fn keys_file_mac() {
         epoch: file.current_epoch,
         digests: &digests,
         keyring: &file.keyring,
+        labels: &[],
     };
     assert_eq!(
         hex::encode(vouch::mac(&root, &covered)),
@@ -914,6 +915,11 @@ fn snapshots_and_content_lists() {
             summary,
             [m.files, m.dirs, m.bytes_read, m.bytes_added, m.blobs_added]
         );
+        let left_out: Vec<&str> = c["left_out"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(s.left_out, left_out);
         assert_eq!(hex::encode(s.encode()), c["encoded"].as_str().unwrap());
     }
     for c in v["invalid"].as_array().unwrap() {

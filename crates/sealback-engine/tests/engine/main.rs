@@ -11,9 +11,11 @@ use std::path::Path;
 
 mod content_lists;
 mod full_drive;
+mod keychange;
 mod keys_attacks;
 mod packs;
 mod prune;
+mod turnoff;
 mod v1_repository;
 
 fn opts(t: i64) -> BackupOptions {

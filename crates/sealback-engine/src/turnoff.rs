@@ -1,0 +1,108 @@
+//! Turning off end-to-end encrypted backup, as a phone's "turn off" does: **the backups on
+//! the drive are deleted**, all of them, for every device that uses this repository. Keeping
+//! them while this device stops would leave encrypted copies that the person believes gone.
+//!
+//! The person confirms by typing [`CONFIRM_PHRASE`]; the engine checks it, so every front end
+//! asks the same question. The order of deletion (SPEC §13):
+//!
+//! 1. an exclusive lock (a backup, restore or prune running elsewhere stops it: nothing is
+//!    deleted then);
+//! 2. the keys file: from this moment no key opens anything left on the drive (a copy of the
+//!    old keys file, or a device that still holds the backup key, still could: the drive's
+//!    trash or versioning may keep copies);
+//! 3. snapshots, index files, packs;
+//! 4. the locks, and the config last: an interrupted turn-off leaves a repository without a
+//!    keys file, which [`finish_turn_off`] completes without unlocking.
+
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::lock::RepoLock;
+use crate::repo::Repository;
+use sealback_core::lock::LockKind;
+use sealback_store::Store;
+
+/// What the person types to confirm that the backups on the drive are to be deleted.
+pub const CONFIRM_PHRASE: &str = "delete my backups";
+
+/// What turning off deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnedOff {
+    /// Snapshots deleted.
+    pub snapshots: usize,
+    /// The backup's objects deleted (snapshots, index files, packs, the keys file, the config;
+    /// locks are deleted too but not counted).
+    pub objects: usize,
+}
+
+/// Whether `typed` is the confirmation phrase (spaces around it and case do not matter).
+pub fn confirmed(typed: &str) -> bool {
+    typed.trim().eq_ignore_ascii_case(CONFIRM_PHRASE)
+}
+
+/// Refuses unless `typed` is the confirmation phrase (front ends check it before unlocking).
+pub fn refuse_unconfirmed(typed: &str) -> Result<()> {
+    if confirmed(typed) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "turning off deletes every backup in this repository; type \"{CONFIRM_PHRASE}\" to confirm. Nothing was deleted"
+        )))
+    }
+}
+
+/// Turns off end-to-end encrypted backup: deletes the repository (see the module docs), once
+/// `typed` is [`CONFIRM_PHRASE`]. Drop the repository afterwards: nothing is left to use.
+pub async fn turn_off(repo: &Repository, typed: &str) -> Result<TurnedOff> {
+    refuse_unconfirmed(typed)?;
+    let lock = RepoLock::acquire(repo, LockKind::Exclusive, "turn off backup").await?;
+    let snapshots = repo.store().list(layout::SNAPSHOTS).await?.len();
+    let deleted = delete_all(repo.store()).await;
+    // The lock was deleted with the rest; releasing a missing lock succeeds.
+    lock.release().await;
+    Ok(TurnedOff {
+        snapshots,
+        objects: deleted?,
+    })
+}
+
+/// Completes a turn-off that was interrupted after the keys file was deleted (nothing can be
+/// unlocked any more, so nothing is asked but the phrase). Refuses a repository that still has
+/// its keys file: that one is turned off with [`turn_off`], after unlocking.
+pub async fn finish_turn_off(store: &Store, typed: &str) -> Result<TurnedOff> {
+    refuse_unconfirmed(typed)?;
+    if store.exists(layout::KEYS).await? {
+        return Err(Error::Invalid(
+            "this backup still has its keys: unlock it to turn it off".into(),
+        ));
+    }
+    if !store.exists(layout::CONFIG).await? {
+        return Err(Error::NotARepository(store.location().to_string()));
+    }
+    let snapshots = store.list(layout::SNAPSHOTS).await?.len();
+    let objects = delete_all(store).await?;
+    Ok(TurnedOff { snapshots, objects })
+}
+
+/// Whether `store` holds what an interrupted turn-off left: a config without a keys file.
+pub async fn is_half_turned_off(store: &Store) -> Result<bool> {
+    Ok(store.exists(layout::CONFIG).await? && !store.exists(layout::KEYS).await?)
+}
+
+/// Deletes in the order of the module docs; returns how many objects went.
+async fn delete_all(store: &Store) -> Result<usize> {
+    let mut count = 0;
+    store.delete(layout::KEYS).await?;
+    count += 1;
+    for dir in [layout::SNAPSHOTS, layout::INDEX, layout::PACKS] {
+        for path in store.list(dir).await? {
+            store.delete(&path).await?;
+            count += 1;
+        }
+    }
+    // Locks (this turn-off's own among them) are not the backup's data: not counted.
+    for path in store.list(layout::LOCKS).await? {
+        store.delete(&path).await?;
+    }
+    store.delete(layout::CONFIG).await?;
+    Ok(count + 1)
+}

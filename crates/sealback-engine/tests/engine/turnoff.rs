@@ -1,0 +1,87 @@
+//! Turning off end-to-end encrypted backup deletes the repository: only after the typed
+//! phrase, never while another operation holds it, keys file first, config last.
+
+use super::{init, opts};
+use sealback_core::lock::LockKind;
+use sealback_corpus::ChatStoreSpec;
+use sealback_engine::backup::backup;
+use sealback_engine::lock::RepoLock;
+use sealback_engine::progress::NoProgress;
+use sealback_engine::turnoff::{finish_turn_off, is_half_turned_off, turn_off, CONFIRM_PHRASE};
+use sealback_engine::{ErrorKind, Repository};
+use sealback_store::Store;
+
+async fn backed_up(store: &Store, dir: &std::path::Path) -> Repository {
+    let chats = dir.join("chats");
+    sealback_corpus::generate(&chats, &ChatStoreSpec::tiny(3)).unwrap();
+    let (mut repo, _) = init(store).await;
+    backup(&mut repo, &[chats], &opts(1), &NoProgress)
+        .await
+        .unwrap();
+    repo
+}
+
+async fn objects(store: &Store) -> usize {
+    let mut n = 0;
+    for dir in ["snapshots/", "index/", "packs/"] {
+        n += store.list(dir).await.unwrap().len();
+    }
+    n + store.exists("keys").await.unwrap() as usize
+        + store.exists("config").await.unwrap() as usize
+}
+
+#[tokio::test]
+async fn without_the_phrase_nothing_is_deleted_and_with_it_everything_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("drive").to_str().unwrap()).unwrap();
+    let repo = backed_up(&store, tmp.path()).await;
+    let before = objects(&store).await;
+    assert!(before > 4);
+    for typed in ["", "yes", "delete my backup"] {
+        let e = turn_off(&repo, typed).await.unwrap_err();
+        assert!(e.to_string().contains(CONFIRM_PHRASE), "{e}");
+        assert_eq!(
+            objects(&store).await,
+            before,
+            "nothing deleted for {typed:?}"
+        );
+    }
+    let done = turn_off(&repo, "  Delete My Backups\n").await.unwrap();
+    assert_eq!(done.snapshots, 1);
+    assert_eq!(done.objects, before);
+    assert_eq!(objects(&store).await, 0);
+    assert!(store.list("locks/").await.unwrap().is_empty());
+    assert!(!Repository::exists(&store).await.unwrap());
+    // It can be turned on again there.
+    init(&store).await;
+}
+
+#[tokio::test]
+async fn a_running_operation_elsewhere_stops_it_before_anything_is_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("drive").to_str().unwrap()).unwrap();
+    let repo = backed_up(&store, tmp.path()).await;
+    let held = RepoLock::acquire(&repo, LockKind::Shared, "backup")
+        .await
+        .unwrap();
+    let before = objects(&store).await;
+    let e = turn_off(&repo, CONFIRM_PHRASE).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "{e}");
+    assert_eq!(objects(&store).await, before);
+    held.release().await;
+}
+
+#[tokio::test]
+async fn an_interrupted_turn_off_is_finished_without_unlocking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("drive").to_str().unwrap()).unwrap();
+    let _repo = backed_up(&store, tmp.path()).await;
+    assert!(!is_half_turned_off(&store).await.unwrap());
+    let e = finish_turn_off(&store, CONFIRM_PHRASE).await.unwrap_err();
+    assert!(e.to_string().contains("unlock it"), "{e}");
+    // Interrupted right after the keys file went.
+    store.delete("keys").await.unwrap();
+    assert!(is_half_turned_off(&store).await.unwrap());
+    finish_turn_off(&store, CONFIRM_PHRASE).await.unwrap();
+    assert_eq!(objects(&store).await, 0);
+}
