@@ -5,8 +5,8 @@
 //! evaluated against them. Also: sealing under a key per value, and the upgrade of an old
 //! database.
 
-use super::attacks::{raw_login, raw_register};
 use super::{start, start_on, Running};
+use sealback_testkit::vault_attacker as raw;
 use sealback_vault::db::RecordKind;
 use sealback_vault::integrity::Integrity;
 use sealback_vault::sealer::{Sealer, SoftwareSealer};
@@ -77,9 +77,9 @@ impl Writer {
 
 /// `account` registered with `password`, then `wrong` wrong guesses.
 async fn registered_and_guessed(v: &Running, account: &str, password: &str, wrong: usize) {
-    raw_register(&v.url, account, password.as_bytes()).await;
+    raw::register(&v.url, account, password.as_bytes()).await;
     for i in 0..wrong {
-        let (status, reply) = raw_login(&v.url, account, format!("guess {i}").as_bytes()).await;
+        let (status, reply) = raw::login(&v.url, account, format!("guess {i}").as_bytes()).await;
         assert_eq!(status, 401, "{reply}");
     }
 }
@@ -87,7 +87,7 @@ async fn registered_and_guessed(v: &Running, account: &str, password: &str, wron
 /// The next login of `account` is refused as tampered: 409 `integrity`, audited, and its count
 /// (as stored) is not moved by the refused attempt.
 async fn refused_as_tampered(v: &Running, account: &str, password: &str) {
-    let (status, reply) = raw_login(&v.url, account, password.as_bytes()).await;
+    let (status, reply) = raw::login(&v.url, account, password.as_bytes()).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (409, Some("integrity")),
@@ -107,7 +107,7 @@ async fn refused_as_tampered(v: &Running, account: &str, password: &str) {
         "the refusal is not in the audit trail"
     );
     // Every later attempt is refused too (the account is treated as at its limit).
-    let (status, _) = raw_login(&v.url, account, b"another guess").await;
+    let (status, _) = raw::login(&v.url, account, b"another guess").await;
     assert_eq!(status, 409);
 }
 
@@ -140,7 +140,7 @@ async fn every_edit_is_refused(v: &Running, db: &Writer) {
     // An older record put back after a re-registration (its old password, its old count).
     registered_and_guessed(v, "restored", "old password", 0).await;
     let old = db.record("restored").await;
-    raw_register(&v.url, "restored", b"new password").await;
+    raw::register(&v.url, "restored", b"new password").await;
     db.put_record("restored", &old).await;
     refused_as_tampered(v, "restored", "old password").await;
 }
@@ -214,13 +214,13 @@ async fn an_old_database_is_upgraded_at_start_and_keeps_its_counts() {
     db.execute("DELETE FROM integrity").await;
 
     let v = start(tmp.path()).await;
-    let (status, reply) = raw_login(&v.url, "olive", b"wrong").await;
+    let (status, reply) = raw::login(&v.url, "olive", b"wrong").await;
     assert_eq!(status, 401, "{reply}");
     assert_eq!(
         reply["attempts_remaining"], 5,
         "the old count of 4 was kept"
     );
-    let (status, reply) = raw_login(&v.url, "olive", b"olive's password").await;
+    let (status, reply) = raw::login(&v.url, "olive", b"olive's password").await;
     assert_eq!(status, 200, "{reply}");
     let stored = db.record("olive").await;
     assert_eq!(stored[0], sealback_vault::integrity::BOUND_RECORD_V1);
@@ -312,7 +312,7 @@ async fn the_vault_reaches_postgresql_only_over_tls_verified_against_its_ca() {
     // Connects over TLS, and logins work.
     let v = start_on(tmp.path(), &tls_url("ca.pem")).await;
     registered_and_guessed(&v, "tess", "tess's password", 1).await;
-    let (status, reply) = raw_login(&v.url, "tess", b"tess's password").await;
+    let (status, reply) = raw::login(&v.url, "tess", b"tess's password").await;
     assert_eq!(status, 200, "{reply}");
     let observer = Writer::open(tmp.path(), Some(&pg.url())).await;
     let Writer::Postgres(observer) = observer else {
