@@ -11,7 +11,7 @@
 //!    old keys file, or a device that still holds the backup key, still could: the drive's
 //!    trash or versioning may keep copies);
 //! 3. snapshots, index files, packs;
-//! 4. the locks, and the config last: an interrupted turn-off leaves a repository without a
+//! 4. the locks, the space reserve, and the config last: an interrupted turn-off leaves a repository without a
 //!    keys file, which [`finish_turn_off`] completes without unlocking.
 
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ pub const CONFIRM_PHRASE: &str = "delete my backups";
 pub struct TurnedOff {
     /// Snapshots deleted.
     pub snapshots: usize,
-    /// The backup's objects deleted (snapshots, index files, packs, the keys file, the config;
+    /// The backup's objects deleted (snapshots, index files, packs, the keys file, the space reserve, the config;
     /// locks are deleted too but not counted).
     pub objects: usize,
 }
@@ -102,6 +102,11 @@ async fn delete_all(store: &Store) -> Result<usize> {
     // Locks (this turn-off's own among them) are not the backup's data: not counted.
     for path in store.list(layout::LOCKS).await? {
         store.delete(&path).await?;
+    }
+    // The space reserve (for a prune on a full drive) goes with the repository it served.
+    if store.exists(layout::RESERVE).await? {
+        store.delete(layout::RESERVE).await?;
+        count += 1;
     }
     store.delete(layout::CONFIG).await?;
     Ok(count + 1)

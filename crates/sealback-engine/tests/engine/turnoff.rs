@@ -26,8 +26,10 @@ async fn objects(store: &Store) -> usize {
     for dir in ["snapshots/", "index/", "packs/"] {
         n += store.list(dir).await.unwrap().len();
     }
-    n + store.exists("keys").await.unwrap() as usize
-        + store.exists("config").await.unwrap() as usize
+    for file in ["keys", "config", "reserve"] {
+        n += store.exists(file).await.unwrap() as usize;
+    }
+    n
 }
 
 #[tokio::test]
