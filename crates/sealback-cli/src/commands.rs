@@ -744,12 +744,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 .register(&account, settings.account_proof(), &password, &secret, None)
                 .await
                 .map_err(|e| unlock::vault_error(e, None))?;
-            let template = SlotTemplate {
-                protector_type: ProtectorType::VAULT_PASSWORD,
-                name: name.clone(),
-                created_unix: unix_now(),
-                params: params.encode(),
-            };
+            let template = sealback_vault_client::password_template(name.clone(), &params);
             let id = repo.add_slot(template, &secret).await?;
             crate::keys::remember_password(&repo, &password);
             if settings.json {

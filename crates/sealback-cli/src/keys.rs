@@ -4,9 +4,9 @@ use crate::commands::{open, required_vault, unix_now};
 use crate::output::CliError;
 use crate::settings::Settings;
 use crate::unlock;
-use sealback_core::keyslot::{ProtectorType, SlotTemplate};
 use sealback_core::vault::VaultParams;
 use sealback_engine::keychange::{password_slot, ChangeKeyError};
+use sealback_vault_client::password_template;
 use serde_json::json;
 
 /// `sealback key change-password`: a new vault record and a new slot in place of the old.
@@ -29,25 +29,13 @@ pub async fn change_password(
     let (old_id, name) = (old.id, old.name.clone());
     let password = unlock::read_new_password()?;
     let secret = random_secret();
-    let template = SlotTemplate {
-        protector_type: ProtectorType::VAULT_PASSWORD,
-        name,
-        created_unix: unix_now(),
-        params: params.encode(),
-    };
+    let template = password_template(name, &params);
     let proof = settings.account_proof();
     // Pinned to the old record's vault: the new password goes to the same vault or nowhere.
     let register = async || {
         client
-            .register(
-                &params.account,
-                proof,
-                &password,
-                &secret,
-                Some(&params.server_public_key),
-            )
+            .register_again(&params, proof, &password, &secret)
             .await
-            .map(|_| ())
     };
     let changed = repo
         .change_key(old_id, template, &secret, rotate, register)

@@ -29,6 +29,28 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub(crate) type Shared = Arc<UiState>;
+
+/// The session's repository, held by one request (or job) at a time.
+pub(crate) type RepoGuard = tokio::sync::OwnedMutexGuard<Option<Repository>>;
+
+/// Holds the session's repository for this request: `busy` while a backup, restore or other
+/// change holds it.
+pub(crate) fn repo_slot(state: &Shared) -> Result<RepoGuard, ApiError> {
+    state
+        .repo
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::busy())
+}
+
+/// [`repo_slot`], for what needs the backup unlocked: `locked` when it is not.
+pub(crate) fn unlocked_repo(state: &Shared) -> Result<RepoGuard, ApiError> {
+    let guard = repo_slot(state)?;
+    if guard.is_none() {
+        return Err(ApiError::locked());
+    }
+    Ok(guard)
+}
 pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -458,11 +480,7 @@ async fn add_key(
     secret: ProtectorSecret,
 ) -> ApiResult {
     let store = state.store()?;
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
+    let mut guard = repo_slot(state)?;
     let kind = template.protector_type.name();
     let (guard, id) = on_engine(move || async move {
         let id = match purpose {
@@ -614,12 +632,8 @@ async fn password_add(State(state): State<Shared>, Json(req): Json<PasswordAdd>)
     })
     .await
     .map_err(vault_error)?;
-    let template = SlotTemplate {
-        protector_type: ProtectorType::VAULT_PASSWORD,
-        name: req.name.unwrap_or_else(|| "password".into()),
-        created_unix: unix_now(),
-        params: params.encode(),
-    };
+    let name = req.name.unwrap_or_else(|| "password".into());
+    let template = sealback_vault_client::password_template(name, &params);
     let added = add_key(&state, req.purpose, template, secret).await?;
     if let Some(keys) = read_keys(&state).await? {
         crate::settings::remember_password(&state, &req.password, &keys.repo_id).await;
@@ -886,11 +900,7 @@ async fn open_with(
     protector: Box<dyn sealback_core::protector::Protector + Send>,
 ) -> ApiResult {
     let store = state.store()?;
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
+    let mut guard = repo_slot(state)?;
     let mut protector = protector;
     let config = state.config.clone();
     let slot = on_engine(move || async move {
@@ -1071,14 +1081,7 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
             "nothing to back up: start sealback ui with --path CHAT_STORE",
         ));
     }
-    let guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let guard = unlocked_repo(&state)?;
     let now = state.settings.now_unix_ns();
     let id = spawn_backup(&state, guard, now, "ui");
     Ok(Json(json!({"job": id})))
@@ -1089,7 +1092,7 @@ async fn start_backup(State(state): State<Shared>) -> ApiResult {
 /// (`settings`) both start backups here.
 pub(crate) fn spawn_backup(
     state: &Shared,
-    mut guard: tokio::sync::OwnedMutexGuard<Option<Repository>>,
+    mut guard: RepoGuard,
     time_unix_ns: i64,
     tag: &str,
 ) -> String {
@@ -1141,14 +1144,7 @@ async fn start_restore(State(state): State<Shared>, Json(req): Json<RestoreReque
             "give the folder to restore into as a full path, like /home/me/restored-chats",
         ));
     }
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let mut guard = unlocked_repo(&state)?;
     let (id, job) = state.jobs.start("restore");
     tokio::spawn(on_engine(move || async move {
         let repo = guard.as_mut().expect("checked above");
@@ -1189,14 +1185,7 @@ struct RemoveKey {
 }
 
 async fn remove_key(State(state): State<Shared>, Json(req): Json<RemoveKey>) -> ApiResult {
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let mut guard = unlocked_repo(&state)?;
     let config = state.config.clone();
     let outcome = on_engine(move || async move {
         let repo = guard.as_mut().expect("checked above");

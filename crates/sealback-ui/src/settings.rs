@@ -4,7 +4,7 @@
 //! (`sealback_engine::keychange`), like the CLI's `key change-password`.
 
 use crate::api::{
-    asset, bad_request_if_short, read_keys, remember_key_epoch, spawn_backup, unix_now,
+    asset, bad_request_if_short, read_keys, remember_key_epoch, spawn_backup, unlocked_repo,
     vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
 };
 use crate::state::on_engine;
@@ -12,13 +12,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sealback_core::keyslot::{ProtectorType, SlotTemplate};
 use sealback_core::vault::VaultParams;
 use sealback_core::ProtectorSecret;
 use sealback_engine::device_settings::DeviceSettings;
 use sealback_engine::keychange::{password_slot, ChangeKeyError};
 use sealback_engine::password_check::{self, Checked, PasswordCheck};
 use sealback_engine::schedule::{self, ManualClock, TimeSource, Waker};
+use sealback_vault_client::password_template;
 use sealback_vault_client::{Password, VaultClient};
 use serde::Deserialize;
 use serde_json::json;
@@ -71,14 +71,7 @@ async fn change_password(
         .clone()
         .ok_or_else(crate::api::no_vault)?;
     bad_request_if_short(&req.password)?;
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let mut guard = unlocked_repo(&state)?;
     if read_keys(&state).await?.is_none() {
         return Err(sealback_engine::Error::NotARepository(state.config.repo.clone()).into());
     }
@@ -101,24 +94,12 @@ async fn change_password(
             .map_err(|e| ApiError::other(format!("the password key is unreadable: {e}")))?;
         let (old_id, name) = (old.id, old.name.clone());
         let secret = ProtectorSecret::new(crate::api::random_bytes::<32>().to_vec());
-        let template = SlotTemplate {
-            protector_type: ProtectorType::VAULT_PASSWORD,
-            name,
-            created_unix: unix_now(),
-            params: params.encode(),
-        };
+        let template = password_template(name, &params);
         let client = VaultClient::new(&url).map_err(vault_error)?;
         let register = async || {
             client
-                .register(
-                    &params.account,
-                    &proof,
-                    &password,
-                    &secret,
-                    Some(&params.server_public_key),
-                )
+                .register_again(&params, &proof, &password, &secret)
                 .await
-                .map(|_| ())
         };
         let changed = repo
             .change_key(old_id, template, &secret, rotate, register)
@@ -158,14 +139,7 @@ struct TurnOff {
 /// person typed the phrase; the session is locked afterwards, as there is nothing left to open.
 async fn turn_off(State(state): State<Shared>, Json(req): Json<TurnOff>) -> ApiResult {
     sealback_engine::turnoff::refuse_unconfirmed(&req.confirm)?;
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let mut guard = unlocked_repo(&state)?;
     let done = on_engine(move || async move {
         let repo = guard.as_ref().expect("checked above");
         let done = sealback_engine::turnoff::turn_off(repo, &req.confirm).await?;
@@ -189,14 +163,7 @@ struct RenameKey {
 
 /// `POST /api/settings/keys/rename`: a new name for a key (engine `rename_slot`).
 async fn rename_key(State(state): State<Shared>, Json(req): Json<RenameKey>) -> ApiResult {
-    let mut guard = state
-        .repo
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| ApiError::busy())?;
-    if guard.is_none() {
-        return Err(ApiError::locked());
-    }
+    let mut guard = unlocked_repo(&state)?;
     on_engine(move || async move {
         let repo = guard.as_mut().expect("checked above");
         let slot = repo

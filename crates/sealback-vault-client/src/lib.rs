@@ -18,7 +18,7 @@ use opaque_ke::{
 use rand08::rngs::OsRng;
 use rand08::RngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType};
+use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotTemplate};
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::ProtectorSecret;
 use sealback_proto::{self as proto, Suite};
@@ -471,6 +471,22 @@ impl VaultClient {
             )
             .await?;
         Ok(VaultParams::new(account, server_public_key))
+    }
+
+    /// Registers a new `password` (and `secret`) for the account of an existing password slot,
+    /// at that slot's vault only: the vault must present the key `params` pins. A password
+    /// change; the new record replaces the old one there.
+    pub async fn register_again(
+        &self,
+        params: &VaultParams,
+        proof: &str,
+        password: &Password,
+        secret: &ProtectorSecret,
+    ) -> Result<(), VaultError> {
+        let pin = Some(params.server_public_key.as_slice());
+        self.register(&params.account, proof, password, secret, pin)
+            .await
+            .map(|_| ())
     }
 
     /// Logs in with `password` and returns the keyslot secret. The vault counts the guess first;
@@ -933,6 +949,19 @@ impl Protector for VaultPasskeyProtector {
             )),
             _ => Ok(None),
         }
+    }
+}
+
+/// The template of a vault-password slot named `name` for the account and vault of `params`:
+/// what adding a password and changing one both store.
+pub fn password_template(name: String, params: &VaultParams) -> SlotTemplate {
+    SlotTemplate {
+        protector_type: ProtectorType::VAULT_PASSWORD,
+        name,
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        params: params.encode(),
     }
 }
 
