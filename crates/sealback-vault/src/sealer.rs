@@ -86,10 +86,15 @@ fn open_v2<S: Sealer + ?Sized>(sealer: &S, aad: &[u8], sealed: &[u8]) -> Option<
         return None;
     }
     let (salt, ciphertext) = rest.split_at(SALT_LEN);
+    open_with(&value_key(sealer, salt, aad), [0; 12], aad, ciphertext)
+}
+
+/// AES-256-GCM decryption of `ciphertext ‖ tag`; `None` when it or its context was altered.
+fn open_with(key: &LessSafeKey, nonce: [u8; 12], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
     let mut buf = ciphertext.to_vec();
-    let n = value_key(sealer, salt, aad)
+    let n = key
         .open_in_place(
-            Nonce::assume_unique_for_key([0; 12]),
+            Nonce::assume_unique_for_key(nonce),
             Aad::from(aad),
             &mut buf,
         )
@@ -195,18 +200,7 @@ impl Sealer for SoftwareSealer {
             return None;
         }
         let nonce: [u8; 12] = sealed[..12].try_into().ok()?;
-        let mut buf = sealed[12..].to_vec();
-        let n = self
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut buf,
-            )
-            .ok()?
-            .len();
-        buf.truncate(n);
-        Some(buf)
+        open_with(&self.key, nonce, aad, &sealed[12..])
     }
 
     fn describe(&self) -> String {
