@@ -1009,21 +1009,8 @@ fn attack_a_keys_file_put_back_from_before_a_key_removal_is_refused() {
     use sealback_core::keyslot::KeySlotFile;
     let w = World::new();
     w.init();
-    let add = |name: &str| {
-        let file = w.root.join(format!("{name}.txt"));
-        let added = w.json(&[
-            "key",
-            "add",
-            "recovery-key",
-            "--name",
-            name,
-            "--out",
-            file.to_str().unwrap(),
-        ]);
-        added["id"].as_str().unwrap().to_string()
-    };
-    let old_phone = add("old phone");
-    let tablet = add("tablet");
+    let old_phone = w.add_recovery_key("old phone");
+    let tablet = w.add_recovery_key("tablet");
     let keys = w.repo.join("keys");
     let before_removal = std::fs::read(&keys).unwrap();
     assert_ok(&w.run(&["key", "remove", &old_phone]));

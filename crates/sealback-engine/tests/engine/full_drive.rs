@@ -51,6 +51,15 @@ fn on_drive(repo_dir: &Path, drive: &Path, capacity: u64) -> Store {
         })
 }
 
+/// One backup of `dir` at time `t` with [`backup_opts`].
+async fn backup_small_packs(
+    repo: &mut Repository,
+    dir: &Path,
+    t: i64,
+) -> Result<sealback_engine::backup::BackupReport, sealback_engine::Error> {
+    backup(repo, &[dir.to_path_buf()], &backup_opts(t), &NoProgress).await
+}
+
 fn backup_opts(t: i64) -> BackupOptions {
     // Small packs, each indexed at once: the run that fills the drive has stored and
     // indexed some of its packs before the write that does not fit.
@@ -97,14 +106,7 @@ async fn a_drive_that_fills_during_a_backup_keeps_every_snapshot_and_leaves_noth
             };
             sealback_corpus::apply_day(&chats, &day).unwrap();
         }
-        let made = backup(
-            &mut repo,
-            std::slice::from_ref(&chats),
-            &backup_opts(t),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        let made = backup_small_packs(&mut repo, &chats, t).await.unwrap();
         let reference = tmp.path().join(format!("reference-{t}"));
         restore_to(&mut repo, &made.snapshot_id, &reference).await;
         assert_same(&chats, &reference.join("chats"));
@@ -117,14 +119,7 @@ async fn a_drive_that_fills_during_a_backup_keeps_every_snapshot_and_leaves_noth
     let capacity = used(&drive) + (1500 << 10);
     let full = on_drive(&repo_dir, &drive, capacity);
     let mut repo = Repository::open(full, &mut same_key(&key)).await.unwrap();
-    let err = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &backup_opts(3),
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let err = backup_small_packs(&mut repo, &chats, 3).await.unwrap_err();
     let msg = err.to_string();
     assert_eq!(err.kind(), ErrorKind::DriveFull, "{msg}");
     assert!(
@@ -167,14 +162,7 @@ async fn a_drive_that_fills_during_a_backup_keeps_every_snapshot_and_leaves_noth
     std::fs::remove_file(drive.join("holiday.mov")).unwrap();
     let roomy = on_drive(&repo_dir, &drive, capacity);
     let mut repo = Repository::open(roomy, &mut same_key(&key)).await.unwrap();
-    let third = backup(
-        &mut repo,
-        std::slice::from_ref(&chats),
-        &backup_opts(4),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let third = backup_small_packs(&mut repo, &chats, 4).await.unwrap();
     let report = check::check(&mut repo, true, &NoProgress).await.unwrap();
     assert!(
         report.problems.is_empty() && report.warnings.is_empty(),
@@ -215,14 +203,7 @@ async fn stale_temporary_files_are_removed_by_the_next_backup_and_fresh_ones_kep
         .unwrap()
         .set_modified(two_hours_ago)
         .unwrap();
-    backup(
-        &mut repo,
-        std::slice::from_ref(&src),
-        &backup_opts(1),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    backup_small_packs(&mut repo, &src, 1).await.unwrap();
     assert!(!old.exists(), "a stale temporary file was kept");
     assert!(
         fresh.exists(),

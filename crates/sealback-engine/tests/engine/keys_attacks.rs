@@ -8,7 +8,7 @@ use hpke::aead::AesGcm256;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, Serializable};
-use sealback_core::keyslot::KeySlotFile;
+use sealback_core::keyslot::{KeySlotFile, SlotId};
 use sealback_core::recovery::RecoveryKey;
 use sealback_corpus::ChatStoreSpec;
 use sealback_engine::progress::NoProgress;
@@ -131,9 +131,7 @@ impl Attacker {
 }
 
 /// The user's repository on disk with two recovery keys: the one in hand and a lost one.
-async fn repo_with_two_keys(
-    dir: &Path,
-) -> (Repository, RecoveryKey, sealback_core::keyslot::SlotId) {
+async fn repo_with_two_keys(dir: &Path) -> (Repository, RecoveryKey, SlotId) {
     let store = Store::open(dir.to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
     let lost = RecoveryKey::generate(&mut sealback_engine::os_rng());
@@ -170,8 +168,7 @@ async fn attack_injected_slot_then_rotate_gives_the_attacker_nothing() {
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
             assert!(
-                e.to_string()
-                    .contains(&sealback_core::keyslot::SlotId(attacker.slot_id).to_hex()),
+                e.to_string().contains(&SlotId(attacker.slot_id).to_hex()),
                 "the refusal names the injected slot: {e}"
             );
             None
@@ -271,7 +268,7 @@ async fn an_unvouched_slot_can_be_removed_and_then_rotation_works() {
     let attacker = Attacker::new();
     let (_, attacker_pk) = attacker.key_pair();
     attacker.inject(&dir, &attacker.slot_record(attacker_pk, 0));
-    let intruder = sealback_core::keyslot::SlotId(attacker.slot_id);
+    let intruder = SlotId(attacker.slot_id);
 
     let store = Store::open(dir.to_str().unwrap()).unwrap();
     let mut repo = Repository::open_to_remove_unvouched(store, &mut same_key(&key))
@@ -343,22 +340,7 @@ async fn attack_a_slot_carrying_the_users_key_id_cannot_make_removal_take_the_us
     let injected = std::fs::read(dir.join("keys")).unwrap();
 
     // The user does what the refusal says: removes the key it names.
-    let store = Store::open(dir.to_str().unwrap()).unwrap();
-    match Repository::open_to_remove_unvouched(store, &mut same_key(&key)).await {
-        Ok(mut repo) => {
-            let named: Vec<String> = repo
-                .unvouched_slots()
-                .iter()
-                .map(|s| s.id.clone())
-                .collect();
-            assert_eq!(named, [mine.to_hex()], "the intruder carries the user's id");
-            let _ = repo.remove_slot(mine, false).await;
-        }
-        Err(e) => {
-            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
-            assert!(e.to_string().contains("same id"), "{e}");
-        }
-    }
+    remove_the_named_key(&dir, &key, mine, "the intruder carries the user's id").await;
 
     let on_disk = std::fs::read(dir.join("keys")).unwrap();
     let users_key_kept = on_disk == injected
@@ -391,22 +373,7 @@ async fn attack_a_record_of_unknown_layout_carrying_a_users_key_id_is_never_vouc
     let attacker = Attacker::new();
     attacker.inject(&dir, &record);
 
-    let store = Store::open(dir.to_str().unwrap()).unwrap();
-    match Repository::open_to_remove_unvouched(store, &mut same_key(&key)).await {
-        Ok(mut repo) => {
-            let named: Vec<String> = repo
-                .unvouched_slots()
-                .iter()
-                .map(|s| s.id.clone())
-                .collect();
-            assert_eq!(named, [second.to_hex()], "the record carries the user's id");
-            let _ = repo.remove_slot(second, false).await;
-        }
-        Err(e) => {
-            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
-            assert!(e.to_string().contains("same id"), "{e}");
-        }
-    }
+    remove_the_named_key(&dir, &key, second, "the record carries the user's id").await;
 
     let on_disk = KeySlotFile::decode(&std::fs::read(dir.join("keys")).unwrap());
     let digest: [u8; 32] = sha2::Sha256::digest(&record).into();
@@ -419,5 +386,28 @@ async fn attack_a_record_of_unknown_layout_carrying_a_users_key_id_is_never_vouc
             file.slots.iter().any(|s| s.id == second),
             "the user's key the intruder's id named was removed"
         );
+    }
+}
+
+/// The user does what the refusal of an unvouched slot says: removes the key of the id it
+/// names (`id`, which an intruder's record also carries). A keys file with two records of one
+/// id must be refused as altered before that; on a version that let it through, the removal
+/// runs, and the caller's look at the keys file shows what it took.
+async fn remove_the_named_key(dir: &Path, key: &RecoveryKey, id: SlotId, why: &str) {
+    let store = Store::open(dir.to_str().unwrap()).unwrap();
+    match Repository::open_to_remove_unvouched(store, &mut same_key(key)).await {
+        Ok(mut repo) => {
+            let named: Vec<String> = repo
+                .unvouched_slots()
+                .iter()
+                .map(|s| s.id.clone())
+                .collect();
+            assert_eq!(named, [id.to_hex()], "{why}");
+            let _ = repo.remove_slot(id, false).await;
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
+            assert!(e.to_string().contains("same id"), "{e}");
+        }
     }
 }

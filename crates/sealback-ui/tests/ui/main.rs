@@ -27,15 +27,19 @@ impl Drop for Running {
     }
 }
 
-async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
-    start_with(UiConfig {
+/// The page's configuration for a drive at `repo`, backing up `paths`, with no vault.
+fn config(repo: &Path, paths: Vec<PathBuf>) -> UiConfig {
+    UiConfig {
         repo: repo.display().to_string(),
         paths,
         hostname: "test".into(),
         vault: VaultSettings::default(),
         seen_dir: None,
-    })
-    .await
+    }
+}
+
+async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
+    start_with(config(repo, paths)).await
 }
 
 async fn start_with(config: UiConfig) -> Running {
@@ -518,13 +522,7 @@ async fn the_launch_file_for_the_browser_opener_is_private_and_holds_the_address
     let dir = tempfile::tempdir().unwrap();
     let server = UiServer::bind(
         "127.0.0.1:0".parse().unwrap(),
-        UiConfig {
-            repo: dir.path().join("drive").display().to_string(),
-            paths: vec![],
-            hostname: "test".into(),
-            vault: VaultSettings::default(),
-            seen_dir: None,
-        },
+        config(&dir.path().join("drive"), vec![]),
     )
     .await
     .unwrap();
@@ -762,13 +760,7 @@ async fn the_launch_code_trades_for_a_token_exactly_once_under_a_race() {
     let dir = tempfile::tempdir().unwrap();
     let server = UiServer::bind(
         "127.0.0.1:0".parse().unwrap(),
-        UiConfig {
-            repo: dir.path().join("drive").display().to_string(),
-            paths: vec![],
-            hostname: "test".into(),
-            vault: VaultSettings::default(),
-            seen_dir: None,
-        },
+        config(&dir.path().join("drive"), vec![]),
     )
     .await
     .unwrap();
