@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { requireTools, tempDir, run, startUi, startVault, launch, message, repoRoot } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, message, repoRoot, browserHooks } from './harness.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -25,15 +25,7 @@ before(async () => {
   browser = await launch();
 });
 
-test.afterEach(() => {
-  const problems = browser ? browser.problems.splice(0) : [];
-  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  if (browser) await browser.context.close();
-});
+browserHooks(() => browser, servers);
 
 /// axe-core's violations on the page as it is now, one line each.
 async function violations(page) {

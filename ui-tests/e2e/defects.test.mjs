@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeFileSync, mkdirSync, appendFileSync } from 'node:fs';
 import {
   requireTools, tempDir, startUi, startVault, freePort, launch, addAuthenticator, removeAuthenticator,
-  message, shot,
+  message, shot, browserHooks,
 } from './harness.mjs';
 
 let browser;
@@ -24,15 +24,7 @@ before(async () => {
   browser = await launch();
 });
 
-test.afterEach(() => {
-  const problems = browser ? browser.problems.splice(0) : [];
-  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
-});
-
-after(async () => {
-  for (const ui of uis) await ui.stop();
-  if (browser) await browser.context.close();
-});
+browserHooks(() => browser, uis);
 
 async function device(name, opts = {}) {
   const ui = await startUi({ home: tempDir(`home-${name}`), repo: join(tempDir(`drive-${name}`), 'drive'), ...opts });

@@ -1,6 +1,8 @@
 // Shared pieces of the UI end-to-end tests: the sealback binary, a `sealback ui` process per
 // "device" (its own HOME), Debian's Chromium with a fresh profile, and CDP virtual
 // authenticators with the WebAuthn PRF extension.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -173,4 +175,25 @@ export async function message(page, code) {
 /// so every test removes its own in a `finally` block (a failure must not break the next test).
 export async function removeAuthenticator(cdp, authenticatorId) {
   if (authenticatorId) await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId }).catch(() => {});
+}
+
+/// What the server says of this tab's session (GET /api/status, with the tab's token).
+export function sessionStatus(page) {
+  return page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': sessionStorage.getItem('sealback-session') } })).json());
+}
+
+/// The hooks every browser test file registers: after each test, no script error or CSP
+/// violation in the page; at the end, every server in `servers` stopped and the browser closed.
+/// `getBrowser` returns the file's browser (launched in its `before`, so not known yet here).
+export function browserHooks(getBrowser, servers) {
+  test.afterEach(() => {
+    const browser = getBrowser();
+    const problems = browser ? browser.problems.splice(0) : [];
+    assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
+  });
+  after(async () => {
+    for (const s of servers) await s.stop();
+    const browser = getBrowser();
+    if (browser) await browser.context.close();
+  });
 }

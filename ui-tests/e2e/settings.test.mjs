@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { requireTools, tempDir, run, startUi, startVault, launch, shot, message, listFiles } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, shot, message, listFiles, browserHooks } from './harness.mjs';
 
 let browser;
 const work = tempDir('settings');
@@ -17,15 +17,7 @@ before(async () => {
   browser = await launch();
 });
 
-test.afterEach(() => {
-  const problems = browser ? browser.problems.splice(0) : [];
-  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  if (browser) await browser.context.close();
-});
+browserHooks(() => browser, servers);
 
 async function device(name, opts) {
   const ui = await startUi({ home: tempDir(`home-${name}`), ...opts });

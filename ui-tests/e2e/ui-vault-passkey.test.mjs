@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, removeAuthenticator, shot, message, sealback } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, addAuthenticator, removeAuthenticator, shot, message, sealback, sessionStatus, browserHooks } from './harness.mjs';
 
 let browser;
 let vault;
@@ -27,16 +27,8 @@ before(async () => {
   browser = await launch();
 });
 
-test.afterEach(() => {
-  const problems = browser ? browser.problems.splice(0) : [];
-  assert.deepEqual(problems, [], 'no script errors or CSP violations in the page');
-});
-
-after(async () => {
-  for (const ui of uis) await ui.stop();
-  if (browser) await browser.context.close();
-  if (vault) await vault.stop();
-});
+browserHooks(() => browser, uis);
+after(async () => { if (vault) await vault.stop(); });
 
 async function device(name, opts) {
   const ui = await startUi({ home: tempDir(`home-${name}`), account: 'yara', vaultUrl: vault.url, ...opts });
@@ -77,7 +69,7 @@ async function vaultPasskeyStory(page) {
 
   await page.getByRole('button', { name: 'Back up now' }).click();
   await page.getByText(/Backup complete: \d+ files/).waitFor({ timeout: 120000 });
-  const status = await page.evaluate(async () => (await fetch('/api/status', { headers: { 'X-Sealback-Token': sessionStorage.getItem('sealback-session') } })).json());
+  const status = await sessionStatus(page);
   assert.deepEqual(status.keys.map((k) => k.type), ['vault-passkey']);
   await phone.stop();
 

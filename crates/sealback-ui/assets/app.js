@@ -69,7 +69,9 @@ async function api(path, body) {
 // Every message shown gets the next sequence number (data-seq), so a reader (a person's screen
 // reader, or a test) can tell a new message from one left by an earlier action.
 let messageSeq = 0;
-function say(text, hint, ok) {
+// A message belongs to the screen it was said on, or to `view` when the action that said it
+// leads the person there (it is cleared when they go to any other screen).
+function say(text, hint, ok, view = currentView()) {
   const box = $('message');
   box.dataset.seq = String(++messageSeq);
   $('message-text').textContent = text;
@@ -78,7 +80,7 @@ function say(text, hint, ok) {
   box.setAttribute('role', ok ? 'status' : 'alert');
   box.hidden = false;
   box.dataset.code = ok ? 'ok' : 'error';
-  box.dataset.view = currentView(); // a message belongs to the screen it was said on
+  box.dataset.view = view;
 }
 function clearMessage() { $('message').hidden = true; delete $('message').dataset.code; }
 

@@ -192,8 +192,7 @@ async function turnOff(ev) {
       const r = await api('/api/settings/turn-off', { confirm: typed });
       $('set-off-confirm').value = '';
       say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
-        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true);
-      $('message').dataset.view = 'encryption'; // the message belongs to the screen it leads to
+        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true, 'encryption');
       await refresh();
       go('encryption');
     } catch (e) { fail(e); }
