@@ -1,17 +1,21 @@
 // Accessibility (WCAG 2.2 AA) of every screen of `sealback ui`, checked by axe-core inside
 // Chromium at desktop (1280x900) and phone (390x844) sizes, and the keyboard path through the
-// page. The same run writes the README's screenshots into docs/screenshots/.
+// page. The same run writes the README's screenshots: into test-artifacts/ui/readme/, or into
+// docs/screenshots/ with SEALBACK_UPDATE_SCREENSHOTS=1 (they carry dates, so a plain test run
+// leaves the checked-in ones alone).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { requireTools, tempDir, run, startUi, startVault, launch, message, repoRoot, browserHooks } from './harness.mjs';
+import { requireTools, tempDir, run, startUi, startVault, launch, message, repoRoot, artifacts, browserHooks } from './harness.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const SIZES = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
-const screenshots = join(repoRoot, 'docs', 'screenshots');
+const screenshots = process.env.SEALBACK_UPDATE_SCREENSHOTS === '1'
+  ? join(repoRoot, 'docs', 'screenshots')
+  : join(artifacts, 'readme');
 
 let browser;
 const servers = [];
