@@ -910,3 +910,23 @@ async fn attack_key_names_swapped_on_the_drive_are_not_shown_while_unlocked() {
         "the drive's swapped names were shown"
     );
 }
+
+/// Probe: the test clock (which moves the scheduler's "now", so that automatic backups run
+/// or stop) is reachable only in test mode, which only a hidden command-line flag turns on;
+/// a page with the token cannot reach it on a person's UI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_clock_route_does_not_exist_outside_test_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(&dir.path().join("drive"), vec![]).await;
+    let far = 4_102_444_800_000_i64; // 2100
+    let (code, _) = ui
+        .post("/api/test/clock", json!({"now_unix_ms": far}))
+        .await;
+    assert_eq!(code, 404);
+    let (_, settings) = ui.get("/api/settings").await;
+    let now = settings["now_unix_ns"].as_i64().unwrap();
+    assert!(
+        now < far * 1_000_000 / 2,
+        "the scheduler's clock moved: {settings}"
+    );
+}
