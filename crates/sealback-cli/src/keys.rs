@@ -152,8 +152,9 @@ pub fn say_left_out(left_out: &[String]) {
         "{} video(s) were left out of this backup (the \"include videos\" setting was off), so they were not restored:",
         left_out.len()
     );
+    // A file's name is written by whoever sent the file: no terminal escapes from it.
     for path in left_out.iter().take(20) {
-        println!("  {path}");
+        println!("  {}", sealback_core::keyslot::printable_name(path));
     }
     if left_out.len() > 20 {
         println!("  … and {} more", left_out.len() - 20);

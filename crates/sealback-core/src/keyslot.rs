@@ -62,6 +62,38 @@ pub const XWING_PUBLIC_KEY_LEN: usize = 1216;
 pub const XWING_ENC_LEN: usize = 1120;
 /// Longest slot name, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
+/// Characters no name may be given and that are escaped wherever a name is shown: controls
+/// (terminal escapes, new lines), bidi embeddings, overrides, isolates and marks (they show
+/// "enohp tsol" as "lost phone"), and invisible spaces. Any of them lets one key's name pass
+/// for another's where the person chooses which key to remove. U+200D (zero-width joiner) is
+/// allowed: emoji sequences need it.
+pub fn is_deceptive_in_name(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{2060}' | '\u{feff}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `name` as people may see it: each character of [`is_deceptive_in_name`] as `\u{..}`.
+pub fn printable_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(is_deceptive_in_name) {
+        return name.into();
+    }
+    name.chars()
+        .map(|c| {
+            if is_deceptive_in_name(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Largest protector parameter block.
 pub const MAX_PARAMS_LEN: usize = 64 * 1024;
 /// Largest slot record.
@@ -684,12 +716,15 @@ impl KeySlotFile {
     }
 
     /// The name people see for `slot`: its label if it was renamed, else the name it was
-    /// made with.
-    pub fn display_name<'a>(&'a self, slot: &'a KeySlot) -> &'a str {
-        self.labels
-            .iter()
-            .find(|l| l.slot == slot.id)
-            .map_or(slot.name.as_str(), |l| l.label.as_str())
+    /// made with; characters that could make it pass for another name escaped
+    /// ([`printable_name`]).
+    pub fn display_name<'a>(&'a self, slot: &'a KeySlot) -> std::borrow::Cow<'a, str> {
+        printable_name(
+            self.labels
+                .iter()
+                .find(|l| l.slot == slot.id)
+                .map_or(slot.name.as_str(), |l| l.label.as_str()),
+        )
     }
 
     /// Renames a slot: sets its label (a label equal to the name it was made with is dropped).
@@ -706,6 +741,13 @@ impl KeySlotFile {
             return Err(FormatError::invalid(
                 "key name",
                 format!("a name has 1 to {MAX_NAME_LEN} bytes"),
+            )
+            .into());
+        }
+        if label.chars().any(is_deceptive_in_name) {
+            return Err(FormatError::invalid(
+                "key name",
+                "a name cannot hold control characters, text direction marks or invisible spaces; type it again with letters, digits and punctuation",
             )
             .into());
         }
@@ -1306,6 +1348,11 @@ fn decode_labels(r: &mut Reader<'_>, slots: &[KeySlot]) -> Result<Vec<SlotLabel>
         last = position;
         if label.is_empty() {
             return Err(invalid("an empty label"));
+        }
+        if label.chars().any(is_deceptive_in_name) {
+            return Err(invalid(
+                "a label with control characters, text direction marks or invisible spaces",
+            ));
         }
         labels.push(SlotLabel { slot, label });
     }

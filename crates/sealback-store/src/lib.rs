@@ -133,6 +133,14 @@ pub enum StoreError {
         /// Object path.
         path: String,
     },
+    /// A folder repository (fs backend) holds a link where sealback keeps a file or folder.
+    /// Links are never followed: whoever writes to the drive (a synced folder, a USB drive)
+    /// would otherwise make sealback read, write or delete the person's files elsewhere.
+    #[error("{path} in the repository folder is a link, which sealback never makes: it follows no link, so that whoever writes to the drive cannot make it read or delete files outside the repository. Nothing was changed there; remove the link and try again")]
+    Link {
+        /// The object path (or the part of it) that is a link.
+        path: String,
+    },
     /// The location URL is not usable.
     #[error("{0}")]
     Location(String),
@@ -401,6 +409,7 @@ impl Store {
         F: FnMut() -> Fut,
         Fut: Future<Output = opendal::Result<T>>,
     {
+        self.refuse_links(path)?;
         let mut delay = FIRST_DELAY;
         let mut attempt = 1;
         loop {
@@ -511,8 +520,51 @@ impl Store {
         self.attempt("check", path, || self.op.exists(path)).await
     }
 
+    /// The fs backend's folder (the repository itself).
+    fn fs_root(&self) -> Option<&std::path::Path> {
+        self.fs_temp.as_deref().and_then(std::path::Path::parent)
+    }
+
+    /// Fails with [`StoreError::Link`] when a part of `path` below a folder repository's root
+    /// is a link (the root itself may be one: the person chose it).
+    fn refuse_links(&self, path: &str) -> Result<(), StoreError> {
+        let Some(root) = self.fs_root() else {
+            return Ok(());
+        };
+        let mut at = root.to_path_buf();
+        let mut shown = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            at.push(part);
+            shown = if shown.is_empty() {
+                part.to_string()
+            } else {
+                format!("{shown}/{part}")
+            };
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(StoreError::Link { path: shown })
+                }
+                Ok(_) => {}
+                // Missing (or unreadable): nothing further down to follow.
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     /// Object paths under `dir` (which ends in `/`), recursively, sorted.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, StoreError> {
+        self.refuse_links(dir)?;
+        if let Some(root) = self.fs_root() {
+            // Walked here, not by the backend: its listing follows a link to a folder (and
+            // lists what is there, for a turn-off to delete).
+            let (root, dir) = (root.to_path_buf(), dir.to_string());
+            let mut out = tokio::task::spawn_blocking(move || list_folder(&root, &dir))
+                .await
+                .map_err(|e| StoreError::Location(format!("listing stopped: {e}")))??;
+            out.sort();
+            return Ok(out);
+        }
         let entries = match self
             .attempt("list", dir, || {
                 self.op.list_with(dir).recursive(true).into_future()
@@ -567,5 +619,52 @@ impl Store {
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
         self.attempt("delete", path, || self.op.delete(path)).await
+    }
+}
+
+/// The files under `dir` of the folder repository at `root`, as object paths; a link anywhere
+/// below is [`StoreError::Link`], never followed.
+fn list_folder(root: &std::path::Path, dir: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.trim_end_matches('/').to_string()];
+    while let Some(prefix) = pending.pop() {
+        let entries = match std::fs::read_dir(root.join(&prefix)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(folder_error(&prefix, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| folder_error(&prefix, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                // Removed between the listing and the look.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(folder_error(&path, e)),
+            };
+            if kind.is_symlink() {
+                return Err(StoreError::Link { path });
+            } else if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn folder_error(path: &str, e: std::io::Error) -> StoreError {
+    StoreError::Backend {
+        op: "list",
+        path: path.into(),
+        source: Box::new(
+            opendal::Error::new(ErrorKind::Unexpected, "cannot list the folder").set_source(e),
+        ),
     }
 }

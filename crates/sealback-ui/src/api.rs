@@ -330,10 +330,19 @@ pub(crate) async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, Ap
 
 async fn status(State(state): State<Shared>) -> ApiResult {
     let keys = read_keys(&state).await?;
-    let (unlocked, busy) = match state.repo.try_lock() {
-        Ok(guard) => (guard.is_some(), false),
-        Err(_) => (true, true),
+    // While unlocked, the names shown are those of the keys file verified at unlock (and
+    // changed by this session since): the drive's copy is read without a key, so a name
+    // swapped there would have the person remove the wrong key. (While a job holds the
+    // session, the drive's copy is shown; no key can be removed until it ends.)
+    let (unlocked, busy, verified) = match state.repo.try_lock() {
+        Ok(guard) => (
+            guard.is_some(),
+            false,
+            guard.as_ref().map(|repo| repo.keyslots().clone()),
+        ),
+        Err(_) => (true, true, None),
     };
+    let shown = keys.as_ref().and(verified.as_ref().or(keys.as_ref()));
     let running = state
         .jobs
         .all()
@@ -349,7 +358,7 @@ async fn status(State(state): State<Shared>) -> ApiResult {
         "unlocked": keys.is_some() && unlocked,
         "busy": busy,
         "running_jobs": running,
-        "keys": keys.as_ref().map(|k| keys_view(&state, k)).unwrap_or(json!([])),
+        "keys": shown.map(|k| keys_view(&state, k)).unwrap_or(json!([])),
         "vault": {"url": vault.url, "account": vault.account, "has_proof": vault.proof.is_some()},
         "snapshots": state.snapshot_cache.lock().expect("cache lock").clone(),
     })))

@@ -297,3 +297,33 @@ fn videos_left_out_by_setting_are_named_by_the_restore() {
     ]);
     assert_eq!(json["left_out"].as_array().unwrap().len(), 0);
 }
+
+/// Attack: a file's name is written by whoever sent it (a chat attachment), and the restore
+/// listed the videos left out by printing their paths as they are: a name carrying terminal
+/// escapes could retitle the terminal, erase the line or fake the restore's own words. The
+/// names are shown with control and text-direction characters escaped.
+#[test]
+fn attack_a_left_out_video_named_with_terminal_escapes_is_shown_escaped() {
+    let w = super::World::new();
+    w.init();
+    let chats = w.root.join("phone").join("chats");
+    let media = chats.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let mut body = b"\x00\x00\x00\x20ftypmp42".to_vec();
+    body.resize(4096, 7);
+    std::fs::write(media.join("clip\u{1b}[2K\r\u{202e}4pm.mp4"), body).unwrap();
+    write_config(&w, "include_videos = false\n");
+    assert_eq!(w.backup(&chats)["videos_left_out"], 1);
+    let target = w.root.join("restored");
+    let out = w.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    super::assert_ok(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\u{202e}') && !said.contains('\r'),
+        "raw control characters printed: {said:?}"
+    );
+    assert!(
+        said.contains(r"clip\u{1b}[2K\u{d}\u{202e}4pm.mp4"),
+        "{said:?}"
+    );
+}

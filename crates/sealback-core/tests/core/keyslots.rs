@@ -731,3 +731,44 @@ fn malformed_label_sections_are_refused() {
     empty.labels[0].label.clear();
     assert!(decode(&empty).is_err(), "an empty label");
 }
+
+/// Attack: a name that makes one key look like another where people choose which key to remove:
+/// terminal escapes (`key list` prints names as they are) that rewrite the line, or bidi
+/// overrides that show "enohp tsol" as "lost phone". Such a name comes from a rename, from a
+/// slot made elsewhere, or from the drive (`key list` and a locked page read the keys file
+/// without a key, so nothing in it is checked yet). A rename refuses such characters, a label
+/// carrying them is refused when parsed, and every name is shown with them escaped.
+#[test]
+fn attack_control_and_bidi_characters_in_a_key_name_are_refused_or_shown_escaped() {
+    let (keyring, mut file, key) = setup();
+    let id = file.slots[0].id;
+    for spoof in [
+        "Pixel 9\u{1b}[2K\rpaper copy",
+        "\u{202e}enohp tsol",
+        "paper\u{2066} copy",
+        "new\nline",
+        "zero\u{200b}width",
+    ] {
+        assert!(file.rename(&keyring, id, spoof).is_err(), "{spoof:?}");
+    }
+    // An emoji sequence joined with U+200D is a name people use: kept.
+    file.rename(&keyring, id, "family \u{1f468}\u{200d}\u{1f469}")
+        .unwrap();
+    // A label written by whoever holds the file bytes (the drive, read without a key).
+    let mut forged = file.clone();
+    forged.labels[0].label = "\u{202e}enohp tsol".into();
+    assert!(KeySlotFile::decode(&forged.encode()).is_err());
+    // A slot made with such a name (its own name is attested, and old files carry any): shown
+    // escaped.
+    let spoofing = KeySlot::enroll(
+        &keyring,
+        template("Pixel\u{1b}[2K\u{202e}9"),
+        &key.to_secret(),
+        &mut crate::rng(94),
+    )
+    .unwrap();
+    file.add(&keyring, spoofing.clone()).unwrap();
+    let shown = file.display_name(&file.slots[1]).to_string();
+    assert_eq!(shown, "Pixel\\u{1b}[2K\\u{202e}9");
+    assert!(!shown.chars().any(|c| c.is_control()));
+}

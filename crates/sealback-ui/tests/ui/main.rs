@@ -847,3 +847,78 @@ where
     }
     out
 }
+
+/// Attack: whoever writes to the drive swaps the names of two keys in the keys file ("paper copy"
+/// and "lost phone", same length, so the file still parses; its MAC no longer verifies). The
+/// page read the names for its Keys screen from the drive on every look, without the MAC, even
+/// while unlocked: the person who removes "lost phone" would remove their paper copy and keep
+/// the lost phone's key working. While unlocked, the page shows the names of the keys file it
+/// verified when unlocking (and changes since, made by this page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_key_names_swapped_on_the_drive_are_not_shown_while_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start(&drive, vec![]).await;
+    let (_, paper) = add_recovery_key(&ui, "setup").await;
+    let (_, phone) = add_recovery_key(&ui, "add_key").await;
+    for (id, name) in [(&paper, "paper copy"), (&phone, "lost phone")] {
+        let (code, r) = ui
+            .post("/api/settings/keys/rename", json!({"id": id, "name": name}))
+            .await;
+        assert_eq!(code, 200, "{r}");
+    }
+    let names = |status: &Value| -> Vec<(String, String)> {
+        status["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["id"].as_str().unwrap().into(),
+                    k["name"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let (_, before) = ui.get("/api/status").await;
+    let honest = names(&before);
+    assert!(
+        honest.contains(&(paper.clone(), "paper copy".into())),
+        "{before}"
+    );
+
+    let mut bytes = std::fs::read(drive.join("keys")).unwrap();
+    let at = |b: &[u8], what: &[u8]| b.windows(what.len()).position(|w| w == what).unwrap();
+    let (p, l) = (at(&bytes, b"paper copy"), at(&bytes, b"lost phone"));
+    bytes[p..p + 10].copy_from_slice(b"lost phone");
+    bytes[l..l + 10].copy_from_slice(b"paper copy");
+    std::fs::write(drive.join("keys"), &bytes).unwrap();
+
+    let (_, after) = ui.get("/api/status").await;
+    assert_eq!(after["unlocked"], true);
+    assert_eq!(
+        names(&after),
+        honest,
+        "the drive's swapped names were shown"
+    );
+}
+
+/// Probe: the test clock (which moves the scheduler's "now", so that automatic backups run
+/// or stop) is reachable only in test mode, which only a hidden command-line flag turns on;
+/// a page with the token cannot reach it on a person's UI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_clock_route_does_not_exist_outside_test_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = start(&dir.path().join("drive"), vec![]).await;
+    let far = 4_102_444_800_000_i64; // 2100
+    let (code, _) = ui
+        .post("/api/test/clock", json!({"now_unix_ms": far}))
+        .await;
+    assert_eq!(code, 404);
+    let (_, settings) = ui.get("/api/settings").await;
+    let now = settings["now_unix_ns"].as_i64().unwrap();
+    assert!(
+        now < far * 1_000_000 / 2,
+        "the scheduler's clock moved: {settings}"
+    );
+}
