@@ -520,6 +520,14 @@ impl Store {
         self.attempt("check", path, || self.op.exists(path)).await
     }
 
+    /// When an object was last modified, by the clock of whoever stores it (the drive's, or
+    /// this computer's for a folder); `None` when the backend does not say (the in-memory
+    /// store). Used only for ages measured in minutes, never to order events.
+    pub async fn modified(&self, path: &str) -> Result<Option<std::time::SystemTime>, StoreError> {
+        let meta = self.attempt("stat", path, || self.op.stat(path)).await?;
+        Ok(meta.last_modified().map(std::time::SystemTime::from))
+    }
+
     /// The fs backend's folder (the repository itself).
     fn fs_root(&self) -> Option<&std::path::Path> {
         self.fs_temp.as_deref().and_then(std::path::Path::parent)
