@@ -475,6 +475,7 @@ impl Store {
     /// Writes a whole object, replacing any previous one. On the fs backend the write is
     /// atomic (temporary file, then rename), so a reader never sees half an object.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StoreError> {
+        self.refuse_temp_link()?;
         let data = Buffer::from(data);
         self.attempt("write", path, || self.write_once(path, data.clone()))
             .await
@@ -560,6 +561,22 @@ impl Store {
         Ok(())
     }
 
+    /// Fails with [`StoreError::Link`] when the fs backend's temporary folder ([`FS_TMP_DIR`])
+    /// is a link: writes go through it, and the clean-up of temporary files deletes old files
+    /// in it, which through a link would be the person's own files elsewhere.
+    fn refuse_temp_link(&self) -> Result<(), StoreError> {
+        let Some(dir) = &self.fs_temp else {
+            return Ok(());
+        };
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => Err(StoreError::Link {
+                path: FS_TMP_DIR.into(),
+            }),
+            // A folder, or missing (the backend makes it; anything else fails there).
+            _ => Ok(()),
+        }
+    }
+
     /// Object paths under `dir` (which ends in `/`), recursively, sorted.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>, StoreError> {
         self.refuse_links(dir)?;
@@ -599,6 +616,7 @@ impl Store {
         let Some(dir) = &self.fs_temp else {
             return Ok(0);
         };
+        self.refuse_temp_link()?;
         let entries = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
