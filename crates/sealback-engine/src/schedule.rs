@@ -270,7 +270,10 @@ mod tests {
         // 31 days in January, 28 in February 2025, 29 in February 2024.
         assert_eq!(monthly.after(at(2025, 1, 31, 9)), Some(at(2025, 2, 28, 9)));
         assert_eq!(monthly.after(at(2024, 1, 31, 9)), Some(at(2024, 2, 29, 9)));
-        assert_eq!(monthly.after(at(2025, 3, 31, 23)), Some(at(2025, 4, 30, 23)));
+        assert_eq!(
+            monthly.after(at(2025, 3, 31, 23)),
+            Some(at(2025, 4, 30, 23))
+        );
         assert_eq!(monthly.after(at(2025, 12, 20, 0)), Some(at(2026, 1, 20, 0)));
         assert_eq!(monthly.after(at(2025, 2, 1, 0)), Some(at(2025, 3, 1, 0)));
     }

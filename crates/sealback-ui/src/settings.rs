@@ -4,8 +4,8 @@
 //! (`sealback_engine::keychange`), like the CLI's `key change-password`.
 
 use crate::api::{
-    asset, bad_request_if_short, read_keys, remember_key_epoch, repo_slot, spawn_backup, unlocked_repo,
-    vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
+    asset, bad_request_if_short, read_keys, remember_key_epoch, repo_slot, spawn_backup,
+    unlocked_repo, vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
 };
 use crate::state::on_engine;
 use axum::extract::State;

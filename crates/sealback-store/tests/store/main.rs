@@ -154,12 +154,29 @@ async fn attack_a_link_as_the_temporary_folder_is_not_followed() {
     std::os::unix::fs::symlink(&own, repo.join(sealback_store::FS_TMP_DIR)).unwrap();
 
     let cleaned = store.remove_stale_temp_files(sealback_store::TEMP_STALE);
-    assert!(own.join("letter.txt").exists(), "the clean-up deleted the person's file");
-    assert!(matches!(cleaned, Err(StoreError::Link { .. })), "{cleaned:?}");
+    assert!(
+        own.join("letter.txt").exists(),
+        "the clean-up deleted the person's file"
+    );
+    assert!(
+        matches!(cleaned, Err(StoreError::Link { .. })),
+        "{cleaned:?}"
+    );
 
     let written = store.write("snapshots/aa", b"s".to_vec()).await;
-    assert!(matches!(written, Err(StoreError::Link { .. })), "{written:?}");
-    let names: Vec<_> = std::fs::read_dir(&own).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("letter.txt")], "a write left a file in the person's folder");
+    assert!(
+        matches!(written, Err(StoreError::Link { .. })),
+        "{written:?}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&own)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("letter.txt")],
+        "a write left a file in the person's folder"
+    );
     assert!(!repo.join("snapshots/aa").exists());
 }
