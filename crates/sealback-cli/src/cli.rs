@@ -212,7 +212,7 @@ pub enum Command {
         /// What to back up (repeatable); default: `paths` from the config file.
         #[arg(long = "path", value_delimiter = ',')]
         paths: Vec<PathBuf>,
-        /// How often: off, daily, weekly (7 days) or monthly (30 days); default: `schedule`
+        /// How often: off, daily, weekly (7 days) or monthly (a calendar month, UTC); default: `schedule`
         /// from the config file.
         #[arg(long, env = "SEALBACK_SCHEDULE")]
         every: Option<String>,

@@ -798,16 +798,24 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
 async fn key_remove(settings: &Settings, query: &str, rotate: bool) -> Result<(), CliError> {
     let mut repo = unlock::open_for_removal(settings, store(settings)?).await?;
     let id = find_slot(repo.keyslots(), query)?;
+    // The name from the keys file verified at unlock (not the drive's unverified copy).
+    let name = repo
+        .keyslots()
+        .slots
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| repo.keyslots().display_name(s).into_owned())
+        .unwrap_or_default();
     let removed = repo.remove_slot(id, rotate).await?;
     unlock::remember_key_epoch(&repo);
     if settings.json {
         println!(
             "{}",
-            json!({"removed": id.to_hex(), "rotated": rotate, "epoch": repo.keyring().current_epoch(), "dropped_unreadable_slots": removed.dropped_foreign_slots})
+            json!({"removed": id.to_hex(), "name": name, "rotated": rotate, "epoch": repo.keyring().current_epoch(), "dropped_unreadable_slots": removed.dropped_foreign_slots})
         );
         return Ok(());
     }
-    println!("Removed key {}.", id.to_hex());
+    println!("Removed key {name:?} ({}).", id.to_hex());
     match removed.new_epoch {
         Some(epoch) => {
             println!("The backup key was replaced (key epoch {epoch}) and sealed to the remaining keys only.");
@@ -860,7 +868,7 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
             .collect();
         println!(
             "{}",
-            json!({"epoch": keyslots.current_epoch, "keys": v, "unreadable_slots": keyslots.foreign_slots.len()})
+            json!({"epoch": keyslots.current_epoch, "keys": v, "unreadable_slots": keyslots.foreign_slots.len(), "verified": false})
         );
     } else {
         println!(
@@ -885,6 +893,12 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
                 keyslots.foreign_slots.len()
             );
         }
+        // Listing asks for no key (so it can help choose which key to unlock with), so the
+        // list is the drive's copy: whoever writes there could have swapped names.
+        println!(
+            "Not verified: without a key, this is the list as the drive stores it, and whoever can write there could have changed it. \
+             `sealback key remove` and `key rename` unlock first and name the key they change from the verified list."
+        );
     }
     Ok(())
 }

@@ -484,6 +484,14 @@ fn main() {
         credential_id: vec![0x7c; 16],
         rp_id: "localhost".into(),
         prf_salt: prf_input,
+        input_rule: sealback_core::passkey::PrfInputRule::Salt,
+    };
+    // Version 2: the PRF input bound to the relying party id (the web UI's slots).
+    let bound = sealback_core::passkey::PasskeyParams {
+        credential_id: vec![0x7d; 16],
+        rp_id: "sb-abcdefghijklmnop.localhost".into(),
+        prf_salt: [0x6c; 32],
+        input_rule: sealback_core::passkey::PrfInputRule::BoundToRpId,
     };
     let slot_salt = [0x8d; 32];
     let secret = sealback_core::ProtectorSecret::new(prf_output.clone());
@@ -497,6 +505,11 @@ fn main() {
             "hmac_secret_salt": hex::encode(hmac_salt),
             "prf_output": hex::encode(&prf_output),
             "params": {"credential_id": hex::encode(&params.credential_id), "rp_id": params.rp_id, "encoded": hex::encode(params.encode())},
+            "bound_params": {
+                "description": "params version 2: prf input = SHA-256('sealback 2026-12-02 passkey PRF input' || 0x00 || bytes16(rp id) || salt)",
+                "credential_id": hex::encode(&bound.credential_id), "rp_id": bound.rp_id, "salt": hex::encode(bound.prf_salt),
+                "prf_input": hex::encode(bound.prf_input()), "encoded": hex::encode(bound.encode()),
+            },
             "slot_salt": hex::encode(slot_salt),
             "slot_public_key": hex::encode(sealback_core::keyslot::slot_public_key(&secret, &slot_salt)),
         }),

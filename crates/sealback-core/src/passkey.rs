@@ -12,41 +12,90 @@ pub const MAX_RP_ID_LEN: usize = 253;
 /// What a passkey keyslot stores in its `params`.
 ///
 /// ```text
-/// params = u8(version = 1) ‖ bytes16(credential id) ‖ bytes16(rp id) ‖ prf_salt(32)
+/// params = u8(version) ‖ bytes16(credential id) ‖ bytes16(rp id) ‖ prf_salt(32)
 /// ```
-/// The protector secret is the 32-byte WebAuthn PRF output for `prf_salt`, with user
-/// verification (a credential's PRF differs with and without it).
+/// The protector secret is the 32-byte WebAuthn PRF output for the slot's PRF input
+/// ([`PasskeyParams::prf_input`]), with user verification (a credential's PRF differs with and
+/// without it). The version says how the PRF input comes from `prf_salt` ([`PrfInputRule`]):
+/// version 1 (read, and written for slots made that way) uses the salt itself; version 2
+/// binds it to the relying party id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasskeyParams {
     /// The credential's id.
     pub credential_id: Vec<u8>,
     /// The relying party the credential belongs to.
     pub rp_id: String,
-    /// The PRF input (WebAuthn `prf.eval.first`).
+    /// The random salt the PRF input comes from.
     pub prf_salt: [u8; 32],
+    /// How the PRF input comes from `prf_salt` (the params' version).
+    pub input_rule: PrfInputRule,
+}
+
+/// How a passkey slot's PRF input (WebAuthn `prf.eval.first`) comes from its salt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrfInputRule {
+    /// Params version 1: the input is the salt.
+    Salt,
+    /// Params version 2: the input is [`bound_prf_input`] of the relying party id and the salt,
+    /// so the same salt asked under another relying party is another input (the web UI's
+    /// per-installation relying party, docs/THREAT_MODEL.md "Local web UI").
+    BoundToRpId,
+}
+
+/// Domain label of [`bound_prf_input`].
+pub const BOUND_PRF_INPUT_LABEL: &[u8] = b"sealback 2026-12-02 passkey PRF input";
+
+/// `SHA-256(label ‖ 0x00 ‖ bytes16(rp id) ‖ salt)`: the PRF input of a version 2 passkey slot.
+pub fn bound_prf_input(rp_id: &str, salt: &[u8; 32]) -> [u8; 32] {
+    let mut w = Writer::new();
+    w.bytes(BOUND_PRF_INPUT_LABEL)
+        .u8(0)
+        .bytes_u16(rp_id.as_bytes())
+        .bytes(salt);
+    Sha256::digest(w.into_inner()).into()
 }
 
 impl PasskeyParams {
+    /// The PRF input the authenticator is asked to evaluate for this slot.
+    pub fn prf_input(&self) -> [u8; 32] {
+        match self.input_rule {
+            PrfInputRule::Salt => self.prf_salt,
+            PrfInputRule::BoundToRpId => bound_prf_input(&self.rp_id, &self.prf_salt),
+        }
+    }
+
     /// Encodes the params.
     pub fn encode(&self) -> Vec<u8> {
+        let version = match self.input_rule {
+            PrfInputRule::Salt => 1,
+            PrfInputRule::BoundToRpId => 2,
+        };
         let mut w = Writer::new();
-        w.u8(1)
+        w.u8(version)
             .bytes_u16(&self.credential_id)
             .bytes_u16(self.rp_id.as_bytes())
             .bytes(&self.prf_salt);
         w.into_inner()
     }
 
-    /// Decodes params.
+    /// Decodes params (versions 1 and 2).
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let mut r = Reader::new(bytes, "passkey keyslot parameters");
-        r.version_u8(1)?;
+        const WHAT: &str = "passkey keyslot parameters";
+        let mut r = Reader::new(bytes, WHAT);
+        let input_rule = match r.u8()? {
+            1 => PrfInputRule::Salt,
+            2 => PrfInputRule::BoundToRpId,
+            found => {
+                return Err(FormatError::UnsupportedVersion {
+                    what: WHAT,
+                    found: found.into(),
+                    supported: 2,
+                })
+            }
+        };
         let credential_id = r.bytes_u16(MAX_CREDENTIAL_ID_LEN)?.to_vec();
         if credential_id.is_empty() {
-            return Err(FormatError::invalid(
-                "passkey keyslot parameters",
-                "empty credential id",
-            ));
+            return Err(FormatError::invalid(WHAT, "empty credential id"));
         }
         let rp_id = r.string_u16(MAX_RP_ID_LEN)?;
         let prf_salt = r.array()?;
@@ -55,6 +104,7 @@ impl PasskeyParams {
             credential_id,
             rp_id,
             prf_salt,
+            input_rule,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Automatic backups: when the next one is due, and whether the power supply allows it now.
 //!
 //! The rule (SPEC §14): a backup is due one period after the newest snapshot this device made
-//! (daily 24 h, weekly 7 days, monthly 30 days), or at once when it has made none. With "only
+//! (daily 24 h, weekly 7 days, monthly one calendar month in UTC: from 31 January to the
+//! last day of February), or at once when it has made none. With "only
 //! on AC power", a due backup waits while the machine runs on battery; when the platform does
 //! not say (no `Mains` supply under `/sys/class/power_supply`, or not Linux), it is not
 //! blocked, and [`Power::Unknown`] lets the front end say so.
@@ -28,18 +29,18 @@ pub enum Frequency {
     Daily,
     /// Every 7 days.
     Weekly,
-    /// Every 30 days.
+    /// Every calendar month (UTC), on the same day of the month, or the month's last day.
     Monthly,
 }
 
 impl Frequency {
-    /// The time between backups; `None` when off.
-    pub fn period_ns(self) -> Option<i64> {
+    /// When the backup after one made at `last_ns` is due; `None` when off.
+    pub fn after(self, last_ns: i64) -> Option<i64> {
         match self {
             Frequency::Off => None,
-            Frequency::Daily => Some(NS_PER_DAY),
-            Frequency::Weekly => Some(7 * NS_PER_DAY),
-            Frequency::Monthly => Some(30 * NS_PER_DAY),
+            Frequency::Daily => Some(last_ns.saturating_add(NS_PER_DAY)),
+            Frequency::Weekly => Some(last_ns.saturating_add(7 * NS_PER_DAY)),
+            Frequency::Monthly => Some(one_month_after(last_ns)),
         }
     }
 
@@ -140,8 +141,34 @@ pub enum Decision {
 /// When the next backup is due after `last_backup_ns` (`None`: never backed up, so due from
 /// the start of time, i.e. now); `None` when automatic backups are off.
 pub fn next_due(schedule: &Schedule, last_backup_ns: Option<i64>) -> Option<i64> {
-    let period = schedule.frequency.period_ns()?;
-    Some(last_backup_ns.map_or(i64::MIN, |last| last.saturating_add(period)))
+    match last_backup_ns {
+        Some(last) => schedule.frequency.after(last),
+        None => schedule.frequency.after(0).map(|_| i64::MIN),
+    }
+}
+
+/// The same time of day, one calendar month later (UTC); the 29th to 31st of a month become
+/// the last day of a shorter next month.
+fn one_month_after(t: i64) -> i64 {
+    use crate::forget::{civil_from_days, days_from_civil};
+    let (days, time_of_day) = (t.div_euclid(NS_PER_DAY), t.rem_euclid(NS_PER_DAY));
+    let (year, month, day) = civil_from_days(days);
+    let (year, month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let first_of_next = days_from_civil(year, month, 1);
+    let (after_y, after_m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let length = days_from_civil(after_y, after_m, 1) - first_of_next;
+    let day = i64::from(day).min(length);
+    (first_of_next + day - 1)
+        .saturating_mul(NS_PER_DAY)
+        .saturating_add(time_of_day)
 }
 
 /// The decision for `now` (the rule in the module docs).
@@ -224,5 +251,56 @@ impl Waker {
     /// for the power state and for clocks that jump).
     pub async fn wait(&self, at_most: Duration) {
         let _ = tokio::time::timeout(at_most, self.0.notified()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forget::{civil_from_days, days_from_civil};
+
+    fn at(y: i64, m: u32, d: u32, hour: i64) -> i64 {
+        days_from_civil(y, m, d) * NS_PER_DAY + hour * 3_600_000_000_000
+    }
+
+    #[test]
+    fn monthly_is_a_calendar_month_not_30_days() {
+        let monthly = Frequency::Monthly;
+        assert_eq!(monthly.after(at(2025, 1, 15, 9)), Some(at(2025, 2, 15, 9)));
+        // 31 days in January, 28 in February 2025, 29 in February 2024.
+        assert_eq!(monthly.after(at(2025, 1, 31, 9)), Some(at(2025, 2, 28, 9)));
+        assert_eq!(monthly.after(at(2024, 1, 31, 9)), Some(at(2024, 2, 29, 9)));
+        assert_eq!(
+            monthly.after(at(2025, 3, 31, 23)),
+            Some(at(2025, 4, 30, 23))
+        );
+        assert_eq!(monthly.after(at(2025, 12, 20, 0)), Some(at(2026, 1, 20, 0)));
+        assert_eq!(monthly.after(at(2025, 2, 1, 0)), Some(at(2025, 3, 1, 0)));
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn a_device_that_never_backed_up_is_due_at_once_unless_off() {
+        let s = |frequency| Schedule {
+            frequency,
+            only_on_ac_power: false,
+        };
+        assert_eq!(next_due(&s(Frequency::Monthly), None), Some(i64::MIN));
+        assert_eq!(next_due(&s(Frequency::Off), None), None);
+        assert_eq!(
+            decide(&s(Frequency::Daily), Some(0), NS_PER_DAY - 1, Power::Mains),
+            Decision::NotYet {
+                due_unix_ns: NS_PER_DAY
+            }
+        );
     }
 }

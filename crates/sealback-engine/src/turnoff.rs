@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout;
-use crate::lock::RepoLock;
+use crate::lock::{RepoLock, LOCK_STALE};
 use crate::repo::Repository;
 use sealback_core::lock::LockKind;
 use sealback_store::Store;
@@ -78,9 +78,44 @@ pub async fn finish_turn_off(store: &Store, typed: &str) -> Result<TurnedOff> {
     if !store.exists(layout::CONFIG).await? {
         return Err(Error::NotARepository(store.location().to_string()));
     }
+    refuse_while_locked(store).await?;
     let snapshots = store.list(layout::SNAPSHOTS).await?.len();
     let objects = delete_all(store).await?;
     Ok(TurnedOff { snapshots, objects })
+}
+
+/// Fails with [`Error::Locked`] while any lock in `locks/` may belong to a running operation.
+///
+/// Without the keys file no lock can be opened, so its age is what the storage says: a holder
+/// rewrites its lock every 5 minutes ([`crate::lock::LOCK_REFRESH`]), so a lock modified within
+/// [`LOCK_STALE`] may be held. No new operation can start meanwhile (nothing can be unlocked),
+/// so once every lock is stale none is running. A storage that does not say when a lock was
+/// written counts it as fresh (fails closed). The lock the interrupted turn-off left itself
+/// delays this by up to 30 minutes; the message says when to try again.
+async fn refuse_while_locked(store: &Store) -> Result<()> {
+    let now = std::time::SystemTime::now();
+    let stale = std::time::Duration::from_nanos(LOCK_STALE.unsigned_abs());
+    let mut wait = std::time::Duration::ZERO;
+    for path in store.list(layout::LOCKS).await? {
+        let left = match store.modified(&path).await {
+            // Released between the listing and the look.
+            Err(sealback_store::StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(None) => stale,
+            // A time ahead of this computer's clock counts as just now.
+            Ok(Some(at)) => stale.saturating_sub(now.duration_since(at).unwrap_or_default()),
+        };
+        wait = wait.max(left);
+    }
+    if wait.is_zero() {
+        return Ok(());
+    }
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    Err(Error::Locked(format!(
+        "a backup, restore or clean-up may still be running on this backup from another device \
+         (its lock on the drive was refreshed less than 30 minutes ago), so nothing was deleted. \
+         Try again in {minutes} min, when it will have finished or been abandoned"
+    )))
 }
 
 /// Whether `store` holds what an interrupted turn-off left: a config without a keys file.

@@ -4,7 +4,7 @@
 use crate::{PasskeyError, PrfAssertion, PrfAuthenticator};
 use rand_core::CryptoRng;
 use sealback_core::keyslot::{KeySlot, KeySlotFile, ProtectorType, SlotTemplate};
-use sealback_core::passkey::PasskeyParams;
+use sealback_core::passkey::{bound_prf_input, PasskeyParams, PrfInputRule};
 use sealback_core::protector::{Protector, ProtectorError};
 use sealback_core::ProtectorSecret;
 
@@ -40,7 +40,7 @@ impl PasskeyProtector {
         let offered: Vec<(Vec<u8>, [u8; 32])> = slots
             .iter()
             .filter(|(_, p)| p.rp_id == rp_id)
-            .map(|(_, p)| (p.credential_id.clone(), p.prf_salt))
+            .map(|(_, p)| (p.credential_id.clone(), p.prf_input()))
             .collect();
         let a = authenticator.get_prf(&rp_id, &offered).await?;
         Ok(Self {
@@ -93,11 +93,13 @@ pub async fn enroll_template(
 ) -> Result<(SlotTemplate, ProtectorSecret), PasskeyError> {
     let mut prf_salt = [0u8; 32];
     rng.fill_bytes(&mut prf_salt);
-    let created = authenticator.create(rp_id, user_name, &prf_salt).await?;
+    let prf_input = bound_prf_input(rp_id, &prf_salt);
+    let created = authenticator.create(rp_id, user_name, &prf_input).await?;
     let params = PasskeyParams {
         credential_id: created.credential_id,
         rp_id: rp_id.to_string(),
         prf_salt,
+        input_rule: PrfInputRule::BoundToRpId,
     };
     Ok((
         passkey_template(&params, slot_name, created_unix),

@@ -475,6 +475,7 @@ impl Store {
     /// Writes a whole object, replacing any previous one. On the fs backend the write is
     /// atomic (temporary file, then rename), so a reader never sees half an object.
     pub async fn write(&self, path: &str, data: Vec<u8>) -> Result<(), StoreError> {
+        self.refuse_temp_link()?;
         let data = Buffer::from(data);
         self.attempt("write", path, || self.write_once(path, data.clone()))
             .await
@@ -520,6 +521,14 @@ impl Store {
         self.attempt("check", path, || self.op.exists(path)).await
     }
 
+    /// When an object was last modified, by the clock of whoever stores it (the drive's, or
+    /// this computer's for a folder); `None` when the backend does not say (the in-memory
+    /// store). Used only for ages measured in minutes, never to order events.
+    pub async fn modified(&self, path: &str) -> Result<Option<std::time::SystemTime>, StoreError> {
+        let meta = self.attempt("stat", path, || self.op.stat(path)).await?;
+        Ok(meta.last_modified().map(std::time::SystemTime::from))
+    }
+
     /// The fs backend's folder (the repository itself).
     fn fs_root(&self) -> Option<&std::path::Path> {
         self.fs_temp.as_deref().and_then(std::path::Path::parent)
@@ -550,6 +559,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Fails with [`StoreError::Link`] when the fs backend's temporary folder ([`FS_TMP_DIR`])
+    /// is a link: writes go through it, and the clean-up of temporary files deletes old files
+    /// in it, which through a link would be the person's own files elsewhere.
+    fn refuse_temp_link(&self) -> Result<(), StoreError> {
+        let Some(dir) = &self.fs_temp else {
+            return Ok(());
+        };
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => Err(StoreError::Link {
+                path: FS_TMP_DIR.into(),
+            }),
+            // A folder, or missing (the backend makes it; anything else fails there).
+            _ => Ok(()),
+        }
     }
 
     /// Object paths under `dir` (which ends in `/`), recursively, sorted.
@@ -591,6 +616,7 @@ impl Store {
         let Some(dir) = &self.fs_temp else {
             return Ok(0);
         };
+        self.refuse_temp_link()?;
         let entries = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),

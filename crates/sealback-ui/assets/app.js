@@ -129,7 +129,7 @@ function noPrf(rpId, rawId) {
 async function createPasskey(purpose, name) {
   if (!window.PublicKeyCredential) throw noPrf(null, null);
   const b = await api('/api/passkey/create/begin', { purpose, name });
-  const salt = fromB64(b.prf_salt);
+  const salt = fromB64(b.prf_input);
   const cred = await navigator.credentials.create({ publicKey: {
     rp: { id: b.rp_id, name: b.rp_name },
     user: { id: fromB64(b.user_id), name: b.user_name, displayName: 'Chat backup' },
@@ -196,13 +196,13 @@ async function unlockWithPasskey() {
   if (!types.includes('passkey') && types.includes('vault-passkey')) return unlockWithVaultPasskey();
   const b = await api('/api/unlock/passkey/begin', {});
   const publicKey = { challenge: fromB64(b.challenge), rpId: b.rp_id, userVerification: 'required', timeout: 120000 };
-  if (b.shared_prf_salt) {
+  if (b.shared_prf_input) {
     // Every browser passkey of this backup uses one PRF input: let the person pick any.
-    publicKey.extensions = { prf: { eval: { first: fromB64(b.shared_prf_salt) } } };
+    publicKey.extensions = { prf: { eval: { first: fromB64(b.shared_prf_input) } } };
   } else {
     publicKey.allowCredentials = b.credentials.map((c) => ({ type: 'public-key', id: fromB64(c.id) }));
     const byCred = {};
-    for (const c of b.credentials) byCred[c.id] = { first: fromB64(c.prf_salt) };
+    for (const c of b.credentials) byCred[c.id] = { first: fromB64(c.prf_input) };
     publicKey.extensions = { prf: { evalByCredential: byCred } };
   }
   const a = await navigator.credentials.get({ publicKey });

@@ -199,7 +199,36 @@ async function turnOff(ev) {
   });
 }
 
+// A turn-off that stopped after the keys went (no key opens the rest): offered on the Chat
+// backup screen, where a person lands, until it is finished.
+function renderUnfinishedTurnOff() {
+  $('turn-off-unfinished').hidden = !status.half_off;
+  $('unfinished-repo').textContent = status.repo;
+  if (status.half_off) $('backup-off').hidden = true;
+}
+renderHooks.push(renderUnfinishedTurnOff);
+
+async function finishTurnOff(ev) {
+  ev.preventDefault();
+  const typed = $('unfinished-confirm').value;
+  if (typed.trim().toLowerCase() !== TURN_OFF_PHRASE) {
+    say('Type "' + TURN_OFF_PHRASE + '" to finish turning off.', 'Nothing was deleted.', false);
+    return;
+  }
+  await busy(ev.submitter, async () => {
+    clearMessage();
+    try {
+      const r = await api('/api/settings/turn-off/finish', { confirm: typed });
+      $('unfinished-confirm').value = '';
+      say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
+        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true);
+      await refresh();
+    } catch (e) { fail(e); }
+  });
+}
+
 function wireSettings() {
+  $('unfinished-form').addEventListener('submit', finishTurnOff);
   $('set-password-form').addEventListener('submit', changePassword);
   $('set-off-form').addEventListener('submit', turnOff);
   $('set-auto-form').addEventListener('submit', saveDeviceSettings);

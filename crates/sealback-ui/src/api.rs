@@ -320,7 +320,10 @@ fn keys_view(state: &UiState, keys: &KeySlotFile) -> Value {
 pub(crate) async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, ApiError> {
     let store = state.store()?;
     on_engine(move || async move {
-        if !Repository::exists(&store).await? {
+        // A turn-off that stopped halfway left no keys file: nothing to read or open.
+        if !Repository::exists(&store).await?
+            || sealback_engine::turnoff::is_half_turned_off(&store).await?
+        {
             return Ok(None);
         }
         Ok(Some(Repository::read_keyslots(&store).await?.1))
@@ -328,8 +331,18 @@ pub(crate) async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, Ap
     .await
 }
 
+/// Whether a turn-off stopped halfway (a config without a keys file).
+async fn half_turned_off(state: &UiState) -> Result<bool, ApiError> {
+    let store = state.store()?;
+    on_engine(move || async move {
+        Ok::<_, ApiError>(sealback_engine::turnoff::is_half_turned_off(&store).await?)
+    })
+    .await
+}
+
 async fn status(State(state): State<Shared>) -> ApiResult {
     let keys = read_keys(&state).await?;
+    let half_off = keys.is_none() && half_turned_off(&state).await?;
     // While unlocked, the names shown are those of the keys file verified at unlock (and
     // changed by this session since): the drive's copy is read without a key, so a name
     // swapped there would have the person remove the wrong key. (While a job holds the
@@ -355,6 +368,7 @@ async fn status(State(state): State<Shared>) -> ApiResult {
         "paths": state.config.paths,
         "hostname": state.config.hostname,
         "initialized": keys.is_some(),
+        "half_off": half_off,
         "unlocked": keys.is_some() && unlocked,
         "busy": busy,
         "running_jobs": running,
@@ -397,7 +411,9 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// One PRF input for every browser passkey of a backup, so a single discoverable prompt can
-/// unlock with whichever of them the person picks (outputs still differ per credential).
+/// unlock with whichever of them the person picks (outputs still differ per credential). New
+/// passkeys take the salt of the existing ones, bound to the relying party id (params version
+/// 2), so they share its input too.
 fn shared_salt(keys: &KeySlotFile) -> Option<[u8; 32]> {
     let salts: Vec<[u8; 32]> = passkey_slots(keys)
         .into_iter()
@@ -406,6 +422,17 @@ fn shared_salt(keys: &KeySlotFile) -> Option<[u8; 32]> {
         .collect();
     let first = *salts.first()?;
     salts.iter().all(|s| *s == first).then_some(first)
+}
+
+/// The PRF input every browser passkey of this page's relying party shares, if they share one.
+fn shared_prf_input(keys: &KeySlotFile) -> Option<[u8; 32]> {
+    let inputs: Vec<[u8; 32]> = passkey_slots(keys)
+        .into_iter()
+        .filter(|(_, p)| p.rp_id == RP_ID)
+        .map(|(_, p)| p.prf_input())
+        .collect();
+    let first = *inputs.first()?;
+    inputs.iter().all(|s| *s == first).then_some(first)
 }
 
 async fn passkey_create_begin(
@@ -438,7 +465,7 @@ async fn passkey_create_begin(
         "user_id": B64.encode(random_bytes::<16>()),
         "user_name": "chat backup",
         "challenge": B64.encode(random_bytes::<32>()),
-        "prf_salt": B64.encode(prf_salt),
+        "prf_input": B64.encode(sealback_core::passkey::bound_prf_input(RP_ID, &prf_salt)),
         "exclude_credentials": existing,
     })))
 }
@@ -475,6 +502,7 @@ async fn passkey_create_finish(
         credential_id,
         rp_id: RP_ID.into(),
         prf_salt,
+        input_rule: sealback_core::passkey::PrfInputRule::BoundToRpId,
     };
     let template = passkey_template(&params, name, unix_now());
     let secret = ProtectorSecret::new(req.prf_output.0.to_vec());
@@ -875,7 +903,7 @@ async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {
     let credentials: Vec<Value> = passkey_slots(&keys)
         .into_iter()
         .filter(|(_, p)| p.rp_id == RP_ID)
-        .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_salt": B64.encode(p.prf_salt)}))
+        .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_input": B64.encode(p.prf_input())}))
         .collect();
     if credentials.is_empty() {
         return Err(ApiError::new(
@@ -890,7 +918,7 @@ async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {
         "ceremony": ceremony,
         "rp_id": RP_ID,
         "challenge": B64.encode(random_bytes::<32>()),
-        "shared_prf_salt": shared_salt(&keys).map(|s| B64.encode(s)),
+        "shared_prf_input": shared_prf_input(&keys).map(|s| B64.encode(s)),
         "credentials": credentials,
     })))
 }

@@ -4,8 +4,8 @@
 //! (`sealback_engine::keychange`), like the CLI's `key change-password`.
 
 use crate::api::{
-    asset, bad_request_if_short, read_keys, remember_key_epoch, spawn_backup, unlocked_repo,
-    vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
+    asset, bad_request_if_short, read_keys, remember_key_epoch, repo_slot, spawn_backup,
+    unlocked_repo, vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
 };
 use crate::state::on_engine;
 use axum::extract::State;
@@ -40,6 +40,7 @@ pub fn router(state: &Shared) -> Router<Shared> {
         .route("/api/settings/device", post(set_device))
         .route("/api/settings/password/change", post(change_password))
         .route("/api/settings/turn-off", post(turn_off))
+        .route("/api/settings/turn-off/finish", post(finish_turn_off))
         .route("/api/settings/keys/rename", post(rename_key))
         .route("/api/settings/password-check", post(check_password));
     if state.settings.test_mode() {
@@ -147,6 +148,27 @@ async fn turn_off(State(state): State<Shared>, Json(req): Json<TurnOff>) -> ApiR
         Ok::<_, ApiError>(done)
     })
     .await?;
+    *state.snapshot_cache.lock().expect("cache lock") = None;
+    Ok(Json(json!({
+        "off": true,
+        "snapshots_deleted": done.snapshots,
+        "objects_deleted": done.objects,
+    })))
+}
+
+/// `POST /api/settings/turn-off/finish`: completes a turn-off that stopped after the keys file
+/// was deleted (engine `finish_turn_off`: no key is asked, as none opens anything left; it
+/// waits while another device's operation may still run).
+async fn finish_turn_off(State(state): State<Shared>, Json(req): Json<TurnOff>) -> ApiResult {
+    sealback_engine::turnoff::refuse_unconfirmed(&req.confirm)?;
+    let store = state.store()?;
+    // Held so that nothing else of this session runs meanwhile.
+    let guard = repo_slot(&state)?;
+    let done = on_engine(move || async move {
+        sealback_engine::turnoff::finish_turn_off(&store, &req.confirm).await
+    })
+    .await?;
+    drop(guard);
     *state.snapshot_cache.lock().expect("cache lock") = None;
     Ok(Json(json!({
         "off": true,

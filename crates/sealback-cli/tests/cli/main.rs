@@ -607,6 +607,11 @@ fn key_list_shows_the_recovery_key_slot() {
         s.contains("recovery-key") && s.contains("recovery key"),
         "{s}"
     );
+    // Listed without a key: the list says it is the drive's unverified copy.
+    assert!(s.contains("Not verified"), "{s}");
+    let json = w.run(&["--json", "key", "list"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["verified"], false, "{v}");
 }
 
 #[test]

@@ -679,7 +679,33 @@ fn passkey_prf() {
         v["params"]["credential_id"].as_str().unwrap()
     );
     assert_eq!(params.prf_salt.to_vec(), input);
+    assert_eq!(
+        params.prf_input().to_vec(),
+        input,
+        "version 1: the salt itself"
+    );
     assert_eq!(params.encode(), hx(&v["params"]["encoded"]));
+    // Version 2: the input bound to the relying party id, computed here from its definition.
+    let b = &v["bound_params"];
+    let bound = sealback_core::passkey::PasskeyParams::decode(&hx(&b["encoded"])).unwrap();
+    assert_eq!(
+        bound.input_rule,
+        sealback_core::passkey::PrfInputRule::BoundToRpId
+    );
+    assert_eq!(bound.rp_id, b["rp_id"].as_str().unwrap());
+    assert_eq!(bound.prf_salt.to_vec(), hx(&b["salt"]));
+    let rp = bound.rp_id.as_bytes();
+    let mut direct = Vec::from(&b"sealback 2026-12-02 passkey PRF input\0"[..]);
+    direct.extend_from_slice(&(rp.len() as u16).to_be_bytes());
+    direct.extend_from_slice(rp);
+    direct.extend_from_slice(&bound.prf_salt);
+    let expected = <sha2::Sha256 as sha2::Digest>::digest(&direct);
+    assert_eq!(bound.prf_input().as_slice(), expected.as_slice());
+    assert_eq!(
+        hex::encode(bound.prf_input()),
+        b["prf_input"].as_str().unwrap()
+    );
+    assert_eq!(bound.encode(), hx(&b["encoded"]));
     let pk = sealback_core::keyslot::slot_public_key(
         &ProtectorSecret::new(out),
         &hx(&v["slot_salt"]).try_into().unwrap(),

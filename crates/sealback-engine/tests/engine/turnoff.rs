@@ -119,10 +119,6 @@ async fn attack_a_link_in_the_repository_does_not_make_turning_off_delete_files_
 /// took no lock: it deleted the repository under the running operation, which the turn-off
 /// with the keys file refuses (module docs, step 1). It must refuse while a lock is there.
 #[tokio::test]
-#[ignore = "finding: finish_turn_off takes no lock and ignores others' locks. Fix: refuse while \
-a lock object in locks/ was modified (by the drive's clock, Store stat) within LOCK_STALE: a \
-holder refreshes its lock every 5 minutes, and the lock left by the interrupted turn-off itself \
-goes stale after 30 minutes. Needs a modification-time read in sealback-store"]
 async fn a_running_operation_elsewhere_stops_finishing_a_turn_off_too() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("drive").to_str().unwrap()).unwrap();
@@ -141,6 +137,35 @@ async fn a_running_operation_elsewhere_stops_finishing_a_turn_off_too() {
     );
     held.release().await;
     // With the operation over, it finishes.
+    finish_turn_off(&store, CONFIRM_PHRASE).await.unwrap();
+    assert_eq!(objects(&store).await, 0);
+}
+
+/// The lock an interrupted turn-off (or a killed backup) left behind stops finishing only
+/// until it is 30 minutes old by the drive's clock: then it cannot belong to a running
+/// operation (a holder refreshes its lock every 5 minutes).
+#[tokio::test]
+async fn a_lock_abandoned_for_30_minutes_does_not_stop_finishing_a_turn_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drive = tmp.path().join("drive");
+    let store = Store::open(drive.to_str().unwrap()).unwrap();
+    let repo = backed_up(&store, tmp.path()).await;
+    let left = RepoLock::acquire(&repo, LockKind::Exclusive, "turn off backup")
+        .await
+        .unwrap();
+    std::mem::forget(left);
+    store.delete("keys").await.unwrap();
+    let e = finish_turn_off(&store, CONFIRM_PHRASE).await.unwrap_err();
+    assert!(e.to_string().contains("Try again in 30 min"), "{e}");
+    let locks = store.list("locks/").await.unwrap();
+    assert_eq!(locks.len(), 1);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(drive.join(&locks[0]))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     finish_turn_off(&store, CONFIRM_PHRASE).await.unwrap();
     assert_eq!(objects(&store).await, 0);
 }

@@ -122,3 +122,61 @@ async fn an_unreachable_server_fails_after_retries_with_the_path_and_operation()
         started.elapsed()
     );
 }
+
+/// A folder of the person's own files, with one file last modified two hours ago (older than
+/// `TEMP_STALE`, so a clean-up of temporary files would take it for a leftover).
+fn persons_folder(at: &std::path::Path) -> std::path::PathBuf {
+    let own = at.join("documents");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("letter.txt"), b"keep me").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(own.join("letter.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    own
+}
+
+/// Attack: whoever writes to a folder repository (a synced folder, a USB drive) replaces its
+/// temporary folder `.tmp` by a link to a folder of the person's files. The clean-up of
+/// temporary files left by a killed sealback (run by every backup and prune) must not delete
+/// the person's old files there, and writes must not put files there.
+#[tokio::test]
+async fn attack_a_link_as_the_temporary_folder_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let store = Store::open(repo.to_str().unwrap()).unwrap();
+    store.write("config", b"c".to_vec()).await.unwrap();
+    let own = persons_folder(tmp.path());
+    let _ = std::fs::remove_dir_all(repo.join(sealback_store::FS_TMP_DIR));
+    std::os::unix::fs::symlink(&own, repo.join(sealback_store::FS_TMP_DIR)).unwrap();
+
+    let cleaned = store.remove_stale_temp_files(sealback_store::TEMP_STALE);
+    assert!(
+        own.join("letter.txt").exists(),
+        "the clean-up deleted the person's file"
+    );
+    assert!(
+        matches!(cleaned, Err(StoreError::Link { .. })),
+        "{cleaned:?}"
+    );
+
+    let written = store.write("snapshots/aa", b"s".to_vec()).await;
+    assert!(
+        matches!(written, Err(StoreError::Link { .. })),
+        "{written:?}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&own)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("letter.txt")],
+        "a write left a file in the person's folder"
+    );
+    assert!(!repo.join("snapshots/aa").exists());
+}

@@ -430,7 +430,7 @@ async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlo
         .await;
     assert_eq!(begin["rp_id"], "localhost");
     assert_eq!(
-        b64.decode(begin["prf_salt"].as_str().unwrap())
+        b64.decode(begin["prf_input"].as_str().unwrap())
             .unwrap()
             .len(),
         32
@@ -486,7 +486,7 @@ async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlo
         let ui = &ui;
         async move {
             let (_, begin) = ui.post("/api/unlock/passkey/begin", json!({})).await;
-            assert_eq!(begin["shared_prf_salt"].as_str().map(str::len), Some(43));
+            assert_eq!(begin["shared_prf_input"].as_str().map(str::len), Some(43));
             ui.post(
                 "/api/unlock/passkey/finish",
                 json!({"ceremony": begin["ceremony"], "credential_id": credential, "prf_output": prf}),
@@ -512,7 +512,7 @@ async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlo
     let (_, again) = ui
         .post("/api/passkey/create/begin", json!({"purpose": "add_key"}))
         .await;
-    assert_eq!(again["prf_salt"], begin["prf_salt"]);
+    assert_eq!(again["prf_input"], begin["prf_input"]);
     assert_eq!(again["exclude_credentials"][0], credential.as_str());
 }
 
