@@ -572,4 +572,12 @@ pub struct VaultServeArgs {
     /// account proof.
     #[arg(long, env = "SEALBACK_VAULT_SESSIONS_AS_PROOF")]
     pub passkey_sessions_as_proof: bool,
+    /// Also serve as a threshold realm (tvr1): hold one key share per account of a password
+    /// spread over several independently run vaults (`/v1/tvr/*`; SPEC §7f).
+    #[arg(long, env = "SEALBACK_VAULT_REALM")]
+    pub realm: bool,
+    /// Evaluations a realm allows per registration before it destroys the share (L; the
+    /// client's slot must ask for the same).
+    #[arg(long, default_value_t = 5, env = "SEALBACK_VAULT_REALM_LIMIT", requires = "realm", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub realm_limit: u16,
 }

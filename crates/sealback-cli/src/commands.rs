@@ -292,6 +292,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rp_id,
                 rp_origins,
                 passkey_sessions_as_proof,
+                realm,
+                realm_limit,
             } = *serve;
             // In --dev mode without --rp-id, the relying party is `localhost` and the origins
             // are what a demo on this computer uses: `sealback ui`'s page at
@@ -351,6 +353,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rollout_file: rollout,
                 relying_party,
                 sessions_as_proof: passkey_sessions_as_proof,
+                realm: realm.then_some(sealback_vault::realm::RealmOptions {
+                    evaluation_limit: realm_limit,
+                }),
                 ..Default::default()
             };
             let tls = tls_cert.zip(tls_key);
