@@ -1,0 +1,666 @@
+//! Threshold vault realms (tvr1) as a cluster: three `sealback vault serve --realm` processes
+//! on loopback, each with its own SQLite file and its own SoftHSM2 token, real operator-signed
+//! account proofs naming each realm as audience, and the realm client of
+//! `sealback-vault-client`. The attacks are written against this cluster.
+
+use sealback_core::keyslot::SlotId;
+use sealback_core::vault::VaultId;
+use sealback_core::RepoId;
+use sealback_proto::proof::{Claims, OperatorSigner, Scope};
+use sealback_tvr::{Argon2Cost, NewSlot, Outcome, RealmRecord, Recovery, TvrParams};
+use sealback_vault_client::realms::{RealmEndpoint, Realms};
+use sealback_vault_client::{Password, VaultError};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealback");
+const PIN: &str = "1357";
+const REPO: RepoId = RepoId([0x0f; 16]);
+const SLOT: SlotId = SlotId([0x5a; 16]);
+/// Cheap Argon2 for tests (the default is 64 MiB, 3 passes, 4 lanes).
+const CHEAP: Argon2Cost = Argon2Cost {
+    memory_kib: 64,
+    passes: 1,
+    lanes: 1,
+};
+
+/// One realm process with its own database and token.
+struct RealmProcess {
+    child: Option<Child>,
+    dir: PathBuf,
+    token: String,
+    operator: String,
+    url: String,
+    port: u16,
+}
+
+impl RealmProcess {
+    fn start(dir: &Path, token: &str, operator: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let hsm = sealback_testkit::SoftHsm::shared();
+        hsm.init_token(token, PIN);
+        let mut r = Self {
+            child: None,
+            dir: dir.to_path_buf(),
+            token: token.into(),
+            operator: operator.into(),
+            url: String::new(),
+            port: 0,
+        };
+        r.run("127.0.0.1:0");
+        r
+    }
+
+    /// (Re)starts the process on its database and token, on `listen`.
+    fn run(&mut self, listen: &str) {
+        let hsm = sealback_testkit::SoftHsm::shared();
+        let db = format!("sqlite:{}", self.dir.join("realm.db").display());
+        let mut child = Command::new(BIN)
+            .args(["vault", "serve", "--listen", listen, "--database", &db])
+            .args(["--realm", "--realm-limit", "5"])
+            .args(["--operator-key", &self.operator])
+            .args(["--rate-per-account", "0", "--rate-per-source", "0"])
+            .args(["--hsm-module", sealback_testkit::SOFTHSM_MODULE])
+            .args(["--hsm-token", &self.token])
+            .env("SEALBACK_HSM_PIN", PIN)
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env_remove("SEALBACK_VAULT_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+        self.url = line.trim().to_string();
+        self.port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = Some(child);
+    }
+
+    fn pid(&self) -> String {
+        self.child.as_ref().unwrap().id().to_string()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Restarts a killed realm on its old address.
+    fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port);
+        self.run(&listen);
+    }
+
+    fn info(&self) -> RealmEndpoint {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let info = rt
+            .block_on(
+                sealback_vault_client::VaultClient::new(&self.url)
+                    .unwrap()
+                    .info(),
+            )
+            .unwrap();
+        let realm = info.realm.expect("a realm publishes its realm info");
+        RealmEndpoint {
+            id: sealback_proto::proof::parse_vault_id(&realm.realm_id).unwrap(),
+            url: self.url.clone(),
+            share_key: realm.realm_key.try_into().unwrap(),
+        }
+    }
+
+    fn db_files(&self) -> Vec<PathBuf> {
+        ["realm.db", "realm.db-wal", "realm.db-shm"]
+            .iter()
+            .map(|f| self.dir.join(f))
+            .collect()
+    }
+
+    /// The count the realm's database holds for `account` (as its operator would read it).
+    fn has_share(&self, account: &str) -> bool {
+        let c = rusqlite::Connection::open(self.dir.join("realm.db")).unwrap();
+        c.query_row(
+            "SELECT count(*) FROM tvr_records WHERE account = ?1",
+            [account],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            > 0
+    }
+}
+
+impl Drop for RealmProcess {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = Command::new("kill").args(["-CONT", &self.pid()]).status();
+        }
+        self.kill();
+    }
+}
+
+struct Cluster {
+    _tmp: tempfile::TempDir,
+    realms: Vec<RealmProcess>,
+    endpoints: Vec<RealmEndpoint>,
+    signer: OperatorSigner,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Cluster {
+    fn start(name: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let (signer, _) = OperatorSigner::generate();
+        let operator = signer.public_key().to_text();
+        let realms: Vec<RealmProcess> = (1..=3)
+            .map(|i| {
+                RealmProcess::start(
+                    &tmp.path().join(format!("realm{i}")),
+                    &format!("{name}-{i}"),
+                    &operator,
+                )
+            })
+            .collect();
+        let endpoints = realms.iter().map(RealmProcess::info).collect();
+        Self {
+            _tmp: tmp,
+            realms,
+            endpoints,
+            signer,
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    fn proof(&self, account: &str, realm: VaultId, scope: Scope) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        self.signer.issue(&Claims {
+            account: account.into(),
+            scope,
+            aud: Some(realm),
+            iat: now,
+            exp: now + 600,
+        })
+    }
+
+    fn client(&self, endpoints: Vec<RealmEndpoint>) -> Realms {
+        Realms::new(endpoints, Duration::from_secs(2)).unwrap()
+    }
+
+    fn register(&self, account: &str, password: &str) -> (TvrParams, Vec<u8>) {
+        let new = NewSlot {
+            repo: REPO,
+            slot: SLOT,
+            account,
+            threshold: 2,
+            limit: 5,
+            argon2: CHEAP,
+        };
+        let proofs = |id, scope| self.proof(account, id, scope);
+        let (params, secret) = self
+            .rt
+            .block_on(self.client(self.endpoints.clone()).register(
+                &new,
+                &Password::new(password.into()),
+                &proofs,
+            ))
+            .unwrap();
+        (params, secret.expose_secret().to_vec())
+    }
+
+    fn unlock_via(
+        &self,
+        endpoints: Vec<RealmEndpoint>,
+        params: &TvrParams,
+        password: &str,
+    ) -> Result<sealback_vault_client::realms::RealmUnlock, VaultError> {
+        let proofs = |id, scope| self.proof(&params.account, id, scope);
+        self.rt.block_on(self.client(endpoints).unlock(
+            params,
+            REPO,
+            SLOT,
+            &Password::new(password.into()),
+            &proofs,
+        ))
+    }
+
+    fn unlock(
+        &self,
+        params: &TvrParams,
+        password: &str,
+    ) -> Result<sealback_vault_client::realms::RealmUnlock, VaultError> {
+        self.unlock_via(self.endpoints.clone(), params, password)
+    }
+
+    /// `POST /v1/tvr/evaluate` at realm `i` (0-based) as a plain HTTP client.
+    fn evaluate_raw(&self, i: usize, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(format!("{}/v1/tvr/evaluate", self.realms[i].url))
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or_default())
+        })
+    }
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn unb64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
+
+#[test]
+fn realms_unlock_with_one_killed_or_frozen_and_fail_cleanly_with_two_down() {
+    let mut c = Cluster::start("tvr-faults");
+    let (params, secret) = c.register("ann", "hunter2 but longer");
+    let all = c.unlock(&params, "hunter2 but longer").unwrap();
+    assert_eq!(all.secret.expose_secret(), &secret[..]);
+    assert_eq!(all.confirmed.len(), 3, "every reachable realm takes its tag");
+
+    // One realm killed (SIGKILL): the other two answer.
+    c.realms[0].signal("-KILL");
+    let _ = c.realms[0].child.take().map(|mut ch| ch.wait());
+    let one_down = c.unlock(&params, "hunter2 but longer").unwrap();
+    assert_eq!(one_down.secret.expose_secret(), &secret[..]);
+    assert_eq!(one_down.confirmed.len(), 2);
+
+    // One realm frozen (SIGSTOP): it is given up on after the timeout, another is asked.
+    c.realms[0].restart();
+    c.realms[1].signal("-STOP");
+    let frozen = c.unlock(&params, "hunter2 but longer").unwrap();
+    assert_eq!(frozen.secret.expose_secret(), &secret[..]);
+    assert!(frozen
+        .unavailable
+        .iter()
+        .any(|(id, _)| *id == c.endpoints[1].id));
+
+    // Two down: a clean failure that destroys nothing; once they are back, it unlocks.
+    c.realms[0].kill();
+    let two_down = c.unlock(&params, "hunter2 but longer");
+    match &two_down {
+        Err(VaultError::Realms(msg)) => assert!(msg.contains("only 1 of the 2"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    c.realms[1].signal("-CONT");
+    c.realms[0].restart();
+    for r in &c.realms {
+        assert!(r.has_share("ann"), "no share was destroyed");
+    }
+    let back = c.unlock(&params, "hunter2 but longer").unwrap();
+    assert_eq!(back.secret.expose_secret(), &secret[..]);
+
+    // A wrong password is told as such, and counts.
+    match c.unlock(&params, "hunter3") {
+        Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 4),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn registration_fails_closed_when_a_realm_is_down() {
+    let mut c = Cluster::start("tvr-register");
+    c.realms[2].kill();
+    let new = NewSlot {
+        repo: REPO,
+        slot: SLOT,
+        account: "bea",
+        threshold: 2,
+        limit: 5,
+        argon2: CHEAP,
+    };
+    let proofs = |id, scope| c.proof("bea", id, scope);
+    let r = c.rt.block_on(c.client(c.endpoints.clone()).register(
+        &new,
+        &Password::new("pw".into()),
+        &proofs,
+    ));
+    assert!(r.is_err(), "no slot without every realm");
+}
+
+#[test]
+fn a_realm_refuses_a_proof_made_for_another_realm() {
+    let c = Cluster::start("tvr-aud");
+    let (params, _) = c.register("cid", "pw");
+    // Realm 1 replays the proof the client gave it at realm 2.
+    let for_realm_1 = c.proof("cid", c.endpoints[0].id, Scope::Login);
+    let body = serde_json::json!({
+        "account": "cid",
+        "proof": for_realm_1,
+        "version": b64(&params.version),
+        "blinded": b64(&[0xe2; 32]),
+    });
+    let (status, reply) = c.evaluate_raw(1, &body);
+    assert_eq!(status, 403, "{reply}");
+    // And a proof without an audience (version 1) is refused at a realm too.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let v1 = c.signer.issue(&Claims {
+        account: "cid".into(),
+        scope: Scope::Login,
+        aud: None,
+        iat: now,
+        exp: now + 600,
+    });
+    let (status, _) = c.evaluate_raw(1, &serde_json::json!({
+        "account": "cid", "proof": v1, "version": b64(&params.version), "blinded": b64(&[0xe2; 32]),
+    }));
+    assert_eq!(status, 403);
+    // Neither was counted: the right password still has every evaluation.
+    match c.unlock(&params, "nope") {
+        Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 4),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+/// A proxy in front of a realm that flips a bit of every evaluation proof, and counts the
+/// confirms it sees.
+struct ForgingProxy {
+    url: String,
+    confirms: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ForgingProxy {
+    fn start(upstream: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.strip_prefix("http://").unwrap().to_string();
+        let confirms = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = confirms.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, seen) = (upstream.clone(), seen.clone());
+                std::thread::spawn(move || forward(stream, &upstream, &seen));
+            }
+        });
+        Self { url, confirms }
+    }
+}
+
+fn read_http(stream: &mut impl Read) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).ok()?;
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+fn forward(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    confirms: &std::sync::atomic::AtomicUsize,
+) {
+    while let Some((head, body)) = read_http(&mut client) {
+        let first = head.lines().next().unwrap_or_default().to_string();
+        if first.contains("/v1/tvr/confirm") {
+            confirms.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let mut up = std::net::TcpStream::connect(upstream).unwrap();
+        let (method_path, _) = first.rsplit_once(' ').unwrap();
+        write!(
+            up,
+            "{method_path} HTTP/1.1\r\nhost: {upstream}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        up.write_all(&body).unwrap();
+        let (rhead, mut rbody) = read_http(&mut up).unwrap();
+        if first.contains("/v1/tvr/evaluate") && rhead.starts_with("HTTP/1.1 200") {
+            let mut v: serde_json::Value = serde_json::from_slice(&rbody).unwrap();
+            let mut proof = unb64(&v["proof"]);
+            proof[0] ^= 1;
+            v["proof"] = b64(&proof).into();
+            rbody = serde_json::to_vec(&v).unwrap();
+        }
+        let status = rhead.lines().next().unwrap();
+        let ctype = "content-type: application/json";
+        if write!(
+            client,
+            "{status}\r\n{ctype}\r\ncontent-length: {}\r\n\r\n",
+            rbody.len()
+        )
+        .and_then(|_| client.write_all(&rbody))
+        .is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_forged_evaluation_proof_excludes_the_realm_and_it_gets_no_tag() {
+    let c = Cluster::start("tvr-forge");
+    let (params, secret) = c.register("dee", "pw of dee");
+    let proxy = ForgingProxy::start(&c.realms[0].url);
+    let mut endpoints = c.endpoints.clone();
+    endpoints[0].url = proxy.url.clone();
+    let unlock = c.unlock_via(endpoints, &params, "pw of dee").unwrap();
+    assert_eq!(unlock.secret.expose_secret(), &secret[..]);
+    assert_eq!(unlock.excluded, vec![c.endpoints[0].id]);
+    assert_eq!(
+        unlock.confirmed,
+        vec![c.endpoints[1].id, c.endpoints[2].id]
+    );
+    assert_eq!(
+        proxy.confirms.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the realm whose proof failed was sent no tag"
+    );
+}
+
+/// The malicious realm's operator: it holds realm 3's database and token, so it can unseal
+/// realm 3's key share and evaluate at will, and it restores realm 3's database after every
+/// evaluation it lets realm 3 answer. With account proofs for every realm (the messaging
+/// operator's power) it tests passwords; each test still needs one evaluation from realm 1 or 2.
+struct Attacker<'a> {
+    c: &'a mut Cluster,
+    snapshot: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl<'a> Attacker<'a> {
+    fn new(c: &'a mut Cluster) -> Self {
+        Self {
+            c,
+            snapshot: Vec::new(),
+        }
+    }
+
+    /// Copies realm 3's database files (with the process stopped, so the copy is whole).
+    fn take_snapshot(&mut self) {
+        self.c.realms[2].kill();
+        self.snapshot = self.c.realms[2]
+            .db_files()
+            .into_iter()
+            .map(|p| {
+                let b = std::fs::read(&p).ok();
+                (p, b)
+            })
+            .collect();
+        self.c.realms[2].restart();
+    }
+
+    /// Puts realm 3's database back as it was (the rollback), and restarts it.
+    fn roll_back(&mut self) {
+        self.c.realms[2].kill();
+        for (p, b) in &self.snapshot {
+            match b {
+                Some(b) => std::fs::write(p, b).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        self.c.realms[2].restart();
+    }
+
+    /// Realm 3's key share for `account`, unsealed with realm 3's token.
+    fn unseal(&self, account: &str) -> RealmRecord {
+        let hsm = sealback_testkit::SoftHsm::shared();
+        std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
+        let sealer = sealback_vault::sealer::Pkcs11Sealer::open(
+            Path::new(sealback_testkit::SOFTHSM_MODULE),
+            &self.c.realms[2].token,
+            PIN,
+        )
+        .unwrap();
+        let integrity = sealback_vault::integrity::Integrity::new(std::sync::Arc::new(sealer));
+        let conn = rusqlite::Connection::open(self.c.realms[2].dir.join("realm.db")).unwrap();
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT sealed FROM tvr_records WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let plain = integrity
+            .open_record(sealback_vault::db::RecordKind::Realm, account, &stored)
+            .unwrap();
+        RealmRecord::decode(&plain).unwrap()
+    }
+
+    /// One password test: realm 3's evaluation (from the leaked share on odd tests, from
+    /// realm 3 itself followed by a rollback on even ones), plus one honest realm's.
+    /// `None` when no honest realm evaluates any more.
+    fn test(&mut self, params: &TvrParams, share: &RealmRecord, n: usize, pw: &str) -> Option<bool> {
+        let mut rng = rand08::rngs::OsRng;
+        let ids: Vec<VaultId> = self.c.endpoints.iter().map(|e| e.id).collect();
+        let mut rec =
+            Recovery::start(params.clone(), REPO, SLOT, pw.as_bytes(), &ids, &mut rng).unwrap();
+        let blinded = rec.blinded_element();
+        let bodies: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|realm| {
+                serde_json::json!({
+                    "account": params.account,
+                    "proof": self.c.proof(&params.account, *realm, Scope::Login),
+                    "version": b64(&params.version),
+                    "blinded": b64(&blinded),
+                })
+            })
+            .collect();
+        let from_realm_3 = if n % 2 == 1 {
+            share.evaluate(&blinded, &mut rng).unwrap()
+        } else {
+            let (status, v) = self.c.evaluate_raw(2, &bodies[2]);
+            assert_eq!(status, 200, "realm 3 answers after every rollback: {v}");
+            self.roll_back();
+            sealback_tvr::Evaluation {
+                element: unb64(&v["evaluated"]).try_into().unwrap(),
+                proof: unb64(&v["proof"]).try_into().unwrap(),
+            }
+        };
+        rec.accept(ids[2], &from_realm_3, 5).unwrap();
+        for honest in [0, 1] {
+            let (status, v) = self.c.evaluate_raw(honest, &bodies[honest]);
+            if status == 200 {
+                let answer = sealback_tvr::Evaluation {
+                    element: unb64(&v["evaluated"]).try_into().unwrap(),
+                    proof: unb64(&v["proof"]).try_into().unwrap(),
+                };
+                rec.accept(ids[honest], &answer, 0).unwrap();
+                return Some(matches!(rec.finish(), Outcome::Unlocked { .. }));
+            }
+            assert_eq!(status, 423, "an honest realm past its limit says locked: {v}");
+        }
+        None
+    }
+}
+
+/// The guess bound of SPEC §7f.4 with n = 3, t = 2, L = 5 and one cheating realm (m = 1):
+/// exactly ⌊(n − m)·L / (t − m)⌋ = 10 password tests, then the honest realms have destroyed
+/// their shares and even the right password fails.
+#[test]
+fn a_realm_that_rolls_back_and_leaks_its_share_gives_an_attacker_exactly_ten_tests() {
+    let mut c = Cluster::start("tvr-bound");
+    // Two accounts: the right password is the 10th candidate for one and the 11th for the other.
+    let (p10, s10) = c.register("tenth", "right-10");
+    let (p11, _) = c.register("eleventh", "right-11");
+    let mut attacker = Attacker::new(&mut c);
+    attacker.take_snapshot();
+    let share10 = attacker.unseal("tenth");
+    let share11 = attacker.unseal("eleventh");
+
+    let mut tests = 0;
+    let mut found = false;
+    for n in 1..=12 {
+        let pw = if n == 10 { "right-10".to_string() } else { format!("guess-{n}") };
+        match attacker.test(&p10, &share10, n, &pw) {
+            Some(hit) => {
+                tests += 1;
+                found |= hit;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(tests, 10, "exactly the bound");
+    assert!(found, "the 10th test is a real test: it found the password");
+
+    let mut tests = 0;
+    for n in 1..=12 {
+        let pw = if n == 11 { "right-11".to_string() } else { format!("guess-{n}") };
+        match attacker.test(&p11, &share11, n, &pw) {
+            Some(hit) => {
+                assert!(!hit);
+                tests += 1;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(tests, 10, "no 11th test");
+    // The honest realms destroyed their shares; realm 3's rolled-back copy alone is not enough,
+    // so the owner's right password fails too.
+    assert!(!c.realms[0].has_share("eleventh"));
+    assert!(!c.realms[1].has_share("eleventh"));
+    assert!(c.realms[2].has_share("eleventh"));
+    let r = c.unlock(&p11, "right-11");
+    assert!(
+        matches!(r, Err(VaultError::Locked) | Err(VaultError::Realms(_))),
+        "{:?}",
+        r.map(|_| ())
+    );
+    // The account whose password was found also lost its shares at the honest realms (the
+    // attacker used them up), but the attacker holds its secret.
+    let _ = s10;
+}
