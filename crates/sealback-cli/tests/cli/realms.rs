@@ -664,3 +664,121 @@ fn a_realm_that_rolls_back_and_leaks_its_share_gives_an_attacker_exactly_ten_tes
     // attacker used them up), but the attacker holds its secret.
     let _ = s10;
 }
+
+/// The realms file of a device: each realm's id, address and key, and the account proof made
+/// for it (its own audience).
+fn realms_file(c: &Cluster, dir: &Path, account: &str, scope: Scope) -> PathBuf {
+    let mut text = String::from("threshold = 2\n");
+    for (i, e) in c.endpoints.iter().enumerate() {
+        let proof = dir.join(format!("proof-{i}-{scope:?}"));
+        std::fs::write(&proof, c.proof(account, e.id, scope)).unwrap();
+        text += &format!(
+            "[[realm]]\nid = \"{}\"\nurl = \"{}\"\nkey = \"{}\"\nproof_file = \"{}\"\n",
+            e.id.to_hex(),
+            e.url,
+            b64(&e.share_key),
+            proof.display()
+        );
+    }
+    let path = dir.join(format!("realms-{scope:?}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_cli_adds_a_realm_password_and_a_new_device_restores_with_it() {
+    use super::vault::cli;
+    let mut c = Cluster::start("tvr-cli");
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, key) = (tmp.path().join("cloud"), tmp.path().join("recovery.txt"));
+    let (home_a, home_b) = (tmp.path().join("device-a"), tmp.path().join("device-b"));
+    std::fs::create_dir_all(&home_a).unwrap();
+    std::fs::create_dir_all(&home_b).unwrap();
+    let k = key.to_str().unwrap();
+    super::assert_ok(
+        &cli(&home_a, &repo)
+            .args(["--recovery-key-file", k, "init"])
+            .output()
+            .unwrap(),
+    );
+    let register = realms_file(&c, tmp.path(), "erin", Scope::Register);
+    let out = cli(&home_a, &repo)
+        .env("SEALBACK_ACCOUNT", "erin")
+        .env("SEALBACK_PASSWORD", "erin's realm password")
+        .env("SEALBACK_REALMS", &register)
+        .args(["--recovery-key-file", k, "key", "add", "realm-password"])
+        .output()
+        .unwrap();
+    super::assert_ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("at most 10 passwords"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let chats = tmp.path().join("chats");
+    sealback_corpus::generate(&chats, &sealback_corpus::ChatStoreSpec::tiny(5)).unwrap();
+    super::assert_ok(
+        &cli(&home_a, &repo)
+            .args(["--recovery-key-file", k, "backup", chats.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let list = cli(&home_a, &repo)
+        .args(["--json", "key", "list"])
+        .output()
+        .unwrap();
+    super::assert_ok(&list);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let slot = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "realm-password")
+        .expect("key list shows the realm password");
+    assert_eq!(slot["realms"]["threshold"], 2);
+    assert_eq!(slot["realms"]["realm_ids"].as_array().unwrap().len(), 3);
+
+    // A new device: the repository, its realms file (login proofs) and the password.
+    let login = realms_file(&c, tmp.path(), "erin", Scope::Login);
+    let device_b = |password: &str| {
+        let mut cmd = cli(&home_b, &repo);
+        cmd.env("SEALBACK_ACCOUNT", "erin")
+            .env("SEALBACK_PASSWORD", password)
+            .env("SEALBACK_REALMS", &login);
+        cmd
+    };
+    let target = tmp.path().join("restored");
+    super::assert_ok(
+        &device_b("erin's realm password")
+            .args(["restore", "latest", "--target", target.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    let cmp = sealback_corpus::compare(&chats, &target.join("chats")).unwrap();
+    assert!(cmp.differences.is_empty(), "{:?}", cmp.differences);
+    super::assert_exit(
+        &device_b("not it").args(["snapshots"]).output().unwrap(),
+        3,
+        "attempts remain",
+    );
+
+    // Two realms down: a clean failure that says what to do, and the keys file is untouched.
+    let keys_before = std::fs::read(repo.join("keys")).unwrap();
+    c.realms[0].kill();
+    c.realms[1].kill();
+    let out = device_b("erin's realm password")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only 1 of the 2 realms"), "{stderr}");
+    assert_eq!(std::fs::read(repo.join("keys")).unwrap(), keys_before);
+    c.realms[0].restart();
+    super::assert_ok(
+        &device_b("erin's realm password")
+            .args(["snapshots"])
+            .output()
+            .unwrap(),
+    );
+}
