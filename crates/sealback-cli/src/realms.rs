@@ -78,7 +78,11 @@ fn parse(path: &Path, default_proof: &str) -> Result<Configured, CliError> {
                     .ok()
             })
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
-            .ok_or_else(|| bad(format!("realm {id}: key is not 32 bytes in hex or base64url")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "realm {id}: key is not 32 bytes in hex or base64url"
+                ))
+            })?;
         let proof = match &r.proof_file {
             Some(p) => std::fs::read_to_string(p)
                 .map_err(|e| bad(format!("realm {id}: proof file {}: {e}", p.display())))?
@@ -184,7 +188,11 @@ pub async fn add(settings: &Settings, name: &str) -> Result<(), CliError> {
 
 /// `⌊(n − m)·L / (t − m)⌋` (SPEC §7f.4), for `m < t`.
 fn guess_bound(p: &TvrParams, m: usize) -> usize {
-    let (n, t, l) = (p.realms.len(), usize::from(p.threshold), usize::from(p.limit));
+    let (n, t, l) = (
+        p.realms.len(),
+        usize::from(p.threshold),
+        usize::from(p.limit),
+    );
     if m >= t {
         return usize::MAX;
     }

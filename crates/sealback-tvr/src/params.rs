@@ -57,8 +57,7 @@ impl Argon2Cost {
         if self.passes == 0 || self.passes > MAX_ARGON2_PASSES {
             return Err("Argon2 passes must be 1 to 10");
         }
-        if self.memory_kib < 8 * u32::from(self.lanes) || self.memory_kib > MAX_ARGON2_MEMORY_KIB
-        {
+        if self.memory_kib < 8 * u32::from(self.lanes) || self.memory_kib > MAX_ARGON2_MEMORY_KIB {
             return Err("Argon2 memory must be 8 KiB per lane to 1 GiB");
         }
         Ok(())
@@ -156,18 +155,15 @@ impl TvrParams {
             commitment,
             realms,
         };
-        params.check().map_err(|why| FormatError::invalid(WHAT, why))?;
+        params
+            .check()
+            .map_err(|why| FormatError::invalid(WHAT, why))?;
         Ok(params)
     }
 
     /// The rules every reader and writer enforces.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
-        check_shape(
-            self.realms.len(),
-            self.threshold,
-            self.limit,
-            &self.account,
-        )?;
+        check_shape(self.realms.len(), self.threshold, self.limit, &self.account)?;
         self.argon2.check()?;
         for (n, r) in self.realms.iter().enumerate() {
             if self.realms[..n].iter().any(|o| o.id == r.id) {

@@ -157,12 +157,7 @@ impl Registration {
         realms: &[Realm],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self, TvrError> {
-        Self::start_with(
-            new,
-            password,
-            realms,
-            Dealing::random(new.threshold, rng),
-        )
+        Self::start_with(new, password, realms, Dealing::random(new.threshold, rng))
     }
 
     /// [`Registration::start`] with explicit random choices (vectors).
@@ -216,15 +211,16 @@ impl Registration {
             };
             let pk = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(&realm.share_key)
                 .map_err(|_| TvrError::Invalid("a realm's configured share key"))?;
-            let (enc, sealed) = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
-                &OpModeS::Base,
-                &pk,
-                &share_info(realm.id, new.account, &request),
-                &plaintext[..],
-                &[],
-                &mut hpke_rng,
-            )
-            .map_err(|_| TvrError::Invalid("a realm's configured share key"))?;
+            let (enc, sealed) =
+                hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
+                    &OpModeS::Base,
+                    &pk,
+                    &share_info(realm.id, new.account, &request),
+                    &plaintext[..],
+                    &[],
+                    &mut hpke_rng,
+                )
+                .map_err(|_| TvrError::Invalid("a realm's configured share key"))?;
             request.enc = enc.to_bytes().to_vec();
             request.sealed = sealed;
             requests.push(request);
@@ -532,7 +528,10 @@ impl core::fmt::Debug for Outcome {
                 write!(f, "WrongPassword {{ attempts_left: {attempts_left} }}")
             }
             Outcome::NotEnoughRealms { verified, needed } => {
-                write!(f, "NotEnoughRealms {{ verified: {verified}, needed: {needed} }}")
+                write!(
+                    f,
+                    "NotEnoughRealms {{ verified: {verified}, needed: {needed} }}"
+                )
             }
         }
     }
@@ -564,7 +563,8 @@ impl Recovery {
             });
         }
         let a = derive::stretch(password, repo, slot, &params.version, params.argon2)?;
-        let blind = VoprfClient::<Ristretto255>::blind(&a[..], rng).map_err(|_| TvrError::Crypto)?;
+        let blind =
+            VoprfClient::<Ristretto255>::blind(&a[..], rng).map_err(|_| TvrError::Crypto)?;
         Ok(Self {
             blinded: blind.message.serialize().into(),
             client: blind.state,

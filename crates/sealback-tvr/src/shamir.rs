@@ -87,9 +87,5 @@ pub fn lagrange_at_zero(indices: &[u8]) -> Result<Vec<Scalar>, ShamirError> {
 pub fn reconstruct(shares: &[(u8, Scalar)]) -> Result<Scalar, ShamirError> {
     let indices: Vec<u8> = shares.iter().map(|(i, _)| *i).collect();
     let lambdas = lagrange_at_zero(&indices)?;
-    Ok(shares
-        .iter()
-        .zip(lambdas)
-        .map(|((_, s), l)| s * l)
-        .sum())
+    Ok(shares.iter().zip(lambdas).map(|((_, s), l)| s * l).sum())
 }

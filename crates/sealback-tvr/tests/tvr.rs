@@ -258,7 +258,9 @@ fn a_share_swapped_in_the_slot_fails_its_proof() {
         .to_bytes();
     let mut rng = StdRng::seed_from_u64(6);
     let mut rec = Recovery::start(params, REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
-    let answer = records[1].evaluate(&rec.blinded_element(), &mut rng).unwrap();
+    let answer = records[1]
+        .evaluate(&rec.blinded_element(), &mut rng)
+        .unwrap();
     assert!(matches!(
         rec.accept(c.realms[1].id, &answer, 5),
         Err(TvrError::BadProof { .. })
@@ -276,8 +278,7 @@ fn registration_fails_closed_unless_every_realm_acknowledged() {
         limit: 5,
         argon2: CHEAP,
     };
-    let reg =
-        Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
+    let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let two = &ids(&c)[..2];
     assert_eq!(
         reg.finish(two).unwrap_err(),
@@ -318,8 +319,7 @@ fn a_share_opens_only_for_its_realm_account_and_fields() {
         limit: 5,
         argon2: CHEAP,
     };
-    let reg =
-        Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
+    let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let r = reg.requests()[0].clone();
     assert!(c.keys[0].open_share(r.realm, "alice", &r).is_ok());
     assert_eq!(
@@ -418,7 +418,10 @@ fn realm_records_round_trip_and_refuse_a_zero_share() {
 }
 
 fn hex32(v: &Value) -> [u8; 32] {
-    hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+    hex::decode(v.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 /// Recomputes every value of tests/vectors/tvr1.json from its inputs.
@@ -449,7 +452,10 @@ fn known_answer_vectors() {
     assert_eq!(hex::encode(&y[..]), v["oprf_output"].as_str().unwrap());
     let d = derive::from_output(&y, &version);
     assert_eq!(hex::encode(d.commitment), v["commitment"].as_str().unwrap());
-    assert_eq!(hex::encode(&d.unlock[..]), v["unlock_key"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(&d.unlock[..]),
+        v["unlock_key"].as_str().unwrap()
+    );
     assert_eq!(
         hex::encode(d.secret.expose_secret()),
         v["protector_secret"].as_str().unwrap()
@@ -460,15 +466,23 @@ fn known_answer_vectors() {
     let mut records = Vec::new();
     for (n, r) in v["realms"].as_array().unwrap().iter().enumerate() {
         let id = VaultId(h(&r["realm_id"]).try_into().unwrap());
-        assert_eq!(hex::encode(shares[n].as_bytes()), r["key_share"].as_str().unwrap());
-        let p = (RISTRETTO_BASEPOINT_POINT * *shares[n]).compress().to_bytes();
+        assert_eq!(
+            hex::encode(shares[n].as_bytes()),
+            r["key_share"].as_str().unwrap()
+        );
+        let p = (RISTRETTO_BASEPOINT_POINT * *shares[n])
+            .compress()
+            .to_bytes();
         assert_eq!(hex::encode(p), r["public_share"].as_str().unwrap());
         assert_eq!(params.realms[n].public_share, p);
         assert_eq!(params.realms[n].id, id);
         let tag = derive::tag(&d.unlock, id, account, &version);
         assert_eq!(hex::encode(&tag[..]), r["tag"].as_str().unwrap());
         let key = RealmKey::from_seed(&hex32(&r["realm_key_seed"]));
-        assert_eq!(hex::encode(key.public()), r["realm_public_key"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(key.public()),
+            r["realm_public_key"].as_str().unwrap()
+        );
         let request = sealback_tvr::ShareRequest {
             realm: id,
             index: n as u8 + 1,
@@ -497,7 +511,9 @@ fn known_answer_vectors() {
             element: hex32(&answer["evaluated"]),
             proof: h(&answer["proof"]).try_into().unwrap(),
         };
-        let mine = records[i - 1].evaluate(&rec.blinded_element(), &mut rng).unwrap();
+        let mine = records[i - 1]
+            .evaluate(&rec.blinded_element(), &mut rng)
+            .unwrap();
         assert_eq!(mine.element, evaluation.element, "Z_{i} = k_{i}·B");
         rec.accept(ids[i - 1], &evaluation, 4).unwrap();
     }

@@ -364,7 +364,9 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
         }
     })
     .await;
-    out.into_iter().map(|o| o.expect("every future finished")).collect()
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
 
 fn parse_evaluation(r: &proto::TvrEvaluateReply) -> Option<Evaluation> {

@@ -252,7 +252,11 @@ impl Db {
         }
     }
     /// An account's stored record of `kind`, if any.
-    pub async fn record(&self, account: String, kind: RecordKind) -> Result<Option<Vec<u8>>, DbError> {
+    pub async fn record(
+        &self,
+        account: String,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<u8>>, DbError> {
         match self {
             Db::Sqlite(d) => d.record(account, kind).await,
             Db::Postgres(d) => d.record(&account, kind).await,
@@ -781,7 +785,11 @@ impl SqliteDb {
     }
 
     /// See [`Db::record`].
-    pub async fn record(&self, account: String, kind: RecordKind) -> Result<Option<Vec<u8>>, DbError> {
+    pub async fn record(
+        &self,
+        account: String,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<u8>>, DbError> {
         self.with(move |c| read_record(c, &account, kind)).await
     }
 

@@ -443,7 +443,11 @@ impl PgDb {
         .map(|r| r.get(0)))
     }
 
-    pub(crate) async fn delete_record(&self, account: &str, kind: RecordKind) -> Result<bool, DbError> {
+    pub(crate) async fn delete_record(
+        &self,
+        account: &str,
+        kind: RecordKind,
+    ) -> Result<bool, DbError> {
         let mut c = self.pool.get().await?;
         let tx = durable_transaction(&mut c).await?;
         let n = tx

@@ -106,7 +106,14 @@ impl Vault {
         if self.options.dev_accounts {
             return Ok(());
         }
-        match proof::verify(token, &self.options.operator_keys, self.id(), account, wanted, now) {
+        match proof::verify(
+            token,
+            &self.options.operator_keys,
+            self.id(),
+            account,
+            wanted,
+            now,
+        ) {
             Ok(claims) if claims.aud.is_some() => Ok(()),
             Ok(_) => Err(VaultError::Unauthorized(
                 "a realm accepts only proofs that name it as their audience".into(),
@@ -195,7 +202,9 @@ impl Vault {
                 }
                 record.evaluate(&blinded, &mut OsRng)
             }
-            None => sealback_tvr::evaluate_unknown(&realm.unknown, &req.account, &blinded, &mut OsRng),
+            None => {
+                sealback_tvr::evaluate_unknown(&realm.unknown, &req.account, &blinded, &mut OsRng)
+            }
         }
         .map_err(|e| VaultError::BadRequest(e.to_string()))?;
         self.metrics.login("tvr_counted");
@@ -225,11 +234,15 @@ impl Vault {
             .await?
         {
             Some(s) => s,
-            None if req.session.starts_with(RecordKind::Realm.login_session_prefix()) => self
-                .db
-                .held_record(req.session.clone())
-                .await?
-                .ok_or(VaultError::SessionExpired)?,
+            None if req
+                .session
+                .starts_with(RecordKind::Realm.login_session_prefix()) =>
+            {
+                self.db
+                    .held_record(req.session.clone())
+                    .await?
+                    .ok_or(VaultError::SessionExpired)?
+            }
             None => return Err(VaultError::SessionExpired),
         };
         let record = self.open_realm_record(&req.account, &sealed)?;
@@ -241,7 +254,14 @@ impl Vault {
             return Err(VaultError::TagRefused);
         }
         self.db
-            .login_succeeded(req.account, RecordKind::Realm, req.session, None, now, source)
+            .login_succeeded(
+                req.account,
+                RecordKind::Realm,
+                req.session,
+                None,
+                now,
+                source,
+            )
             .await?;
         self.metrics.login("tvr_confirmed");
         Ok(())
@@ -253,7 +273,11 @@ impl Vault {
         let now = self.clock.now_unix();
         self.limit_source(source, now)?;
         self.authorize_realm(&req.account, &req.proof, Scope::Register, now)?;
-        if self.db.delete_record(req.account, RecordKind::Realm).await? {
+        if self
+            .db
+            .delete_record(req.account, RecordKind::Realm)
+            .await?
+        {
             Ok(())
         } else {
             Err(VaultError::NotFound("no key share for this account".into()))

@@ -427,9 +427,7 @@ impl Vault {
             .map(crate::passkeys::RelyingParty::build)
             .transpose()?;
         let id = VaultId::of_server_key(&setup.keypair().public().serialize());
-        let realm = options
-            .realm
-            .map(|o| crate::realm::Realm::new(&bytes, o));
+        let realm = options.realm.map(|o| crate::realm::Realm::new(&bytes, o));
         Ok(Self {
             webauthn,
             realm,
@@ -688,14 +686,7 @@ impl Vault {
         };
         let attempt = self
             .db
-            .begin_attempt(
-                account.to_string(),
-                kind,
-                limit,
-                login,
-                now,
-                source,
-            )
+            .begin_attempt(account.to_string(), kind, limit, login, now, source)
             .await?;
         match attempt {
             Attempt::Locked => {

@@ -281,7 +281,11 @@ fn realms_unlock_with_one_killed_or_frozen_and_fail_cleanly_with_two_down() {
     let (params, secret) = c.register("ann", "hunter2 but longer");
     let all = c.unlock(&params, "hunter2 but longer").unwrap();
     assert_eq!(all.secret.expose_secret(), &secret[..]);
-    assert_eq!(all.confirmed.len(), 3, "every reachable realm takes its tag");
+    assert_eq!(
+        all.confirmed.len(),
+        3,
+        "every reachable realm takes its tag"
+    );
 
     // One realm killed (SIGKILL): the other two answer.
     c.realms[0].signal("-KILL");
@@ -479,10 +483,7 @@ fn a_forged_evaluation_proof_excludes_the_realm_and_it_gets_no_tag() {
     let unlock = c.unlock_via(endpoints, &params, "pw of dee").unwrap();
     assert_eq!(unlock.secret.expose_secret(), &secret[..]);
     assert_eq!(unlock.excluded, vec![c.endpoints[0].id]);
-    assert_eq!(
-        unlock.confirmed,
-        vec![c.endpoints[1].id, c.endpoints[2].id]
-    );
+    assert_eq!(unlock.confirmed, vec![c.endpoints[1].id, c.endpoints[2].id]);
     assert_eq!(
         proxy.confirms.load(std::sync::atomic::Ordering::SeqCst),
         0,
@@ -563,7 +564,13 @@ impl<'a> Attacker<'a> {
     /// One password test: realm 3's evaluation (from the leaked share on odd tests, from
     /// realm 3 itself followed by a rollback on even ones), plus one honest realm's.
     /// `None` when no honest realm evaluates any more.
-    fn test(&mut self, params: &TvrParams, share: &RealmRecord, n: usize, pw: &str) -> Option<bool> {
+    fn test(
+        &mut self,
+        params: &TvrParams,
+        share: &RealmRecord,
+        n: usize,
+        pw: &str,
+    ) -> Option<bool> {
         let mut rng = rand08::rngs::OsRng;
         let ids: Vec<VaultId> = self.c.endpoints.iter().map(|e| e.id).collect();
         let mut rec =
@@ -602,7 +609,10 @@ impl<'a> Attacker<'a> {
                 rec.accept(ids[honest], &answer, 0).unwrap();
                 return Some(matches!(rec.finish(), Outcome::Unlocked { .. }));
             }
-            assert_eq!(status, 423, "an honest realm past its limit says locked: {v}");
+            assert_eq!(
+                status, 423,
+                "an honest realm past its limit says locked: {v}"
+            );
         }
         None
     }
@@ -625,7 +635,11 @@ fn a_realm_that_rolls_back_and_leaks_its_share_gives_an_attacker_exactly_ten_tes
     let mut tests = 0;
     let mut found = false;
     for n in 1..=12 {
-        let pw = if n == 10 { "right-10".to_string() } else { format!("guess-{n}") };
+        let pw = if n == 10 {
+            "right-10".to_string()
+        } else {
+            format!("guess-{n}")
+        };
         match attacker.test(&p10, &share10, n, &pw) {
             Some(hit) => {
                 tests += 1;
@@ -639,7 +653,11 @@ fn a_realm_that_rolls_back_and_leaks_its_share_gives_an_attacker_exactly_ten_tes
 
     let mut tests = 0;
     for n in 1..=12 {
-        let pw = if n == 11 { "right-11".to_string() } else { format!("guess-{n}") };
+        let pw = if n == 11 {
+            "right-11".to_string()
+        } else {
+            format!("guess-{n}")
+        };
         match attacker.test(&p11, &share11, n, &pw) {
             Some(hit) => {
                 assert!(!hit);

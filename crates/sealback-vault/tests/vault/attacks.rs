@@ -211,7 +211,10 @@ async fn an_old_shared_count_becomes_each_records_count() {
     for kind in [RecordKind::Password, RecordKind::Passkey] {
         assert_eq!(db.attempts("rob".into(), kind).await.unwrap(), 7);
     }
-    assert_eq!(db.attempts("rob".into(), RecordKind::Realm).await.unwrap(), 0);
+    assert_eq!(
+        db.attempts("rob".into(), RecordKind::Realm).await.unwrap(),
+        0
+    );
 }
 
 /// The five ceremonies: the route that starts each and the route that finishes it.
