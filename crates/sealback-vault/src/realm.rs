@@ -228,24 +228,33 @@ impl Vault {
         self.limit_source(&source, now)?;
         self.authorize_realm(&req.account, &req.proof, Scope::Login, now)?;
         let version: [u8; 16] = array(&req.version, "version")?;
-        let sealed = match self
+        // The record in its table, or the one the last allowed evaluation holds under its
+        // session: that one only if it opens as this account's (a session id names no account).
+        let stored = self
             .db
             .record(req.account.clone(), RecordKind::Realm)
-            .await?
-        {
-            Some(s) => s,
+            .await?;
+        let (record, session) = match stored {
+            Some(sealed) => (
+                self.open_realm_record(&req.account, &sealed)?,
+                String::new(),
+            ),
             None if req
                 .session
                 .starts_with(RecordKind::Realm.login_session_prefix()) =>
             {
-                self.db
+                let held = self
+                    .db
                     .held_record(req.session.clone())
                     .await?
-                    .ok_or(VaultError::SessionExpired)?
+                    .ok_or(VaultError::SessionExpired)?;
+                let record = self
+                    .open_realm_record(&req.account, &held)
+                    .map_err(|_| VaultError::SessionExpired)?;
+                (record, req.session)
             }
             None => return Err(VaultError::SessionExpired),
         };
-        let record = self.open_realm_record(&req.account, &sealed)?;
         if record.version != version {
             return Err(VaultError::VersionMismatch);
         }
@@ -254,14 +263,7 @@ impl Vault {
             return Err(VaultError::TagRefused);
         }
         self.db
-            .login_succeeded(
-                req.account,
-                RecordKind::Realm,
-                req.session,
-                None,
-                now,
-                source,
-            )
+            .login_succeeded(req.account, RecordKind::Realm, session, None, now, source)
             .await?;
         self.metrics.login("tvr_confirmed");
         Ok(())

@@ -800,3 +800,47 @@ fn the_cli_adds_a_realm_password_and_a_new_device_restores_with_it() {
             .unwrap(),
     );
 }
+
+#[test]
+fn the_last_allowed_evaluation_still_unlocks_and_a_wrong_tag_resets_nothing() {
+    let c = Cluster::start("tvr-confirm");
+    let (params, secret) = c.register("fay", "fay's password");
+    // Four wrong passwords: realms 1 and 2 are at 4 of 5.
+    for left in (1..=4).rev() {
+        match c.unlock(&params, "wrong") {
+            Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, left),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    // A confirm with a wrong tag is refused and resets nothing.
+    let body = serde_json::json!({
+        "account": "fay",
+        "proof": c.proof("fay", c.endpoints[0].id, Scope::Login),
+        "version": b64(&params.version),
+        "tag": b64(&[7; 32]),
+        "session": "",
+    });
+    let status = c.rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/tvr/confirm", c.realms[0].url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 401);
+    // The 5th evaluation (the last allowed) with the right password unlocks; its confirm puts
+    // back the record it held and resets the count.
+    let u = c.unlock(&params, "fay's password").unwrap();
+    assert_eq!(u.secret.expose_secret(), &secret[..]);
+    assert_eq!(u.confirmed.len(), 3);
+    for r in &c.realms {
+        assert!(r.has_share("fay"));
+    }
+    match c.unlock(&params, "wrong") {
+        Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 4),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
