@@ -382,6 +382,46 @@ fn a_realm_refuses_a_proof_made_for_another_realm() {
         Err(VaultError::WrongPassword { remaining }) => assert_eq!(remaining, 4),
         other => panic!("{:?}", other.map(|_| ())),
     }
+    // An account the realm holds nothing for is answered like one it holds (an evaluation
+    // with a proof, counted), so answers do not say whether an account exists.
+    let mut rng = rand08::rngs::OsRng;
+    let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
+    let rec = Recovery::start(params.clone(), REPO, SLOT, b"anything", &ids, &mut rng).unwrap();
+    let ask = |account: &str| {
+        c.evaluate_raw(
+            1,
+            &serde_json::json!({
+                "account": account,
+                "proof": c.proof(account, c.endpoints[1].id, Scope::Login),
+                "version": b64(&params.version),
+                "blinded": b64(&rec.blinded_element()),
+            }),
+        )
+    };
+    let (known_status, known) = ask("cid");
+    let (unknown_status, stranger) = ask("nobody-here");
+    assert_eq!((known_status, unknown_status), (200, 200));
+    assert_eq!(known["guesses_left"], 3);
+    assert_eq!(stranger["guesses_left"], 4, "counted like a known account");
+    for field in ["evaluated", "proof", "session"] {
+        assert_eq!(
+            unb64_len(&known[field], field),
+            unb64_len(&stranger[field], field),
+            "{field}"
+        );
+    }
+    let (_, again) = ask("nobody-here");
+    assert_eq!(
+        again["evaluated"], stranger["evaluated"],
+        "a stable answer, as for a real share"
+    );
+}
+
+fn unb64_len(v: &serde_json::Value, field: &str) -> usize {
+    if field == "session" {
+        return v.as_str().unwrap().len();
+    }
+    unb64(v).len()
 }
 
 /// A proxy in front of a realm that flips a bit of every evaluation proof, and counts the
