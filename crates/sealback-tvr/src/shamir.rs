@@ -4,8 +4,9 @@
 //! Any `t` shares give back `k = Σ λ_i·f(i)` with `λ_i = Π_{j≠i} j / (j − i)`; fewer say
 //! nothing about `k`. Realms never combine shares: the client combines *evaluations*
 //! `k_i·B` with the same coefficients (linear in the key), so `k` itself is never rebuilt
-//! outside tests. Checked against `frost-core`'s RFC 9591 helpers is not possible here
-//! without a second `curve25519-dalek`; the property tests check reconstruction instead.
+//! outside tests. The property tests check reconstruction, and check our Lagrange
+//! coefficients against shares dealt by `frost-ristretto255` (RFC 9591's `split`, the same
+//! `curve25519-dalek`), a dev-dependency used as an oracle.
 
 use curve25519_dalek::scalar::Scalar;
 use zeroize::Zeroizing;

@@ -524,3 +524,39 @@ fn known_answer_vectors() {
         other => panic!("{other:?}"),
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Oracle: shares dealt by `frost-ristretto255` (RFC 9591's trusted-dealer `split`) are
+    /// recombined by our Lagrange coefficients into the dealt key, for every t-subset, and the
+    /// public shares it publishes are `k_i·G` of those shares.
+    #[test]
+    fn our_lagrange_recombines_frost_shares(n in 2u16..=7, t_extra in 0u16..3, seed in any::<u64>()) {
+        use frost_ristretto255 as frost;
+        let t = (n / 2 + 1 + t_extra).min(n);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let k = Scalar::random(&mut rng);
+        let key = frost::SigningKey::deserialize(k.as_bytes()).unwrap();
+        let (shares, public) =
+            frost::keys::split(&key, n, t, frost::keys::IdentifierList::Default, &mut rng).unwrap();
+        let ours: Vec<(u8, Scalar)> = shares
+            .iter()
+            .enumerate()
+            .map(|(i, (id, share))| {
+                assert_eq!(*id, frost::Identifier::try_from(i as u16 + 1).unwrap());
+                let bytes: [u8; 32] = share.signing_share().serialize().try_into().unwrap();
+                (i as u8 + 1, Scalar::from_canonical_bytes(bytes).unwrap())
+            })
+            .collect();
+        for (i, s) in &ours {
+            let id = frost::Identifier::try_from(u16::from(*i)).unwrap();
+            let theirs = public.verifying_shares()[&id].serialize().unwrap();
+            prop_assert_eq!(theirs, (RISTRETTO_BASEPOINT_POINT * s).compress().to_bytes().to_vec());
+        }
+        for subset in subsets(n.into(), t.into()) {
+            let picked: Vec<(u8, Scalar)> = subset.iter().map(|&i| ours[i]).collect();
+            prop_assert_eq!(shamir::reconstruct(&picked).unwrap(), k);
+        }
+    }
+}
