@@ -884,3 +884,43 @@ fn the_last_allowed_evaluation_still_unlocks_and_a_wrong_tag_resets_nothing() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn concurrent_evaluations_at_one_realm_get_exactly_its_limit() {
+    let c = Cluster::start("tvr-race");
+    let (params, _) = c.register("gus", "gus's password");
+    let mut rng = rand08::rngs::OsRng;
+    let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
+    let rec = Recovery::start(params.clone(), REPO, SLOT, b"guess", &ids, &mut rng).unwrap();
+    let body = serde_json::json!({
+        "account": "gus",
+        "proof": c.proof("gus", ids[0], Scope::Login),
+        "version": b64(&params.version),
+        "blinded": b64(&rec.blinded_element()),
+    });
+    let url = format!("{}/v1/tvr/evaluate", c.realms[0].url);
+    let statuses: Vec<u16> = c.rt.block_on(async {
+        let http = reqwest::Client::new();
+        let calls = (0..60).map(|_| {
+            let (http, url, body) = (http.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        });
+        let mut out = Vec::new();
+        for call in calls.collect::<Vec<_>>() {
+            out.push(call.await.unwrap());
+        }
+        out
+    });
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    let locked = statuses.iter().filter(|s| **s == 423).count();
+    assert_eq!((answered, locked), (5, 55), "{statuses:?}");
+    assert!(!c.realms[0].has_share("gus"));
+}
