@@ -153,6 +153,21 @@ impl Vault {
             .key
             .open_share(self.id(), &req.account, &request)
             .map_err(|e| VaultError::BadRequest(e.to_string()))?;
+        // Storing a record resets its count. The same registration sent again (a retry, or a
+        // replay by whoever logged the request) must not: it is acknowledged and changes nothing.
+        if let Some(held) = self
+            .db
+            .record(req.account.clone(), RecordKind::Realm)
+            .await?
+        {
+            if self
+                .open_realm_record(&req.account, &held)
+                .is_ok_and(|r| r.version == record.version)
+            {
+                tracing::info!("realm share already registered; count unchanged");
+                return Ok(());
+            }
+        }
         let sealed = self.db_integrity()?.seal_record(
             RecordKind::Realm,
             &req.account,
