@@ -415,6 +415,18 @@ fn a_realm_refuses_a_proof_made_for_another_realm() {
         again["evaluated"], stranger["evaluated"],
         "a stable answer, as for a real share"
     );
+    // Another registration's version is refused, and counted.
+    let (status, _) = c.evaluate_raw(
+        1,
+        &serde_json::json!({
+            "account": "cid",
+            "proof": c.proof("cid", c.endpoints[1].id, Scope::Login),
+            "version": b64(&[0; 16]),
+            "blinded": b64(&rec.blinded_element()),
+        }),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(ask("cid").1["guesses_left"], 1);
 }
 
 fn unb64_len(v: &serde_json::Value, field: &str) -> usize {
