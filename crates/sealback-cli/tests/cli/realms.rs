@@ -415,6 +415,18 @@ fn a_realm_refuses_a_proof_made_for_another_realm() {
         again["evaluated"], stranger["evaluated"],
         "a stable answer, as for a real share"
     );
+    // Another registration's version is refused, and counted.
+    let (status, _) = c.evaluate_raw(
+        1,
+        &serde_json::json!({
+            "account": "cid",
+            "proof": c.proof("cid", c.endpoints[1].id, Scope::Login),
+            "version": b64(&[0; 16]),
+            "blinded": b64(&rec.blinded_element()),
+        }),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(ask("cid").1["guesses_left"], 1);
 }
 
 fn unb64_len(v: &serde_json::Value, field: &str) -> usize {
@@ -718,9 +730,23 @@ fn a_realm_that_rolls_back_and_leaks_its_share_gives_an_attacker_exactly_ten_tes
         "{:?}",
         r.map(|_| ())
     );
-    // The account whose password was found also lost its shares at the honest realms (the
-    // attacker used them up), but the attacker holds its secret.
-    let _ = s10;
+    // Realm 3 really did roll back: after its five evaluations for the attacker it counts two
+    // (the owner's attempt above and this one), where an honest realm would have destroyed its
+    // share by now (5 + 1 + 1 evaluations).
+    let mut rng = rand08::rngs::OsRng;
+    let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
+    let rec = Recovery::start(p11.clone(), REPO, SLOT, b"x", &ids, &mut rng).unwrap();
+    let (status, v) = c.evaluate_raw(
+        2,
+        &serde_json::json!({
+            "account": "eleventh",
+            "proof": c.proof("eleventh", ids[2], Scope::Login),
+            "version": b64(&p11.version),
+            "blinded": b64(&rec.blinded_element()),
+        }),
+    );
+    assert_eq!((status, v["guesses_left"].as_u64()), (200, Some(3)), "{v}");
+    assert_eq!(s10.len(), 32);
 }
 
 /// The realms file of a device: each realm's id, address and key, and the account proof made
