@@ -330,6 +330,14 @@ impl Realms {
                 if locked > n - t {
                     return Err(VaultError::Locked);
                 }
+                // A realm holding another registration than this slot's (or none) answers like
+                // for an unknown account; its proof fails. When too many do, no retry helps.
+                if excluded.len() > n - t {
+                    return Err(VaultError::Realms(format!(
+                        "{} of the {n} realms do not hold the registration this backup's password slot names (the password was changed on another device, the realms lost it, or the backup's key data on the drive was changed), so the password could not be checked; do not retry: unlock with another key (passkey or recovery key) and set the password again",
+                        excluded.len()
+                    )));
+                }
                 let detail: Vec<String> = unavailable
                     .iter()
                     .map(|(id, why)| format!("realm {id}: {why}"))

@@ -251,6 +251,29 @@ impl Db {
             Db::Postgres(d) => d.put_record(&account, kind, &sealed, now).await,
         }
     }
+    /// Stores a realm record of registration `version` (resetting its count, as
+    /// [`Db::put_record_of`]) unless this realm has ever stored that version for the account:
+    /// then nothing changes and the answer is `false`. Versions are kept for good
+    /// (`tvr_versions`, through deletion and destruction), so replaying a logged registration,
+    /// of the current version or an older one, never refunds guesses (SPEC §7f.3).
+    pub async fn put_fresh_realm_record(
+        &self,
+        account: String,
+        version: [u8; 16],
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => {
+                d.put_fresh_realm_record(account, version, sealed, now)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.put_fresh_realm_record(&account, &version, &sealed, now)
+                    .await
+            }
+        }
+    }
     /// An account's stored record of `kind`, if any.
     pub async fn record(
         &self,
@@ -682,6 +705,7 @@ CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, a
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 CREATE TABLE IF NOT EXISTS integrity(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tvr_records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tvr_versions(account TEXT NOT NULL, version BLOB NOT NULL, PRIMARY KEY(account, version));
 ";
 
 /// The columns that bind a counter row to its record and carry its tag (issue 14), added to a
@@ -782,6 +806,28 @@ impl SqliteDb {
         let integrity = self.binding.get()?;
         self.with(move |c| store_record(c, &integrity, kind, &account, &sealed, now))
             .await
+    }
+
+    /// See [`Db::put_fresh_realm_record`].
+    pub async fn put_fresh_realm_record(
+        &self,
+        account: String,
+        version: [u8; 16],
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let integrity = self.binding.get()?;
+        self.with(move |c| {
+            let fresh = c.execute(
+                "INSERT INTO tvr_versions(account, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![account, &version[..]],
+            )? == 1;
+            if fresh {
+                store_record(c, &integrity, RecordKind::Realm, &account, &sealed, now)?;
+            }
+            Ok(fresh)
+        })
+        .await
     }
 
     /// See [`Db::record`].

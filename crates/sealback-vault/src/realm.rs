@@ -153,8 +153,11 @@ impl Vault {
             .key
             .open_share(self.id(), &req.account, &request)
             .map_err(|e| VaultError::BadRequest(e.to_string()))?;
-        // Storing a record resets its count. The same registration sent again (a retry, or a
-        // replay by whoever logged the request) must not: it is acknowledged and changes nothing.
+        // Storing a record resets its count. A registration this realm has seen before (a
+        // retry, a replay of logged bytes, an older version after a rotation) must not: it is
+        // acknowledged and changes nothing, wherever the record is now (in its table, held by
+        // the last allowed evaluation, or destroyed). Records from before `tvr_versions` have
+        // no row there: the version in the table is checked too.
         if let Some(held) = self
             .db
             .record(req.account.clone(), RecordKind::Realm)
@@ -174,9 +177,14 @@ impl Vault {
             &new_generation(),
             &record.encode(),
         );
-        self.db
-            .put_record_of(req.account.clone(), RecordKind::Realm, sealed, now)
-            .await?;
+        if !self
+            .db
+            .put_fresh_realm_record(req.account.clone(), record.version, sealed, now)
+            .await?
+        {
+            tracing::info!("realm registration seen before; nothing changed");
+            return Ok(());
+        }
         tracing::info!("realm share registered");
         Ok(())
     }
@@ -209,14 +217,16 @@ impl Vault {
             .count_guess(&req.account, RecordKind::Realm, &session, now, source)
             .await?;
         let limit = u32::from(realm.options.evaluation_limit);
-        let evaluation = match record {
-            Some(sealed) => {
-                let record = self.open_realm_record(&req.account, &sealed)?;
-                if record.version != version {
-                    return Err(VaultError::VersionMismatch);
-                }
-                record.evaluate(&blinded, &mut OsRng)
-            }
+        // A record of another version is answered like an unknown account (SPEC §7f.3): a
+        // distinct answer would tell whoever holds a login proof that the account is held. The
+        // client drops the fake evaluation as a failed proof and sends this realm no tag.
+        let held = match record {
+            Some(sealed) => Some(self.open_realm_record(&req.account, &sealed)?)
+                .filter(|record| record.version == version),
+            None => None,
+        };
+        let evaluation = match held {
+            Some(record) => record.evaluate(&blinded, &mut OsRng),
             None => {
                 sealback_tvr::evaluate_unknown(&realm.unknown, &req.account, &blinded, &mut OsRng)
             }
@@ -232,7 +242,10 @@ impl Vault {
     }
 
     /// `POST /v1/tvr/confirm`: a correct unlock tag resets the account's count (and puts back
-    /// a record held by its last allowed evaluation). A wrong tag changes nothing.
+    /// a record held by its last allowed evaluation). Every failure (no record, none held
+    /// under `session`, another version, a wrong tag) is the same `401 tag_refused` and
+    /// changes nothing: confirm is not counted, so it must not tell a held account from an
+    /// unknown one.
     pub async fn tvr_confirm(
         &self,
         req: proto::TvrConfirm,
@@ -249,34 +262,29 @@ impl Vault {
             .db
             .record(req.account.clone(), RecordKind::Realm)
             .await?;
-        let (record, session) = match stored {
-            Some(sealed) => (
+        let found = match stored {
+            Some(sealed) => Some((
                 self.open_realm_record(&req.account, &sealed)?,
                 String::new(),
-            ),
+            )),
             None if req
                 .session
                 .starts_with(RecordKind::Realm.login_session_prefix()) =>
             {
-                let held = self
-                    .db
+                self.db
                     .held_record(req.session.clone())
                     .await?
-                    .ok_or(VaultError::SessionExpired)?;
-                let record = self
-                    .open_realm_record(&req.account, &held)
-                    .map_err(|_| VaultError::SessionExpired)?;
-                (record, req.session)
+                    .and_then(|held| self.open_realm_record(&req.account, &held).ok())
+                    .map(|record| (record, req.session))
             }
-            None => return Err(VaultError::SessionExpired),
+            None => None,
         };
-        if record.version != version {
-            return Err(VaultError::VersionMismatch);
-        }
-        if !record.tag_matches(&req.tag) {
-            tracing::warn!("realm confirm refused: wrong unlock tag");
+        let Some((_, session)) =
+            found.filter(|(record, _)| record.version == version && record.tag_matches(&req.tag))
+        else {
+            tracing::warn!("realm confirm refused");
             return Err(VaultError::TagRefused);
-        }
+        };
         self.db
             .login_succeeded(req.account, RecordKind::Realm, session, None, now, source)
             .await?;
