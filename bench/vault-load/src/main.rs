@@ -15,6 +15,13 @@
 //! vault-passkey protector: login start (counted durably), an ECDSA P-256 assertion, login
 //! finish (verified by webauthn-rs; the counter is stored and the vault share released).
 //!
+//! With `--protector realm` three vaults are started in realm mode (tvr1, SPEC §7f) and each
+//! operation is a whole recovery of a 2-of-3 realm password through the realm client of
+//! `sealback-vault-client`: stretch (Argon2id at a test cost of 64 KiB, 1 pass: the realms never
+//! run it), blind, two evaluations (each counted durably by its realm before it answers), both
+//! DLEQ proofs checked, combine, finalize, then a confirm to each of the three realms (which
+//! resets its count). Realm evaluations per second are twice the recoveries per second.
+//!
 //! ```text
 //! cargo run --release -p sealback-vault-load -- --clients 64,512 --seconds 10
 //! cargo run --release -p sealback-vault-load -- --url http://127.0.0.1:8443   # a running vault
@@ -72,6 +79,7 @@ struct Args {
 enum Protector {
     Password,
     Passkey,
+    Realm,
 }
 
 /// One client's passkey provider and the slot it logs in to.
@@ -134,10 +142,17 @@ impl Drop for Vault {
     }
 }
 
-fn start_vault(bin: &PathBuf, database: &str, dir: tempfile::TempDir) -> Result<Vault> {
+fn start_vault(
+    bin: &PathBuf,
+    database: &str,
+    dir: tempfile::TempDir,
+    realm: bool,
+) -> Result<Vault> {
     let key = dir.path().join("vault.key");
+    let realm_args: &[&str] = if realm { &["--realm"] } else { &[] };
     let mut child = Command::new(bin)
         .args(["vault", "serve", "--listen", "127.0.0.1:0", "--dev"])
+        .args(realm_args)
         .args(["--rate-per-account", "0", "--rate-per-source", "0"])
         .args(["--database", database, "--key-file"])
         .arg(&key)
@@ -283,6 +298,7 @@ async fn run(
         match protector {
             Protector::Password => register(&http, url, account).await?,
             Protector::Passkey => passkeys.push(Some(passkey_client(url, account).await?)),
+            Protector::Realm => bail!("realm runs go through run_realms"),
         }
     }
     let mut passkeys = passkeys.into_iter();
@@ -306,6 +322,103 @@ async fn run(
                 };
                 match done {
                     Ok(()) => latencies.push(t.elapsed()),
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            (latencies, errors, first_error)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for t in tasks {
+        let (l, e, f) = t.await?;
+        all.extend(l);
+        errors += e;
+        if first_error.is_none() {
+            first_error = f;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[i].as_secs_f64() * 1000.0
+    };
+    Ok(Report {
+        logins: all.len(),
+        errors,
+        first_error,
+        seconds,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+    })
+}
+
+/// Closed-loop recoveries of a realm password through `endpoints` (see the crate doc).
+async fn run_realms(
+    endpoints: &[sealback_vault_client::realms::RealmEndpoint],
+    clients: usize,
+    seconds: u64,
+    tag: &str,
+) -> Result<Report> {
+    use sealback_vault_client::realms::Realms;
+    let argon2 = sealback_tvr::Argon2Cost {
+        memory_kib: 64,
+        passes: 1,
+        lanes: 1,
+    };
+    let proofs = |_, _| String::from("dev");
+    let password = sealback_vault_client::Password::new("load password".into());
+    let mut slots = Vec::new();
+    for i in 0..clients {
+        let account = format!("realm-load-{tag}-{i}");
+        let realms = Realms::new(endpoints.to_vec(), Duration::from_secs(30))?;
+        let new = sealback_tvr::NewSlot {
+            repo: sealback_core::RepoId([1; 16]),
+            slot: sealback_core::keyslot::SlotId([2; 16]),
+            account: &account,
+            threshold: 2,
+            limit: sealback_tvr::DEFAULT_LIMIT,
+            argon2,
+        };
+        let (params, _) = realms.register(&new, &password, &proofs).await?;
+        slots.push((realms, params));
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (realms, params) in slots {
+        tasks.push(tokio::spawn(async move {
+            let password = sealback_vault_client::Password::new("load password".into());
+            let proofs = |_, _| String::from("dev");
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            let mut first_error = None;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let done = realms
+                    .unlock(
+                        &params,
+                        sealback_core::RepoId([1; 16]),
+                        sealback_core::keyslot::SlotId([2; 16]),
+                        &password,
+                        &proofs,
+                    )
+                    .await;
+                match done {
+                    Ok(u) if u.confirmed.len() == 3 => latencies.push(t.elapsed()),
+                    Ok(u) => {
+                        errors += 1;
+                        first_error.get_or_insert(format!("{u:?}"));
+                    }
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert(e.to_string());
@@ -378,12 +491,20 @@ fn print(args: &Args, database: &str, clients: usize, r: &Report) {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if !args.json {
+    if !args.json && args.protector == Protector::Realm {
+        println!(
+            "Each operation = one recovery of a 2-of-3 realm password (two evaluations, each counted durably by its realm, proofs checked, then a confirm to all three realms); {} s per run.",
+            args.seconds
+        );
+    } else if !args.json {
         println!(
             "Each {:?} login = login start (the guess is counted durably) + login finish (the count is reset); {} s per run.",
             args.protector,
             args.seconds
         );
+    }
+    if args.url.is_some() && args.protector == Protector::Realm {
+        bail!("--protector realm starts its own three realms: leave out --url");
     }
     if let Some(url) = &args.url {
         for (i, &clients) in args.clients.iter().enumerate() {
@@ -426,7 +547,38 @@ async fn main() -> Result<()> {
             }
             other => bail!("unknown database {other:?}: sqlite or postgres"),
         };
-        let vault = start_vault(&bin, &url, dir)?;
+        if args.protector == Protector::Realm {
+            // Three realms, each on its own database (the first on `url`, the others on SQLite
+            // files, or their own PostgreSQL databases are not made here: SQLite for them).
+            let mut realms = vec![start_vault(&bin, &url, dir, true)?];
+            for _ in 1..3 {
+                let d = tempfile::tempdir()?;
+                let u = format!("sqlite:{}", d.path().join("realm.db").display());
+                realms.push(start_vault(&bin, &u, d, true)?);
+            }
+            let mut endpoints = Vec::new();
+            for r in &realms {
+                let info = sealback_vault_client::VaultClient::new(&r.url)?
+                    .info()
+                    .await?;
+                let realm = info.realm.context("not a realm")?;
+                endpoints.push(sealback_vault_client::realms::RealmEndpoint {
+                    id: sealback_proto::proof::parse_vault_id(&realm.realm_id)
+                        .context("realm id")?,
+                    url: r.url.clone(),
+                    share_key: realm
+                        .realm_key
+                        .try_into()
+                        .map_err(|_| anyhow::anyhow!("realm key"))?,
+                });
+            }
+            for (i, &clients) in args.clients.iter().enumerate() {
+                let r = run_realms(&endpoints, clients, args.seconds, &i.to_string()).await?;
+                print(&args, database, clients, &r);
+            }
+            continue;
+        }
+        let vault = start_vault(&bin, &url, dir, false)?;
         for (i, &clients) in args.clients.iter().enumerate() {
             let r = run(
                 &vault.url,

@@ -60,6 +60,12 @@ pub struct Global {
     #[arg(long, global = true, env = "SEALBACK_VAULT_URL")]
     pub vault_url: Option<String>,
 
+    /// The threshold realms this device uses for a realm password (a TOML file: `threshold`,
+    /// and one `[[realm]]` with `id`, `url`, `key` and optionally `proof_file` each; SPEC §7f).
+    /// The backup names realms only by id: their addresses and keys come from here.
+    #[arg(long, global = true, env = "SEALBACK_REALMS")]
+    pub realms: Option<PathBuf>,
+
     /// Your country or region (ISO 3166 code such as DE), sent to the key vault when it
     /// decides which kinds of key it offers (staged rollout).
     #[arg(long, global = true, env = "SEALBACK_REGION", default_value = "")]
@@ -422,6 +428,15 @@ pub enum AddKey {
         #[arg(long, default_value = "vault passkey")]
         name: String,
     },
+    /// A password checked by threshold realms (`--realms`): any `threshold` of them are
+    /// needed to unlock, and no single realm operator can test it. 5 evaluations per realm;
+    /// with 3 realms and a threshold of 2, at most 10 passwords can be tried even when one
+    /// realm cheats.
+    RealmPassword {
+        /// A name for it.
+        #[arg(long, default_value = "realm password")]
+        name: String,
+    },
     /// A password held by the Backup Key Vault (OPAQUE; 10 wrong guesses destroy it).
     Password {
         /// The vault's address (default: the global --vault-url).
@@ -493,6 +508,8 @@ pub enum UnlockWith {
     Passkey,
     /// A password through the key vault.
     Password,
+    /// A password through the threshold realms (`--realms`).
+    RealmPassword,
 }
 
 /// `sealback vault serve`.
@@ -572,4 +589,12 @@ pub struct VaultServeArgs {
     /// account proof.
     #[arg(long, env = "SEALBACK_VAULT_SESSIONS_AS_PROOF")]
     pub passkey_sessions_as_proof: bool,
+    /// Also serve as a threshold realm (tvr1): hold one key share per account of a password
+    /// spread over several independently run vaults (`/v1/tvr/*`; SPEC §7f).
+    #[arg(long, env = "SEALBACK_VAULT_REALM")]
+    pub realm: bool,
+    /// Evaluations a realm allows per registration before it destroys the share (L; the
+    /// client's slot must ask for the same).
+    #[arg(long, default_value_t = 5, env = "SEALBACK_VAULT_REALM_LIMIT", requires = "realm", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub realm_limit: u16,
 }

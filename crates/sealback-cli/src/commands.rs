@@ -292,6 +292,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rp_id,
                 rp_origins,
                 passkey_sessions_as_proof,
+                realm,
+                realm_limit,
             } = *serve;
             // In --dev mode without --rp-id, the relying party is `localhost` and the origins
             // are what a demo on this computer uses: `sealback ui`'s page at
@@ -351,6 +353,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 rollout_file: rollout,
                 relying_party,
                 sessions_as_proof: passkey_sessions_as_proof,
+                realm: realm.then_some(sealback_vault::realm::RealmOptions {
+                    evaluation_limit: realm_limit,
+                }),
                 ..Default::default()
             };
             let tls = tls_cert.zip(tls_key);
@@ -719,6 +724,7 @@ async fn key_add(settings: &Settings, kind: AddKey) -> Result<(), CliError> {
                 println!("The vault allows 10 failed attempts, then destroys this key for good.");
             }
         }
+        AddKey::RealmPassword { name } => crate::realms::add(settings, &name).await?,
         AddKey::Password { vault, name } => {
             let vault = required_vault(settings, vault.as_deref(), "a password key")?;
             let account = vault_account(settings, "password key")?;
@@ -864,7 +870,13 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
         let v: Vec<_> = keyslots
             .slots
             .iter()
-            .map(|s| json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": keyslots.display_name(s), "created_unix": s.created_unix, "last_used_unix": used.get(&s.id.to_hex())}))
+            .map(|s| {
+                let mut v = json!({"id": s.id.to_hex(), "type": s.protector_type.name(), "name": keyslots.display_name(s), "created_unix": s.created_unix, "last_used_unix": used.get(&s.id.to_hex())});
+                if let Some(realms) = crate::realms::describe(s) {
+                    v["realms"] = realms;
+                }
+                v
+            })
             .collect();
         println!(
             "{}",
@@ -886,6 +898,9 @@ async fn key_list(settings: &Settings) -> Result<(), CliError> {
                     .unwrap_or_else(|| "-".into()),
                 keyslots.display_name(s)
             );
+            if let Some(realms) = crate::realms::describe(s) {
+                println!("{:<34} {}", "", crate::realms::describe_line(&realms));
+            }
         }
         if !keyslots.foreign_slots.is_empty() {
             println!(

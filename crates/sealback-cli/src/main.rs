@@ -13,6 +13,7 @@ mod commands;
 mod demo;
 mod keys;
 mod output;
+mod realms;
 mod schedule;
 mod settings;
 mod unlock;

@@ -20,6 +20,8 @@ pub struct FileSettings {
     pub paths: Vec<PathBuf>,
     /// The key vault this device uses (its https:// address).
     pub vault_url: Option<String>,
+    /// The threshold realms this device uses (a realms file).
+    pub realms: Option<PathBuf>,
     /// Automatic backups: off, daily, weekly or monthly.
     pub schedule: Option<String>,
     /// Automatic backups wait while on battery.
@@ -39,6 +41,7 @@ pub struct Settings {
     pub account: Option<String>,
     pub account_proof: Option<AccountProof>,
     pub vault_url: Option<String>,
+    pub realms: Option<PathBuf>,
     pub region: String,
     pub json: bool,
     /// Automatic backups and videos (the config file's keys; `sealback ui` changes them).
@@ -168,6 +171,7 @@ impl Settings {
             account: g.account.clone(),
             account_proof: account_proof(g)?,
             vault_url: g.vault_url.clone().or(file.vault_url),
+            realms: g.realms.clone().or(file.realms),
             region: g.region.clone(),
             json: g.json,
             device,

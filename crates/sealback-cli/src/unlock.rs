@@ -341,6 +341,13 @@ async fn open_as(
     sealback_engine::seen::check_keys_file(&how.keys_record, &keys)?;
     let method = match settings.unlock {
         UnlockWith::Auto if recovery_key_given(settings) => UnlockWith::RecoveryKey,
+        UnlockWith::Auto
+            if std::env::var_os(PASSWORD_ENV).is_some()
+                && settings.realms.is_some()
+                && crate::realms::has_slots(&keys) =>
+        {
+            UnlockWith::RealmPassword
+        }
         UnlockWith::Auto if std::env::var_os(PASSWORD_ENV).is_some() && has_vault_slots(&keys) => {
             UnlockWith::Password
         }
@@ -350,7 +357,15 @@ async fn open_as(
         UnlockWith::Auto => UnlockWith::RecoveryKey,
         other => other,
     };
-    let repo = if method == UnlockWith::Password {
+    let repo = if method == UnlockWith::RealmPassword {
+        if !crate::realms::has_slots(&keys) {
+            return Err(CliError::Unlock(
+                "this backup has no realm password; unlock it with another key".into(),
+            ));
+        }
+        let mut protector = crate::realms::unlock(settings, &keys).await?;
+        open_unlocked(store, &mut protector, &how).await?
+    } else if method == UnlockWith::Password {
         if !has_vault_slots(&keys) {
             return Err(CliError::Unlock(
                 "this backup has no password key; unlock it with another key".into(),

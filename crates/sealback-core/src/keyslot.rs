@@ -169,6 +169,8 @@ impl ProtectorType {
     pub const VAULT_PASSWORD: Self = Self(3);
     /// A passkey checked by the key vault (no PRF).
     pub const VAULT_PASSKEY: Self = Self(4);
+    /// A password checked by t of n vault realms (threshold VOPRF, SPEC §7f).
+    pub const THRESHOLD_PASSWORD: Self = Self(5);
 
     /// A name for people.
     pub fn name(self) -> String {
@@ -177,6 +179,7 @@ impl ProtectorType {
             Self::PASSKEY_PRF => "passkey".into(),
             Self::VAULT_PASSWORD => "vault-password".into(),
             Self::VAULT_PASSKEY => "vault-passkey".into(),
+            Self::THRESHOLD_PASSWORD => "realm-password".into(),
             Self(other) => format!("unknown-{other}"),
         }
     }

@@ -131,6 +131,25 @@ impl Repository {
         self.write_keyslots(next).await
     }
 
+    /// Enrolls a slot under an id chosen beforehand: a threshold-realm password slot binds
+    /// its id into the password's salt (SPEC §7f.2), so the id exists before the slot does.
+    pub async fn add_slot_as(
+        &mut self,
+        id: SlotId,
+        template: SlotTemplate,
+        secret: &ProtectorSecret,
+    ) -> Result<SlotId, Error> {
+        let mut salt = [0u8; 32];
+        rand_core::Rng::fill_bytes(&mut os_rng(), &mut salt);
+        let slot = KeySlot::enroll_with(self.keyring(), template, secret, id, salt, &mut os_rng())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut next = self.keyslots().clone();
+        next.add(self.keyring(), slot)
+            .map_err(crate::repo::change_error)?;
+        self.write_keyslots(next).await?;
+        Ok(id)
+    }
+
     /// Enrolls a slot without the one-password rule (the pending slot of a change).
     pub(crate) async fn add_slot_unchecked(
         &mut self,

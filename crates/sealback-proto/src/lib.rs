@@ -60,6 +60,107 @@ pub struct Info {
     pub server_public_key: Vec<u8>,
     /// Wrong guesses allowed before a record is destroyed.
     pub guess_limit: u32,
+    /// What this vault speaks: `"opaque1"`, and `"tvr1"` when it runs as a threshold realm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<String>,
+    /// A realm's part (`tvr1`), absent on a vault that is not a realm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<RealmInfo>,
+}
+
+/// What a threshold realm publishes in `/v1/info`. Clients compare it with their own
+/// configuration (which pins the id and key); they never learn a realm from it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RealmInfo {
+    /// The realm's id: its vault id, the audience of its account proofs (32 hex digits).
+    pub realm_id: String,
+    /// The X25519 key key shares are sealed to (HPKE).
+    #[serde(with = "b64")]
+    pub realm_key: Vec<u8>,
+    /// Evaluations this realm allows per registration (`L`); it refuses registrations asking
+    /// for another.
+    pub evaluation_limit: u16,
+}
+
+/// `POST /v1/tvr/register`: store this realm's key share of a threshold-password slot.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TvrRegister {
+    /// The account.
+    pub account: String,
+    /// An account proof with scope `register` and this realm as its audience.
+    pub proof: String,
+    /// The realm's 1-based index in the slot.
+    pub index: u8,
+    /// `t`.
+    pub threshold: u8,
+    /// `L`.
+    pub limit: u16,
+    /// The registration's version `v` (16 bytes).
+    #[serde(with = "b64")]
+    pub version: Vec<u8>,
+    /// HPKE encapsulated key.
+    #[serde(with = "b64")]
+    pub enc: Vec<u8>,
+    /// HPKE ciphertext of the key share and unlock tag.
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
+}
+
+/// `POST /v1/tvr/evaluate`: one password test, counted before it is answered.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TvrEvaluate {
+    /// The account.
+    pub account: String,
+    /// An account proof (scope `login`) naming this realm as its audience.
+    pub proof: String,
+    /// The slot's version `v` (16 bytes).
+    #[serde(with = "b64")]
+    pub version: Vec<u8>,
+    /// The blinded element `B` (32 bytes).
+    #[serde(with = "b64")]
+    pub blinded: Vec<u8>,
+}
+
+/// Reply to [`TvrEvaluate`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TvrEvaluateReply {
+    /// `Z_i = k_i·B` (32 bytes).
+    #[serde(with = "b64")]
+    pub evaluated: Vec<u8>,
+    /// The DLEQ proof `(c, s)` (64 bytes).
+    #[serde(with = "b64")]
+    pub proof: Vec<u8>,
+    /// Evaluations left before this realm destroys its share.
+    pub guesses_left: u32,
+    /// Names this evaluation for [`TvrConfirm`] (needed after the last allowed evaluation,
+    /// whose record is held under it until confirmed or expired).
+    pub session: String,
+}
+
+/// `POST /v1/tvr/confirm`: the password was right; reset this realm's count.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TvrConfirm {
+    /// The account.
+    pub account: String,
+    /// An account proof (scope `login`) naming this realm as its audience.
+    pub proof: String,
+    /// The slot's version `v`.
+    #[serde(with = "b64")]
+    pub version: Vec<u8>,
+    /// This realm's unlock tag (32 bytes).
+    #[serde(with = "b64")]
+    pub tag: Vec<u8>,
+    /// The evaluation's session, from [`TvrEvaluateReply`].
+    pub session: String,
+}
+
+/// `POST /v1/tvr/delete`: destroy this realm's share for the account.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TvrDelete {
+    /// The account.
+    pub account: String,
+    /// An account proof with scope `register` naming this realm.
+    pub proof: String,
 }
 
 /// `POST /v1/register/start`.

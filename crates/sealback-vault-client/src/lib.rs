@@ -29,6 +29,8 @@ use zeroize::Zeroizing;
 pub const WRAP_LABEL: &[u8] = b"sealback 2026-11-25 vault wrap";
 
 pub use sealback_core::vault::{VaultId, VaultParams, VaultPasskeyParams};
+
+pub mod realms;
 use sealback_passkey::{PasskeyError, WebAuthnClient};
 
 /// What went wrong talking to the vault.
@@ -106,6 +108,12 @@ pub enum VaultError {
         /// The configured vault's address.
         configured_url: String,
     },
+    /// A realm holds another registration of the account than the slot names.
+    #[error("the realm holds another version of this key (a registration that did not finish, or a newer one)")]
+    VersionMismatch,
+    /// Threshold realms: the password was not added or cannot be used, and why.
+    #[error("{0}")]
+    Realms(String),
     /// The vault asks for passkeys of a relying party that is not the vault's own site.
     #[error("the key vault at {url} asks for passkeys of {rp_id:?}, which is not its own site: refusing (a passkey is only used for the site the client actually contacts)")]
     ForeignRelyingParty {
@@ -276,9 +284,11 @@ fn unwrap_secret(
 }
 
 /// A client for one vault.
+#[derive(Clone)]
 pub struct VaultClient {
     url: String,
     http: reqwest::Client,
+    timeout: std::time::Duration,
 }
 
 impl VaultClient {
@@ -323,7 +333,18 @@ impl VaultClient {
             .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| VaultError::Protocol(format!("HTTP client: {e}")))?;
-        Ok(Self { url, http })
+        Ok(Self {
+            url,
+            http,
+            timeout: std::time::Duration::from_secs(30),
+        })
+    }
+
+    /// How long one request may take (30 s unless set); a realm client waits less, so that a
+    /// frozen realm is replaced by another quickly.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The vault's address, as configured.
@@ -339,7 +360,7 @@ impl VaultClient {
         ))
     }
 
-    async fn post<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
+    pub(crate) async fn post<Req: serde::Serialize, Rep: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &Req,
@@ -351,6 +372,7 @@ impl VaultClient {
         let resp = self
             .http
             .post(format!("{}{path}", self.url))
+            .timeout(self.timeout)
             .json(body)
             .send()
             .await
@@ -377,6 +399,7 @@ impl VaultClient {
             "unauthorized" => VaultError::Unauthorized(err.message),
             "not_configured" | "not_found" => VaultError::NotAvailable(err.message),
             "passkey_refused" => VaultError::PasskeyRefused(err.message),
+            "version_mismatch" => VaultError::VersionMismatch,
             _ => VaultError::Protocol(err.message),
         })
     }
@@ -389,6 +412,7 @@ impl VaultClient {
         };
         self.http
             .get(format!("{}/v1/info", self.url))
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(unreachable)?

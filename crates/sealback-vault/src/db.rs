@@ -18,16 +18,19 @@ pub enum RecordKind {
     Password,
     /// The registered passkeys and the vault share of a vault-passkey keyslot (`passkeys`).
     Passkey,
+    /// A threshold realm's key share and unlock tag for one account (`tvr_records`, tvr1).
+    Realm,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 2] = [RecordKind::Password, RecordKind::Passkey];
+    pub const ALL: [RecordKind; 3] = [RecordKind::Password, RecordKind::Passkey, RecordKind::Realm];
 
     pub(crate) fn table(self) -> &'static str {
         match self {
             RecordKind::Password => "records",
             RecordKind::Passkey => "passkeys",
+            RecordKind::Realm => "tvr_records",
         }
     }
 
@@ -37,6 +40,7 @@ impl RecordKind {
         match self {
             RecordKind::Password => "login.",
             RecordKind::Passkey => "passkey-login.",
+            RecordKind::Realm => "tvr-eval.",
         }
     }
 
@@ -45,6 +49,7 @@ impl RecordKind {
         match self {
             RecordKind::Password => "login",
             RecordKind::Passkey => "passkey_login",
+            RecordKind::Realm => "tvr_evaluate",
         }
     }
 
@@ -53,6 +58,7 @@ impl RecordKind {
         match self {
             RecordKind::Password => "register",
             RecordKind::Passkey => "passkey_register",
+            RecordKind::Realm => "tvr_register",
         }
     }
 
@@ -61,6 +67,7 @@ impl RecordKind {
         match self {
             RecordKind::Password => 1,
             RecordKind::Passkey => 2,
+            RecordKind::Realm => 3,
         }
     }
 
@@ -74,6 +81,7 @@ impl RecordKind {
         match code {
             1 => Some(RecordKind::Password),
             2 => Some(RecordKind::Passkey),
+            3 => Some(RecordKind::Realm),
             _ => None,
         }
     }
@@ -226,9 +234,63 @@ impl Db {
         sealed: Vec<u8>,
         now: i64,
     ) -> Result<(), DbError> {
+        self.put_record_of(account, RecordKind::Password, sealed, now)
+            .await
+    }
+    /// Creates or replaces an account's record of `kind` (a password or realm record; a
+    /// passkey record has [`Db::put_passkey_record`]) and resets its guess count.
+    pub async fn put_record_of(
+        &self,
+        account: String,
+        kind: RecordKind,
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.put_record(account, sealed, now).await,
-            Db::Postgres(d) => d.put_record(&account, &sealed, now).await,
+            Db::Sqlite(d) => d.put_record(account, kind, sealed, now).await,
+            Db::Postgres(d) => d.put_record(&account, kind, &sealed, now).await,
+        }
+    }
+    /// Stores a realm record of registration `version` (resetting its count, as
+    /// [`Db::put_record_of`]) unless this realm has ever stored that version for the account:
+    /// then nothing changes and the answer is `false`. Versions are kept for good
+    /// (`tvr_versions`, through deletion and destruction), so replaying a logged registration,
+    /// of the current version or an older one, never refunds guesses (SPEC §7f.3).
+    pub async fn put_fresh_realm_record(
+        &self,
+        account: String,
+        version: [u8; 16],
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => {
+                d.put_fresh_realm_record(account, version, sealed, now)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.put_fresh_realm_record(&account, &version, &sealed, now)
+                    .await
+            }
+        }
+    }
+    /// An account's stored record of `kind`, if any.
+    pub async fn record(
+        &self,
+        account: String,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        match self {
+            Db::Sqlite(d) => d.record(account, kind).await,
+            Db::Postgres(d) => d.record(&account, kind).await,
+        }
+    }
+    /// Destroys an account's record of `kind` and every copy (held, sessions); its counter
+    /// stays, so deleting cannot refund guesses.
+    pub async fn delete_record(&self, account: String, kind: RecordKind) -> Result<bool, DbError> {
+        match self {
+            Db::Sqlite(d) => d.delete_record(account, kind).await,
+            Db::Postgres(d) => d.delete_record(&account, kind).await,
         }
     }
     /// See [`SqliteDb::begin_attempt`].
@@ -671,6 +733,8 @@ CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BLOB NOT NU
 CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 CREATE TABLE IF NOT EXISTS integrity(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tvr_records(account TEXT PRIMARY KEY, sealed BLOB NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tvr_versions(account TEXT NOT NULL, version BLOB NOT NULL, PRIMARY KEY(account, version));
 ";
 
 /// The columns that bind a counter row to its record and carry its tag (issue 14), added to a
@@ -765,12 +829,52 @@ impl SqliteDb {
     pub async fn put_record(
         &self,
         account: String,
+        kind: RecordKind,
         sealed: Vec<u8>,
         now: i64,
     ) -> Result<(), DbError> {
         let integrity = self.binding.get()?;
+        self.with(move |c| store_record(c, &integrity, kind, &account, &sealed, now))
+            .await
+    }
+
+    /// See [`Db::put_fresh_realm_record`].
+    pub async fn put_fresh_realm_record(
+        &self,
+        account: String,
+        version: [u8; 16],
+        sealed: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let integrity = self.binding.get()?;
         self.with(move |c| {
-            store_record(c, &integrity, RecordKind::Password, &account, &sealed, now)
+            let fresh = c.execute(
+                "INSERT INTO tvr_versions(account, version) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![account, &version[..]],
+            )? == 1;
+            if fresh {
+                store_record(c, &integrity, RecordKind::Realm, &account, &sealed, now)?;
+            }
+            Ok(fresh)
+        })
+        .await
+    }
+
+    /// See [`Db::record`].
+    pub async fn record(
+        &self,
+        account: String,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        self.with(move |c| read_record(c, &account, kind)).await
+    }
+
+    /// See [`Db::delete_record`].
+    pub async fn delete_record(&self, account: String, kind: RecordKind) -> Result<bool, DbError> {
+        self.with(move |c| {
+            let existed = read_record(c, &account, kind)?.is_some();
+            destroy(c, &account, kind)?;
+            Ok(existed)
         })
         .await
     }

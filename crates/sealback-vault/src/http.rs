@@ -30,6 +30,8 @@ impl IntoResponse for VaultError {
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             VaultError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             VaultError::Integrity(_) => (StatusCode::CONFLICT, "integrity", Some(0)),
+            VaultError::VersionMismatch => (StatusCode::CONFLICT, "version_mismatch", None),
+            VaultError::TagRefused => (StatusCode::UNAUTHORIZED, "tag_refused", None),
             VaultError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)
             }
@@ -246,6 +248,58 @@ async fn passkey_signin_finish(
     .await
 }
 
+async fn tvr_register(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<proto::TvrRegister>,
+) -> Result<StatusCode, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/tvr/register", async {
+        v.tvr_register(req, &source)
+            .await
+            .map(|_| StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn tvr_evaluate(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<proto::TvrEvaluate>,
+) -> Result<Json<proto::TvrEvaluateReply>, VaultError> {
+    timed(&v, "/v1/tvr/evaluate", async {
+        v.tvr_evaluate(req, source_key(&addr)).await.map(Json)
+    })
+    .await
+}
+
+async fn tvr_confirm(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<proto::TvrConfirm>,
+) -> Result<StatusCode, VaultError> {
+    timed(&v, "/v1/tvr/confirm", async {
+        v.tvr_confirm(req, source_key(&addr))
+            .await
+            .map(|_| StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn tvr_delete(
+    State(v): State<Arc<Vault>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<proto::TvrDelete>,
+) -> Result<StatusCode, VaultError> {
+    let source = source_key(&addr);
+    timed(&v, "/v1/tvr/delete", async {
+        v.tvr_delete(req, &source)
+            .await
+            .map(|_| StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
 async fn metrics(State(v): State<Arc<Vault>>) -> Response {
     (
         [(
@@ -279,6 +333,10 @@ pub fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/passkey/login/finish", post(passkey_login_finish))
         .route("/v1/passkey/signin/start", post(passkey_signin_start))
         .route("/v1/passkey/signin/finish", post(passkey_signin_finish))
+        .route("/v1/tvr/register", post(tvr_register))
+        .route("/v1/tvr/evaluate", post(tvr_evaluate))
+        .route("/v1/tvr/confirm", post(tvr_confirm))
+        .route("/v1/tvr/delete", post(tvr_delete))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(vault)

@@ -59,6 +59,8 @@ fn legacy_record_aad(kind: RecordKind, account: &str) -> Vec<u8> {
     let label: &[u8] = match kind {
         RecordKind::Password => b"sealback vault 2026-11-25 record:",
         RecordKind::Passkey => b"sealback vault 2026-11-26 passkey record:",
+        // Realm records were bound from the start; this context is never used to open one.
+        RecordKind::Realm => b"sealback vault 2026-12-02 tvr record:",
     };
     [label, account.as_bytes()].concat()
 }

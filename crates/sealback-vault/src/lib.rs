@@ -6,7 +6,8 @@
 //! OPAQUE server secret sealed by a key the database does not hold ([`sealer`]), counters and
 //! records a database writer cannot lower, reset or move unnoticed ([`integrity`]), the audit
 //! trail, staged rollout of protectors to clients ([`rollout`]), the WebAuthn relying party
-//! for passkey sign-in and the vault-passkey protector ([`passkeys`]), and an axum
+//! for passkey sign-in and the vault-passkey protector ([`passkeys`]), the threshold realm
+//! mode (tvr1: one key share per account, counted the same way, [`realm`]), and an axum
 //! [`Router`](axum::Router) ([`http::router`]).
 //!
 //! It must not link the backup engine or know what the wrapped key opens, and it must never log
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod passkeys;
 pub mod pg;
+pub mod realm;
 pub mod rollout;
 pub mod sealer;
 pub mod service;

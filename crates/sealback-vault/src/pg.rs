@@ -154,6 +154,8 @@ CREATE TABLE IF NOT EXISTS passkeys(account TEXT PRIMARY KEY, sealed BYTEA NOT N
 CREATE TABLE IF NOT EXISTS passkey_credentials(credential_id TEXT PRIMARY KEY, account TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passkey_credentials_account ON passkey_credentials(account);
 CREATE TABLE IF NOT EXISTS integrity(id INTEGER PRIMARY KEY CHECK (id = 1), sealed BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS tvr_records(account TEXT PRIMARY KEY, sealed BYTEA NOT NULL, created BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS tvr_versions(account TEXT NOT NULL, version BYTEA NOT NULL, PRIMARY KEY(account, version));
 ALTER TABLE guesses ADD COLUMN IF NOT EXISTS generation BYTEA, ADD COLUMN IF NOT EXISTS mac BYTEA;
 INSERT INTO guesses(account, kind, count) SELECT account, k, count FROM attempts, (VALUES (1::SMALLINT), (2::SMALLINT)) AS kinds(k)
   ON CONFLICT (account, kind) DO UPDATE SET count = greatest(guesses.count, excluded.count);
@@ -416,15 +418,72 @@ impl PgDb {
     pub(crate) async fn put_record(
         &self,
         account: &str,
+        kind: RecordKind,
         sealed: &[u8],
         now: i64,
     ) -> Result<(), DbError> {
         let integrity = self.binding.get()?;
         let mut c = self.pool.get().await?;
         let tx = durable_transaction(&mut c).await?;
-        store_record(&tx, &integrity, RecordKind::Password, account, sealed, now).await?;
+        store_record(&tx, &integrity, kind, account, sealed, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(crate) async fn put_fresh_realm_record(
+        &self,
+        account: &str,
+        version: &[u8],
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let integrity = self.binding.get()?;
+        let mut c = self.pool.get().await?;
+        let tx = durable_transaction(&mut c).await?;
+        let fresh = tx
+            .execute(
+                "INSERT INTO tvr_versions(account, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&account, &version],
+            )
+            .await?
+            == 1;
+        if fresh {
+            store_record(&tx, &integrity, RecordKind::Realm, account, sealed, now).await?;
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    pub(crate) async fn record(
+        &self,
+        account: &str,
+        kind: RecordKind,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        let c = self.pool.get().await?;
+        Ok(c.query_opt(
+            &format!("SELECT sealed FROM {} WHERE account = $1", kind.table()),
+            &[&account],
+        )
+        .await?
+        .map(|r| r.get(0)))
+    }
+
+    pub(crate) async fn delete_record(
+        &self,
+        account: &str,
+        kind: RecordKind,
+    ) -> Result<bool, DbError> {
+        let mut c = self.pool.get().await?;
+        let tx = durable_transaction(&mut c).await?;
+        let n = tx
+            .execute(
+                &format!("DELETE FROM {} WHERE account = $1", kind.table()),
+                &[&account],
+            )
+            .await?;
+        destroy_copies(&tx, account, kind).await?;
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     pub(crate) async fn begin_attempt(

@@ -91,6 +91,13 @@ pub enum VaultError {
     /// operator looks at the audit trail.
     #[error("this account's stored key failed its integrity check, so the vault refuses to use it; the operator must look at the vault's audit trail (event \"integrity\") before anything else is tried")]
     Integrity(String),
+    /// A realm holds another registration of this account than the one the client asked
+    /// about (the evaluation was counted).
+    #[error("this realm holds another version of the account's key share")]
+    VersionMismatch,
+    /// A realm confirm carried a wrong unlock tag; nothing changed.
+    #[error("the unlock tag is not this realm's")]
+    TagRefused,
     /// Storage or sealing failed.
     #[error("internal error")]
     Internal(String),
@@ -132,6 +139,9 @@ pub struct VaultOptions {
     pub account_session_ttl: i64,
     /// Let a passkey session token stand in for the operator's account proof.
     pub sessions_as_proof: bool,
+    /// Run as a threshold realm too (tvr1, [`crate::realm`]); `None`: the `/v1/tvr` routes
+    /// answer `not_configured`.
+    pub realm: Option<crate::realm::RealmOptions>,
 }
 
 impl Default for VaultOptions {
@@ -148,6 +158,7 @@ impl Default for VaultOptions {
             relying_party: None,
             account_session_ttl: 600,
             sessions_as_proof: false,
+            realm: None,
         }
     }
 }
@@ -176,6 +187,8 @@ pub struct Vault {
     _rollout_watcher: Option<AbortOnDrop>,
     /// The WebAuthn relying party, when configured.
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
+    /// The threshold realm's keys, in realm mode.
+    pub(crate) realm: Option<crate::realm::Realm>,
 }
 
 /// How often expired login sessions are deleted. Expired sessions are refused either way; the
@@ -414,8 +427,10 @@ impl Vault {
             .map(crate::passkeys::RelyingParty::build)
             .transpose()?;
         let id = VaultId::of_server_key(&setup.keypair().public().serialize());
+        let realm = options.realm.map(|o| crate::realm::Realm::new(&bytes, o));
         Ok(Self {
             webauthn,
+            realm,
             db,
             sealer,
             setup,
@@ -490,6 +505,13 @@ impl Vault {
         &self.db
     }
 
+    /// Registrations per account.
+    pub(crate) fn limit_register(&self, account: &str, now: i64) -> Result<(), VaultError> {
+        self.register_limiter
+            .check(account, now)
+            .map_err(|retry_after| VaultError::RateLimited { retry_after })
+    }
+
     /// This vault's id: what slots name it by, and the audience of its account proofs
     /// (SPEC §7c).
     pub fn id(&self) -> VaultId {
@@ -502,6 +524,11 @@ impl Vault {
             version: "1".into(),
             server_public_key: self.setup.keypair().public().serialize().to_vec(),
             guess_limit: self.options.guess_limit,
+            protocols: std::iter::once("opaque1")
+                .chain(self.realm.as_ref().map(|_| sealback_tvr::PROTOCOL))
+                .map(String::from)
+                .collect(),
+            realm: self.realm.as_ref().map(|r| r.info(self.id)),
         }
     }
 
@@ -653,16 +680,13 @@ impl Vault {
             session: session.to_string(),
             expires: self.session_expiry(now),
         };
+        let limit = match (kind, &self.realm) {
+            (RecordKind::Realm, Some(realm)) => u32::from(realm.options.evaluation_limit),
+            _ => self.options.guess_limit,
+        };
         let attempt = self
             .db
-            .begin_attempt(
-                account.to_string(),
-                kind,
-                self.options.guess_limit,
-                login,
-                now,
-                source,
-            )
+            .begin_attempt(account.to_string(), kind, limit, login, now, source)
             .await?;
         match attempt {
             Attempt::Locked => {
@@ -706,9 +730,7 @@ impl Vault {
         self.authorize(&req.account, &req.proof, Scope::Register, now)
             .await
             .inspect_err(|_| self.metrics.registration("unauthorized"))?;
-        self.register_limiter
-            .check(&req.account, now)
-            .map_err(|retry_after| VaultError::RateLimited { retry_after })?;
+        self.limit_register(&req.account, now)?;
         let request = RegistrationRequest::<Suite>::deserialize(&req.request)
             .map_err(|_| VaultError::BadRequest("not an OPAQUE registration request".into()))?;
         let mut credential_id = Zeroizing::new(vec![0u8; CREDENTIAL_ID_LEN]);

@@ -3,6 +3,7 @@
 
 mod backends;
 mod passkeys;
+mod realms;
 mod settings;
 mod vault;
 mod vault_crash;

@@ -614,6 +614,8 @@ impl RecordingVault {
             version: "1".into(),
             server_public_key: server_key.clone(),
             guess_limit: 10,
+            protocols: vec![],
+            realm: None,
         })
         .unwrap();
         let bodies = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
