@@ -109,7 +109,11 @@ struct Saver<'a> {
     workers: usize,
     chunker: Chunker,
     pack: PackBuilder,
+    /// Blobs this run stored that are not indexed yet: those of the packs written since the
+    /// last index file and of the pack being filled, so never more than about
+    /// `packs_per_index + UPLOADS_IN_FLIGHT + 1` packs' worth, whatever the repository's size.
     pending: HashSet<BlobId>,
+    /// The packs written since the last index file, indexed once written.
     index: IndexFile,
     summary: Summary,
     rng: OsRng,
@@ -270,6 +274,8 @@ pub async fn backup(
     .await;
     lock.release().await;
     let snapshot_id = committed?;
+    // The next run opens the index from this device's cache instead of the index files.
+    repo.save_index_cache();
     progress.finish();
     Ok(BackupReport {
         snapshot_id,
@@ -390,8 +396,18 @@ impl<'a> Saver<'a> {
         let ids = match content {
             Content::Blobs(ids) | Content::Lists(ids) => ids,
         };
-        if !same || !ids.iter().all(|id| self.repo.is_indexed(id)) {
+        if !same {
             return None;
+        }
+        for id in ids {
+            match self.repo.is_indexed(id) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the index; reading the file again");
+                    return None;
+                }
+            }
         }
         self.summary.bytes_read += size;
         self.progress.advance(*size);
@@ -548,7 +564,7 @@ impl<'a> Saver<'a> {
             };
             // Bounded batches: sealed copies of at most ~16 MiB are held at once.
             for batch in rest.chunks(BATCH_CHUNKS.max(1)) {
-                let prepared = self.prepare(ObjectType::Data, batch, compression);
+                let prepared = self.prepare(ObjectType::Data, batch, compression)?;
                 for ((id, sealed), chunk) in prepared.into_iter().zip(batch) {
                     self.commit(ObjectType::Data, id, sealed, chunk.len())
                         .await?;
@@ -582,17 +598,17 @@ impl<'a> Saver<'a> {
         ty: ObjectType,
         chunks: &[&[u8]],
         compression: Compression,
-    ) -> Vec<(BlobId, Option<object::Sealed>)> {
+    ) -> Result<Vec<(BlobId, Option<object::Sealed>)>> {
         let repo: &Repository = self.repo;
         let pending = &self.pending;
-        let one = |chunk: &[u8], rng: &mut OsRng| {
+        let one = |chunk: &[u8], rng: &mut OsRng| -> Result<_> {
             let id = repo.keyring().content_id().blob_id(ty, chunk);
-            if repo.is_indexed(&id) || pending.contains(&id) {
+            Ok(if pending.contains(&id) || repo.is_indexed(&id)? {
                 (id, None)
             } else {
                 let sealed = pack::seal_blob(repo.keyring(), ty, &id, chunk, compression, rng);
                 (id, Some(sealed))
-            }
+            })
         };
         if self.workers == 1 || chunks.len() == 1 {
             let mut rng = os_rng();
@@ -605,14 +621,17 @@ impl<'a> Saver<'a> {
                 .map(|part| {
                     scope.spawn(move || {
                         let mut rng = os_rng();
-                        part.iter().map(|c| one(c, &mut rng)).collect::<Vec<_>>()
+                        part.iter()
+                            .map(|c| one(c, &mut rng))
+                            .collect::<Result<Vec<_>>>()
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a sealing thread panicked"))
-                .collect()
+            let mut out = Vec::with_capacity(chunks.len());
+            for h in handles {
+                out.extend(h.join().expect("a sealing thread panicked")?);
+            }
+            Ok(out)
         })
     }
 
@@ -648,7 +667,7 @@ impl<'a> Saver<'a> {
         compression: Compression,
     ) -> Result<(BlobId, bool)> {
         let (id, sealed) = self
-            .prepare(ty, &[data], compression)
+            .prepare(ty, &[data], compression)?
             .pop()
             .expect("one blob in, one out");
         let compressed = sealed.as_ref().is_none_or(|s| s.compressed);
