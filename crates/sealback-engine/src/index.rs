@@ -561,12 +561,14 @@ impl Index {
     /// Writes everything into the cache file (atomically: a temporary file renamed over it),
     /// which then serves the lookups; without a cache folder, into one unnamed segment.
     pub fn persist(&mut self) -> io::Result<()> {
-        let mut extra: Vec<Record> = self.delta.drain().map(|(_, r)| r).collect();
+        // Nothing is taken out of the layers until the merged file is complete: a failure
+        // leaves the index as it was.
+        let mut extra: Vec<Record> = self.delta.values().copied().collect();
         extra.sort_unstable_by_key(|r| r.entry.id);
         let mut covered = self.covered.clone();
         covered.sort();
         covered.dedup();
-        let segments = std::mem::take(&mut self.segments);
+        let segments = &self.segments;
         let merged = match &self.cache_path {
             Some(path) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
@@ -575,16 +577,17 @@ impl Index {
                     .prefix(".index-cache-")
                     .tempfile_in(dir)?;
                 let file = tmp.as_file().try_clone()?;
-                let merged = self.merge(&segments, &extra, file, covered)?;
+                let merged = self.merge(segments, &extra, file, covered)?;
                 merged.file.sync_all()?;
                 tmp.persist(path).map_err(|e| e.error)?;
                 merged
             }
             None => {
                 let file = tempfile::tempfile_in(&self.temp_dir)?;
-                self.merge(&segments, &extra, file, vec![])?
+                self.merge(segments, &extra, file, vec![])?
             }
         };
+        self.delta.clear();
         self.segments = vec![Arc::new(merged)];
         Ok(())
     }

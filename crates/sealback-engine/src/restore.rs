@@ -98,11 +98,11 @@ async fn restore_locked(
     };
     // Second pass: the files, restored as the walk finds them. Memory holds the files in
     // flight, not a plan of every blob.
+    // (On an error `files` is dropped: the tasks still running are cancelled, and their
+    // temporary files removed with them.)
     let mut files = Files::new(repo, progress);
-    let walked = restore_tree(repo, &root, target, &mut files).await;
-    let finished = files.finish(&mut report).await;
-    walked?;
-    finished?;
+    restore_tree(repo, &root, target, &mut files).await?;
+    files.finish(&mut report).await?;
     // Folder times last: creating their files changed them.
     for (path, node) in dirs.iter().rev() {
         set_meta(path, node)?;
