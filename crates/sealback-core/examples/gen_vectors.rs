@@ -1078,21 +1078,25 @@ fn index_cache(dir: &Path) {
     use sealback_core::index_cache::{self, Head, Record};
     use sealback_core::pack::BlobEntry;
     let keyring = Keyring::new(RepoId(REPO_ID), vec![root(0x11)]);
-    let mut records: Vec<Record> = [(0x21u8, 0u32, Some(0u32)), (0x93, 1, None), (0xE0, 0, Some(3))]
-        .iter()
-        .enumerate()
-        .map(|(i, (b, pack, epoch))| Record {
-            pack: *pack,
-            entry: BlobEntry {
-                ty: [ObjectType::Data, ObjectType::Tree, ObjectType::ContentList][i],
-                id: Id([*b; 32]),
-                epoch: *epoch,
-                offset: 5 + 100 * i as u32,
-                length: 100,
-                raw_length: 60 + i as u32,
-            },
-        })
-        .collect();
+    let mut records: Vec<Record> = [
+        (0x21u8, 0u32, Some(0u32)),
+        (0x93, 1, None),
+        (0xE0, 0, Some(3)),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (b, pack, epoch))| Record {
+        pack: *pack,
+        entry: BlobEntry {
+            ty: [ObjectType::Data, ObjectType::Tree, ObjectType::ContentList][i],
+            id: Id([*b; 32]),
+            epoch: *epoch,
+            offset: 5 + 100 * i as u32,
+            length: 100,
+            raw_length: 60 + i as u32,
+        },
+    })
+    .collect();
     records.sort_by_key(|r| r.entry.id);
     let head = Head {
         repo_id: RepoId(REPO_ID),

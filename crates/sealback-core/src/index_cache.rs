@@ -81,10 +81,14 @@ impl Head {
         let repo_id = RepoId(r.array()?);
         let n = r.u32()?;
         let n = r.count(n.into(), 32)?;
-        let packs = (0..n).map(|_| r.array().map(Id)).collect::<Result<_, _>>()?;
+        let packs = (0..n)
+            .map(|_| r.array().map(Id))
+            .collect::<Result<_, _>>()?;
         let n = r.u32()?;
         let n = r.count(n.into(), 32)?;
-        let covered: Vec<Id> = (0..n).map(|_| r.array().map(Id)).collect::<Result<_, _>>()?;
+        let covered: Vec<Id> = (0..n)
+            .map(|_| r.array().map(Id))
+            .collect::<Result<_, _>>()?;
         if covered.windows(2).any(|w| w[0] >= w[1]) {
             return Err(FormatError::invalid(
                 "index cache",

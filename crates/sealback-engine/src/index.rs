@@ -333,7 +333,12 @@ impl Index {
     /// An empty index of the repository with `repo_id`, whose cache MAC key is `key`
     /// ([`index_cache::cache_key`]); segments go to `temp_dir`, the cache file (if any) to
     /// `cache_path`.
-    pub fn new(repo_id: RepoId, key: SubKey, temp_dir: PathBuf, cache_path: Option<PathBuf>) -> Self {
+    pub fn new(
+        repo_id: RepoId,
+        key: SubKey,
+        temp_dir: PathBuf,
+        cache_path: Option<PathBuf>,
+    ) -> Self {
         Self {
             repo_id,
             key: Arc::new(key),
@@ -673,7 +678,10 @@ mod tests {
     type FileSpec = Vec<(u8, Vec<(u16, u32)>)>;
 
     fn files() -> impl Strategy<Value = Vec<(FileSpec, bool)>> {
-        let pack = (0u8..6, prop::collection::vec((0u16..300, any::<u32>()), 0..40));
+        let pack = (
+            0u8..6,
+            prop::collection::vec((0u16..300, any::<u32>()), 0..40),
+        );
         prop::collection::vec((prop::collection::vec(pack, 0..4), any::<bool>()), 0..12)
     }
 
@@ -704,7 +712,13 @@ mod tests {
                 .collect();
             for (p, es) in &packs {
                 for e in es {
-                    model.insert(e.id, BlobLocation { pack: *p, entry: *e });
+                    model.insert(
+                        e.id,
+                        BlobLocation {
+                            pack: *p,
+                            entry: *e,
+                        },
+                    );
                 }
             }
             let file_id = Id([0x40 + i as u8; 32]);
@@ -791,7 +805,10 @@ mod tests {
         for len in [0, 1, 20, good.len() / 2, good.len() - 33, good.len() - 1] {
             cases.push((format!("cut to {len}"), good[..len].to_vec()));
         }
-        for at in (0..good.len()).step_by(97).chain([good.len() - 1, good.len() - 40]) {
+        for at in (0..good.len())
+            .step_by(97)
+            .chain([good.len() - 1, good.len() - 40])
+        {
             let mut bad = good.clone();
             bad[at] ^= 0x01;
             cases.push((format!("bit flipped at {at}"), bad));

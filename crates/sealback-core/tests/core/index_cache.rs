@@ -96,7 +96,12 @@ fn layout_adds_up_or_is_refused() {
     assert_eq!(layout.head_len, head_len);
     assert_eq!(layout.fanout_at, head_len + 560);
     assert!(tail.layout(len - 1).is_err());
-    assert!(Tail { bits: 3, records: u64::MAX }.layout(len).is_err());
+    assert!(Tail {
+        bits: 3,
+        records: u64::MAX
+    }
+    .layout(len)
+    .is_err());
     assert!(Tail::decode(&[17, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
 }
 

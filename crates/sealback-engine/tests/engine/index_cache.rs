@@ -28,8 +28,14 @@ fn forge(path: &Path, real: &Keyring, keyring: &Keyring, forged: sealback_core::
     index_cache::encode(keyring, &head, &records)
 }
 
-async fn restored(repo: &mut Repository, id: &sealback_core::Id, dir: &Path) -> Result<(), sealback_engine::Error> {
-    restore::restore(repo, id, dir, &NoProgress).await.map(|_| ())
+async fn restored(
+    repo: &mut Repository,
+    id: &sealback_core::Id,
+    dir: &Path,
+) -> Result<(), sealback_engine::Error> {
+    restore::restore(repo, id, dir, &NoProgress)
+        .await
+        .map(|_| ())
 }
 
 /// Someone who can write this device's cache folder (but holds no key of the backup) lists a
@@ -56,14 +62,24 @@ async fn attack_a_forged_index_cache_does_not_make_a_backup_skip_data() {
     // The attacker's forgery: the next file's blob "is stored" (MAC under a key of their own).
     random_file(&data.join("b"), 1000, 2);
     let b = content_id(&std::fs::read(data.join("b")).unwrap());
-    let attacker = Keyring::new(repo.keyring().repo_id(), vec![RootKey::from_bytes([0x66; 32])]);
+    let attacker = Keyring::new(
+        repo.keyring().repo_id(),
+        vec![RootKey::from_bytes([0x66; 32])],
+    );
     std::fs::write(&cache, forge(&cache, repo.keyring(), &attacker, b)).unwrap();
-    let mut repo2 = Repository::open(store.clone(), &mut same_key(&key)).await.unwrap();
-    assert!(repo2.lookup(&b).unwrap().is_none(), "the forged cache was believed");
+    let mut repo2 = Repository::open(store.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
+    assert!(
+        repo2.lookup(&b).unwrap().is_none(),
+        "the forged cache was believed"
+    );
     let second = backup_at(&mut repo2, &data, 2).await.unwrap();
     assert!(second.summary.blobs_added >= 1, "{:?}", second.summary);
     let out = tmp.path().join("out");
-    restored(&mut repo2, &second.snapshot_id, &out).await.unwrap();
+    restored(&mut repo2, &second.snapshot_id, &out)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read(out.join("data/b")).unwrap(),
         std::fs::read(data.join("b")).unwrap()
@@ -73,13 +89,24 @@ async fn attack_a_forged_index_cache_does_not_make_a_backup_skip_data() {
     // backup then leaves the file's blob out; its restore fails (never a wrong file).
     random_file(&data.join("c"), 1000, 3);
     let c = content_id(&std::fs::read(data.join("c")).unwrap());
-    let real = Keyring::new(repo.keyring().repo_id(), repo.keyring().roots().iter().map(|k| k.duplicate()).collect());
+    let real = Keyring::new(
+        repo.keyring().repo_id(),
+        repo.keyring()
+            .roots()
+            .iter()
+            .map(|k| k.duplicate())
+            .collect(),
+    );
     std::fs::write(&cache, forge(&cache, &real, &real, c)).unwrap();
-    let mut repo3 = Repository::open(store.clone(), &mut same_key(&key)).await.unwrap();
+    let mut repo3 = Repository::open(store.clone(), &mut same_key(&key))
+        .await
+        .unwrap();
     assert!(repo3.lookup(&c).unwrap().is_some());
     let third = backup_at(&mut repo3, &data, 3).await.unwrap();
     let out = tmp.path().join("out3");
-    let e = restored(&mut repo3, &third.snapshot_id, &out).await.unwrap_err();
+    let e = restored(&mut repo3, &third.snapshot_id, &out)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
     std::fs::remove_file(&cache).unwrap();
 }
@@ -94,7 +121,10 @@ async fn a_damaged_cache_is_rebuilt_and_the_backup_restores() {
     let store = Store::open(tmp.path().join("repo").to_str().unwrap()).unwrap();
     let (mut repo, key) = init(&store).await;
     let snap = backup_at(&mut repo, &chats, 1).await.unwrap();
-    let cache = repo.index_cache_path().expect("an index cache").to_path_buf();
+    let cache = repo
+        .index_cache_path()
+        .expect("an index cache")
+        .to_path_buf();
     let mut want = repo.index_entries().unwrap();
     want.sort_by_key(|l| l.entry.id);
     assert!(want.len() > 5);
@@ -107,7 +137,9 @@ async fn a_damaged_cache_is_rebuilt_and_the_backup_restores() {
         ("empty", vec![]),
     ] {
         std::fs::write(&cache, &bytes).unwrap();
-        let mut repo = Repository::open(store.clone(), &mut same_key(&key)).await.unwrap();
+        let mut repo = Repository::open(store.clone(), &mut same_key(&key))
+            .await
+            .unwrap();
         let mut got = repo.index_entries().unwrap();
         got.sort_by_key(|l| l.entry.id);
         assert_eq!(got, want, "{what}");
