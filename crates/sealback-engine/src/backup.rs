@@ -501,7 +501,7 @@ impl<'a> Saver<'a> {
         let mut len = 0usize;
         let mut start = 0usize;
         let mut eof = false;
-        let mut ids = vec![];
+        let mut content = ContentBuilder::default();
         let mut size = 0u64;
         // The first chunk decides whether compressing this file pays (pages always try).
         let mut compression = page.map(|_| Compression::Zstd(ZSTD_LEVEL));
@@ -551,7 +551,7 @@ impl<'a> Saver<'a> {
                     let (id, pays) = self
                         .save_blob(ObjectType::Data, rest[0], Compression::Zstd(ZSTD_LEVEL))
                         .await?;
-                    ids.push(id);
+                    content.push(self, id).await?;
                     rest = &rest[1..];
                     let c = if pays {
                         Compression::Zstd(ZSTD_LEVEL)
@@ -568,26 +568,13 @@ impl<'a> Saver<'a> {
                 for ((id, sealed), chunk) in prepared.into_iter().zip(batch) {
                     self.commit(ObjectType::Data, id, sealed, chunk.len())
                         .await?;
-                    ids.push(id);
+                    content.push(self, id).await?;
                 }
             }
         }
         // (After a failure the buffer is dropped with the backup.)
         self.read_buf = buf;
-        let content = if ids.len() <= DIRECT_CONTENT_MAX {
-            Content::Blobs(ids)
-        } else {
-            let mut lists = vec![];
-            for group in split_content_list(&ids) {
-                let body: Vec<u8> = group.iter().flat_map(|id| id.0).collect();
-                lists.push(
-                    self.save_blob(ObjectType::ContentList, &body, Compression::None)
-                        .await?
-                        .0,
-                );
-            }
-            Content::Lists(lists)
-        };
+        let content = content.finish(self).await?;
         Ok((size, flags, content))
     }
 
@@ -777,6 +764,65 @@ async fn delete_unindexed(repo: &Repository, index: &IndexFile) {
         if let Err(e) = repo.store().delete(&layout::pack(pack_id)).await {
             tracing::warn!(error = %e, "cannot delete a pack of the interrupted backup");
         }
+    }
+}
+
+/// A file's content as its blob ids come: up to [`DIRECT_CONTENT_MAX`] ids are listed in the
+/// node; beyond that, each content-list blob ([`split_content_list`]'s groups) is saved as soon
+/// as its group closes, so that a large file's ids (a database's pages) are never all held.
+#[derive(Default)]
+struct ContentBuilder {
+    /// Ids not in a saved list yet.
+    ids: Vec<BlobId>,
+    /// Saved content lists, once the file has more than [`DIRECT_CONTENT_MAX`] blobs.
+    lists: Option<Vec<BlobId>>,
+}
+
+impl ContentBuilder {
+    async fn push(&mut self, saver: &mut Saver<'_>, id: BlobId) -> Result<()> {
+        self.ids.push(id);
+        if self.lists.is_none() {
+            if self.ids.len() <= DIRECT_CONTENT_MAX {
+                return Ok(());
+            }
+            self.lists = Some(vec![]);
+        }
+        self.save_closed(saver).await
+    }
+
+    /// Saves every group that [`split_content_list`] would close among the ids held.
+    async fn save_closed(&mut self, saver: &mut Saver<'_>) -> Result<()> {
+        while let Some(end) = self
+            .ids
+            .iter()
+            .enumerate()
+            .position(|(i, id)| id.0[31] == 0 || i + 1 == LIST_MAX)
+        {
+            let group: Vec<BlobId> = self.ids.drain(..=end).collect();
+            self.save_list(saver, &group).await?;
+        }
+        Ok(())
+    }
+
+    async fn save_list(&mut self, saver: &mut Saver<'_>, group: &[BlobId]) -> Result<()> {
+        let body: Vec<u8> = group.iter().flat_map(|id| id.0).collect();
+        let (id, _) = saver
+            .save_blob(ObjectType::ContentList, &body, Compression::None)
+            .await?;
+        self.lists.get_or_insert_with(Vec::new).push(id);
+        Ok(())
+    }
+
+    async fn finish(mut self, saver: &mut Saver<'_>) -> Result<Content> {
+        if self.lists.is_none() {
+            return Ok(Content::Blobs(self.ids));
+        }
+        self.save_closed(saver).await?;
+        if !self.ids.is_empty() {
+            let rest = std::mem::take(&mut self.ids);
+            self.save_list(saver, &rest).await?;
+        }
+        Ok(Content::Lists(self.lists.unwrap_or_default()))
     }
 }
 

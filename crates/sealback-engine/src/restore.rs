@@ -116,6 +116,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Most bytes read in one request when blobs are contiguous.
 const RUN_MAX_BYTES: u64 = 4 << 20;
+/// A run reads over a gap of at most this many bytes between two of its blobs (a content-list
+/// or tree blob that a backup stored between a file's data blobs) rather than end there.
+const RUN_GAP_MAX: u64 = 64 << 10;
 
 /// A file to restore.
 struct FileJob {
@@ -125,7 +128,8 @@ struct FileJob {
     content: Content,
 }
 
-/// Blobs that lie back to back in one pack (as a backup writes them): one ranged read.
+/// Blobs that lie back to back in one pack (as a backup writes them, maybe with small gaps):
+/// one ranged read.
 struct Run {
     pack: Id,
     start: u64,
@@ -334,11 +338,12 @@ impl Runs {
                 }
                 Some(r)
                     if r.pack == loc.pack
-                        && r.start + r.len == offset
-                        && r.len + length <= RUN_MAX_BYTES =>
+                        && offset >= r.start + r.len
+                        && offset - (r.start + r.len) <= RUN_GAP_MAX
+                        && offset + length - r.start <= RUN_MAX_BYTES =>
                 {
-                    r.blobs.push((loc.entry, r.len as usize));
-                    r.len += length;
+                    r.blobs.push((loc.entry, (offset - r.start) as usize));
+                    r.len = offset + length - r.start;
                 }
                 Some(_) => {
                     self.carry = Some(loc);
