@@ -149,7 +149,7 @@ async fn check_locked(
     for (pack_id, entries) in &by_pack {
         let mut elsewhere = true;
         for e in entries {
-            if !repo.lookup(&e.id)?.is_some_and(|l| l.pack != *pack_id) {
+            if repo.lookup(&e.id)?.is_none_or(|l| l.pack == *pack_id) {
                 elsewhere = false;
                 break;
             }

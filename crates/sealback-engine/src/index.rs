@@ -661,13 +661,13 @@ mod tests {
 
     fn entry(n: u16, offset: u32) -> BlobEntry {
         BlobEntry {
-            ty: if n % 3 == 0 {
+            ty: if n.is_multiple_of(3) {
                 ObjectType::Tree
             } else {
                 ObjectType::Data
             },
             id: id(n),
-            epoch: (n % 5 != 0).then_some(u32::from(n % 4)),
+            epoch: (!n.is_multiple_of(5)).then_some(u32::from(n % 4)),
             offset,
             length: 100 + u32::from(n),
             raw_length: 50 + offset,
