@@ -553,7 +553,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// Opens a run's blobs and appends them to `out`, which holds `written` bytes of a file of
-/// `size`. Returns the bytes written so far.
+/// `size`. Returns the bytes written so far. Blobs are opened a few at a time (one at a time, or
+/// [`OPEN_BATCH`] over several threads), so only that many plaintexts are held at once: a run
+/// of compressed database pages can open to several times its 4 MiB.
 fn write_run(
     keyring: &Keyring,
     run: &Run,
@@ -563,42 +565,56 @@ fn write_run(
     mut written: u64,
     size: u64,
 ) -> Result<u64> {
-    for plain in open_run(keyring, run, bytes)? {
-        written += plain.len() as u64;
-        if written > size {
-            return Err(Error::Integrity(format!(
-                "{} should be {size} bytes but its content is longer",
-                path.display()
-            )));
+    let pack_path = crate::layout::pack(&run.pack);
+    if bytes.len() as u64 != run.len {
+        return Err(Error::Integrity(format!("{pack_path} is truncated")));
+    }
+    let batch = if run.blobs.len() < PARALLEL_OPEN_MIN {
+        1
+    } else {
+        OPEN_BATCH
+    };
+    for group in run.blobs.chunks(batch) {
+        for plain in open_blobs(keyring, group, bytes, &pack_path)? {
+            written += plain.len() as u64;
+            if written > size {
+                return Err(Error::Integrity(format!(
+                    "{} should be {size} bytes but its content is longer",
+                    path.display()
+                )));
+            }
+            out.write_all(&plain).map_err(|e| Error::io(path, e))?;
         }
-        out.write_all(&plain).map_err(|e| Error::io(path, e))?;
     }
     Ok(written)
 }
 
-/// Opens (decrypts, decompresses, re-hashes) the blobs of a run, on more threads when it holds
-/// many (a database's pages).
-fn open_run(keyring: &Keyring, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let path = crate::layout::pack(&run.pack);
-    if bytes.len() as u64 != run.len {
-        return Err(Error::Integrity(format!("{path} is truncated")));
-    }
+/// Blobs opened together over several threads.
+const OPEN_BATCH: usize = 512;
+
+/// Opens (decrypts, decompresses, re-hashes) `blobs` of a run read into `bytes`, on more threads
+/// when there are many (a database's pages).
+fn open_blobs(
+    keyring: &Keyring,
+    blobs: &[(BlobEntry, usize)],
+    bytes: &[u8],
+    path: &str,
+) -> Result<Vec<Vec<u8>>> {
     let open = |(entry, from): &(BlobEntry, usize)| {
         let sealed = &bytes[*from..from + entry.length as usize];
-        crate::repo::open_blob(keyring, entry, sealed, ChunkerParams::V1.max, &path)
+        crate::repo::open_blob(keyring, entry, sealed, ChunkerParams::V1.max, path)
     };
-    if run.blobs.len() < PARALLEL_OPEN_MIN {
-        return run.blobs.iter().map(open).collect();
+    if blobs.len() < PARALLEL_OPEN_MIN {
+        return blobs.iter().map(open).collect();
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let per = run.blobs.len().div_ceil(workers);
+    let per = blobs.len().div_ceil(workers);
     let open = &open;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = run
-            .blobs
+        let handles: Vec<_> = blobs
             .chunks(per)
             .map(|group| scope.spawn(move || group.iter().map(open).collect::<Vec<_>>()))
             .collect();
