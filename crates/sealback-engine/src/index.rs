@@ -31,7 +31,7 @@ use sealback_core::{BlobId, Id, RepoId};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -577,7 +577,11 @@ impl Index {
         let merged = match &self.cache_path {
             Some(path) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
-                std::fs::create_dir_all(dir)?;
+                // Only this user lists which repositories this device backs up.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
                 let tmp = tempfile::Builder::new()
                     .prefix(".index-cache-")
                     .tempfile_in(dir)?;
