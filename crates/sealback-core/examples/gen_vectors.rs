@@ -574,6 +574,7 @@ fn main() {
     content_list_file(dir, &keyring);
     passkey_unlock(dir, &keyring);
     vault_wrap(dir);
+    index_cache(dir);
     println!("vectors written to {}", dir.display());
 }
 
@@ -1082,4 +1083,58 @@ fn xwing_invalid_files(file: &KeySlotFile) -> Value {
         {"file": hex::encode(&bytes[..bytes.len() - 900]), "expected": "format", "why": "truncated inside the slot record"},
         {"file": hex::encode(unrecorded.encode()), "expected": "format", "why": "an X-Wing key in a version-1 (X25519) record: lengths do not parse"},
     ])
+}
+
+/// `index_cache.json`: a local index cache file (SPEC 10a) of three records in two packs, and
+/// its MAC key.
+fn index_cache(dir: &Path) {
+    use sealback_core::index_cache::{self, Head, Record};
+    use sealback_core::pack::BlobEntry;
+    let keyring = Keyring::new(RepoId(REPO_ID), vec![root(0x11)]);
+    let mut records: Vec<Record> = [
+        (0x21u8, 0u32, Some(0u32)),
+        (0x93, 1, None),
+        (0xE0, 0, Some(3)),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (b, pack, epoch))| Record {
+        pack: *pack,
+        entry: BlobEntry {
+            ty: [ObjectType::Data, ObjectType::Tree, ObjectType::ContentList][i],
+            id: Id([*b; 32]),
+            epoch: *epoch,
+            offset: 5 + 100 * i as u32,
+            length: 100,
+            raw_length: 60 + i as u32,
+        },
+    })
+    .collect();
+    records.sort_by_key(|r| r.entry.id);
+    let head = Head {
+        repo_id: RepoId(REPO_ID),
+        packs: vec![Id([0x55; 32]), Id([0x56; 32])],
+        covered: vec![Id([0x77; 32])],
+    };
+    let file = index_cache::encode(&keyring, &head, &records);
+    let key = index_cache::cache_key(&keyring);
+    write(
+        dir,
+        "index_cache.json",
+        json!({
+            "description": "local index cache (SPEC 10a): 'SBIX' || 01 || repo id || u32(p) || p x pack id || u32(c) || c x index file id || n x record(56) || fanout (2^bits x u32) || u8(bits) || u64(n) || BLAKE3-keyed(mac key, all before). record = id || type || has epoch || 00 00 || u32 pack number || u32 epoch || u32 offset || u32 length || u32 raw length. mac key = HKDF-SHA256(genesis root key, salt = repo id, info = label)",
+            "repo_id": hex::encode(REPO_ID),
+            "root_key": hex::encode(root(0x11).expose_secret()),
+            "label": String::from_utf8_lossy(labels::INDEX_CACHE_MAC),
+            "mac_key": hex::encode(key.expose_secret()),
+            "packs": head.packs.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+            "covered": head.covered.iter().map(|c| c.to_hex()).collect::<Vec<_>>(),
+            "records": records.iter().map(|r| json!({
+                "pack": r.pack, "type": r.entry.ty as u8, "id": r.entry.id.to_hex(),
+                "epoch": r.entry.epoch, "offset": r.entry.offset, "length": r.entry.length,
+                "raw_length": r.entry.raw_length,
+            })).collect::<Vec<_>>(),
+            "file": hex::encode(&file),
+        }),
+    );
 }

@@ -29,7 +29,9 @@
 //!                                                                         snapshots, keyring
 //!  K_0   genesis root key (carried forward in the keyring after a rotation)
 //!    ├─ HKDF(K_0, salt = repo id, "sealback 2026-11-25 content id key") → keyed BLAKE3 blob ids
-//!    └─ HKDF(K_0, salt = repo id, "sealback 2026-11-25 chunker key")    → gear table of the CDC
+//!    ├─ HKDF(K_0, salt = repo id, "sealback 2026-11-25 chunker key")    → gear table of the CDC
+//!    └─ HKDF(K_0, salt = repo id, "sealback 2026-12-02 index cache mac") → keyed BLAKE3 MAC of
+//!                                                    this device's local index cache (never stored)
 //!
 //!  object key = HKDF(subkey, salt = 32-byte random seed, "sealback 2026-11-25 object key")
 //!  object     = AES-256-GCM(object key, nonce = 0^96, aad = header ‖ object id)
@@ -47,6 +49,7 @@ pub mod codec;
 pub mod config;
 pub mod id;
 pub mod index;
+pub mod index_cache;
 pub mod keys;
 pub mod keyslot;
 pub mod lock;
@@ -95,6 +98,8 @@ pub mod labels {
     pub const VAULT_ID: &[u8] = b"sealback 2026-12-02 vault id";
     /// HKDF info of the keys file's MAC key (from the current root key), and the MAC's prefix.
     pub const KEYS_FILE_MAC: &[u8] = b"sealback 2026-12-02 keys file mac";
+    /// MAC of this device's local index cache (never stored in the repository).
+    pub const INDEX_CACHE_MAC: &[u8] = b"sealback 2026-12-02 index cache mac";
     /// AAD prefix of every encrypted object.
     pub const OBJECT_AAD: &[u8] = b"sealback object v1";
 }

@@ -109,7 +109,11 @@ struct Saver<'a> {
     workers: usize,
     chunker: Chunker,
     pack: PackBuilder,
+    /// Blobs this run stored that are not indexed yet: those of the packs written since the
+    /// last index file and of the pack being filled, so never more than about
+    /// `packs_per_index + UPLOADS_IN_FLIGHT + 1` packs' worth, whatever the repository's size.
     pending: HashSet<BlobId>,
+    /// The packs written since the last index file, indexed once written.
     index: IndexFile,
     summary: Summary,
     rng: OsRng,
@@ -270,6 +274,8 @@ pub async fn backup(
     .await;
     lock.release().await;
     let snapshot_id = committed?;
+    // The next run opens the index from this device's cache instead of the index files.
+    repo.save_index_cache();
     progress.finish();
     Ok(BackupReport {
         snapshot_id,
@@ -390,8 +396,18 @@ impl<'a> Saver<'a> {
         let ids = match content {
             Content::Blobs(ids) | Content::Lists(ids) => ids,
         };
-        if !same || !ids.iter().all(|id| self.repo.is_indexed(id)) {
+        if !same {
             return None;
+        }
+        for id in ids {
+            match self.repo.is_indexed(id) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the index; reading the file again");
+                    return None;
+                }
+            }
         }
         self.summary.bytes_read += size;
         self.progress.advance(*size);
@@ -485,7 +501,7 @@ impl<'a> Saver<'a> {
         let mut len = 0usize;
         let mut start = 0usize;
         let mut eof = false;
-        let mut ids = vec![];
+        let mut content = ContentBuilder::default();
         let mut size = 0u64;
         // The first chunk decides whether compressing this file pays (pages always try).
         let mut compression = page.map(|_| Compression::Zstd(ZSTD_LEVEL));
@@ -535,7 +551,7 @@ impl<'a> Saver<'a> {
                     let (id, pays) = self
                         .save_blob(ObjectType::Data, rest[0], Compression::Zstd(ZSTD_LEVEL))
                         .await?;
-                    ids.push(id);
+                    content.push(self, id).await?;
                     rest = &rest[1..];
                     let c = if pays {
                         Compression::Zstd(ZSTD_LEVEL)
@@ -548,30 +564,17 @@ impl<'a> Saver<'a> {
             };
             // Bounded batches: sealed copies of at most ~16 MiB are held at once.
             for batch in rest.chunks(BATCH_CHUNKS.max(1)) {
-                let prepared = self.prepare(ObjectType::Data, batch, compression);
+                let prepared = self.prepare(ObjectType::Data, batch, compression)?;
                 for ((id, sealed), chunk) in prepared.into_iter().zip(batch) {
                     self.commit(ObjectType::Data, id, sealed, chunk.len())
                         .await?;
-                    ids.push(id);
+                    content.push(self, id).await?;
                 }
             }
         }
         // (After a failure the buffer is dropped with the backup.)
         self.read_buf = buf;
-        let content = if ids.len() <= DIRECT_CONTENT_MAX {
-            Content::Blobs(ids)
-        } else {
-            let mut lists = vec![];
-            for group in split_content_list(&ids) {
-                let body: Vec<u8> = group.iter().flat_map(|id| id.0).collect();
-                lists.push(
-                    self.save_blob(ObjectType::ContentList, &body, Compression::None)
-                        .await?
-                        .0,
-                );
-            }
-            Content::Lists(lists)
-        };
+        let content = content.finish(self).await?;
         Ok((size, flags, content))
     }
 
@@ -582,17 +585,17 @@ impl<'a> Saver<'a> {
         ty: ObjectType,
         chunks: &[&[u8]],
         compression: Compression,
-    ) -> Vec<(BlobId, Option<object::Sealed>)> {
+    ) -> Result<Vec<(BlobId, Option<object::Sealed>)>> {
         let repo: &Repository = self.repo;
         let pending = &self.pending;
-        let one = |chunk: &[u8], rng: &mut OsRng| {
+        let one = |chunk: &[u8], rng: &mut OsRng| -> Result<_> {
             let id = repo.keyring().content_id().blob_id(ty, chunk);
-            if repo.is_indexed(&id) || pending.contains(&id) {
+            Ok(if pending.contains(&id) || repo.is_indexed(&id)? {
                 (id, None)
             } else {
                 let sealed = pack::seal_blob(repo.keyring(), ty, &id, chunk, compression, rng);
                 (id, Some(sealed))
-            }
+            })
         };
         if self.workers == 1 || chunks.len() == 1 {
             let mut rng = os_rng();
@@ -605,14 +608,17 @@ impl<'a> Saver<'a> {
                 .map(|part| {
                     scope.spawn(move || {
                         let mut rng = os_rng();
-                        part.iter().map(|c| one(c, &mut rng)).collect::<Vec<_>>()
+                        part.iter()
+                            .map(|c| one(c, &mut rng))
+                            .collect::<Result<Vec<_>>>()
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a sealing thread panicked"))
-                .collect()
+            let mut out = Vec::with_capacity(chunks.len());
+            for h in handles {
+                out.extend(h.join().expect("a sealing thread panicked")?);
+            }
+            Ok(out)
         })
     }
 
@@ -648,7 +654,7 @@ impl<'a> Saver<'a> {
         compression: Compression,
     ) -> Result<(BlobId, bool)> {
         let (id, sealed) = self
-            .prepare(ty, &[data], compression)
+            .prepare(ty, &[data], compression)?
             .pop()
             .expect("one blob in, one out");
         let compressed = sealed.as_ref().is_none_or(|s| s.compressed);
@@ -758,6 +764,65 @@ async fn delete_unindexed(repo: &Repository, index: &IndexFile) {
         if let Err(e) = repo.store().delete(&layout::pack(pack_id)).await {
             tracing::warn!(error = %e, "cannot delete a pack of the interrupted backup");
         }
+    }
+}
+
+/// A file's content as its blob ids come: up to [`DIRECT_CONTENT_MAX`] ids are listed in the
+/// node; beyond that, each content-list blob ([`split_content_list`]'s groups) is saved as soon
+/// as its group closes, so that a large file's ids (a database's pages) are never all held.
+#[derive(Default)]
+struct ContentBuilder {
+    /// Ids not in a saved list yet.
+    ids: Vec<BlobId>,
+    /// Saved content lists, once the file has more than [`DIRECT_CONTENT_MAX`] blobs.
+    lists: Option<Vec<BlobId>>,
+}
+
+impl ContentBuilder {
+    async fn push(&mut self, saver: &mut Saver<'_>, id: BlobId) -> Result<()> {
+        self.ids.push(id);
+        if self.lists.is_none() {
+            if self.ids.len() <= DIRECT_CONTENT_MAX {
+                return Ok(());
+            }
+            self.lists = Some(vec![]);
+        }
+        self.save_closed(saver).await
+    }
+
+    /// Saves every group that [`split_content_list`] would close among the ids held.
+    async fn save_closed(&mut self, saver: &mut Saver<'_>) -> Result<()> {
+        while let Some(end) = self
+            .ids
+            .iter()
+            .enumerate()
+            .position(|(i, id)| id.0[31] == 0 || i + 1 == LIST_MAX)
+        {
+            let group: Vec<BlobId> = self.ids.drain(..=end).collect();
+            self.save_list(saver, &group).await?;
+        }
+        Ok(())
+    }
+
+    async fn save_list(&mut self, saver: &mut Saver<'_>, group: &[BlobId]) -> Result<()> {
+        let body: Vec<u8> = group.iter().flat_map(|id| id.0).collect();
+        let (id, _) = saver
+            .save_blob(ObjectType::ContentList, &body, Compression::None)
+            .await?;
+        self.lists.get_or_insert_with(Vec::new).push(id);
+        Ok(())
+    }
+
+    async fn finish(mut self, saver: &mut Saver<'_>) -> Result<Content> {
+        if self.lists.is_none() {
+            return Ok(Content::Blobs(self.ids));
+        }
+        self.save_closed(saver).await?;
+        if !self.ids.is_empty() {
+            let rest = std::mem::take(&mut self.ids);
+            self.save_list(saver, &rest).await?;
+        }
+        Ok(Content::Lists(self.lists.unwrap_or_default()))
     }
 }
 

@@ -127,7 +127,7 @@ async fn check_locked(
     repo.refresh_index().await?;
     let repo = &*repo;
     let mut report = CheckReport {
-        blobs: repo.index_len(),
+        blobs: repo.index_len()?,
         problems,
         ..Default::default()
     };
@@ -145,14 +145,17 @@ async fn check_locked(
         entries.dedup();
     }
     // Packs whose every blob the index places in another pack.
-    let duplicates = by_pack
-        .iter()
-        .filter(|(pack_id, entries)| {
-            entries
-                .iter()
-                .all(|e| repo.lookup(&e.id).is_some_and(|l| l.pack != **pack_id))
-        })
-        .count();
+    let mut duplicates = 0;
+    for (pack_id, entries) in &by_pack {
+        let mut elsewhere = true;
+        for e in entries {
+            if repo.lookup(&e.id)?.is_none_or(|l| l.pack == *pack_id) {
+                elsewhere = false;
+                break;
+            }
+        }
+        duplicates += usize::from(elsewhere);
+    }
     let stored: HashSet<Id> = repo.stored_packs().await?;
     report.packs = stored.len();
     for id in by_pack.keys() {
@@ -213,7 +216,7 @@ async fn check_locked(
                 match &node.kind {
                     NodeKind::Dir { subtree } => stack.push(*subtree),
                     NodeKind::File { content, .. } => {
-                        check_content(repo, content, &mut report).await;
+                        check_content(repo, content, &mut report).await?;
                     }
                     NodeKind::Symlink { .. } => {}
                 }
@@ -239,7 +242,11 @@ async fn check_locked(
     Ok(report)
 }
 
-async fn check_content(repo: &Repository, content: &Content, report: &mut CheckReport) {
+async fn check_content(
+    repo: &Repository,
+    content: &Content,
+    report: &mut CheckReport,
+) -> Result<()> {
     let ids: Vec<BlobId> = match content {
         Content::Blobs(ids) => ids.clone(),
         Content::Lists(lists) => {
@@ -262,7 +269,7 @@ async fn check_content(repo: &Repository, content: &Content, report: &mut CheckR
         }
     };
     for id in ids {
-        match repo.lookup(&id) {
+        match repo.lookup(&id)? {
             Some(loc) if loc.entry.ty == ObjectType::Data => {}
             Some(_) => report
                 .problems
@@ -273,6 +280,7 @@ async fn check_content(repo: &Repository, content: &Content, report: &mut CheckR
             )),
         }
     }
+    Ok(())
 }
 
 async fn verify_pack(

@@ -1,7 +1,7 @@
 //! # sealback-engine: backup, restore and check
 //!
 //! This crate owns the repository as a whole: its layout in storage, unlocking it with a
-//! protector, the in-memory index, and the operations a person runs: [`backup`](backup::backup),
+//! protector, the index (sorted files on this device, [`index`]), and the operations a person runs: [`backup`](backup::backup),
 //! [`restore`](restore::restore), [`check`](check::check). It also owns the chat source: reading a
 //! chat store whose SQLite databases are live, copied consistently through SQLite's online
 //! backup API.
@@ -15,6 +15,7 @@ pub mod check;
 pub mod device_settings;
 pub mod error;
 pub mod forget;
+pub mod index;
 pub mod keychange;
 pub mod layout;
 pub mod lock;

@@ -1,6 +1,7 @@
 //! A repository: its storage, its unlocked keys and its index.
 
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::layout;
 use crate::seen;
 use crate::{os_rng, Clock};
@@ -16,77 +17,13 @@ use sealback_core::protector::Protector;
 use sealback_core::snapshot::{Snapshot, Tree};
 use sealback_core::{BlobId, Id, Keyring, ProtectorSecret, RepoId, RootKey};
 use sealback_store::{Store, StoreError};
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Largest tree, content list, index or snapshot body accepted.
 pub const MAX_METADATA_LEN: usize = 256 << 20;
 
-/// Where a blob is stored.
-#[derive(Clone, Copy, Debug)]
-pub struct BlobLocation {
-    /// The pack.
-    pub pack: Id,
-    /// Its entry in the pack.
-    pub entry: BlobEntry,
-}
-
-/// The in-memory index, kept compact because it is the one structure that grows with the
-/// repository (a large database is one blob per page): a blob's id is stored once, as the key,
-/// and its pack as a number into `packs`. 60 bytes a blob instead of 120.
-#[derive(Default)]
-struct MemIndex {
-    blobs: HashMap<BlobId, Slot>,
-    packs: Vec<Id>,
-    pack_numbers: HashMap<Id, u32>,
-}
-
-#[derive(Clone, Copy)]
-struct Slot {
-    pack: u32,
-    offset: u32,
-    length: u32,
-    raw_length: u32,
-    epoch: Option<u32>,
-    ty: ObjectType,
-}
-
-impl MemIndex {
-    fn insert(&mut self, pack: Id, entries: &[BlobEntry]) {
-        let number = *self.pack_numbers.entry(pack).or_insert_with(|| {
-            self.packs.push(pack);
-            (self.packs.len() - 1) as u32
-        });
-        for e in entries {
-            self.blobs.insert(
-                e.id,
-                Slot {
-                    pack: number,
-                    offset: e.offset,
-                    length: e.length,
-                    raw_length: e.raw_length,
-                    epoch: e.epoch,
-                    ty: e.ty,
-                },
-            );
-        }
-    }
-
-    fn location(&self, id: BlobId, s: &Slot) -> BlobLocation {
-        BlobLocation {
-            pack: self.packs[s.pack as usize],
-            entry: BlobEntry {
-                ty: s.ty,
-                id,
-                epoch: s.epoch,
-                offset: s.offset,
-                length: s.length,
-                raw_length: s.raw_length,
-            },
-        }
-    }
-}
+pub use crate::index::BlobLocation;
 
 /// What removing a keyslot did.
 #[derive(Clone, Debug)]
@@ -105,8 +42,9 @@ pub struct Repository {
     /// Shared with restore's blocking threads; zeroized when the last holder drops it.
     keyring: Arc<Keyring>,
     slot_id: SlotId,
-    index: MemIndex,
-    index_files: Vec<Id>,
+    /// Shared with restore's tasks; changed through [`Arc::make_mut`] (a copy only while a
+    /// cancelled restore thread still holds the old one).
+    index: Arc<Index>,
     clock: Clock,
     upgraded: Option<Vec<SlotSummary>>,
     unvouched: Vec<SlotSummary>,
@@ -152,10 +90,9 @@ impl Repository {
             store,
             config,
             keyslots,
+            index: Arc::new(new_index(&keyring)),
             keyring: Arc::new(keyring),
             slot_id,
-            index: MemIndex::default(),
-            index_files: vec![],
             clock: Clock::system(),
             upgraded: None,
             unvouched: vec![],
@@ -250,10 +187,9 @@ impl Repository {
             store,
             config,
             keyslots,
+            index: Arc::new(new_index(&unlocked.keyring)),
             keyring: Arc::new(unlocked.keyring),
             slot_id: unlocked.slot_id,
-            index: MemIndex::default(),
-            index_files: vec![],
             clock: Clock::system(),
             upgraded: None,
             unvouched: unlocked.unvouched,
@@ -444,22 +380,57 @@ impl Repository {
         Ok(())
     }
 
-    /// Loads every index file into memory, one file at a time.
+    /// Loads the index: this device's cache of it when that verifies and predates no prune,
+    /// then every index file it does not hold yet, one file at a time; then writes the cache
+    /// back when anything was added.
     pub async fn load_index(&mut self) -> Result<()> {
-        self.index = MemIndex::default();
-        self.index_files.clear();
+        let stored = self.stored_index_files().await?;
+        let index = Arc::make_mut(&mut self.index);
+        index.clear();
+        let from_cache = index.load_cache(&stored);
+        self.add_index_files(&stored, !from_cache).await
+    }
+
+    /// The ids of the index files in storage.
+    async fn stored_index_files(&self) -> Result<Vec<Id>> {
+        let mut out = vec![];
         for path in self.store.list(layout::INDEX).await? {
-            let Some(id) = layout::id_of(&path) else {
-                tracing::warn!(%path, "ignoring a file that is not an index file");
-                continue;
-            };
-            let file = self.read_index_file(&id).await?;
-            for (pack, entries) in &file.packs {
-                self.index.insert(*pack, entries);
+            match layout::id_of(&path) {
+                Some(id) => out.push(id),
+                None => tracing::warn!(%path, "ignoring a file that is not an index file"),
             }
-            self.index_files.push(id);
+        }
+        Ok(out)
+    }
+
+    /// Reads the index files of `stored` that the index does not hold yet into it; writes the
+    /// cache when any was read (or `changed` says the cache must be written anyway).
+    async fn add_index_files(&mut self, stored: &[Id], mut changed: bool) -> Result<()> {
+        let have: std::collections::HashSet<Id> = self.index.covered().iter().copied().collect();
+        for id in stored.iter().filter(|id| !have.contains(id)) {
+            let file = self.read_index_file(id).await?;
+            let index = Arc::make_mut(&mut self.index);
+            index
+                .add_file(*id, &file.packs)
+                .map_err(|e| self.index_error(e))?;
+            changed = true;
+        }
+        if changed {
+            self.save_index_cache();
         }
         Ok(())
+    }
+
+    /// Writes the index into this device's cache (merging its layers into one file). Best
+    /// effort: without it the next session reads the index files again.
+    pub fn save_index_cache(&mut self) {
+        if let Err(e) = Arc::make_mut(&mut self.index).persist() {
+            tracing::warn!(error = %e, "cannot write the index cache; the next run reads the index files again");
+        }
+    }
+
+    fn index_error(&self, e: std::io::Error) -> Error {
+        Error::io(self.index.error_path(), e)
     }
 
     async fn read_index_file(&self, id: &Id) -> Result<IndexFile> {
@@ -484,24 +455,18 @@ impl Repository {
             .map_err(|e| Error::object(what, e))
     }
 
-    /// Reloads the index when the index files in storage are not the ones loaded (another
-    /// backup or a prune ran since). Called under a lock, before relying on the index.
+    /// Brings the index up to the index files in storage (another backup or a prune ran since):
+    /// new files are added; when one it holds is gone (a prune), it is loaded again. Called
+    /// under a lock, before relying on the index.
     pub async fn refresh_index(&mut self) -> Result<()> {
-        let mut stored: Vec<Id> = self
-            .store
-            .list(layout::INDEX)
-            .await?
-            .iter()
-            .filter_map(|p| layout::id_of(p))
-            .collect();
-        let mut loaded = self.index_files.clone();
-        stored.sort();
-        loaded.sort();
-        if stored != loaded {
-            tracing::debug!("the index changed in storage; reloading it");
-            self.load_index().await?;
+        let stored = self.stored_index_files().await?;
+        let set: std::collections::HashSet<&Id> = stored.iter().collect();
+        if self.index.covered().iter().all(|id| set.contains(id)) {
+            self.add_index_files(&stored, false).await
+        } else {
+            tracing::debug!("index files were replaced in storage; reloading the index");
+            self.load_index().await
         }
-        Ok(())
     }
 
     /// Reads every index file as stored: pack by pack, with duplicates (for `prune`).
@@ -527,60 +492,43 @@ impl Repository {
     }
 
     /// Where a blob is, if the index knows it.
-    pub fn lookup(&self, id: &BlobId) -> Option<BlobLocation> {
-        self.index
-            .blobs
-            .get(id)
-            .map(|s| self.index.location(*id, s))
+    pub fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        self.index.lookup(id).map_err(|e| self.index_error(e))
     }
 
     /// Whether the index knows a blob.
-    pub fn is_indexed(&self, id: &BlobId) -> bool {
-        self.index.blobs.contains_key(id)
+    pub fn is_indexed(&self, id: &BlobId) -> Result<bool> {
+        self.index.contains(id).map_err(|e| self.index_error(e))
     }
 
-    /// How many blobs the index knows.
-    pub fn index_len(&self) -> usize {
-        self.index.blobs.len()
+    /// How many blobs the index knows (reads the whole index).
+    pub fn index_len(&self) -> Result<usize> {
+        self.index.len().map_err(|e| self.index_error(e))
     }
 
-    /// Every indexed blob.
-    pub fn index_iter(&self) -> impl Iterator<Item = BlobLocation> + '_ {
-        self.index
-            .blobs
-            .iter()
-            .map(|(id, s)| self.index.location(*id, s))
+    /// Every indexed blob, one location each (reads the whole index into memory: for tests).
+    pub fn index_entries(&self) -> Result<Vec<BlobLocation>> {
+        self.index.all().map_err(|e| self.index_error(e))
     }
 
-    /// Ids of the loaded index files.
+    /// This device's cache file of the index (SPEC §10a), if it keeps one.
+    pub fn index_cache_path(&self) -> Option<&Path> {
+        self.index.cache_path()
+    }
+
+    /// Ids of the index files the index holds.
     pub fn index_files(&self) -> &[Id] {
-        &self.index_files
+        self.index.covered()
+    }
+
+    /// The index, to share with tasks that outlive a borrow of the repository.
+    pub(crate) fn index_shared(&self) -> Arc<Index> {
+        self.index.clone()
     }
 
     /// Reads, decrypts and verifies one blob.
     pub async fn read_blob(&self, ty: ObjectType, id: &BlobId, max_len: usize) -> Result<Vec<u8>> {
-        let loc = self.lookup(id).ok_or_else(|| {
-            Error::Integrity(format!(
-                "{} {} is referenced but not in the index",
-                ty.name(),
-                id.short()
-            ))
-        })?;
-        if loc.entry.ty != ty {
-            return Err(Error::Integrity(format!(
-                "{} is indexed as a {}, expected a {}",
-                id.short(),
-                loc.entry.ty.name(),
-                ty.name()
-            )));
-        }
-        let path = layout::pack(&loc.pack);
-        let bytes = self
-            .store
-            .read_range(&path, loc.entry.offset.into(), loc.entry.length.into())
-            .await
-            .map_err(Error::referenced)?;
-        self.open_blob(&loc.entry, &bytes, max_len, &path)
+        read_blob(&self.store, &self.keyring, &self.index, ty, id, max_len).await
     }
 
     /// Decrypts the sealed bytes of the blob `entry` describes and checks the plaintext hashes
@@ -611,10 +559,9 @@ impl Repository {
             &mut rng,
         );
         self.store.write(&layout::index(&id), sealed.bytes).await?;
-        for (pack, entries) in &file.packs {
-            self.index.insert(*pack, entries);
-        }
-        self.index_files.push(id);
+        Arc::make_mut(&mut self.index)
+            .add_file(id, &file.packs)
+            .map_err(|e| self.index_error(e))?;
         Ok(Some(id))
     }
 
@@ -671,6 +618,53 @@ impl Repository {
             .await?;
         Tree::decode(&body).map_err(|e| Error::format(format!("tree {}", id.short()), e))
     }
+}
+
+/// Reads, decrypts and verifies one blob, located through `index`.
+pub(crate) async fn read_blob(
+    store: &Store,
+    keyring: &Keyring,
+    index: &Index,
+    ty: ObjectType,
+    id: &BlobId,
+    max_len: usize,
+) -> Result<Vec<u8>> {
+    let loc = index
+        .lookup(id)
+        .map_err(|e| Error::io(index.error_path(), e))?
+        .ok_or_else(|| {
+            Error::Integrity(format!(
+                "{} {} is referenced but not in the index",
+                ty.name(),
+                id.short()
+            ))
+        })?;
+    if loc.entry.ty != ty {
+        return Err(Error::Integrity(format!(
+            "{} is indexed as a {}, expected a {}",
+            id.short(),
+            loc.entry.ty.name(),
+            ty.name()
+        )));
+    }
+    let path = layout::pack(&loc.pack);
+    let bytes = store
+        .read_range(&path, loc.entry.offset.into(), loc.entry.length.into())
+        .await
+        .map_err(Error::referenced)?;
+    open_blob(keyring, &loc.entry, &bytes, max_len, &path)
+}
+
+/// The index of a repository being opened: its cache file in this device's cache folder
+/// ([`crate::index::cache_dir`]), its segments in the temporary folder.
+fn new_index(keyring: &Keyring) -> Index {
+    let repo_id = keyring.repo_id();
+    Index::new(
+        repo_id,
+        sealback_core::index_cache::cache_key(keyring),
+        crate::source::temp_dir(),
+        crate::index::cache_dir().map(|d| d.join(repo_id.to_hex()).join("index")),
+    )
 }
 
 /// Decrypts the sealed bytes of the blob `entry` describes and checks the plaintext hashes to

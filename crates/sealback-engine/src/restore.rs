@@ -13,6 +13,7 @@
 //! simply run again into an empty folder.
 
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::lock::RepoLock;
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -84,19 +85,26 @@ async fn restore_locked(
         Err(e) => return Err(Error::io(target, e)),
     }
     let root = repo.load_tree(&snapshot.tree).await?;
-    // Plan first: folders and symlinks are made, every file's blobs are located. A blob that
-    // the index does not know stops the restore before any file is written.
-    let mut plan = Plan::default();
-    plan_tree(repo, &root, target, &mut plan).await?;
+    // First pass: folders and symlinks are made, and every file's blobs are looked up in the
+    // index, keeping nothing per blob: a blob that the index does not know stops the restore
+    // before any file is written.
+    let mut dirs = vec![];
+    prepare_tree(repo, &root, target, &mut dirs).await?;
     progress.start("restore", Some(snapshot.summary.bytes_read));
     let mut report = RestoreReport {
-        dirs: plan.dirs.len() as u64,
+        dirs: dirs.len() as u64,
         left_out: snapshot.left_out.clone(),
         ..Default::default()
     };
-    write_files(repo, plan.files, progress, &mut report).await?;
+    // Second pass: the files, restored as the walk finds them. Memory holds the files in
+    // flight, not a plan of every blob.
+    // (On an error `files` is dropped: the tasks still running are cancelled, and their
+    // temporary files removed with them.)
+    let mut files = Files::new(repo, progress);
+    restore_tree(repo, &root, target, &mut files).await?;
+    files.finish(&mut report).await?;
     // Folder times last: creating their files changed them.
-    for (path, node) in plan.dirs.iter().rev() {
+    for (path, node) in dirs.iter().rev() {
         set_meta(path, node)?;
     }
     sync_target(target)?;
@@ -108,23 +116,20 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Most bytes read in one request when blobs are contiguous.
 const RUN_MAX_BYTES: u64 = 4 << 20;
+/// A run reads over a gap of at most this many bytes between two of its blobs (a content-list
+/// or tree blob that a backup stored between a file's data blobs) rather than end there.
+const RUN_GAP_MAX: u64 = 64 << 10;
 
-/// What a restore will do.
-#[derive(Default)]
-struct Plan {
-    files: Vec<FileJob>,
-    /// Folders made, parents before children.
-    dirs: Vec<(PathBuf, Node)>,
-}
-
+/// A file to restore.
 struct FileJob {
     path: PathBuf,
     node: Node,
     size: u64,
-    runs: Vec<Run>,
+    content: Content,
 }
 
-/// Blobs that lie back to back in one pack (as a backup writes them): one ranged read.
+/// Blobs that lie back to back in one pack (as a backup writes them, maybe with small gaps):
+/// one ranged read.
 struct Run {
     pack: Id,
     start: u64,
@@ -133,11 +138,13 @@ struct Run {
     blobs: Vec<(BlobEntry, usize)>,
 }
 
-fn plan_tree<'a>(
+/// Makes the folders and symlinks under `tree` and checks that the index knows every data
+/// blob of its files. `dirs` gets each folder made, parents before children.
+fn prepare_tree<'a>(
     repo: &'a Repository,
     tree: &'a Tree,
     dir: &'a Path,
-    plan: &'a mut Plan,
+    dirs: &'a mut Vec<(PathBuf, Node)>,
 ) -> BoxFuture<'a, Result<()>> {
     Box::pin(async move {
         for node in &tree.nodes {
@@ -146,17 +153,15 @@ fn plan_tree<'a>(
                 NodeKind::Dir { subtree } => {
                     let sub = repo.load_tree(subtree).await?;
                     std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
-                    plan.dirs.push((path.clone(), node.clone()));
-                    plan_tree(repo, &sub, &path, plan).await?;
+                    dirs.push((path.clone(), node.clone()));
+                    prepare_tree(repo, &sub, &path, dirs).await?;
                 }
-                NodeKind::File { size, content, .. } => {
-                    let ids = data_ids(repo, content).await?;
-                    plan.files.push(FileJob {
-                        runs: runs(repo, &ids)?,
-                        path,
-                        node: node.clone(),
-                        size: *size,
-                    });
+                NodeKind::File { content, .. } => {
+                    let mut ids = DataIds::new(content.clone());
+                    let index = repo.index_shared();
+                    while let Some(id) = ids.next(repo.store(), repo.keyring(), &index).await? {
+                        locate(repo, &id)?;
+                    }
                 }
                 NodeKind::Symlink { target } => {
                     std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
@@ -168,63 +173,185 @@ fn plan_tree<'a>(
     })
 }
 
-/// The data blob ids of a file, resolving content lists.
-pub async fn data_ids(repo: &Repository, content: &Content) -> Result<Vec<BlobId>> {
-    Ok(match content {
-        Content::Blobs(ids) => ids.clone(),
-        Content::Lists(lists) => {
-            let mut ids = vec![];
-            for l in lists {
-                let body = repo
-                    .read_blob(ObjectType::ContentList, l, crate::repo::MAX_METADATA_LEN)
-                    .await?;
-                ids.extend(
-                    decode_content_list(&body)
-                        .map_err(|e| Error::format(format!("content list {}", l.short()), e))?,
-                );
+/// Restores the files under `tree` (whose folders exist) through `files`.
+fn restore_tree<'a, 'p>(
+    repo: &'a Repository,
+    tree: &'a Tree,
+    dir: &'a Path,
+    files: &'a mut Files<'p>,
+) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        for node in &tree.nodes {
+            let path = dir.join(OsStr::from_bytes(&node.name));
+            match &node.kind {
+                NodeKind::Dir { subtree } => {
+                    let sub = repo.load_tree(subtree).await?;
+                    restore_tree(repo, &sub, &path, files).await?;
+                }
+                NodeKind::File { size, content, .. } => {
+                    files
+                        .submit(FileJob {
+                            path,
+                            node: node.clone(),
+                            size: *size,
+                            content: content.clone(),
+                        })
+                        .await?;
+                }
+                NodeKind::Symlink { .. } => {}
             }
-            ids
         }
+        Ok(())
     })
 }
 
-/// Groups a file's blobs into runs of contiguous blobs in one pack.
-fn runs(repo: &Repository, ids: &[BlobId]) -> Result<Vec<Run>> {
-    let mut out: Vec<Run> = vec![];
-    for id in ids {
-        let loc = repo.lookup(id).ok_or_else(|| {
-            Error::Integrity(format!(
-                "data blob {} is referenced but not in the index",
-                id.short()
-            ))
-        })?;
-        if loc.entry.ty != ObjectType::Data {
-            return Err(Error::Integrity(format!(
-                "{} is indexed as a {}, expected a data blob",
-                id.short(),
-                loc.entry.ty.name()
-            )));
-        }
-        let offset = u64::from(loc.entry.offset);
-        let length = u64::from(loc.entry.length);
-        match out.last_mut() {
-            Some(run)
-                if run.pack == loc.pack
-                    && run.start + run.len == offset
-                    && run.len + length <= RUN_MAX_BYTES =>
-            {
-                run.blobs.push((loc.entry, run.len as usize));
-                run.len += length;
-            }
-            _ => out.push(Run {
-                pack: loc.pack,
-                start: offset,
-                len: length,
-                blobs: vec![(loc.entry, 0)],
-            }),
-        }
+/// Where a data blob is; an integrity failure when the index does not know it as one.
+fn locate(repo: &Repository, id: &BlobId) -> Result<crate::repo::BlobLocation> {
+    check_data(id, repo.lookup(id)?)
+}
+
+fn check_data(
+    id: &BlobId,
+    loc: Option<crate::repo::BlobLocation>,
+) -> Result<crate::repo::BlobLocation> {
+    let loc = loc.ok_or_else(|| {
+        Error::Integrity(format!(
+            "data blob {} is referenced but not in the index",
+            id.short()
+        ))
+    })?;
+    if loc.entry.ty != ObjectType::Data {
+        return Err(Error::Integrity(format!(
+            "{} is indexed as a {}, expected a data blob",
+            id.short(),
+            loc.entry.ty.name()
+        )));
+    }
+    Ok(loc)
+}
+
+/// The data blob ids of a file, resolving content lists.
+pub async fn data_ids(repo: &Repository, content: &Content) -> Result<Vec<BlobId>> {
+    let mut ids = DataIds::new(content.clone());
+    let index = repo.index_shared();
+    let mut out = vec![];
+    while let Some(id) = ids.next(repo.store(), repo.keyring(), &index).await? {
+        out.push(id);
     }
     Ok(out)
+}
+
+/// A file's data blob ids, one content list at a time.
+struct DataIds {
+    content: Content,
+    /// The next content list to read.
+    next_list: usize,
+    /// Ids not handed out yet, in reverse order.
+    ids: Vec<BlobId>,
+}
+
+impl DataIds {
+    fn new(content: Content) -> Self {
+        let ids = match &content {
+            Content::Blobs(ids) => ids.iter().rev().copied().collect(),
+            Content::Lists(_) => vec![],
+        };
+        Self {
+            content,
+            next_list: 0,
+            ids,
+        }
+    }
+
+    async fn next(
+        &mut self,
+        store: &Store,
+        keyring: &Keyring,
+        index: &Index,
+    ) -> Result<Option<BlobId>> {
+        loop {
+            if let Some(id) = self.ids.pop() {
+                return Ok(Some(id));
+            }
+            let Content::Lists(lists) = &self.content else {
+                return Ok(None);
+            };
+            let Some(l) = lists.get(self.next_list) else {
+                return Ok(None);
+            };
+            self.next_list += 1;
+            let body = crate::repo::read_blob(
+                store,
+                keyring,
+                index,
+                ObjectType::ContentList,
+                l,
+                crate::repo::MAX_METADATA_LEN,
+            )
+            .await?;
+            let mut ids = decode_content_list(&body)
+                .map_err(|e| Error::format(format!("content list {}", l.short()), e))?;
+            ids.reverse();
+            self.ids = ids;
+        }
+    }
+}
+
+/// A file's runs, formed as its blobs are looked up.
+struct Runs {
+    ids: DataIds,
+    /// A blob looked up that did not fit the run before.
+    carry: Option<crate::repo::BlobLocation>,
+}
+
+impl Runs {
+    async fn next(&mut self, shared: &Shared) -> Result<Option<Run>> {
+        let mut run: Option<Run> = None;
+        loop {
+            let loc = match self.carry.take() {
+                Some(loc) => loc,
+                None => match self
+                    .ids
+                    .next(&shared.store, &shared.keyring, &shared.index)
+                    .await?
+                {
+                    Some(id) => check_data(
+                        &id,
+                        shared
+                            .index
+                            .lookup(&id)
+                            .map_err(|e| Error::io(shared.index.error_path(), e))?,
+                    )?,
+                    None => return Ok(run),
+                },
+            };
+            let offset = u64::from(loc.entry.offset);
+            let length = u64::from(loc.entry.length);
+            match run.as_mut() {
+                None => {
+                    run = Some(Run {
+                        pack: loc.pack,
+                        start: offset,
+                        len: length,
+                        blobs: vec![(loc.entry, 0)],
+                    })
+                }
+                Some(r)
+                    if r.pack == loc.pack
+                        && offset >= r.start + r.len
+                        && offset - (r.start + r.len) <= RUN_GAP_MAX
+                        && offset + length - r.start <= RUN_MAX_BYTES =>
+                {
+                    r.blobs.push((loc.entry, (offset - r.start) as usize));
+                    r.len = offset + length - r.start;
+                }
+                Some(_) => {
+                    self.carry = Some(loc);
+                    return Ok(run);
+                }
+            }
+        }
+    }
 }
 
 /// Files restored at once: each holds one run being read and one being opened and written
@@ -244,54 +371,85 @@ const WRITE_BUFFER: usize = 1 << 20;
 struct Shared {
     keyring: Arc<Keyring>,
     store: Store,
+    index: Arc<Index>,
     /// Bytes written, reported to the caller's [`Progress`] by the coordinating task.
     progress: tokio::sync::mpsc::UnboundedSender<u64>,
 }
 
-/// Writes every file, [`files_in_flight`] at a time. Each file's task reads its runs one
-/// ahead, opens and writes them on a blocking thread, and renames the complete file into
+/// The files being restored, [`files_in_flight`] at a time. Each file's task reads its runs
+/// one ahead, opens and writes them on a blocking thread, and renames the complete file into
 /// place; so storage reads, decryption and writing overlap within a file and across files.
 /// Nothing is synced here: the caller syncs the file system once at the end.
-async fn write_files(
-    repo: &Repository,
-    files: Vec<FileJob>,
-    progress: &dyn Progress,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    let (tx, mut written) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        keyring: repo.keyring_shared(),
-        store: repo.store().clone(),
-        progress: tx,
-    });
-    let limit = files_in_flight();
-    let mut files = files.into_iter();
-    // Dropped on an error: the tasks still running are cancelled, and their temporary files
-    // removed with them.
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        while tasks.len() < limit {
-            let Some(file) = files.next() else { break };
-            tasks.spawn(restore_file(shared.clone(), file));
+struct Files<'p> {
+    shared: Arc<Shared>,
+    written: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    /// Dropped on an error: the tasks still running are cancelled, and their temporary files
+    /// removed with them.
+    tasks: tokio::task::JoinSet<Result<u64>>,
+    limit: usize,
+    progress: &'p dyn Progress,
+    files: u64,
+    bytes: u64,
+}
+
+impl<'p> Files<'p> {
+    fn new(repo: &Repository, progress: &'p dyn Progress) -> Self {
+        let (tx, written) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            shared: Arc::new(Shared {
+                keyring: repo.keyring_shared(),
+                store: repo.store().clone(),
+                index: repo.index_shared(),
+                progress: tx,
+            }),
+            written,
+            tasks: tokio::task::JoinSet::new(),
+            limit: files_in_flight(),
+            progress,
+            files: 0,
+            bytes: 0,
         }
-        tokio::select! {
-            Some(n) = written.recv() => progress.advance(n),
-            done = tasks.join_next() => match done {
-                None => break,
-                Some(done) => {
+    }
+
+    /// Starts restoring a file once fewer than the limit are in flight.
+    async fn submit(&mut self, file: FileJob) -> Result<()> {
+        while self.tasks.len() >= self.limit {
+            self.wait_one().await?;
+        }
+        self.tasks.spawn(restore_file(self.shared.clone(), file));
+        Ok(())
+    }
+
+    /// Waits until one file is done (reporting progress meanwhile).
+    async fn wait_one(&mut self) -> Result<()> {
+        loop {
+            tokio::select! {
+                Some(n) = self.written.recv() => self.progress.advance(n),
+                done = self.tasks.join_next() => {
+                    let Some(done) = done else { return Ok(()) };
                     let size = done.map_err(|e| {
                         Error::Invalid(format!("a restore task failed: {e}"))
                     })??;
-                    report.files += 1;
-                    report.bytes += size;
+                    self.files += 1;
+                    self.bytes += size;
+                    return Ok(());
                 }
-            },
+            }
         }
     }
-    while let Ok(n) = written.try_recv() {
-        progress.advance(n);
+
+    /// Waits for every file; counts them into `report`.
+    async fn finish(mut self, report: &mut RestoreReport) -> Result<()> {
+        while !self.tasks.is_empty() {
+            self.wait_one().await?;
+        }
+        while let Ok(n) = self.written.try_recv() {
+            self.progress.advance(n);
+        }
+        report.files = self.files;
+        report.bytes = self.bytes;
+        Ok(())
     }
-    Ok(())
 }
 
 /// The file being written, behind its write buffer; deleted when dropped, so a failure leaves
@@ -304,7 +462,7 @@ async fn restore_file(shared: Arc<Shared>, file: FileJob) -> Result<u64> {
         path,
         node,
         size,
-        runs,
+        content,
     } = file;
     let dir = path
         .parent()
@@ -316,11 +474,20 @@ async fn restore_file(shared: Arc<Shared>, file: FileJob) -> Result<u64> {
         .map_err(|e| Error::io(&dir, e))?;
     let mut out: Partial = std::io::BufWriter::with_capacity(WRITE_BUFFER, tmp);
     let mut written = 0u64;
-    let mut runs = runs.into_iter();
-    let mut next = runs.next().map(|run| read_run(&shared.store, run));
+    let mut runs = Runs {
+        ids: DataIds::new(content),
+        carry: None,
+    };
+    let mut next = runs
+        .next(&shared)
+        .await?
+        .map(|run| read_run(&shared.store, run));
     while let Some((run, read)) = next.take() {
         // The next run is read while this one is opened and written.
-        next = runs.next().map(|run| read_run(&shared.store, run));
+        next = runs
+            .next(&shared)
+            .await?
+            .map(|run| read_run(&shared.store, run));
         let bytes = read
             .await
             .map_err(|e| Error::Invalid(format!("a restore read task failed: {e}")))?
@@ -386,7 +553,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// Opens a run's blobs and appends them to `out`, which holds `written` bytes of a file of
-/// `size`. Returns the bytes written so far.
+/// `size`. Returns the bytes written so far. Blobs are opened a few at a time (one at a time, or
+/// [`OPEN_BATCH`] over several threads), so only that many plaintexts are held at once: a run
+/// of compressed database pages can open to several times its 4 MiB.
 fn write_run(
     keyring: &Keyring,
     run: &Run,
@@ -396,42 +565,56 @@ fn write_run(
     mut written: u64,
     size: u64,
 ) -> Result<u64> {
-    for plain in open_run(keyring, run, bytes)? {
-        written += plain.len() as u64;
-        if written > size {
-            return Err(Error::Integrity(format!(
-                "{} should be {size} bytes but its content is longer",
-                path.display()
-            )));
+    let pack_path = crate::layout::pack(&run.pack);
+    if bytes.len() as u64 != run.len {
+        return Err(Error::Integrity(format!("{pack_path} is truncated")));
+    }
+    let batch = if run.blobs.len() < PARALLEL_OPEN_MIN {
+        1
+    } else {
+        OPEN_BATCH
+    };
+    for group in run.blobs.chunks(batch) {
+        for plain in open_blobs(keyring, group, bytes, &pack_path)? {
+            written += plain.len() as u64;
+            if written > size {
+                return Err(Error::Integrity(format!(
+                    "{} should be {size} bytes but its content is longer",
+                    path.display()
+                )));
+            }
+            out.write_all(&plain).map_err(|e| Error::io(path, e))?;
         }
-        out.write_all(&plain).map_err(|e| Error::io(path, e))?;
     }
     Ok(written)
 }
 
-/// Opens (decrypts, decompresses, re-hashes) the blobs of a run, on more threads when it holds
-/// many (a database's pages).
-fn open_run(keyring: &Keyring, run: &Run, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let path = crate::layout::pack(&run.pack);
-    if bytes.len() as u64 != run.len {
-        return Err(Error::Integrity(format!("{path} is truncated")));
-    }
+/// Blobs opened together over several threads.
+const OPEN_BATCH: usize = 512;
+
+/// Opens (decrypts, decompresses, re-hashes) `blobs` of a run read into `bytes`, on more threads
+/// when there are many (a database's pages).
+fn open_blobs(
+    keyring: &Keyring,
+    blobs: &[(BlobEntry, usize)],
+    bytes: &[u8],
+    path: &str,
+) -> Result<Vec<Vec<u8>>> {
     let open = |(entry, from): &(BlobEntry, usize)| {
         let sealed = &bytes[*from..from + entry.length as usize];
-        crate::repo::open_blob(keyring, entry, sealed, ChunkerParams::V1.max, &path)
+        crate::repo::open_blob(keyring, entry, sealed, ChunkerParams::V1.max, path)
     };
-    if run.blobs.len() < PARALLEL_OPEN_MIN {
-        return run.blobs.iter().map(open).collect();
+    if blobs.len() < PARALLEL_OPEN_MIN {
+        return blobs.iter().map(open).collect();
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let per = run.blobs.len().div_ceil(workers);
+    let per = blobs.len().div_ceil(workers);
     let open = &open;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = run
-            .blobs
+        let handles: Vec<_> = blobs
             .chunks(per)
             .map(|group| scope.spawn(move || group.iter().map(open).collect::<Vec<_>>()))
             .collect();

@@ -2,6 +2,7 @@
 //! security properties of keyslots and objects.
 
 mod codecs;
+mod index_cache;
 mod keyslots;
 mod objects;
 mod packs;

@@ -976,3 +976,53 @@ fn snapshots_and_content_lists() {
         );
     }
 }
+
+#[test]
+fn index_cache() {
+    use sealback_core::index_cache::{self, CacheMac};
+    let v = load("index_cache.json");
+    let repo_id = RepoId(hx(&v["repo_id"]).try_into().unwrap());
+    let root = RootKey::from_slice(&hx(&v["root_key"])).unwrap();
+    // The MAC key, derived here without the crate's helper.
+    let key = hkdf_subkey(
+        root.expose_secret(),
+        &repo_id.0,
+        v["label"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(
+        hex::encode(key.expose_secret()),
+        v["mac_key"].as_str().unwrap()
+    );
+    assert_eq!(
+        v["label"].as_str().unwrap().as_bytes(),
+        labels::INDEX_CACHE_MAC
+    );
+    let file = hx(&v["file"]);
+    let (body, mac) = file.split_at(file.len() - 32);
+    assert_eq!(
+        blake3::keyed_hash(key.expose_secret(), body).as_bytes(),
+        mac
+    );
+    let keyring = Keyring::new(repo_id, vec![root]);
+    let (head, _, records) = index_cache::decode(&file, Some(CacheMac::new(&keyring))).unwrap();
+    assert_eq!(head.repo_id, repo_id);
+    let packs: Vec<String> = head.packs.iter().map(|p| p.to_hex()).collect();
+    assert_eq!(serde_json::to_value(packs).unwrap(), v["packs"]);
+    let covered: Vec<String> = head.covered.iter().map(|c| c.to_hex()).collect();
+    assert_eq!(serde_json::to_value(covered).unwrap(), v["covered"]);
+    let want = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), want.len());
+    for (r, w) in records.iter().zip(want) {
+        assert_eq!(r.pack, w["pack"].as_u64().unwrap() as u32);
+        assert_eq!(r.entry.ty as u8 as u64, w["type"].as_u64().unwrap());
+        assert_eq!(r.entry.id.to_hex(), w["id"].as_str().unwrap());
+        assert_eq!(r.entry.epoch.map(u64::from), w["epoch"].as_u64());
+        assert_eq!(u64::from(r.entry.offset), w["offset"].as_u64().unwrap());
+        assert_eq!(u64::from(r.entry.length), w["length"].as_u64().unwrap());
+        assert_eq!(
+            u64::from(r.entry.raw_length),
+            w["raw_length"].as_u64().unwrap()
+        );
+    }
+    assert_eq!(index_cache::encode(&keyring, &head, &records), file);
+}

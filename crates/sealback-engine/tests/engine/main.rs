@@ -11,6 +11,7 @@ use std::path::Path;
 
 mod content_lists;
 mod full_drive;
+mod index_cache;
 mod keychange;
 mod keys_attacks;
 mod packs;
@@ -419,7 +420,12 @@ async fn a_backup_killed_midway_is_resumed_without_uploading_its_packs_again() {
         .await
         .unwrap();
     assert!(repo.list_snapshots().await.unwrap().is_empty());
-    let indexed: std::collections::HashSet<_> = repo.index_iter().map(|l| l.pack).collect();
+    let indexed: std::collections::HashSet<_> = repo
+        .index_entries()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.pack)
+        .collect();
     assert!(indexed.len() >= 2, "{} packs indexed", indexed.len());
     let indexed_bytes: u64 = indexed
         .iter()

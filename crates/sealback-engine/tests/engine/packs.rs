@@ -79,7 +79,9 @@ async fn a_keyless_scan_of_packs_finds_no_blob_boundaries() {
     let (_tmp, repo_dir, repo) = backed_up_chat_store().await;
     // The truth, from the (encrypted) index: where every stored blob starts and how long it is.
     let truth: BTreeSet<(String, usize, usize)> = repo
-        .index_iter()
+        .index_entries()
+        .unwrap()
+        .into_iter()
         .map(|l| {
             (
                 l.pack.to_hex(),

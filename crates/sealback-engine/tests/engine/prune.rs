@@ -263,7 +263,9 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
 
     // A blob that must be copied is damaged: the repack authenticates it and stops.
     let large: Vec<_> = repo
-        .index_iter()
+        .index_entries()
+        .unwrap()
+        .into_iter()
         .filter(|l| l.entry.ty == sealback_core::ObjectType::Data && l.entry.length > 100_000)
         .collect();
     assert_eq!(large.len(), 2, "one blob per file");
@@ -285,7 +287,7 @@ async fn prune_deletes_nothing_when_a_snapshot_cannot_be_read_or_a_blob_to_keep_
 
     // A snapshot whose tree is missing: nothing is deleted either.
     let snap = repo.list_snapshots().await.unwrap().remove(0).1;
-    let tree_pack = repo.lookup(&snap.tree).unwrap().pack;
+    let tree_pack = repo.lookup(&snap.tree).unwrap().unwrap().pack;
     store
         .delete(&sealback_engine::layout::pack(&tree_pack))
         .await
