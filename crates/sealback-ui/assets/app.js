@@ -313,6 +313,8 @@ function render() {
   }
   const page = status.page || {};
   $('shared-origin').hidden = !page.shared_origin;
+  // A development key vault's passkeys belong to localhost: they are made here.
+  $('shared-origin-vault').hidden = !page.shared_origin || !status.vault.url || (on && !unlocked);
   $('older-passkeys').hidden = !!page.shared_origin || !page.older_passkeys || !unlocked;
   $('adopted-address').hidden = !page.adopted_address || !on;
   renderKeys();
@@ -600,6 +602,7 @@ async function removeKey(k) {
 function wire() {
   $('message-close').addEventListener('click', clearMessage);
   $('message-handoff').addEventListener('click', (ev) => busy(ev.target, () => handoff().catch(fail)));
+  $('shared-origin-vault').addEventListener('click', (ev) => vaultPasskeyFlow(status.initialized ? 'add_key' : 'setup', ev.target));
   $('shared-origin-back').addEventListener('click', (ev) => busy(ev.target, () => handoff().catch(fail)));
   $('backup-now').addEventListener('click', (ev) => backupNow(ev.target));
   $('lock-now').addEventListener('click', async () => { try { await api('/api/lock', {}); await refresh(); } catch (e) { fail(e); } });
