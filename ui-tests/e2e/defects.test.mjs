@@ -319,6 +319,11 @@ test("the key vault's passkey mode works with a vault started as the README show
     await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
     await message(page, 'no_prf');
     await page.getByRole('button', { name: "Use the key vault's passkey mode" }).click();
+    // The --dev vault's RP is localhost: the page hands the tab over to http://localhost:PORT.
+    assert.match(await message(page, 'other_address'), /only at the address localhost/);
+    await page.getByRole('button', { name: 'Continue at the other address' }).click();
+    await page.locator('#shared-origin').waitFor();
+    await page.getByRole('button', { name: "Use the key vault's passkey mode here" }).click();
     await page.getByRole('heading', { name: 'Your 64-digit key', level: 1 }).waitFor();
     await saveShownKey(page);
     assert.match(await message(page, 'ok'), /passkey and your 64-digit key/);
@@ -338,6 +343,10 @@ test('a key vault whose passkeys this page cannot use says so plainly and leaves
     await page.getByRole('button', { name: 'Turn on with a passkey' }).click();
     await message(page, 'no_prf');
     await page.getByRole('button', { name: "Use the key vault's passkey mode" }).click();
+    await message(page, 'other_address');
+    await page.getByRole('button', { name: 'Continue at the other address' }).click();
+    await page.locator('#shared-origin').waitFor();
+    await page.getByRole('button', { name: "Use the key vault's passkey mode here" }).click();
     const said = await message(page, 'passkey_refused');
     assert.doesNotMatch(said, /check (the vault address and )?your connection/i, `no wrong hint: ${said}`);
     assert.doesNotMatch(said, /origin|webauthn|\bRP\b/i, `no library words: ${said}`);

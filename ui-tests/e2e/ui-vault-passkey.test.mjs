@@ -46,6 +46,15 @@ test('without PRF the page offers the key vault passkey mode, and a new device r
   }
 });
 
+/// Follows the page's hand-off to its shared localhost address (same screen, same session).
+async function continueAtLocalhost(page) {
+  const from = new URL(page.url());
+  await page.getByRole('button', { name: 'Continue at the other address' }).click();
+  await page.waitForURL((u) => u.hostname === 'localhost' && u.port === from.port && !u.search.includes('code='));
+  await page.locator('#shared-origin').waitFor();
+  assert.equal(new URL(page.url()).hash, from.hash, 'the same screen');
+}
+
 async function vaultPasskeyStory(page) {
   const phone = await device('a', { repo: drive, paths: [chats] });
   await page.goto(phone.url + '#encryption');
@@ -61,6 +70,11 @@ async function vaultPasskeyStory(page) {
   await page.getByText(/keeps half of your backup key sealed/).waitFor();
   await shot(page, '20-no-prf-vault-offer');
   await page.getByRole('button', { name: "Use the key vault's passkey mode" }).click();
+  // A development vault's passkeys belong to the RP localhost, which the page's own address
+  // (sb-LABEL.localhost) cannot use: the page hands the tab over to http://localhost:PORT.
+  assert.match(await message(page, 'other_address'), /only at the address localhost/);
+  await continueAtLocalhost(page);
+  await page.getByRole('button', { name: "Use the key vault's passkey mode here" }).click();
   const on = await message(page, 'ok');
   assert.match(on, /It unlocks with your passkey through the key vault/);
   // The 64-digit key offered in the same step can be declined, with the risk said plainly.
@@ -78,6 +92,10 @@ async function vaultPasskeyStory(page) {
   await page.goto(laptop.url + '#restore');
   await page.getByRole('heading', { name: 'Restore', level: 1 }).waitFor();
   const restored = join(tempDir('restored'), 'chats-restored');
+  await page.getByLabel('Restore into this folder (new or empty)').fill(restored);
+  await page.getByRole('button', { name: 'Restore', exact: true }).click();
+  assert.match(await message(page, 'other_address'), /only at the address localhost/);
+  await continueAtLocalhost(page);
   await page.getByLabel('Restore into this folder (new or empty)').fill(restored);
   await page.getByRole('button', { name: 'Restore', exact: true }).click();
   await page.getByText(/Restore complete: \d+ files/).waitFor({ timeout: 120000 });

@@ -158,7 +158,7 @@ async function cancelledAndWrongPasskey(page, cdp, held) {
   held.other = await addAuthenticator(cdp, { prf: true });
   await page.evaluate(async () => {
     await navigator.credentials.create({ publicKey: {
-      rp: { id: 'localhost', name: 'another app' }, user: { id: new Uint8Array([1, 2, 3]), name: 'x', displayName: 'x' },
+      rp: { id: location.hostname, name: 'another app' }, user: { id: new Uint8Array([1, 2, 3]), name: 'x', displayName: 'x' },
       challenge: new Uint8Array(32), pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
       authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
       extensions: { prf: { eval: { first: new Uint8Array(32) } } },

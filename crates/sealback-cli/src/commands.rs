@@ -1321,6 +1321,7 @@ async fn ui(
             proof: settings.account_proof.as_ref().map(|p| p.0.clone()),
         },
         seen_dir: Some(crate::settings::data_dir().join("seen")),
+        label_file: Some(crate::settings::data_dir().join("page-label")),
     };
     let ui_settings = sealback_ui::UiSettings {
         device: settings.device,

@@ -81,6 +81,7 @@ function say(text, hint, ok, view = currentView()) {
   box.hidden = false;
   box.dataset.code = ok ? 'ok' : 'error';
   box.dataset.view = view;
+  $('message-handoff').hidden = true;
 }
 function clearMessage() { $('message').hidden = true; delete $('message').dataset.code; }
 
@@ -103,6 +104,15 @@ function fail(err) {
   const [text, hint, code] = explain(err);
   say(text, hint, false);
   $('message').dataset.code = code;
+  // The passkey belongs to the page's other address: offer to continue there.
+  $('message-handoff').hidden = code !== 'other_address';
+}
+
+/// Moves this tab to the page's other address (sealback's own, or the shared localhost one
+/// for passkeys of older versions) with a one-time code, on the same screen.
+async function handoff() {
+  const r = await api('/api/session/handoff', {});
+  location.assign(r.url + location.hash);
 }
 
 async function busy(button, work) {
@@ -301,6 +311,12 @@ function render() {
     slot.querySelector('.unlock-recovery-box').hidden = !has('recovery-key');
     slot.querySelector('.unlock-passkey').hidden = !has('passkey', 'vault-passkey');
   }
+  const page = status.page || {};
+  $('shared-origin').hidden = !page.shared_origin;
+  // A development key vault's passkeys belong to localhost: they are made here.
+  $('shared-origin-vault').hidden = !page.shared_origin || !status.vault.url || (on && !unlocked);
+  $('older-passkeys').hidden = !!page.shared_origin || !page.older_passkeys || !unlocked;
+  $('adopted-address').hidden = !page.adopted_address || !on;
   renderKeys();
   for (const hook of renderHooks) hook();
 }
@@ -585,6 +601,9 @@ async function removeKey(k) {
 // ---------- wiring ----------
 function wire() {
   $('message-close').addEventListener('click', clearMessage);
+  $('message-handoff').addEventListener('click', (ev) => busy(ev.target, () => handoff().catch(fail)));
+  $('shared-origin-vault').addEventListener('click', (ev) => vaultPasskeyFlow(status.initialized ? 'add_key' : 'setup', ev.target));
+  $('shared-origin-back').addEventListener('click', (ev) => busy(ev.target, () => handoff().catch(fail)));
   $('backup-now').addEventListener('click', (ev) => backupNow(ev.target));
   $('lock-now').addEventListener('click', async () => { try { await api('/api/lock', {}); await refresh(); } catch (e) { fail(e); } });
   $('setup-passkey').addEventListener('click', (ev) => passkeyFlow('setup', ev.target));

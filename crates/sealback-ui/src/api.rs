@@ -5,12 +5,13 @@
 
 use crate::guard::{self, Guard};
 use crate::jobs::JobState;
+use crate::origin::PageOrigin;
 use crate::state::{on_engine, Ceremony, Purpose, UiState};
-use crate::RP_ID;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use base64::Engine as _;
 use sealback_core::keyslot::{KeySlotFile, ProtectorType, SlotTemplate};
@@ -103,6 +104,11 @@ impl ApiError {
             "a backup or restore is running",
         )
         .hint("wait for it to finish; its progress is on the Chat backup screen")
+    }
+    /// The passkey this step needs belongs to the RP of the page's other origin: the page
+    /// offers to continue there (`POST /api/session/handoff`).
+    fn other_address(message: &str, hint: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, "other_address", message).hint(hint)
     }
     fn ceremony_gone() -> Self {
         Self::new(
@@ -271,6 +277,7 @@ pub fn router(state: Shared, guard: Guard) -> Router {
         .merge(
             Router::new()
                 .route("/api/session", post(guard::open_session))
+                .route("/api/session/handoff", post(guard::handoff))
                 .with_state(guard.clone()),
         )
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
@@ -340,7 +347,10 @@ async fn half_turned_off(state: &UiState) -> Result<bool, ApiError> {
     .await
 }
 
-async fn status(State(state): State<Shared>) -> ApiResult {
+async fn status(
+    State(state): State<Shared>,
+    Extension(origin): Extension<PageOrigin>,
+) -> ApiResult {
     let keys = read_keys(&state).await?;
     let half_off = keys.is_none() && half_turned_off(&state).await?;
     // While unlocked, the names shown are those of the keys file verified at unlock (and
@@ -375,6 +385,11 @@ async fn status(State(state): State<Shared>) -> ApiResult {
         "keys": shown.map(|k| keys_view(&state, k)).unwrap_or(json!([])),
         "vault": {"url": vault.url, "account": vault.account, "has_proof": vault.proof.is_some()},
         "snapshots": state.snapshot_cache.lock().expect("cache lock").clone(),
+        "page": {
+            "shared_origin": origin == PageOrigin::Shared,
+            "adopted_address": state.page.adopted,
+            "older_passkeys": keys.as_ref().is_some_and(|k| passkey_slots(k).iter().any(|(_, p)| p.rp_id == crate::SHARED_RP_ID)),
+        },
     })))
 }
 
@@ -414,10 +429,10 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 /// unlock with whichever of them the person picks (outputs still differ per credential). New
 /// passkeys take the salt of the existing ones, bound to the relying party id (params version
 /// 2), so they share its input too.
-fn shared_salt(keys: &KeySlotFile) -> Option<[u8; 32]> {
+fn shared_salt(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
     let salts: Vec<[u8; 32]> = passkey_slots(keys)
         .into_iter()
-        .filter(|(_, p)| p.rp_id == RP_ID)
+        .filter(|(_, p)| p.rp_id == rp_id)
         .map(|(_, p)| p.prf_salt)
         .collect();
     let first = *salts.first()?;
@@ -425,10 +440,10 @@ fn shared_salt(keys: &KeySlotFile) -> Option<[u8; 32]> {
 }
 
 /// The PRF input every browser passkey of this page's relying party shares, if they share one.
-fn shared_prf_input(keys: &KeySlotFile) -> Option<[u8; 32]> {
+fn shared_prf_input(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
     let inputs: Vec<[u8; 32]> = passkey_slots(keys)
         .into_iter()
-        .filter(|(_, p)| p.rp_id == RP_ID)
+        .filter(|(_, p)| p.rp_id == rp_id)
         .map(|(_, p)| p.prf_input())
         .collect();
     let first = *inputs.first()?;
@@ -437,12 +452,21 @@ fn shared_prf_input(keys: &KeySlotFile) -> Option<[u8; 32]> {
 
 async fn passkey_create_begin(
     State(state): State<Shared>,
+    Extension(origin): Extension<PageOrigin>,
     Json(req): Json<CreateBegin>,
 ) -> ApiResult {
+    if origin == PageOrigin::Shared {
+        // A passkey of the RP `localhost` could be used by any page on this computer.
+        return Err(ApiError::other_address(
+            "new passkeys are made only at sealback's own address, not at localhost",
+            "go back to sealback's page (the button below) and add the passkey there",
+        ));
+    }
+    let rp_id = state.rp_id(origin);
     let keys = check_purpose(&state, req.purpose).await?;
     let prf_salt = keys
         .as_ref()
-        .and_then(shared_salt)
+        .and_then(|k| shared_salt(k, &rp_id))
         .unwrap_or_else(random_bytes::<32>);
     let existing: Vec<String> = keys
         .as_ref()
@@ -456,16 +480,17 @@ async fn passkey_create_begin(
     let ceremony = state.begin(Ceremony::CreatePasskey {
         purpose: req.purpose,
         prf_salt,
+        rp_id: rp_id.clone(),
         name: req.name.unwrap_or_else(|| "passkey".into()),
     });
     Ok(Json(json!({
         "ceremony": ceremony,
-        "rp_id": RP_ID,
+        "rp_id": rp_id,
         "rp_name": "sealback chat backup",
         "user_id": B64.encode(random_bytes::<16>()),
         "user_name": "chat backup",
         "challenge": B64.encode(random_bytes::<32>()),
-        "prf_input": B64.encode(sealback_core::passkey::bound_prf_input(RP_ID, &prf_salt)),
+        "prf_input": B64.encode(sealback_core::passkey::bound_prf_input(&rp_id, &prf_salt)),
         "exclude_credentials": existing,
     })))
 }
@@ -484,6 +509,7 @@ async fn passkey_create_finish(
     let Some(Ceremony::CreatePasskey {
         purpose,
         prf_salt,
+        rp_id,
         name,
     }) = state.take(&req.ceremony)
     else {
@@ -500,7 +526,7 @@ async fn passkey_create_finish(
     }
     let params = PasskeyParams {
         credential_id,
-        rp_id: RP_ID.into(),
+        rp_id,
         prf_salt,
         input_rule: sealback_core::passkey::PrfInputRule::BoundToRpId,
     };
@@ -736,6 +762,7 @@ async fn features(State(state): State<Shared>) -> ApiResult {
 /// passkey provider without PRF): returns the vault's creation options for the browser.
 async fn vault_passkey_begin(
     State(state): State<Shared>,
+    Extension(origin): Extension<PageOrigin>,
     Json(req): Json<CreateBegin>,
 ) -> ApiResult {
     let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
@@ -750,6 +777,7 @@ async fn vault_passkey_begin(
     .await
     .map_err(vault_error)?;
     let rp_id = sealback_vault_client::options_rp_id(&start.options).map_err(vault_error)?;
+    vault_rp_usable(origin, &rp_id)?;
     let ceremony = state.begin(Ceremony::CreateVaultPasskey {
         purpose: req.purpose,
         name: req.name.unwrap_or_else(|| "passkey (key vault)".into()),
@@ -807,7 +835,22 @@ async fn vault_passkey_finish(
 
 /// Starts unlocking with a passkey held by the key vault: the vault counts a guess and
 /// returns its request options for the browser.
-async fn unlock_vault_passkey_begin(State(state): State<Shared>) -> ApiResult {
+/// A key vault's passkeys belong to the vault's RP: the page can use them only at an origin
+/// of that host. A development vault's RP is `localhost`: the page's shared origin.
+fn vault_rp_usable(origin: PageOrigin, rp_id: &str) -> Result<(), ApiError> {
+    if origin == PageOrigin::Installation && rp_id == crate::SHARED_RP_ID {
+        return Err(ApiError::other_address(
+            "this key vault's passkeys work only at the address localhost",
+            "continue at that address (the button below), then come back here",
+        ));
+    }
+    Ok(())
+}
+
+async fn unlock_vault_passkey_begin(
+    State(state): State<Shared>,
+    Extension(origin): Extension<PageOrigin>,
+) -> ApiResult {
     let keys = read_keys(&state).await?.ok_or_else(|| {
         ApiError::from(sealback_engine::Error::NotARepository(
             state.config.repo.clone(),
@@ -846,6 +889,8 @@ async fn unlock_vault_passkey_begin(State(state): State<Shared>) -> ApiResult {
             .hint("start sealback ui with the address of your messaging app's key vault (--vault-url), or unlock with your 64-digit key"))
         }
     };
+    // Before the vault counts a guess.
+    vault_rp_usable(origin, &params.rp_id)?;
     let (_, proof) = vault_login_inputs(&state, Some(params.account.clone()), None)?;
     let (url2, account) = (url.clone(), params.account.clone());
     let start = on_engine(move || async move {
@@ -894,17 +939,30 @@ async fn unlock_vault_passkey_finish(
     open_with(&state, Box::new(protector)).await
 }
 
-async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {
+async fn unlock_passkey_begin(
+    State(state): State<Shared>,
+    Extension(origin): Extension<PageOrigin>,
+) -> ApiResult {
     let keys = read_keys(&state).await?.ok_or_else(|| {
         ApiError::from(sealback_engine::Error::NotARepository(
             state.config.repo.clone(),
         ))
     })?;
+    let rp_id = state.rp_id(origin);
     let credentials: Vec<Value> = passkey_slots(&keys)
         .into_iter()
-        .filter(|(_, p)| p.rp_id == RP_ID)
+        .filter(|(_, p)| p.rp_id == rp_id)
         .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_input": B64.encode(p.prf_input())}))
         .collect();
+    let older = passkey_slots(&keys)
+        .iter()
+        .any(|(_, p)| p.rp_id == crate::SHARED_RP_ID);
+    if credentials.is_empty() && origin == PageOrigin::Installation && older {
+        return Err(ApiError::other_address(
+            "this backup's passkey was made by an older sealback, for the address localhost",
+            "continue at that address to unlock with it (the button below); then add a new passkey here and remove the old one",
+        ));
+    }
     if credentials.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -916,9 +974,9 @@ async fn unlock_passkey_begin(State(state): State<Shared>) -> ApiResult {
     let ceremony = state.begin(Ceremony::UnlockPasskey);
     Ok(Json(json!({
         "ceremony": ceremony,
-        "rp_id": RP_ID,
+        "rp_id": rp_id,
         "challenge": B64.encode(random_bytes::<32>()),
-        "shared_prf_input": shared_prf_input(&keys).map(|s| B64.encode(s)),
+        "shared_prf_input": shared_prf_input(&keys, &rp_id).map(|s| B64.encode(s)),
         "credentials": credentials,
     })))
 }

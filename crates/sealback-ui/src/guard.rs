@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
+use crate::origin::PageOrigin;
+
 /// The header that carries the token on API requests.
 pub const TOKEN_HEADER: &str = "x-sealback-token";
 
@@ -50,37 +52,70 @@ impl Token {
     }
 }
 
-/// The one-time launch code: traded at most once, before it expires.
+/// A one-time launch code: traded at most once, before it expires, by a page of `origin`.
 struct Launch {
     code: Token,
+    origin: String,
     expires: Instant,
     spent: bool,
 }
+
+/// Most hand-off codes outstanding at once; the oldest is dropped beyond this.
+const MAX_LAUNCHES: usize = 8;
 
 /// The rules, fixed at start.
 #[derive(Clone)]
 pub struct Guard {
     token: Token,
-    launch: Arc<Mutex<Launch>>,
-    hosts: [String; 2],
-    origins: [String; 2],
+    launches: Arc<Mutex<Vec<Launch>>>,
+    /// `sb-LABEL.localhost:PORT`: the page's own host.
+    installation_host: String,
+    installation_origin: String,
+    /// `localhost:PORT` and `127.0.0.1:PORT`: only to unlock with passkeys of the RP `localhost`.
+    shared_hosts: [String; 2],
+    shared_origins: [String; 2],
 }
 
 impl Guard {
-    /// The session `token`, obtained only by trading the one-time `launch_code`.
-    pub fn new(token: Token, launch_code: Token, port: u16) -> Self {
+    /// The session `token`, obtained only by trading the one-time `launch_code` at the page
+    /// served as `installation_host` (`sb-LABEL.localhost`) on `port`.
+    pub fn new(token: Token, launch_code: Token, installation_host: &str, port: u16) -> Self {
+        let installation_origin = format!("http://{installation_host}:{port}");
         Self {
             token,
-            launch: Arc::new(Mutex::new(Launch {
+            launches: Arc::new(Mutex::new(vec![Launch {
                 code: launch_code,
+                origin: installation_origin.clone(),
                 expires: Instant::now() + LAUNCH_TTL,
                 spent: false,
-            })),
-            hosts: [format!("localhost:{port}"), format!("127.0.0.1:{port}")],
-            origins: [
+            }])),
+            installation_host: format!("{installation_host}:{port}"),
+            installation_origin,
+            shared_hosts: [format!("localhost:{port}"), format!("127.0.0.1:{port}")],
+            shared_origins: [
                 format!("http://localhost:{port}"),
                 format!("http://127.0.0.1:{port}"),
             ],
+        }
+    }
+
+    fn page_origin_of_host(&self, host: &str) -> Option<PageOrigin> {
+        if host == self.installation_host {
+            Some(PageOrigin::Installation)
+        } else if self.shared_hosts.iter().any(|h| h == host) {
+            Some(PageOrigin::Shared)
+        } else {
+            None
+        }
+    }
+
+    fn page_origin_of_origin(&self, origin: &str) -> Option<PageOrigin> {
+        if origin == self.installation_origin {
+            Some(PageOrigin::Installation)
+        } else if self.shared_origins.iter().any(|o| o == origin) {
+            Some(PageOrigin::Shared)
+        } else {
+            None
         }
     }
 }
@@ -99,12 +134,21 @@ pub struct LaunchCode {
     code: String,
 }
 
-/// `POST /api/session`: trades the one-time launch code for the session token. (The guard
-/// has already checked Host, Origin and JSON, as for every request that changes state.)
-pub async fn open_session(State(guard): State<Guard>, Json(req): Json<LaunchCode>) -> Response {
-    let mut launch = guard.launch.lock().expect("launch lock");
-    let usable = !launch.spent && Instant::now() < launch.expires;
-    if !(usable && launch.code.matches(&req.code)) {
+/// `POST /api/session`: trades a one-time launch code for the session token. (The guard
+/// has already checked Host, Origin and JSON, as for every request that changes state.) A
+/// code is good only at the origin it was made for.
+pub async fn open_session(
+    State(guard): State<Guard>,
+    headers: HeaderMap,
+    Json(req): Json<LaunchCode>,
+) -> Response {
+    let origin = header_str(&headers, header::ORIGIN).unwrap_or_default();
+    let mut launches = guard.launches.lock().expect("launch lock");
+    let now = Instant::now();
+    let found = launches
+        .iter_mut()
+        .find(|l| !l.spent && now < l.expires && l.origin == origin && l.code.matches(&req.code));
+    let Some(launch) = found else {
         return (
             StatusCode::UNAUTHORIZED,
             Json(serde_json::json!({
@@ -114,9 +158,41 @@ pub async fn open_session(State(guard): State<Guard>, Json(req): Json<LaunchCode
             })),
         )
             .into_response();
-    }
+    };
     launch.spent = true;
     Json(serde_json::json!({"token": guard.token.as_str()})).into_response()
+}
+
+/// How long a hand-off code (to the page's other origin) can be traded.
+pub const HANDOFF_TTL: Duration = Duration::from_secs(60);
+
+/// `POST /api/session/handoff` (with the token): a one-time address of the page at its other
+/// origin, `http://localhost:PORT` from `http://sb-LABEL.localhost:PORT` and back, to unlock
+/// with a passkey of the RP `localhost` and return. The code in it is good once, for a
+/// minute, and only at that origin.
+pub async fn handoff(
+    State(guard): State<Guard>,
+    axum::Extension(from): axum::Extension<PageOrigin>,
+) -> Response {
+    let to = match from {
+        PageOrigin::Installation => guard.shared_origins[0].clone(),
+        PageOrigin::Shared => guard.installation_origin.clone(),
+    };
+    let code = Token::random();
+    let url = format!("{to}/?code={}", code.as_str());
+    let mut launches = guard.launches.lock().expect("launch lock");
+    let now = Instant::now();
+    launches.retain(|l| !l.spent && now < l.expires);
+    if launches.len() >= MAX_LAUNCHES {
+        launches.remove(0);
+    }
+    launches.push(Launch {
+        code,
+        origin: to,
+        expires: now + HANDOFF_TTL,
+        spent: false,
+    });
+    Json(serde_json::json!({"url": url})).into_response()
 }
 
 /// What anyone on this computer may fetch without the token: the static page and its assets
@@ -132,17 +208,17 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
 }
 
 /// The middleware.
-pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
+pub async fn check(State(guard): State<Guard>, mut request: Request<Body>, next: Next) -> Response {
     let headers = request.headers();
-    let host_ok = header_str(headers, header::HOST)
-        .is_some_and(|h| guard.hosts.iter().any(|allowed| allowed == h));
-    if !host_ok {
+    let Some(page_origin) =
+        header_str(headers, header::HOST).and_then(|h| guard.page_origin_of_host(h))
+    else {
         return with_headers(refuse(
             StatusCode::MISDIRECTED_REQUEST,
             "foreign_host",
-            "this server answers only to localhost and 127.0.0.1 with its own port",
+            "this server answers only to the address sealback ui printed",
         ));
-    }
+    };
     if !public(request.method(), request.uri().path()) {
         let given = header_str(headers, TOKEN_HEADER);
         if !given.is_some_and(|t| guard.token.matches(t)) {
@@ -161,8 +237,11 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
     }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
     if changes_state {
+        // The origin must be the one the Host names: a page at one of the UI's origins
+        // never acts at the other.
         let origin_ok = header_str(headers, header::ORIGIN)
-            .is_some_and(|o| guard.origins.iter().any(|allowed| allowed == o));
+            .and_then(|o| guard.page_origin_of_origin(o))
+            == Some(page_origin);
         let site_ok = header_str(headers, "sec-fetch-site").is_none_or(|s| s == "same-origin");
         let json = header_str(headers, header::CONTENT_TYPE)
             .is_some_and(|c| c.starts_with("application/json"));
@@ -174,6 +253,7 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
             ));
         }
     }
+    request.extensions_mut().insert(page_origin);
     with_headers(next.run(request).await)
 }
 

@@ -32,6 +32,7 @@
 mod api;
 mod guard;
 mod jobs;
+mod origin;
 mod settings;
 mod state;
 
@@ -43,9 +44,74 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The relying party id of passkeys made in the web UI. WebAuthn does not accept an IP address
-/// as an RP id, so the UI is reached as `http://localhost:PORT` (a secure context).
-pub const RP_ID: &str = "localhost";
+pub use origin::{OriginLabel, SHARED_RP_ID};
+
+/// The label this run serves the page under: that of the repository's browser passkeys if they
+/// name one (a synced passkey on a new computer is asked for from the RP it was made for;
+/// kept as this installation's label if it has none yet), else this installation's own (made
+/// and kept on first use). Without a label file (tests), a fresh one per run.
+async fn page_label(config: &UiConfig) -> Result<PageLabel, String> {
+    let store = sealback_store::Store::open(&config.repo).ok();
+    let from_repo = match store {
+        Some(store) => state::on_engine(move || async move {
+            sealback_engine::Repository::read_keyslots(&store)
+                .await
+                .ok()
+        })
+        .await
+        .and_then(|(_, keys)| {
+            sealback_passkey::passkey_slots(&keys)
+                .into_iter()
+                .find_map(|(_, p)| OriginLabel::from_rp_id(&p.rp_id))
+        }),
+        None => None,
+    };
+    let kept = match &config.label_file {
+        Some(path) if from_repo.is_none() => Some(OriginLabel::load_or_create(path)?),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => OriginLabel::parse(text.trim()),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    Ok(match (from_repo, kept) {
+        (Some(repo), kept) => {
+            let adopted = kept.as_ref() != Some(&repo);
+            if let (None, Some(path)) = (&kept, &config.label_file) {
+                repo.save(path)?;
+            }
+            if adopted {
+                tracing::info!("serving the page under the address of this backup's passkeys");
+            }
+            PageLabel {
+                label: repo,
+                adopted,
+            }
+        }
+        (None, Some(kept)) => PageLabel {
+            label: kept,
+            adopted: false,
+        },
+        (None, None) => PageLabel {
+            label: OriginLabel::random(),
+            adopted: false,
+        },
+    })
+}
+
+/// The label the page is served under this run, and whether it was taken from the repository.
+pub(crate) struct PageLabel {
+    pub label: OriginLabel,
+    /// The repository's passkeys named a label other than this installation's (or it had none).
+    pub adopted: bool,
+}
+
+impl std::ops::Deref for PageLabel {
+    type Target = OriginLabel;
+    fn deref(&self) -> &OriginLabel {
+        &self.label
+    }
+}
 
 /// A running UI's address and its access token.
 pub struct UiServer {
@@ -89,12 +155,14 @@ impl UiServer {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
+        let label = page_label(&config).await?;
+        let host = label.rp_id();
         let launch_code = guard::Token::random();
-        let url = format!("http://{RP_ID}:{port}/?code={}", launch_code.as_str());
-        let state = Arc::new(state::UiState::new(config));
+        let url = format!("http://{host}:{port}/?code={}", launch_code.as_str());
+        let state = Arc::new(state::UiState::new(config, label));
         state.settings.configure(settings);
         tokio::spawn(settings::scheduler_loop(state.clone()));
-        let guard = guard::Guard::new(guard::Token::random(), launch_code, port);
+        let guard = guard::Guard::new(guard::Token::random(), launch_code, &host, port);
         let router = api::router(state, guard);
         Ok(Self {
             router,
@@ -107,6 +175,12 @@ impl UiServer {
     /// pass it on a command line): until the browser has opened it, it is the key to the UI.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The page's host name, `sb-LABEL.localhost`, which is also its passkeys' RP id.
+    pub fn host(&self) -> &str {
+        let rest = self.url.strip_prefix("http://").unwrap_or(&self.url);
+        rest.split(':').next().unwrap_or(rest)
     }
 
     /// Writes a launch file (mode 0600, in a new 0700 folder under `parent`) that sends a

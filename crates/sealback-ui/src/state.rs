@@ -53,6 +53,9 @@ pub struct UiConfig {
     /// Where this device keeps its rollback records (SPEC §12): the highest key epoch it has
     /// seen of each repository. `None` keeps none (tests).
     pub seen_dir: Option<PathBuf>,
+    /// Where this installation keeps the label of its page's address (`sb-LABEL.localhost`, the
+    /// RP id of its passkeys): a 0600 file. `None` makes a fresh label each run (tests).
+    pub label_file: Option<PathBuf>,
 }
 
 impl UiConfig {
@@ -82,6 +85,8 @@ pub enum Ceremony {
     CreatePasskey {
         purpose: Purpose,
         prf_salt: [u8; 32],
+        /// The RP id of the page's origin when it started.
+        rp_id: String,
         name: String,
     },
     /// A recovery key was shown and waits for the person to confirm they saved it.
@@ -126,10 +131,12 @@ pub struct UiState {
     pub last_used: Mutex<HashMap<String, u64>>,
     /// The Settings area: device settings, the scheduler's clock and what it last decided.
     pub settings: crate::settings::SettingsState,
+    /// The label of the page's address this run, and whether it came from the repository.
+    pub page: crate::PageLabel,
 }
 
 impl UiState {
-    pub fn new(config: UiConfig) -> Self {
+    pub(crate) fn new(config: UiConfig, page: crate::PageLabel) -> Self {
         Self {
             config,
             repo: Default::default(),
@@ -138,6 +145,7 @@ impl UiState {
             snapshot_cache: Mutex::new(None),
             last_used: Mutex::new(HashMap::new()),
             settings: Default::default(),
+            page,
         }
     }
 
@@ -178,6 +186,14 @@ impl UiState {
     pub fn store(&self) -> Result<sealback_store::Store, crate::api::ApiError> {
         sealback_store::Store::open(&self.config.repo)
             .map_err(|e| crate::api::ApiError::other(e.to_string()))
+    }
+
+    /// The RP id of passkeys the page uses at `origin`.
+    pub fn rp_id(&self, origin: crate::origin::PageOrigin) -> String {
+        match origin {
+            crate::origin::PageOrigin::Installation => self.page.rp_id(),
+            crate::origin::PageOrigin::Shared => crate::SHARED_RP_ID.to_string(),
+        }
     }
 
     pub fn note_use(&self, slot: &str) {

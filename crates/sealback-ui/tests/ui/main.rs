@@ -15,6 +15,8 @@ struct Running {
     /// The launch code of the printed address (already traded by [`start`]).
     code: String,
     port: u16,
+    /// `sb-LABEL.localhost:PORT`: the page's own host.
+    host: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     client: reqwest::Client,
 }
@@ -35,7 +37,23 @@ fn config(repo: &Path, paths: Vec<PathBuf>) -> UiConfig {
         hostname: "test".into(),
         vault: VaultSettings::default(),
         seen_dir: None,
+        label_file: None,
     }
+}
+
+/// A client that resolves the page's `sb-LABEL.localhost` name to loopback, as Chromium does.
+fn client_for(base: &str) -> reqwest::Client {
+    let url = reqwest::Url::parse(base).unwrap();
+    let host = url.host_str().unwrap();
+    assert!(
+        sealback_ui::OriginLabel::from_rp_id(host).is_some(),
+        "the page is served at sb-LABEL.localhost: {base}"
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], url.port().unwrap()));
+    reqwest::Client::builder()
+        .resolve(host, addr)
+        .build()
+        .unwrap()
 }
 
 async fn start(repo: &Path, paths: Vec<PathBuf>) -> Running {
@@ -54,9 +72,10 @@ async fn start_with(config: UiConfig) -> Running {
         let _ = rx.await;
     }));
     let (base, code) = url.split_once("/?code=").unwrap();
+    let host = base.strip_prefix("http://").unwrap().to_string();
     let port = base.rsplit(':').next().unwrap().parse().unwrap();
     // Trade the one-time launch code for the session token, as the page does.
-    let client = reqwest::Client::new();
+    let client = client_for(base);
     let session: Value = client
         .post(format!("{base}/api/session"))
         .header("origin", base)
@@ -72,6 +91,7 @@ async fn start_with(config: UiConfig) -> Running {
         token: session["token"].as_str().unwrap().to_string(),
         code: code.to_string(),
         port,
+        host,
         stop: Some(tx),
         client,
     }
@@ -154,8 +174,8 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 async fn requests_without_the_token_or_from_another_origin_or_host_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ui = start(&dir.path().join("drive"), vec![]).await;
-    let host = format!("Host: localhost:{}", ui.port);
-    let origin = format!("Origin: http://localhost:{}", ui.port);
+    let host = format!("Host: {}", ui.host);
+    let origin = format!("Origin: http://{}", ui.host);
     let token = format!("X-Sealback-Token: {}", ui.token);
     let json = "Content-Type: application/json";
     let body = r#"{"purpose":"setup"}"#;
@@ -280,6 +300,7 @@ async fn requests_without_the_token_or_from_another_origin_or_host_are_refused()
             hostname: "t".into(),
             vault: VaultSettings::default(),
             seen_dir: None,
+            label_file: None,
         },
     )
     .await
@@ -428,7 +449,13 @@ async fn a_browser_passkey_prf_output_turns_backup_on_and_only_that_passkey_unlo
     let (_, begin) = ui
         .post("/api/passkey/create/begin", json!({"purpose": "setup"}))
         .await;
-    assert_eq!(begin["rp_id"], "localhost");
+    // The page's own RP: sb-LABEL.localhost, which no page on another local port can use.
+    let rp_id = begin["rp_id"].as_str().unwrap();
+    assert_eq!(Some(rp_id), ui.host.split(':').next());
+    assert!(
+        sealback_ui::OriginLabel::from_rp_id(rp_id).is_some(),
+        "{rp_id}"
+    );
     assert_eq!(
         b64.decode(begin["prf_input"].as_str().unwrap())
             .unwrap()
@@ -569,6 +596,7 @@ async fn attack_a_keys_file_put_back_from_before_a_rotation_is_refused_by_the_pa
         hostname: "test".into(),
         vault: VaultSettings::default(),
         seen_dir: Some(dir.path().join("seen")),
+        label_file: None,
     })
     .await;
     let (_, first) = add_recovery_key(&ui, "setup").await;
@@ -705,6 +733,7 @@ async fn attack_a_register_proof_is_never_sent_to_unlock_from_the_page() {
             proof: Some(register_proof.clone()),
         },
         seen_dir: None,
+        label_file: None,
     })
     .await;
     add_recovery_key(&ui, "setup").await;
@@ -789,6 +818,15 @@ async fn the_launch_code_trades_for_a_token_exactly_once_under_a_race() {
         out
     };
     for (origin, host) in [
+        // The UI's shared origin cannot trade the code printed for its own address.
+        (
+            format!("http://localhost:{port}"),
+            format!("localhost:{port}"),
+        ),
+        (
+            format!("http://localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+        ),
         (
             "http://evil.localhost".to_string(),
             format!("localhost:{port}"),
@@ -808,7 +846,7 @@ async fn the_launch_code_trades_for_a_token_exactly_once_under_a_race() {
             "{origin} via {host}: {answer}"
         );
     }
-    let client = reqwest::Client::new();
+    let client = client_for(base);
     let trade = || {
         let client = client.clone();
         let (base, code) = (base.to_string(), code.to_string());
