@@ -234,8 +234,12 @@ impl SoftHsm {
         }
     }
 
-    /// Initialises a new token with this label and user PIN.
+    /// Initialises a new token with this label and user PIN. Tests of one process share the
+    /// token directory, and two `softhsm2-util --init-token --free` at once can race for the
+    /// same free slot (seen as intermittent failures of parallel realm tests): one at a time.
     pub fn init_token(&self, label: &str, pin: &str) {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let out = Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &self.conf)
             .args([
