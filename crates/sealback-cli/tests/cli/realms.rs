@@ -57,24 +57,43 @@ impl RealmProcess {
     fn run(&mut self, listen: &str) {
         let hsm = sealback_testkit::SoftHsm::shared();
         let db = format!("sqlite:{}", self.dir.join("realm.db").display());
-        let mut child = Command::new(BIN)
-            .args(["vault", "serve", "--listen", listen, "--database", &db])
-            .args(["--realm", "--realm-limit", "5"])
-            .args(["--operator-key", &self.operator])
-            .args(["--rate-per-account", "0", "--rate-per-source", "0"])
-            .args(["--hsm-module", sealback_testkit::SOFTHSM_MODULE])
-            .args(["--hsm-token", &self.token])
-            .env("SEALBACK_HSM_PIN", PIN)
-            .env("SOFTHSM2_CONF", &hsm.conf)
-            .env_remove("SEALBACK_VAULT_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+        // A realm that exits before printing its address is started again (up to 3 times): its
+        // token directory is shared with the other tests of this process, and a token being made
+        // by one of them at the moment this one scans the directory made a start fail (once in
+        // several runs). Its error output is kept and shown if it never starts.
+        let log = self.dir.join("realm.stderr");
+        let mut started = None;
+        for _ in 0..3 {
+            let mut child = Command::new(BIN)
+                .args(["vault", "serve", "--listen", listen, "--database", &db])
+                .args(["--realm", "--realm-limit", "5"])
+                .args(["--operator-key", &self.operator])
+                .args(["--rate-per-account", "0", "--rate-per-source", "0"])
+                .args(["--hsm-module", sealback_testkit::SOFTHSM_MODULE])
+                .args(["--hsm-token", &self.token])
+                .env("SEALBACK_HSM_PIN", PIN)
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .env_remove("SEALBACK_VAULT_URL")
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            if line.starts_with("http://127.0.0.1:") {
+                started = Some((child, line));
+                break;
+            }
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let Some((child, line)) = started else {
+            panic!(
+                "the realm did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
         self.url = line.trim().to_string();
         self.port = self.url.rsplit(':').next().unwrap().parse().unwrap();
         self.child = Some(child);
