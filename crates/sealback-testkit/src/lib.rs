@@ -240,20 +240,33 @@ impl SoftHsm {
     pub fn init_token(&self, label: &str, pin: &str) {
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                "so-pin-1234",
-                "--pin",
-                pin,
-            ])
-            .output()
-            .expect("softhsm2-util runs");
+        // Running vaults of other tests write their tokens in the same directory; while one does,
+        // softhsm2-util can fail to read that token ("Could not get info about the token in slot
+        // N") before it has changed anything. Such a failure is tried again, at most three times.
+        let mut out = None;
+        for _ in 0..3 {
+            let tried = Command::new("softhsm2-util")
+                .env("SOFTHSM2_CONF", &self.conf)
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    label,
+                    "--so-pin",
+                    "so-pin-1234",
+                    "--pin",
+                    pin,
+                ])
+                .output()
+                .expect("softhsm2-util runs");
+            let done = tried.status.success();
+            out = Some(tried);
+            if done {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let out = out.expect("tried at least once");
         assert!(
             out.status.success(),
             "softhsm2-util --init-token failed: {}",
