@@ -548,10 +548,12 @@ pub struct VaultServeArgs {
     pub tls_key: Option<PathBuf>,
     /// The messaging app operator's Ed25519 public key (base64url or hex), which signs
     /// account proofs. Repeat it while rotating keys. Required unless --dev.
+    /// A base64url key can begin with `-`: it is still this option's value, not another option.
     #[arg(
         long = "operator-key",
         env = "SEALBACK_VAULT_OPERATOR_KEYS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        allow_hyphen_values = true
     )]
     pub operator_keys: Vec<String>,
     /// Login attempts allowed per account per minute (0: no limit).
