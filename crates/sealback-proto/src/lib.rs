@@ -138,7 +138,10 @@ pub struct TvrEvaluateReply {
 }
 
 /// `POST /v1/tvr/confirm`: the password was right; reset this realm's count.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+///
+/// Its `Debug` leaves out the tag and the proof: the tag resets this realm's count, so whoever
+/// reads it from a log could undo the realm's guess counting for this registration.
+#[derive(Serialize, Deserialize, Clone)]
 pub struct TvrConfirm {
     /// The account.
     pub account: String,
@@ -152,6 +155,18 @@ pub struct TvrConfirm {
     pub tag: Vec<u8>,
     /// The evaluation's session, from [`TvrEvaluateReply`].
     pub session: String,
+}
+
+impl std::fmt::Debug for TvrConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TvrConfirm")
+            .field("account", &self.account)
+            .field("proof", &"[redacted]")
+            .field("version", &hex::encode(&self.version))
+            .field("tag", &"[redacted]")
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 /// `POST /v1/tvr/delete`: destroy this realm's share for the account.

@@ -247,3 +247,28 @@ fn rollout_bucket_vectors() {
     // Protectors are independent: the same account lands in different buckets.
     assert_ne!(cases[0]["bucket"], cases[2]["bucket"]);
 }
+
+#[test]
+fn a_realm_confirm_never_shows_its_tag_or_proof_in_debug_output() {
+    let tag = vec![0xA5; 32];
+    let confirm = sealback_proto::TvrConfirm {
+        account: "alice".into(),
+        proof: "sbp2.secret-proof-body".into(),
+        version: vec![7; 16],
+        tag: tag.clone(),
+        session: "tvr.0123".into(),
+    };
+    let shown = format!("{confirm:?}");
+    assert!(
+        shown.contains("alice") && shown.contains("tvr.0123"),
+        "{shown}"
+    );
+    for leaked in [
+        hex::encode(&tag),
+        format!("{tag:?}"),
+        "165, 165".to_string(),
+        "secret-proof-body".to_string(),
+    ] {
+        assert!(!shown.contains(&leaked), "{shown} shows {leaked}");
+    }
+}
