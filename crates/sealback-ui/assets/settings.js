@@ -30,14 +30,20 @@ const SCHEDULER_SAYS = {
   waiting_for_power: 'Due, waiting for AC power.',
 };
 
+// Every render loads the device settings again (an unlock, a finished job): what a person has
+// changed in the forms and not saved yet is kept, not overwritten by the load.
+let deviceFormsEdited = false;
+
 async function loadDeviceSettings() {
   try { showDeviceSettings(await api('/api/settings')); } catch (e) { fail(e); }
 }
 
 function showDeviceSettings(d) {
-  $('set-auto-every').value = d.schedule;
-  $('set-auto-ac').checked = d.only_on_ac_power;
-  $('set-videos').checked = d.include_videos;
+  if (!deviceFormsEdited) {
+    $('set-auto-every').value = d.schedule;
+    $('set-auto-ac').checked = d.only_on_ac_power;
+    $('set-videos').checked = d.include_videos;
+  }
   $('set-auto-power').textContent = d.power === 'unknown'
     ? 'This computer does not say whether it runs on AC power, so automatic backups do not wait for it.'
     : (d.power === 'battery' ? 'This computer runs on battery now.' : 'This computer is on AC power now.');
@@ -79,8 +85,9 @@ async function checkPassword(ev) {
     try {
       const r = await api('/api/settings/password-check', { password: $('set-check-password').value });
       $('set-check-password').value = '';
-      say('That is your password.', 'The next reminder is on ' + when(r.due_unix) + '.', true);
+      // The reminder goes before the answer is said: what the page shows then is settled.
       await loadDeviceSettings();
+      say('That is your password.', 'The next reminder is on ' + when(r.due_unix) + '.', true);
     } catch (e) { fail(e); }
   });
 }
@@ -100,6 +107,7 @@ async function saveDeviceSettings(ev) {
       const d = await api('/api/settings/device', {
         schedule: $('set-auto-every').value, only_on_ac_power: $('set-auto-ac').checked, include_videos: $('set-videos').checked,
       });
+      deviceFormsEdited = false;
       showDeviceSettings(d);
       say('Settings saved.', d.saved_to ? 'They are kept in ' + d.saved_to + '.' : '', true);
     } catch (e) { fail(e); }
@@ -233,6 +241,9 @@ function wireSettings() {
   $('set-off-form').addEventListener('submit', turnOff);
   $('set-auto-form').addEventListener('submit', saveDeviceSettings);
   $('set-videos-form').addEventListener('submit', saveDeviceSettings);
+  for (const form of ['set-auto-form', 'set-videos-form']) {
+    $(form).addEventListener('change', () => { deviceFormsEdited = true; });
+  }
   $('set-check-form').addEventListener('submit', checkPassword);
   $('set-check-forgot').addEventListener('click', forgotPassword);
 }
