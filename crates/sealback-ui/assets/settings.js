@@ -187,25 +187,29 @@ function renderKeyNames() {
 // ---------- turn off ----------
 const TURN_OFF_PHRASE = 'delete my backups';
 
-async function turnOff(ev) {
+// Turning off, and finishing a turn-off that stopped halfway: the typed phrase first, the
+// same words when done; the message belongs to `leadsTo`, the screen the person is taken to.
+async function deleteBackups(ev, field, route, asked, leadsTo = currentView()) {
   ev.preventDefault();
-  const typed = $('set-off-confirm').value;
+  const typed = $(field).value;
   if (typed.trim().toLowerCase() !== TURN_OFF_PHRASE) {
-    say('Type "' + TURN_OFF_PHRASE + '" to turn off.', 'Nothing was deleted.', false);
+    say('Type "' + TURN_OFF_PHRASE + '" to ' + asked + '.', 'Nothing was deleted.', false);
     return;
   }
   await busy(ev.submitter, async () => {
     clearMessage();
     try {
-      const r = await api('/api/settings/turn-off', { confirm: typed });
-      $('set-off-confirm').value = '';
+      const r = await api(route, { confirm: typed });
+      $(field).value = '';
       say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
-        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true, 'encryption');
+        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true, leadsTo);
       await refresh();
-      go('encryption');
+      go(leadsTo);
     } catch (e) { fail(e); }
   });
 }
+
+const turnOff = (ev) => deleteBackups(ev, 'set-off-confirm', '/api/settings/turn-off', 'turn off', 'encryption');
 
 // A turn-off that stopped after the keys went (no key opens the rest): offered on the Chat
 // backup screen, where a person lands, until it is finished.
@@ -216,24 +220,7 @@ function renderUnfinishedTurnOff() {
 }
 renderHooks.push(renderUnfinishedTurnOff);
 
-async function finishTurnOff(ev) {
-  ev.preventDefault();
-  const typed = $('unfinished-confirm').value;
-  if (typed.trim().toLowerCase() !== TURN_OFF_PHRASE) {
-    say('Type "' + TURN_OFF_PHRASE + '" to finish turning off.', 'Nothing was deleted.', false);
-    return;
-  }
-  await busy(ev.submitter, async () => {
-    clearMessage();
-    try {
-      const r = await api('/api/settings/turn-off/finish', { confirm: typed });
-      $('unfinished-confirm').value = '';
-      say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
-        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true);
-      await refresh();
-    } catch (e) { fail(e); }
-  });
-}
+const finishTurnOff = (ev) => deleteBackups(ev, 'unfinished-confirm', '/api/settings/turn-off/finish', 'finish turning off');
 
 function wireSettings() {
   $('unfinished-form').addEventListener('submit', finishTurnOff);
