@@ -395,7 +395,7 @@ async fn status(
         "page": {
             "shared_origin": origin == PageOrigin::Shared,
             "adopted_address": state.page.adopted,
-            "older_passkeys": keys.as_ref().is_some_and(|k| passkey_slots(k).iter().any(|(_, p)| p.rp_id == crate::SHARED_RP_ID)),
+            "older_passkeys": keys.as_ref().is_some_and(has_older_passkeys),
         },
     })))
 }
@@ -443,6 +443,14 @@ fn shared_salt(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
 /// The PRF input every browser passkey of this page's relying party shares, if they share one.
 fn shared_prf_input(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
     shared_by_passkeys(keys, rp_id, PasskeyParams::prf_input)
+}
+
+/// Whether the backup has browser passkeys of the shared RP `localhost` (made by an older
+/// sealback): usable only at the page's shared origin, and by any local page.
+fn has_older_passkeys(keys: &KeySlotFile) -> bool {
+    passkey_slots(keys)
+        .iter()
+        .any(|(_, p)| p.rp_id == crate::SHARED_RP_ID)
 }
 
 /// `value` of the passkeys of `rp_id`, when there are some and all have the same.
@@ -955,10 +963,7 @@ async fn unlock_passkey_begin(
         .filter(|(_, p)| p.rp_id == rp_id)
         .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_input": B64.encode(p.prf_input())}))
         .collect();
-    let older = passkey_slots(&keys)
-        .iter()
-        .any(|(_, p)| p.rp_id == crate::SHARED_RP_ID);
-    if credentials.is_empty() && origin == PageOrigin::Installation && older {
+    if credentials.is_empty() && origin == PageOrigin::Installation && has_older_passkeys(&keys) {
         return Err(ApiError::other_address(
             "this backup's passkey was made by an older sealback, for the address localhost",
             "continue at that address to unlock with it (the button below); then add a new passkey here and remove the old one",
