@@ -78,6 +78,8 @@ test('videos left out: the backup skips them, and a restore says which it could 
   await videos.uncheck();
   await settings.locator('#set-videos-form').getByRole('button', { name: 'Save' }).click();
   assert.match(await message(page, 'ok'), /Settings saved/);
+  assert.equal(await videos.isChecked(), false, 'the saved setting is shown');
+  assert.equal(await page.evaluate(async () => (await api('/api/settings')).include_videos), false, 'saved as left out');
 
   await page.getByRole('link', { name: 'Chat backup' }).click();
   await page.getByRole('button', { name: 'Back up now' }).click();

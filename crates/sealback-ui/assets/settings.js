@@ -30,14 +30,20 @@ const SCHEDULER_SAYS = {
   waiting_for_power: 'Due, waiting for AC power.',
 };
 
+// Every render loads the device settings again (an unlock, a finished job): what a person has
+// changed in the forms and not saved yet is kept, not overwritten by the load.
+let deviceFormsEdited = false;
+
 async function loadDeviceSettings() {
   try { showDeviceSettings(await api('/api/settings')); } catch (e) { fail(e); }
 }
 
 function showDeviceSettings(d) {
-  $('set-auto-every').value = d.schedule;
-  $('set-auto-ac').checked = d.only_on_ac_power;
-  $('set-videos').checked = d.include_videos;
+  if (!deviceFormsEdited) {
+    $('set-auto-every').value = d.schedule;
+    $('set-auto-ac').checked = d.only_on_ac_power;
+    $('set-videos').checked = d.include_videos;
+  }
   $('set-auto-power').textContent = d.power === 'unknown'
     ? 'This computer does not say whether it runs on AC power, so automatic backups do not wait for it.'
     : (d.power === 'battery' ? 'This computer runs on battery now.' : 'This computer is on AC power now.');
@@ -79,8 +85,9 @@ async function checkPassword(ev) {
     try {
       const r = await api('/api/settings/password-check', { password: $('set-check-password').value });
       $('set-check-password').value = '';
-      say('That is your password.', 'The next reminder is on ' + when(r.due_unix) + '.', true);
+      // The reminder goes before the answer is said: what the page shows then is settled.
       await loadDeviceSettings();
+      say('That is your password.', 'The next reminder is on ' + when(r.due_unix) + '.', true);
     } catch (e) { fail(e); }
   });
 }
@@ -100,6 +107,7 @@ async function saveDeviceSettings(ev) {
       const d = await api('/api/settings/device', {
         schedule: $('set-auto-every').value, only_on_ac_power: $('set-auto-ac').checked, include_videos: $('set-videos').checked,
       });
+      deviceFormsEdited = false;
       showDeviceSettings(d);
       say('Settings saved.', d.saved_to ? 'They are kept in ' + d.saved_to + '.' : '', true);
     } catch (e) { fail(e); }
@@ -179,25 +187,29 @@ function renderKeyNames() {
 // ---------- turn off ----------
 const TURN_OFF_PHRASE = 'delete my backups';
 
-async function turnOff(ev) {
+// Turning off, and finishing a turn-off that stopped halfway: the typed phrase first, the
+// same words when done; the message belongs to `leadsTo`, the screen the person is taken to.
+async function deleteBackups(ev, field, route, asked, leadsTo = currentView()) {
   ev.preventDefault();
-  const typed = $('set-off-confirm').value;
+  const typed = $(field).value;
   if (typed.trim().toLowerCase() !== TURN_OFF_PHRASE) {
-    say('Type "' + TURN_OFF_PHRASE + '" to turn off.', 'Nothing was deleted.', false);
+    say('Type "' + TURN_OFF_PHRASE + '" to ' + asked + '.', 'Nothing was deleted.', false);
     return;
   }
   await busy(ev.submitter, async () => {
     clearMessage();
     try {
-      const r = await api('/api/settings/turn-off', { confirm: typed });
-      $('set-off-confirm').value = '';
+      const r = await api(route, { confirm: typed });
+      $(field).value = '';
       say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
-        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true, 'encryption');
+        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true, leadsTo);
       await refresh();
-      go('encryption');
+      go(leadsTo);
     } catch (e) { fail(e); }
   });
 }
+
+const turnOff = (ev) => deleteBackups(ev, 'set-off-confirm', '/api/settings/turn-off', 'turn off', 'encryption');
 
 // A turn-off that stopped after the keys went (no key opens the rest): offered on the Chat
 // backup screen, where a person lands, until it is finished.
@@ -208,24 +220,7 @@ function renderUnfinishedTurnOff() {
 }
 renderHooks.push(renderUnfinishedTurnOff);
 
-async function finishTurnOff(ev) {
-  ev.preventDefault();
-  const typed = $('unfinished-confirm').value;
-  if (typed.trim().toLowerCase() !== TURN_OFF_PHRASE) {
-    say('Type "' + TURN_OFF_PHRASE + '" to finish turning off.', 'Nothing was deleted.', false);
-    return;
-  }
-  await busy(ev.submitter, async () => {
-    clearMessage();
-    try {
-      const r = await api('/api/settings/turn-off/finish', { confirm: typed });
-      $('unfinished-confirm').value = '';
-      say('End-to-end encrypted backup is off. ' + r.snapshots_deleted + ' snapshot(s) were deleted from your cloud drive.',
-        'Copies your cloud drive keeps in its trash stay encrypted; empty the trash to remove them too. You can turn backup on again at any time.', true);
-      await refresh();
-    } catch (e) { fail(e); }
-  });
-}
+const finishTurnOff = (ev) => deleteBackups(ev, 'unfinished-confirm', '/api/settings/turn-off/finish', 'finish turning off');
 
 function wireSettings() {
   $('unfinished-form').addEventListener('submit', finishTurnOff);
@@ -233,6 +228,9 @@ function wireSettings() {
   $('set-off-form').addEventListener('submit', turnOff);
   $('set-auto-form').addEventListener('submit', saveDeviceSettings);
   $('set-videos-form').addEventListener('submit', saveDeviceSettings);
+  for (const form of ['set-auto-form', 'set-videos-form']) {
+    $(form).addEventListener('change', () => { deviceFormsEdited = true; });
+  }
   $('set-check-form').addEventListener('submit', checkPassword);
   $('set-check-forgot').addEventListener('click', forgotPassword);
 }

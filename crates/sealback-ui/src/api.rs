@@ -338,6 +338,13 @@ pub(crate) async fn read_keys(state: &UiState) -> Result<Option<KeySlotFile>, Ap
     .await
 }
 
+/// [`read_keys`], for what needs a backup there: `not_a_repository` when there is none.
+pub(crate) async fn existing_keys(state: &UiState) -> Result<KeySlotFile, ApiError> {
+    read_keys(state)
+        .await?
+        .ok_or_else(|| sealback_engine::Error::NotARepository(state.config.repo.clone()).into())
+}
+
 /// Whether a turn-off stopped halfway (a config without a keys file).
 async fn half_turned_off(state: &UiState) -> Result<bool, ApiError> {
     let store = state.store()?;
@@ -388,7 +395,7 @@ async fn status(
         "page": {
             "shared_origin": origin == PageOrigin::Shared,
             "adopted_address": state.page.adopted,
-            "older_passkeys": keys.as_ref().is_some_and(|k| passkey_slots(k).iter().any(|(_, p)| p.rp_id == crate::SHARED_RP_ID)),
+            "older_passkeys": keys.as_ref().is_some_and(has_older_passkeys),
         },
     })))
 }
@@ -427,27 +434,37 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// One PRF input for every browser passkey of a backup, so a single discoverable prompt can
 /// unlock with whichever of them the person picks (outputs still differ per credential). New
-/// passkeys take the salt of the existing ones, bound to the relying party id (params version
-/// 2), so they share its input too.
+/// passkeys take the salt of the existing ones of the relying party `rp_id` (params version 2
+/// binds the input to it), so they share its input too.
 fn shared_salt(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
-    let salts: Vec<[u8; 32]> = passkey_slots(keys)
-        .into_iter()
-        .filter(|(_, p)| p.rp_id == rp_id)
-        .map(|(_, p)| p.prf_salt)
-        .collect();
-    let first = *salts.first()?;
-    salts.iter().all(|s| *s == first).then_some(first)
+    shared_by_passkeys(keys, rp_id, |p| p.prf_salt)
 }
 
 /// The PRF input every browser passkey of this page's relying party shares, if they share one.
 fn shared_prf_input(keys: &KeySlotFile, rp_id: &str) -> Option<[u8; 32]> {
-    let inputs: Vec<[u8; 32]> = passkey_slots(keys)
+    shared_by_passkeys(keys, rp_id, PasskeyParams::prf_input)
+}
+
+/// Whether the backup has browser passkeys of the shared RP `localhost` (made by an older
+/// sealback): usable only at the page's shared origin, and by any local page.
+fn has_older_passkeys(keys: &KeySlotFile) -> bool {
+    passkey_slots(keys)
+        .iter()
+        .any(|(_, p)| p.rp_id == crate::SHARED_RP_ID)
+}
+
+/// `value` of the passkeys of `rp_id`, when there are some and all have the same.
+fn shared_by_passkeys(
+    keys: &KeySlotFile,
+    rp_id: &str,
+    value: impl Fn(&PasskeyParams) -> [u8; 32],
+) -> Option<[u8; 32]> {
+    let mut values = passkey_slots(keys)
         .into_iter()
         .filter(|(_, p)| p.rp_id == rp_id)
-        .map(|(_, p)| p.prf_input())
-        .collect();
-    let first = *inputs.first()?;
-    inputs.iter().all(|s| *s == first).then_some(first)
+        .map(|(_, p)| value(&p));
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first)
 }
 
 async fn passkey_create_begin(
@@ -851,11 +868,7 @@ async fn unlock_vault_passkey_begin(
     State(state): State<Shared>,
     Extension(origin): Extension<PageOrigin>,
 ) -> ApiResult {
-    let keys = read_keys(&state).await?.ok_or_else(|| {
-        ApiError::from(sealback_engine::Error::NotARepository(
-            state.config.repo.clone(),
-        ))
-    })?;
+    let keys = existing_keys(&state).await?;
     // The vault is the configured one; a slot only says which vault holds it (by id), never
     // where to connect.
     let url = state.config.vault.url.clone().ok_or_else(no_vault)?;
@@ -943,21 +956,14 @@ async fn unlock_passkey_begin(
     State(state): State<Shared>,
     Extension(origin): Extension<PageOrigin>,
 ) -> ApiResult {
-    let keys = read_keys(&state).await?.ok_or_else(|| {
-        ApiError::from(sealback_engine::Error::NotARepository(
-            state.config.repo.clone(),
-        ))
-    })?;
+    let keys = existing_keys(&state).await?;
     let rp_id = state.rp_id(origin);
     let credentials: Vec<Value> = passkey_slots(&keys)
         .into_iter()
         .filter(|(_, p)| p.rp_id == rp_id)
         .map(|(_, p)| json!({"id": B64.encode(&p.credential_id), "prf_input": B64.encode(p.prf_input())}))
         .collect();
-    let older = passkey_slots(&keys)
-        .iter()
-        .any(|(_, p)| p.rp_id == crate::SHARED_RP_ID);
-    if credentials.is_empty() && origin == PageOrigin::Installation && older {
+    if credentials.is_empty() && origin == PageOrigin::Installation && has_older_passkeys(&keys) {
         return Err(ApiError::other_address(
             "this backup's passkey was made by an older sealback, for the address localhost",
             "continue at that address to unlock with it (the button below); then add a new passkey here and remove the old one",
@@ -1037,11 +1043,7 @@ async fn unlock_passkey_finish(
         return Err(ApiError::ceremony_gone());
     };
     let credential_id = b64_field(&req.credential_id, "credential_id")?;
-    let keys = read_keys(&state).await?.ok_or_else(|| {
-        ApiError::from(sealback_engine::Error::NotARepository(
-            state.config.repo.clone(),
-        ))
-    })?;
+    let keys = existing_keys(&state).await?;
     let known = passkey_slots(&keys)
         .iter()
         .any(|(_, p)| p.credential_id == credential_id);
@@ -1108,11 +1110,7 @@ async fn unlock_password(
     State(state): State<Shared>,
     Json(req): Json<UnlockPassword>,
 ) -> ApiResult {
-    let keys = read_keys(&state).await?.ok_or_else(|| {
-        ApiError::from(sealback_engine::Error::NotARepository(
-            state.config.repo.clone(),
-        ))
-    })?;
+    let keys = existing_keys(&state).await?;
     let account = req
         .account
         .filter(|a| !a.is_empty())

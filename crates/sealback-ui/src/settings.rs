@@ -4,8 +4,9 @@
 //! (`sealback_engine::keychange`), like the CLI's `key change-password`.
 
 use crate::api::{
-    asset, bad_request_if_short, read_keys, remember_key_epoch, repo_slot, spawn_backup,
-    unlocked_repo, vault_error, vault_login_inputs, ApiError, ApiResult, Asset, SecretText, Shared,
+    asset, bad_request_if_short, existing_keys, read_keys, remember_key_epoch, repo_slot,
+    spawn_backup, unlocked_repo, vault_error, vault_login_inputs, ApiError, ApiResult, Asset,
+    SecretText, Shared,
 };
 use crate::state::on_engine;
 use axum::extract::State;
@@ -73,9 +74,7 @@ async fn change_password(
         .ok_or_else(crate::api::no_vault)?;
     bad_request_if_short(&req.password)?;
     let mut guard = unlocked_repo(&state)?;
-    if read_keys(&state).await?.is_none() {
-        return Err(sealback_engine::Error::NotARepository(state.config.repo.clone()).into());
-    }
+    existing_keys(&state).await?;
     let (_, proof) = vault_login_inputs(&state, Some(String::new()), req.proof)?;
     let config = state.config.clone();
     let password = Password::new(req.password.0.to_string());

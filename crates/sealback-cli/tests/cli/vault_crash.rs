@@ -8,6 +8,12 @@
 //! `passkey/login/start` answered with a challenge is one passkey guess (the one assertion its
 //! finish may verify). An attempt cut off by a kill is sent again to the restarted vault, as an
 //! attacker would. Nothing waits on time: the kills follow the answers seen.
+//!
+//! Requests are in flight at both kills by construction, whatever the vault's speed: the attempts
+//! come in three waves. The first is sent at once; each kill first stops the vault (SIGSTOP),
+//! then releases the next wave against the stopped process and waits until every attempt of it
+//! has set off, and only then kills (SIGKILL). Each kill so cuts off at least a whole wave, and
+//! the next vault process has that wave to answer, so the second kill always becomes due.
 
 use super::vault::VaultProcess;
 use sealback_passkey::SoftwareAuthenticator;
@@ -19,6 +25,8 @@ const ACCOUNT: &str = "mia";
 const PASSWORD: &[u8] = b"mia's password";
 const ATTEMPTS: usize = 500;
 const LIMIT: usize = 10;
+/// Attempts held back for each of the two kills (released against the stopped vault).
+const WAVE: usize = 100;
 /// Starts the kills cut off (sent again to the next vault process).
 static CUT_OFF: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -93,9 +101,12 @@ async fn attempt(url: &str, kind: Kind, i: usize) -> Result<Answer, String> {
 }
 
 /// Runs attempt `i` until the vault (whichever process is up) answers its start; reports each
-/// answer on `answers`.
+/// answer on `answers`. It waits until `released` reaches its wave, and says on `set_off` when
+/// its first try has read the vault's address and is about to send.
 async fn attack(
     mut vault: watch::Receiver<Option<String>>,
+    mut released: watch::Receiver<usize>,
+    set_off: mpsc::UnboundedSender<usize>,
     answers: mpsc::UnboundedSender<(Kind, Answer, String)>,
     i: usize,
 ) {
@@ -104,6 +115,12 @@ async fn attack(
     } else {
         Kind::Passkey
     };
+    let wave = wave_of(i);
+    released
+        .wait_for(|&up_to| wave <= up_to)
+        .await
+        .expect("the test holds the sender");
+    let mut first = true;
     loop {
         let url = vault
             .wait_for(Option::is_some)
@@ -111,6 +128,9 @@ async fn attack(
             .expect("the test holds the sender")
             .clone()
             .unwrap();
+        if std::mem::take(&mut first) {
+            let _ = set_off.send(i);
+        }
         match attempt(&url, kind, i).await {
             Ok(answer) => {
                 let _ = answers.send((kind, answer, url));
@@ -125,6 +145,26 @@ async fn attack(
             }
         }
     }
+}
+
+/// The wave attempt `i` belongs to: 0 is sent at once, 1 and 2 at the first and second kill.
+fn wave_of(i: usize) -> usize {
+    match ATTEMPTS - i {
+        n if n <= WAVE => 2,
+        n if n <= 2 * WAVE => 1,
+        _ => 0,
+    }
+}
+
+/// Stops `pid` (SIGSTOP) so it answers nothing more until it is killed.
+fn stop(pid: u32) {
+    let pid = libc::pid_t::try_from(pid).unwrap();
+    // SAFETY: kill(2) with a valid signal; the pid is our own child, not yet reaped.
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGSTOP) },
+        0,
+        "SIGSTOP {pid}"
+    );
 }
 
 /// The vault's audit trail: guesses it counted of each kind since audit row `after`.
@@ -194,29 +234,49 @@ fn five_hundred_concurrent_attempts_and_two_kills_evaluate_at_most_ten_guesses_p
     let before = last_audit_row(&vault_dir);
 
     let (current, watching) = watch::channel(Some(vault.url.clone()));
+    let (release, released) = watch::channel(0);
+    let (set_off_tx, mut set_off) = mpsc::unbounded_channel();
     let (answers_tx, mut answers) = mpsc::unbounded_channel();
     let mut seen = [[0usize; 2]; 2]; // [kind][evaluated, locked]
     let mut kills = 0;
     rt.block_on(async {
         let tasks: Vec<_> = (0..ATTEMPTS)
-            .map(|i| tokio::spawn(attack(watching.clone(), answers_tx.clone(), i)))
+            .map(|i| {
+                tokio::spawn(attack(
+                    watching.clone(),
+                    released.clone(),
+                    set_off_tx.clone(),
+                    answers_tx.clone(),
+                    i,
+                ))
+            })
             .collect();
-        drop(answers_tx);
+        drop((answers_tx, set_off_tx));
         while let Some((kind, answer, by)) = answers.recv().await {
             seen[kind.index()][usize::from(answer == Answer::Locked)] += 1;
             // The first kill when the first guess was evaluated, the second as soon as the
-            // restarted vault has answered anything: both land with hundreds of requests in
-            // flight.
+            // restarted vault has answered anything (it always has the wave the first kill
+            // cut off to answer).
             let due = match kills {
                 0 => answer == Answer::Evaluated,
                 1 => by == vault.url,
                 _ => false,
             };
             if due {
+                // Freeze the vault, send the next wave at it and wait until all of it set off:
+                // the kill then cuts off at least that wave, whatever was answered before.
+                stop(vault.child.id());
+                kills += 1;
+                release.send_replace(kills);
+                let mut waiting = WAVE;
+                while waiting > 0 {
+                    let i = set_off.recv().await.expect("every attempt sets off");
+                    assert!(wave_of(i) <= kills, "attempt {i} set off before its wave");
+                    waiting -= usize::from(wave_of(i) == kills);
+                }
                 current.send_replace(None);
                 vault.child.kill().unwrap(); // SIGKILL
                 vault.child.wait().unwrap();
-                kills += 1;
                 vault = VaultProcess::start(&vault_dir);
                 current.send_replace(Some(vault.url.clone()));
             }
@@ -225,16 +285,12 @@ fn five_hundred_concurrent_attempts_and_two_kills_evaluate_at_most_ten_guesses_p
             t.await.unwrap();
         }
     });
-    // Two kills are the aim; since the vault got faster (cached statements), it sometimes
-    // answers every request before the first kill lands, so the restarted vault gets nothing
-    // to answer and the second kill never becomes due (seen once in 8 runs). The bound below
-    // is checked either way; at least one kill with requests in flight is required.
-    assert!((1..=2).contains(&kills), "{kills} kills");
-    if kills < 2 {
-        eprintln!("note: only {kills} kill landed: every request was answered before the second");
-    }
+    assert_eq!(kills, 2);
     let cut_off = CUT_OFF.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(cut_off > 0, "the kills landed with requests in flight");
+    assert!(
+        cut_off >= 2 * WAVE,
+        "each kill cut off at least the wave sent to the stopped vault: {cut_off}"
+    );
     let evaluated = seen.map(|[evaluated, _]| evaluated);
     let locked: usize = seen.iter().map(|[_, locked]| locked).sum();
     assert_eq!(

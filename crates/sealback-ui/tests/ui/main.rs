@@ -962,3 +962,55 @@ async fn the_test_clock_route_does_not_exist_outside_test_mode() {
         "the scheduler's clock moved: {settings}"
     );
 }
+
+/// Probe: "finish turning off" asks for no key (a half-done turn-off left none that opens
+/// anything), so on a backup that still has its keys file it must refuse and delete nothing,
+/// locked or not: only the unlocked turn-off may delete a whole backup. Once the keys file is
+/// gone (a turn-off that stopped halfway), the page says so and the finish deletes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finishing_a_turn_off_refuses_a_backup_that_still_has_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    let ui = start(&drive, vec![]).await;
+    add_recovery_key(&ui, "setup").await;
+    let stored = files_under(&drive);
+    for lock_first in [false, true] {
+        if lock_first {
+            let (code, r) = ui.post("/api/lock", json!({})).await;
+            assert_eq!(code, 200, "{r}");
+        }
+        let (code, r) = ui
+            .post(
+                "/api/settings/turn-off/finish",
+                json!({"confirm": "delete my backups"}),
+            )
+            .await;
+        assert_eq!(code, 400, "locked: {lock_first}: {r}");
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap()
+                .contains("still has its keys"),
+            "{r}"
+        );
+        assert_eq!(files_under(&drive), stored, "nothing deleted");
+        let (_, status) = ui.get("/api/status").await;
+        assert_eq!(status["half_off"], false, "{status}");
+        assert_eq!(status["initialized"], true, "{status}");
+    }
+
+    std::fs::remove_file(drive.join("keys")).unwrap();
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(status["half_off"], true, "{status}");
+    let (code, r) = ui
+        .post(
+            "/api/settings/turn-off/finish",
+            json!({"confirm": "delete my backups"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{r}");
+    assert!(files_under(&drive).is_empty(), "{:?}", files_under(&drive));
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(status["half_off"], false, "{status}");
+    assert_eq!(status["initialized"], false, "{status}");
+}
