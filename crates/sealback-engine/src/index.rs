@@ -169,6 +169,55 @@ impl Stream<'_> {
     }
 }
 
+/// The records of `segments` (oldest first) and of `extra` (newest, sorted), in id order: for
+/// a blob in several, the newest entry.
+struct Merged<'a> {
+    streams: Vec<Stream<'a>>,
+    extra: &'a [Record],
+}
+
+impl<'a> Merged<'a> {
+    fn new(segments: &'a [Arc<Segment>], extra: &'a [Record]) -> Self {
+        Self {
+            streams: segments.iter().map(|s| s.stream()).collect(),
+            extra,
+        }
+    }
+
+    fn next(&mut self) -> io::Result<Option<[u8; RECORD_LEN]>> {
+        // The smallest id among the heads; the newest source wins a tie.
+        let mut best: Option<[u8; RECORD_LEN]> = None;
+        for s in self.streams.iter_mut() {
+            if let Some(rec) = s.peek()? {
+                if best.is_none_or(|b| rec[..32] <= b[..32]) {
+                    best = Some(rec.try_into().expect("56 bytes"));
+                }
+            }
+        }
+        if let Some(r) = self.extra.first() {
+            if best.is_none_or(|b| r.entry.id.0[..] <= b[..32]) {
+                best = Some(r.encode());
+            }
+        }
+        let Some(best) = best else {
+            return Ok(None);
+        };
+        for s in self.streams.iter_mut() {
+            if s.peek()?.is_some_and(|r| r[..32] == best[..32]) {
+                s.advance();
+            }
+        }
+        if self
+            .extra
+            .first()
+            .is_some_and(|r| r.entry.id.0[..] == best[..32])
+        {
+            self.extra = &self.extra[1..];
+        }
+        Ok(Some(best))
+    }
+}
+
 /// Writes a segment: head, records in order, then fanout, tail and MAC.
 struct SegmentWriter {
     out: io::BufWriter<File>,
@@ -532,35 +581,18 @@ impl Index {
     ) -> io::Result<Segment> {
         let max: u64 = segments.iter().map(|s| s.count).sum::<u64>() + extra.len() as u64;
         let mut w = SegmentWriter::new(file, &self.key, &self.head(covered), max)?;
-        let mut streams: Vec<Stream<'_>> = segments.iter().map(|s| s.stream()).collect();
-        let mut extra = extra.iter().map(|r| r.encode()).peekable();
-        loop {
-            // The smallest id among the heads; the newest source wins a tie.
-            let mut best: Option<[u8; RECORD_LEN]> = None;
-            for s in streams.iter_mut() {
-                if let Some(rec) = s.peek()? {
-                    if best.is_none_or(|b| rec[..32] <= b[..32]) {
-                        best = Some(rec.try_into().expect("56 bytes"));
-                    }
-                }
-            }
-            if let Some(rec) = extra.peek() {
-                if best.is_none_or(|b| rec[..32] <= b[..32]) {
-                    best = Some(*rec);
-                }
-            }
-            let Some(best) = best else { break };
-            for s in streams.iter_mut() {
-                if s.peek()?.is_some_and(|r| r[..32] == best[..32]) {
-                    s.advance();
-                }
-            }
-            if extra.peek().is_some_and(|r| r[..32] == best[..32]) {
-                extra.next();
-            }
-            w.push(&best)?;
+        let mut merged = Merged::new(segments, extra);
+        while let Some(rec) = merged.next()? {
+            w.push(&rec)?;
         }
         w.finish()
+    }
+
+    /// The delta's records, sorted by id.
+    fn sorted_delta(&self) -> Vec<Record> {
+        let mut records: Vec<Record> = self.delta.values().copied().collect();
+        records.sort_unstable_by_key(|r| r.entry.id);
+        records
     }
 
     /// Writes everything into the cache file (atomically: a temporary file renamed over it),
@@ -568,8 +600,7 @@ impl Index {
     pub fn persist(&mut self) -> io::Result<()> {
         // Nothing is taken out of the layers until the merged file is complete: a failure
         // leaves the index as it was.
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
+        let extra = self.sorted_delta();
         let mut covered = self.covered.clone();
         covered.sort();
         covered.dedup();
@@ -601,31 +632,30 @@ impl Index {
         Ok(())
     }
 
-    /// Every blob the index knows, one entry each (reads the whole index: for `check` and tests).
+    /// Every blob the index knows, one entry each (reads the whole index: for tests).
     pub fn all(&self) -> io::Result<Vec<BlobLocation>> {
         let mut out = vec![];
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
-        let file = tempfile::tempfile_in(&self.temp_dir)?;
-        let merged = self.merge(&self.segments, &extra, file, vec![])?;
-        let mut stream = merged.stream();
-        while let Some(raw) = stream.peek()? {
-            let r = self.decode(raw)?;
+        let extra = self.sorted_delta();
+        let mut merged = Merged::new(&self.segments, &extra);
+        while let Some(raw) = merged.next()? {
+            let r = self.decode(&raw)?;
             out.push(BlobLocation {
                 pack: self.packs[r.pack as usize],
                 entry: r.entry,
             });
-            stream.advance();
         }
         Ok(out)
     }
 
-    /// How many blobs the index knows (reads the whole index).
+    /// How many blobs the index knows (reads the whole index, writes nothing).
     pub fn len(&self) -> io::Result<usize> {
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
-        let file = tempfile::tempfile_in(&self.temp_dir)?;
-        Ok(self.merge(&self.segments, &extra, file, vec![])?.count as usize)
+        let extra = self.sorted_delta();
+        let mut merged = Merged::new(&self.segments, &extra);
+        let mut n = 0;
+        while merged.next()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Whether the index is empty.
