@@ -823,6 +823,48 @@ mod tests {
         (ids, model)
     }
 
+    /// A cache folder that cannot be made (here a file is in its place; as root, permissions
+    /// would not stop the write) fails `persist` and leaves the index as it was: every layer
+    /// still answers, no temporary file is left, and a later `persist` into a usable folder
+    /// writes the same index.
+    #[test]
+    fn a_cache_that_cannot_be_written_leaves_the_index_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cache"), b"not a folder").unwrap();
+        let mut index = index_in(dir.path(), true);
+        index.set_delta_max(10);
+        let mut model = HashMap::new();
+        let files: Vec<(FileSpec, bool)> = (0..3u16)
+            .map(|f| {
+                let es = (0..25).map(|i| (f * 25 + i, u32::from(i) * 300)).collect();
+                (vec![(f as u8, es)], false)
+            })
+            .collect();
+        let ids = fill(&mut index, &mut model, &files);
+        let layers = index.segment_count();
+        assert!(layers > 0 && !index.delta.is_empty());
+        let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+
+        let e = index.persist().unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+            ),
+            "{e}"
+        );
+        assert_eq!(index.segment_count(), layers);
+        assert_same(&index, &model);
+        let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(after.len(), before.len(), "a temporary file was left");
+
+        std::fs::remove_file(dir.path().join("cache")).unwrap();
+        index.persist().unwrap();
+        let mut again = index_in(dir.path(), true);
+        assert!(again.load_cache(&ids));
+        assert_same(&again, &model);
+    }
+
     /// A cache file that is cut short, changed anywhere, or not this repository's is refused
     /// (and so rebuilt by the repository), never read.
     #[test]
