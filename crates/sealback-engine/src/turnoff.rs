@@ -59,10 +59,30 @@ pub async fn turn_off(repo: &Repository, typed: &str) -> Result<TurnedOff> {
     let deleted = delete_all(repo.store()).await;
     // The lock was deleted with the rest; releasing a missing lock succeeds.
     lock.release().await;
-    Ok(TurnedOff {
-        snapshots,
-        objects: deleted?,
-    })
+    let objects = deleted?;
+    forget_index_cache(repo);
+    Ok(TurnedOff { snapshots, objects })
+}
+
+/// Deletes this device's index cache of a repository that is gone (and its folder, which only
+/// the cache is in): it would otherwise stay, naming the repository and its packs, for good.
+/// A failure is logged; it harms nothing else.
+fn forget_index_cache(repo: &Repository) {
+    let Some(path) = repo.index_cache_path() else {
+        return;
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete the index cache of the turned-off backup");
+            return;
+        }
+    }
+    if let Some(dir) = path.parent() {
+        // Fails, as it should, when something else is in it.
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Completes a turn-off that was interrupted after the keys file was deleted (nothing can be
