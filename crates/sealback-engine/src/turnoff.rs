@@ -131,10 +131,11 @@ async fn refuse_while_locked(store: &Store) -> Result<()> {
         return Ok(());
     }
     let minutes = wait.as_secs().div_ceil(60).max(1);
+    let stale_minutes = stale.as_secs() / 60;
     Err(Error::Locked(format!(
         "a backup, restore or clean-up may still be running on this backup from another device \
-         (its lock on the drive was refreshed less than 30 minutes ago), so nothing was deleted. \
-         Try again in {minutes} min, when it will have finished or been abandoned"
+         (its lock on the drive was refreshed less than {stale_minutes} minutes ago), so nothing \
+         was deleted. Try again in {minutes} min, when it will have finished or been abandoned"
     )))
 }
 
