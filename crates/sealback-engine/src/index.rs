@@ -376,6 +376,9 @@ pub struct Index {
     segments: Vec<Arc<Segment>>,
     delta: HashMap<BlobId, Record>,
     delta_max: usize,
+    /// Whether the cache file holds exactly this index (loaded from it or written to it, and
+    /// nothing added since): then [`Index::persist`] has nothing to do.
+    saved: bool,
 }
 
 impl Index {
@@ -399,6 +402,7 @@ impl Index {
             segments: vec![],
             delta: HashMap::new(),
             delta_max: DELTA_MAX,
+            saved: false,
         }
     }
 
@@ -468,6 +472,7 @@ impl Index {
         self.packs = head.packs;
         self.covered = head.covered;
         self.segments.push(Arc::new(segment));
+        self.saved = true;
         true
     }
 
@@ -477,6 +482,7 @@ impl Index {
             self.insert(*pack, entries)?;
         }
         self.covered.push(file_id);
+        self.saved = false;
         Ok(())
     }
 
@@ -596,8 +602,12 @@ impl Index {
     }
 
     /// Writes everything into the cache file (atomically: a temporary file renamed over it),
-    /// which then serves the lookups; without a cache folder, into one unnamed segment.
+    /// which then serves the lookups; without a cache folder, into one unnamed segment. Does
+    /// nothing when the cache file already holds the index (a backup that stored nothing new).
     pub fn persist(&mut self) -> io::Result<()> {
+        if self.saved {
+            return Ok(());
+        }
         // Nothing is taken out of the layers until the merged file is complete: a failure
         // leaves the index as it was.
         let extra = self.sorted_delta();
@@ -629,6 +639,7 @@ impl Index {
         };
         self.delta.clear();
         self.segments = vec![Arc::new(merged)];
+        self.saved = self.cache_path.is_some();
         Ok(())
     }
 
@@ -860,6 +871,40 @@ mod tests {
 
         std::fs::remove_file(dir.path().join("cache")).unwrap();
         index.persist().unwrap();
+        let mut again = index_in(dir.path(), true);
+        assert!(again.load_cache(&ids));
+        assert_same(&again, &model);
+    }
+
+    /// Persisting an index that the cache file already holds writes nothing (a backup that
+    /// stored nothing new does not rewrite the whole cache); one more index file does.
+    #[test]
+    fn persisting_an_unchanged_index_does_not_rewrite_the_cache() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (ids, model) = persisted(dir.path());
+        let path = dir.path().join("cache").join("index");
+        let inode = || std::fs::metadata(&path).unwrap().ino();
+        let first = inode();
+        let mut index = index_in(dir.path(), true);
+        assert!(index.load_cache(&ids));
+        index.persist().unwrap();
+        index.persist().unwrap();
+        assert_eq!(inode(), first, "an unchanged index rewrote the cache");
+
+        let mut model = model;
+        fill(
+            &mut index,
+            &mut model,
+            &[(vec![(9, vec![(300, 1), (301, 2)])], false)],
+        );
+        index.persist().unwrap();
+        assert_ne!(
+            inode(),
+            first,
+            "a new index file was not written to the cache"
+        );
+        // (fill named the new file like the first: `ids` still lists every file.)
         let mut again = index_in(dir.path(), true);
         assert!(again.load_cache(&ids));
         assert_same(&again, &model);
