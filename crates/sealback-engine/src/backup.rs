@@ -768,40 +768,38 @@ async fn delete_unindexed(repo: &Repository, index: &IndexFile) {
 }
 
 /// A file's content as its blob ids come: up to [`DIRECT_CONTENT_MAX`] ids are listed in the
-/// node; beyond that, each content-list blob ([`split_content_list`]'s groups) is saved as soon
-/// as its group closes, so that a large file's ids (a database's pages) are never all held.
+/// node; beyond that, each content-list blob is saved as soon as [`ListCut`] closes its group,
+/// so that a large file's ids (a database's pages) are never all held.
 #[derive(Default)]
 struct ContentBuilder {
-    /// Ids not in a saved list yet.
-    ids: Vec<BlobId>,
-    /// Saved content lists, once the file has more than [`DIRECT_CONTENT_MAX`] blobs.
+    /// The ids while the file has at most [`DIRECT_CONTENT_MAX`] blobs.
+    direct: Vec<BlobId>,
+    /// The ids not in a saved list yet, once it has more.
+    cut: ListCut,
+    /// Saved content lists, once it has more.
     lists: Option<Vec<BlobId>>,
 }
 
 impl ContentBuilder {
     async fn push(&mut self, saver: &mut Saver<'_>, id: BlobId) -> Result<()> {
-        self.ids.push(id);
-        if self.lists.is_none() {
-            if self.ids.len() <= DIRECT_CONTENT_MAX {
-                return Ok(());
-            }
-            self.lists = Some(vec![]);
+        if self.lists.is_some() {
+            return self.cut_and_save(saver, id).await;
         }
-        self.save_closed(saver).await
-    }
-
-    /// Saves every group that [`split_content_list`] would close among the ids held.
-    async fn save_closed(&mut self, saver: &mut Saver<'_>) -> Result<()> {
-        while let Some(end) = self
-            .ids
-            .iter()
-            .enumerate()
-            .position(|(i, id)| id.0[31] == 0 || i + 1 == LIST_MAX)
-        {
-            let group: Vec<BlobId> = self.ids.drain(..=end).collect();
-            self.save_list(saver, &group).await?;
+        self.direct.push(id);
+        if self.direct.len() > DIRECT_CONTENT_MAX {
+            self.lists = Some(vec![]);
+            for id in std::mem::take(&mut self.direct) {
+                self.cut_and_save(saver, id).await?;
+            }
         }
         Ok(())
+    }
+
+    async fn cut_and_save(&mut self, saver: &mut Saver<'_>, id: BlobId) -> Result<()> {
+        match self.cut.push(id) {
+            Some(group) => self.save_list(saver, &group).await,
+            None => Ok(()),
+        }
     }
 
     async fn save_list(&mut self, saver: &mut Saver<'_>, group: &[BlobId]) -> Result<()> {
@@ -815,31 +813,45 @@ impl ContentBuilder {
 
     async fn finish(mut self, saver: &mut Saver<'_>) -> Result<Content> {
         if self.lists.is_none() {
-            return Ok(Content::Blobs(self.ids));
+            return Ok(Content::Blobs(self.direct));
         }
-        self.save_closed(saver).await?;
-        if !self.ids.is_empty() {
-            let rest = std::mem::take(&mut self.ids);
+        let rest = std::mem::take(&mut self.cut).rest();
+        if !rest.is_empty() {
             self.save_list(saver, &rest).await?;
         }
         Ok(Content::Lists(self.lists.unwrap_or_default()))
     }
 }
 
-/// Splits a long id list at content-defined points (after an id whose last byte is 0, about
-/// every 256 ids, at most [`LIST_MAX`]), so an edit in the middle of a large file changes only the
-/// list blobs around it.
-pub fn split_content_list(ids: &[BlobId]) -> Vec<&[BlobId]> {
-    let mut out = vec![];
-    let mut start = 0;
-    for (i, id) in ids.iter().enumerate() {
-        if id.0[31] == 0 || i + 1 - start == LIST_MAX {
-            out.push(&ids[start..=i]);
-            start = i + 1;
-        }
+/// The content-list cut (SPEC §11), one id at a time: a group closes after an id whose last
+/// byte is 0 (about every 256 ids) or at [`LIST_MAX`] ids, so an edit in the middle of a large
+/// file changes only the list blobs around it.
+#[derive(Default)]
+struct ListCut {
+    open: Vec<BlobId>,
+}
+
+impl ListCut {
+    /// Adds `id`; returns the group it closes.
+    fn push(&mut self, id: BlobId) -> Option<Vec<BlobId>> {
+        self.open.push(id);
+        (id.0[31] == 0 || self.open.len() == LIST_MAX).then(|| std::mem::take(&mut self.open))
     }
-    if start < ids.len() {
-        out.push(&ids[start..]);
+
+    /// The ids of the group still open (the last list's).
+    fn rest(self) -> Vec<BlobId> {
+        self.open
+    }
+}
+
+/// Splits a long id list into content lists with the cut a backup makes ([`ListCut`]; checked
+/// against the known-answer vector).
+pub fn split_content_list(ids: &[BlobId]) -> Vec<Vec<BlobId>> {
+    let mut cut = ListCut::default();
+    let mut out: Vec<Vec<BlobId>> = ids.iter().filter_map(|id| cut.push(*id)).collect();
+    let rest = cut.rest();
+    if !rest.is_empty() {
+        out.push(rest);
     }
     out
 }

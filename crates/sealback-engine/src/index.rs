@@ -169,6 +169,55 @@ impl Stream<'_> {
     }
 }
 
+/// The records of `segments` (oldest first) and of `extra` (newest, sorted), in id order: for
+/// a blob in several, the newest entry.
+struct Merged<'a> {
+    streams: Vec<Stream<'a>>,
+    extra: &'a [Record],
+}
+
+impl<'a> Merged<'a> {
+    fn new(segments: &'a [Arc<Segment>], extra: &'a [Record]) -> Self {
+        Self {
+            streams: segments.iter().map(|s| s.stream()).collect(),
+            extra,
+        }
+    }
+
+    fn next(&mut self) -> io::Result<Option<[u8; RECORD_LEN]>> {
+        // The smallest id among the heads; the newest source wins a tie.
+        let mut best: Option<[u8; RECORD_LEN]> = None;
+        for s in self.streams.iter_mut() {
+            if let Some(rec) = s.peek()? {
+                if best.is_none_or(|b| rec[..32] <= b[..32]) {
+                    best = Some(rec.try_into().expect("56 bytes"));
+                }
+            }
+        }
+        if let Some(r) = self.extra.first() {
+            if best.is_none_or(|b| r.entry.id.0[..] <= b[..32]) {
+                best = Some(r.encode());
+            }
+        }
+        let Some(best) = best else {
+            return Ok(None);
+        };
+        for s in self.streams.iter_mut() {
+            if s.peek()?.is_some_and(|r| r[..32] == best[..32]) {
+                s.advance();
+            }
+        }
+        if self
+            .extra
+            .first()
+            .is_some_and(|r| r.entry.id.0[..] == best[..32])
+        {
+            self.extra = &self.extra[1..];
+        }
+        Ok(Some(best))
+    }
+}
+
 /// Writes a segment: head, records in order, then fanout, tail and MAC.
 struct SegmentWriter {
     out: io::BufWriter<File>,
@@ -327,6 +376,9 @@ pub struct Index {
     segments: Vec<Arc<Segment>>,
     delta: HashMap<BlobId, Record>,
     delta_max: usize,
+    /// Whether the cache file holds exactly this index (loaded from it or written to it, and
+    /// nothing added since): then [`Index::persist`] has nothing to do.
+    saved: bool,
 }
 
 impl Index {
@@ -350,6 +402,7 @@ impl Index {
             segments: vec![],
             delta: HashMap::new(),
             delta_max: DELTA_MAX,
+            saved: false,
         }
     }
 
@@ -419,6 +472,7 @@ impl Index {
         self.packs = head.packs;
         self.covered = head.covered;
         self.segments.push(Arc::new(segment));
+        self.saved = true;
         true
     }
 
@@ -428,6 +482,7 @@ impl Index {
             self.insert(*pack, entries)?;
         }
         self.covered.push(file_id);
+        self.saved = false;
         Ok(())
     }
 
@@ -532,44 +587,30 @@ impl Index {
     ) -> io::Result<Segment> {
         let max: u64 = segments.iter().map(|s| s.count).sum::<u64>() + extra.len() as u64;
         let mut w = SegmentWriter::new(file, &self.key, &self.head(covered), max)?;
-        let mut streams: Vec<Stream<'_>> = segments.iter().map(|s| s.stream()).collect();
-        let mut extra = extra.iter().map(|r| r.encode()).peekable();
-        loop {
-            // The smallest id among the heads; the newest source wins a tie.
-            let mut best: Option<[u8; RECORD_LEN]> = None;
-            for s in streams.iter_mut() {
-                if let Some(rec) = s.peek()? {
-                    if best.is_none_or(|b| rec[..32] <= b[..32]) {
-                        best = Some(rec.try_into().expect("56 bytes"));
-                    }
-                }
-            }
-            if let Some(rec) = extra.peek() {
-                if best.is_none_or(|b| rec[..32] <= b[..32]) {
-                    best = Some(*rec);
-                }
-            }
-            let Some(best) = best else { break };
-            for s in streams.iter_mut() {
-                if s.peek()?.is_some_and(|r| r[..32] == best[..32]) {
-                    s.advance();
-                }
-            }
-            if extra.peek().is_some_and(|r| r[..32] == best[..32]) {
-                extra.next();
-            }
-            w.push(&best)?;
+        let mut merged = Merged::new(segments, extra);
+        while let Some(rec) = merged.next()? {
+            w.push(&rec)?;
         }
         w.finish()
     }
 
+    /// The delta's records, sorted by id.
+    fn sorted_delta(&self) -> Vec<Record> {
+        let mut records: Vec<Record> = self.delta.values().copied().collect();
+        records.sort_unstable_by_key(|r| r.entry.id);
+        records
+    }
+
     /// Writes everything into the cache file (atomically: a temporary file renamed over it),
-    /// which then serves the lookups; without a cache folder, into one unnamed segment.
+    /// which then serves the lookups; without a cache folder, into one unnamed segment. Does
+    /// nothing when the cache file already holds the index (a backup that stored nothing new).
     pub fn persist(&mut self) -> io::Result<()> {
+        if self.saved {
+            return Ok(());
+        }
         // Nothing is taken out of the layers until the merged file is complete: a failure
         // leaves the index as it was.
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
+        let extra = self.sorted_delta();
         let mut covered = self.covered.clone();
         covered.sort();
         covered.dedup();
@@ -598,34 +639,34 @@ impl Index {
         };
         self.delta.clear();
         self.segments = vec![Arc::new(merged)];
+        self.saved = self.cache_path.is_some();
         Ok(())
     }
 
-    /// Every blob the index knows, one entry each (reads the whole index: for `check` and tests).
+    /// Every blob the index knows, one entry each (reads the whole index: for tests).
     pub fn all(&self) -> io::Result<Vec<BlobLocation>> {
         let mut out = vec![];
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
-        let file = tempfile::tempfile_in(&self.temp_dir)?;
-        let merged = self.merge(&self.segments, &extra, file, vec![])?;
-        let mut stream = merged.stream();
-        while let Some(raw) = stream.peek()? {
-            let r = self.decode(raw)?;
+        let extra = self.sorted_delta();
+        let mut merged = Merged::new(&self.segments, &extra);
+        while let Some(raw) = merged.next()? {
+            let r = self.decode(&raw)?;
             out.push(BlobLocation {
                 pack: self.packs[r.pack as usize],
                 entry: r.entry,
             });
-            stream.advance();
         }
         Ok(out)
     }
 
-    /// How many blobs the index knows (reads the whole index).
+    /// How many blobs the index knows (reads the whole index, writes nothing).
     pub fn len(&self) -> io::Result<usize> {
-        let mut extra: Vec<Record> = self.delta.values().copied().collect();
-        extra.sort_unstable_by_key(|r| r.entry.id);
-        let file = tempfile::tempfile_in(&self.temp_dir)?;
-        Ok(self.merge(&self.segments, &extra, file, vec![])?.count as usize)
+        let extra = self.sorted_delta();
+        let mut merged = Merged::new(&self.segments, &extra);
+        let mut n = 0;
+        while merged.next()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Whether the index is empty.
@@ -791,6 +832,82 @@ mod tests {
         let ids = fill(&mut index, &mut model, &files);
         index.persist().unwrap();
         (ids, model)
+    }
+
+    /// A cache folder that cannot be made (here a file is in its place; as root, permissions
+    /// would not stop the write) fails `persist` and leaves the index as it was: every layer
+    /// still answers, no temporary file is left, and a later `persist` into a usable folder
+    /// writes the same index.
+    #[test]
+    fn a_cache_that_cannot_be_written_leaves_the_index_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cache"), b"not a folder").unwrap();
+        let mut index = index_in(dir.path(), true);
+        index.set_delta_max(10);
+        let mut model = HashMap::new();
+        let files: Vec<(FileSpec, bool)> = (0..3u16)
+            .map(|f| {
+                let es = (0..25).map(|i| (f * 25 + i, u32::from(i) * 300)).collect();
+                (vec![(f as u8, es)], false)
+            })
+            .collect();
+        let ids = fill(&mut index, &mut model, &files);
+        let layers = index.segment_count();
+        assert!(layers > 0 && !index.delta.is_empty());
+        let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+
+        let e = index.persist().unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+            ),
+            "{e}"
+        );
+        assert_eq!(index.segment_count(), layers);
+        assert_same(&index, &model);
+        let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(after.len(), before.len(), "a temporary file was left");
+
+        std::fs::remove_file(dir.path().join("cache")).unwrap();
+        index.persist().unwrap();
+        let mut again = index_in(dir.path(), true);
+        assert!(again.load_cache(&ids));
+        assert_same(&again, &model);
+    }
+
+    /// Persisting an index that the cache file already holds writes nothing (a backup that
+    /// stored nothing new does not rewrite the whole cache); one more index file does.
+    #[test]
+    fn persisting_an_unchanged_index_does_not_rewrite_the_cache() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (ids, model) = persisted(dir.path());
+        let path = dir.path().join("cache").join("index");
+        let inode = || std::fs::metadata(&path).unwrap().ino();
+        let first = inode();
+        let mut index = index_in(dir.path(), true);
+        assert!(index.load_cache(&ids));
+        index.persist().unwrap();
+        index.persist().unwrap();
+        assert_eq!(inode(), first, "an unchanged index rewrote the cache");
+
+        let mut model = model;
+        fill(
+            &mut index,
+            &mut model,
+            &[(vec![(9, vec![(300, 1), (301, 2)])], false)],
+        );
+        index.persist().unwrap();
+        assert_ne!(
+            inode(),
+            first,
+            "a new index file was not written to the cache"
+        );
+        // (fill named the new file like the first: `ids` still lists every file.)
+        let mut again = index_in(dir.path(), true);
+        assert!(again.load_cache(&ids));
+        assert_same(&again, &model);
     }
 
     /// A cache file that is cut short, changed anywhere, or not this repository's is refused

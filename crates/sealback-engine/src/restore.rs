@@ -85,26 +85,28 @@ async fn restore_locked(
         Err(e) => return Err(Error::io(target, e)),
     }
     let root = repo.load_tree(&snapshot.tree).await?;
-    // First pass: folders and symlinks are made, and every file's blobs are looked up in the
-    // index, keeping nothing per blob: a blob that the index does not know stops the restore
-    // before any file is written.
-    let mut dirs = vec![];
-    prepare_tree(repo, &root, target, &mut dirs).await?;
+    // First pass: folders and symlinks are made, the files to restore listed, and every
+    // file's blobs looked up in the index, keeping nothing per blob: a blob that the index does
+    // not know stops the restore before any file is written.
+    let mut plan = Plan::default();
+    plan_tree(repo, &root, target, &mut plan).await?;
     progress.start("restore", Some(snapshot.summary.bytes_read));
     let mut report = RestoreReport {
-        dirs: dirs.len() as u64,
+        dirs: plan.dirs.len() as u64,
         left_out: snapshot.left_out.clone(),
         ..Default::default()
     };
-    // Second pass: the files, restored as the walk finds them. Memory holds the files in
-    // flight, not a plan of every blob.
+    // Second pass: the files, each locating its blobs again as it goes. Memory holds the list
+    // of files and the files in flight, not a plan of every blob.
     // (On an error `files` is dropped: the tasks still running are cancelled, and their
     // temporary files removed with them.)
     let mut files = Files::new(repo, progress);
-    restore_tree(repo, &root, target, &mut files).await?;
+    for file in plan.files {
+        files.submit(file).await?;
+    }
     files.finish(&mut report).await?;
     // Folder times last: creating their files changed them.
-    for (path, node) in dirs.iter().rev() {
+    for (path, node) in plan.dirs.iter().rev() {
         set_meta(path, node)?;
     }
     sync_target(target)?;
@@ -119,6 +121,15 @@ const RUN_MAX_BYTES: u64 = 4 << 20;
 /// A run reads over a gap of at most this many bytes between two of its blobs (a content-list
 /// or tree blob that a backup stored between a file's data blobs) rather than end there.
 const RUN_GAP_MAX: u64 = 64 << 10;
+
+/// What the first pass found, so that the second reads no tree again.
+#[derive(Default)]
+struct Plan {
+    /// Files to restore, in the order of the walk.
+    files: Vec<FileJob>,
+    /// Folders made, parents before children.
+    dirs: Vec<(PathBuf, Node)>,
+}
 
 /// A file to restore.
 struct FileJob {
@@ -138,30 +149,36 @@ struct Run {
     blobs: Vec<(BlobEntry, usize)>,
 }
 
-/// Makes the folders and symlinks under `tree` and checks that the index knows every data
-/// blob of its files. `dirs` gets each folder made, parents before children.
-fn prepare_tree<'a>(
+/// Makes the folders and symlinks under `tree`, lists its files in `plan`, and checks that the
+/// index knows every data blob of them.
+fn plan_tree<'a>(
     repo: &'a Repository,
     tree: &'a Tree,
     dir: &'a Path,
-    dirs: &'a mut Vec<(PathBuf, Node)>,
+    plan: &'a mut Plan,
 ) -> BoxFuture<'a, Result<()>> {
     Box::pin(async move {
+        let index = repo.index_shared();
         for node in &tree.nodes {
             let path = dir.join(OsStr::from_bytes(&node.name));
             match &node.kind {
                 NodeKind::Dir { subtree } => {
                     let sub = repo.load_tree(subtree).await?;
                     std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
-                    dirs.push((path.clone(), node.clone()));
-                    prepare_tree(repo, &sub, &path, dirs).await?;
+                    plan.dirs.push((path.clone(), node.clone()));
+                    plan_tree(repo, &sub, &path, plan).await?;
                 }
-                NodeKind::File { content, .. } => {
+                NodeKind::File { size, content, .. } => {
                     let mut ids = DataIds::new(content.clone());
-                    let index = repo.index_shared();
                     while let Some(id) = ids.next(repo.store(), repo.keyring(), &index).await? {
-                        locate(repo, &id)?;
+                        locate(&index, &id)?;
                     }
+                    plan.files.push(FileJob {
+                        path,
+                        node: node.clone(),
+                        size: *size,
+                        content: ids.content,
+                    });
                 }
                 NodeKind::Symlink { target } => {
                     std::os::unix::fs::symlink(OsStr::from_bytes(target), &path)
@@ -173,47 +190,11 @@ fn prepare_tree<'a>(
     })
 }
 
-/// Restores the files under `tree` (whose folders exist) through `files`.
-fn restore_tree<'a, 'p>(
-    repo: &'a Repository,
-    tree: &'a Tree,
-    dir: &'a Path,
-    files: &'a mut Files<'p>,
-) -> BoxFuture<'a, Result<()>> {
-    Box::pin(async move {
-        for node in &tree.nodes {
-            let path = dir.join(OsStr::from_bytes(&node.name));
-            match &node.kind {
-                NodeKind::Dir { subtree } => {
-                    let sub = repo.load_tree(subtree).await?;
-                    restore_tree(repo, &sub, &path, files).await?;
-                }
-                NodeKind::File { size, content, .. } => {
-                    files
-                        .submit(FileJob {
-                            path,
-                            node: node.clone(),
-                            size: *size,
-                            content: content.clone(),
-                        })
-                        .await?;
-                }
-                NodeKind::Symlink { .. } => {}
-            }
-        }
-        Ok(())
-    })
-}
-
 /// Where a data blob is; an integrity failure when the index does not know it as one.
-fn locate(repo: &Repository, id: &BlobId) -> Result<crate::repo::BlobLocation> {
-    check_data(id, repo.lookup(id)?)
-}
-
-fn check_data(
-    id: &BlobId,
-    loc: Option<crate::repo::BlobLocation>,
-) -> Result<crate::repo::BlobLocation> {
+fn locate(index: &Index, id: &BlobId) -> Result<crate::repo::BlobLocation> {
+    let loc = index
+        .lookup(id)
+        .map_err(|e| Error::io(index.error_path(), e))?;
     let loc = loc.ok_or_else(|| {
         Error::Integrity(format!(
             "data blob {} is referenced but not in the index",
@@ -228,17 +209,6 @@ fn check_data(
         )));
     }
     Ok(loc)
-}
-
-/// The data blob ids of a file, resolving content lists.
-pub async fn data_ids(repo: &Repository, content: &Content) -> Result<Vec<BlobId>> {
-    let mut ids = DataIds::new(content.clone());
-    let index = repo.index_shared();
-    let mut out = vec![];
-    while let Some(id) = ids.next(repo.store(), repo.keyring(), &index).await? {
-        out.push(id);
-    }
-    Ok(out)
 }
 
 /// A file's data blob ids, one content list at a time.
@@ -315,13 +285,7 @@ impl Runs {
                     .next(&shared.store, &shared.keyring, &shared.index)
                     .await?
                 {
-                    Some(id) => check_data(
-                        &id,
-                        shared
-                            .index
-                            .lookup(&id)
-                            .map_err(|e| Error::io(shared.index.error_path(), e))?,
-                    )?,
+                    Some(id) => locate(&shared.index, &id)?,
                     None => return Ok(run),
                 },
             };

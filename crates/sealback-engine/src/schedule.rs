@@ -142,8 +142,9 @@ pub enum Decision {
 /// the start of time, i.e. now); `None` when automatic backups are off.
 pub fn next_due(schedule: &Schedule, last_backup_ns: Option<i64>) -> Option<i64> {
     match last_backup_ns {
+        _ if schedule.frequency == Frequency::Off => None,
         Some(last) => schedule.frequency.after(last),
-        None => schedule.frequency.after(0).map(|_| i64::MIN),
+        None => Some(i64::MIN),
     }
 }
 
@@ -151,19 +152,18 @@ pub fn next_due(schedule: &Schedule, last_backup_ns: Option<i64>) -> Option<i64>
 /// the last day of a shorter next month.
 fn one_month_after(t: i64) -> i64 {
     use crate::forget::{civil_from_days, days_from_civil};
+    let next_month = |year: i64, month: u32| {
+        if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        }
+    };
     let (days, time_of_day) = (t.div_euclid(NS_PER_DAY), t.rem_euclid(NS_PER_DAY));
     let (year, month, day) = civil_from_days(days);
-    let (year, month) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
+    let (year, month) = next_month(year, month);
     let first_of_next = days_from_civil(year, month, 1);
-    let (after_y, after_m) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
+    let (after_y, after_m) = next_month(year, month);
     let length = days_from_civil(after_y, after_m, 1) - first_of_next;
     let day = i64::from(day).min(length);
     (first_of_next + day - 1)

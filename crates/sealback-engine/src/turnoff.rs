@@ -59,10 +59,30 @@ pub async fn turn_off(repo: &Repository, typed: &str) -> Result<TurnedOff> {
     let deleted = delete_all(repo.store()).await;
     // The lock was deleted with the rest; releasing a missing lock succeeds.
     lock.release().await;
-    Ok(TurnedOff {
-        snapshots,
-        objects: deleted?,
-    })
+    let objects = deleted?;
+    forget_index_cache(repo);
+    Ok(TurnedOff { snapshots, objects })
+}
+
+/// Deletes this device's index cache of a repository that is gone (and its folder, which only
+/// the cache is in): it would otherwise stay, naming the repository and its packs, for good.
+/// A failure is logged; it harms nothing else.
+fn forget_index_cache(repo: &Repository) {
+    let Some(path) = repo.index_cache_path() else {
+        return;
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete the index cache of the turned-off backup");
+            return;
+        }
+    }
+    if let Some(dir) = path.parent() {
+        // Fails, as it should, when something else is in it.
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Completes a turn-off that was interrupted after the keys file was deleted (nothing can be
@@ -111,10 +131,11 @@ async fn refuse_while_locked(store: &Store) -> Result<()> {
         return Ok(());
     }
     let minutes = wait.as_secs().div_ceil(60).max(1);
+    let stale_minutes = stale.as_secs() / 60;
     Err(Error::Locked(format!(
         "a backup, restore or clean-up may still be running on this backup from another device \
-         (its lock on the drive was refreshed less than 30 minutes ago), so nothing was deleted. \
-         Try again in {minutes} min, when it will have finished or been abandoned"
+         (its lock on the drive was refreshed less than {stale_minutes} minutes ago), so nothing \
+         was deleted. Try again in {minutes} min, when it will have finished or been abandoned"
     )))
 }
 

@@ -48,7 +48,17 @@ async fn without_the_phrase_nothing_is_deleted_and_with_it_everything_is() {
             "nothing deleted for {typed:?}"
         );
     }
+    let cache = repo
+        .index_cache_path()
+        .expect("an index cache")
+        .to_path_buf();
+    assert!(cache.exists(), "the backup left its index cache");
     let done = turn_off(&repo, "  Delete My Backups\n").await.unwrap();
+    assert!(
+        !cache.exists(),
+        "the index cache of a deleted backup is left"
+    );
+    assert!(!cache.parent().unwrap().exists(), "its folder is left");
     assert_eq!(done.snapshots, 1);
     assert_eq!(done.objects, before);
     assert_eq!(objects(&store).await, 0);
