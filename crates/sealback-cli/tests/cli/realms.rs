@@ -1002,7 +1002,7 @@ fn expect_wrong(r: Result<sealback_vault_client::realms::RealmUnlock, VaultError
 
 /// Finding 1: whoever logged a registration's request bodies (a TLS-terminating proxy that
 /// logs bodies, say) and holds a `register` proof replays them: the realm stores the same share
-/// again and `put_record_of` resets its count, so the password gets fresh guesses without the
+/// again and storing a record resets its count, so the password gets fresh guesses without the
 /// tag. Safe: re-registering the version a realm already holds changes nothing.
 #[test]
 fn a_replayed_registration_does_not_refund_guesses() {
