@@ -103,22 +103,11 @@ impl Vault {
         now: i64,
     ) -> Result<(), VaultError> {
         valid_account(account)?;
-        if self.options.dev_accounts {
-            return Ok(());
-        }
-        match proof::verify(
-            token,
-            &self.options.operator_keys,
-            self.id(),
-            account,
-            wanted,
-            now,
-        ) {
-            Ok(claims) if claims.aud.is_some() => Ok(()),
-            Ok(_) => Err(VaultError::Unauthorized(
+        match self.verify_proof(account, token, wanted, now)? {
+            Some(claims) if claims.aud.is_none() => Err(VaultError::Unauthorized(
                 "a realm accepts only proofs that name it as their audience".into(),
             )),
-            Err(e) => Err(VaultError::Unauthorized(e.to_string())),
+            _ => Ok(()),
         }
     }
 

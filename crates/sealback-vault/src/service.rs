@@ -539,12 +539,24 @@ impl Vault {
         wanted: Scope,
         now: i64,
     ) -> Result<(), VaultError> {
+        self.verify_proof(account, token, wanted, now).map(drop)
+    }
+
+    /// An operator's account proof for this vault, verified: its claims, or `None` when the
+    /// vault runs with development accounts (no proof is needed).
+    pub(crate) fn verify_proof(
+        &self,
+        account: &str,
+        token: &str,
+        wanted: Scope,
+        now: i64,
+    ) -> Result<Option<proof::Claims>, VaultError> {
         if self.options.dev_accounts {
-            return Ok(());
+            return Ok(None);
         }
         let keys = &self.options.operator_keys;
         proof::verify(token, keys, self.id, account, wanted, now)
-            .map(|_| ())
+            .map(Some)
             .map_err(|e| VaultError::Unauthorized(e.to_string()))
     }
 
