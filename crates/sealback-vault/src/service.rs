@@ -91,10 +91,6 @@ pub enum VaultError {
     /// operator looks at the audit trail.
     #[error("this account's stored key failed its integrity check, so the vault refuses to use it; the operator must look at the vault's audit trail (event \"integrity\") before anything else is tried")]
     Integrity(String),
-    /// A realm holds another registration of this account than the one the client asked
-    /// about (the evaluation was counted).
-    #[error("this realm holds another version of the account's key share")]
-    VersionMismatch,
     /// A realm confirm carried a wrong unlock tag; nothing changed.
     #[error("the unlock tag is not this realm's")]
     TagRefused,
