@@ -631,6 +631,14 @@ impl Recovery {
         }
     }
 
+    /// Excludes realm `realm` whose reply was not an evaluation at all (a body of the wrong
+    /// shape): like a realm whose proof failed, it is not combined and gets no tag.
+    pub fn reject(&mut self, realm: VaultId) {
+        if !self.excluded.contains(&realm) {
+            self.excluded.push(realm);
+        }
+    }
+
     fn check(&self, index: u8, answer: &Evaluation) -> Option<RistrettoPoint> {
         let p_i = CompressedRistretto(self.params.realm(index)?.public_share).decompress()?;
         let element = EvaluationElement::<Ristretto255>::deserialize(&answer.element).ok()?;

@@ -248,6 +248,53 @@ fn a_forged_proof_excludes_the_realm_and_it_gets_no_tag() {
 }
 
 #[test]
+fn a_proof_for_another_blinded_element_fails() {
+    // Realm 2 answers honestly, with a valid proof, but for a blinded element of its choosing
+    // (an earlier request, say): the proof binds the element this recovery sent.
+    let c = cluster(3);
+    let (params, _, records) = register(&c, 2, b"pw", dealing(2, 4));
+    let mut rng = StdRng::seed_from_u64(6);
+    let earlier = Recovery::start(params.clone(), REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    let mut rec = Recovery::start(params, REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    assert_ne!(earlier.blinded_element(), rec.blinded_element());
+    let stale = records[1]
+        .evaluate(&earlier.blinded_element(), &mut rng)
+        .unwrap();
+    assert_eq!(
+        rec.accept(c.realms[1].id, &stale, 5),
+        Err(TvrError::BadProof {
+            realm: c.realms[1].id
+        })
+    );
+    assert_eq!(rec.verified(), 0);
+}
+
+#[test]
+fn a_realm_whose_reply_is_not_an_evaluation_gets_no_tag() {
+    let c = cluster(3);
+    let (params, secret, records) = register(&c, 2, b"pw", dealing(2, 5));
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut rec = Recovery::start(params, REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    let b = rec.blinded_element();
+    rec.reject(c.realms[0].id);
+    for i in [1, 2] {
+        let answer = records[i].evaluate(&b, &mut rng).unwrap();
+        rec.accept(c.realms[i].id, &answer, 5).unwrap();
+    }
+    match rec.finish() {
+        Outcome::Unlocked {
+            secret: s,
+            confirmations,
+        } => {
+            assert_eq!(s.expose_secret(), &secret[..]);
+            let told: Vec<VaultId> = confirmations.iter().map(|(id, _)| *id).collect();
+            assert_eq!(told, vec![c.realms[1].id, c.realms[2].id]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_share_swapped_in_the_slot_fails_its_proof() {
     // Whoever writes the drive replaces P_2 with a key of its own: realm 2's honest answer no
     // longer verifies, so the client never sends it a tag nor combines its answer.

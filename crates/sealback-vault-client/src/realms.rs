@@ -253,6 +253,7 @@ impl Realms {
                         }
                     },
                     None => {
+                        recovery.reject(id);
                         excluded.push(id);
                         unavailable.push((id, "malformed evaluation".into()));
                         false
