@@ -235,7 +235,10 @@ impl Db {
         now: i64,
     ) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.put_record(account, RecordKind::Password, sealed, now).await,
+            Db::Sqlite(d) => {
+                d.put_record(account, RecordKind::Password, sealed, now)
+                    .await
+            }
             Db::Postgres(d) => {
                 d.put_record(&account, RecordKind::Password, &sealed, now)
                     .await

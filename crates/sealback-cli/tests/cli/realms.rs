@@ -456,8 +456,19 @@ fn unb64_len(v: &serde_json::Value, field: &str) -> usize {
     unb64(v).len()
 }
 
-/// A proxy in front of a realm that flips a bit of every evaluation proof, and counts the
-/// confirms it sees.
+/// What a [`ForgingProxy`] does to a realm's evaluations.
+#[derive(Clone, Copy)]
+enum Tamper {
+    /// Flips a bit of the proof (a forged proof).
+    FlipProof,
+    /// Cuts the proof short (a reply that is no evaluation at all).
+    TruncateProof,
+    /// Closes the connection without forwarding the request (a realm lost mid-evaluate).
+    Drop,
+}
+
+/// A proxy in front of a realm that tampers with every evaluation, and counts the confirms it
+/// sees.
 struct ForgingProxy {
     url: String,
     confirms: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -465,6 +476,10 @@ struct ForgingProxy {
 
 impl ForgingProxy {
     fn start(upstream: &str) -> Self {
+        Self::start_with(upstream, Tamper::FlipProof)
+    }
+
+    fn start_with(upstream: &str, tamper: Tamper) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.strip_prefix("http://").unwrap().to_string();
@@ -473,7 +488,7 @@ impl ForgingProxy {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, seen) = (upstream.clone(), seen.clone());
-                std::thread::spawn(move || forward(stream, &upstream, &seen));
+                std::thread::spawn(move || forward(stream, &upstream, &seen, tamper));
             }
         });
         Self { url, confirms }
@@ -507,11 +522,15 @@ fn forward(
     mut client: std::net::TcpStream,
     upstream: &str,
     confirms: &std::sync::atomic::AtomicUsize,
+    tamper: Tamper,
 ) {
     while let Some((head, body)) = read_http(&mut client) {
         let first = head.lines().next().unwrap_or_default().to_string();
         if first.contains("/v1/tvr/confirm") {
             confirms.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if first.contains("/v1/tvr/evaluate") && matches!(tamper, Tamper::Drop) {
+            return;
         }
         let mut up = std::net::TcpStream::connect(upstream).unwrap();
         let (method_path, _) = first.rsplit_once(' ').unwrap();
@@ -526,7 +545,11 @@ fn forward(
         if first.contains("/v1/tvr/evaluate") && rhead.starts_with("HTTP/1.1 200") {
             let mut v: serde_json::Value = serde_json::from_slice(&rbody).unwrap();
             let mut proof = unb64(&v["proof"]);
-            proof[0] ^= 1;
+            match tamper {
+                Tamper::FlipProof => proof[0] ^= 1,
+                Tamper::TruncateProof => proof.truncate(10),
+                Tamper::Drop => unreachable!("dropped before forwarding"),
+            }
             v["proof"] = b64(&proof).into();
             rbody = serde_json::to_vec(&v).unwrap();
         }
@@ -561,6 +584,47 @@ fn a_forged_evaluation_proof_excludes_the_realm_and_it_gets_no_tag() {
         0,
         "the realm whose proof failed was sent no tag"
     );
+}
+
+#[test]
+fn a_realm_answering_garbage_is_excluded_and_gets_no_tag() {
+    let c = Cluster::start("tvr-garbage");
+    let (params, secret) = c.register("gus", "pw of gus");
+    let proxy = ForgingProxy::start_with(&c.realms[0].url, Tamper::TruncateProof);
+    let mut endpoints = c.endpoints.clone();
+    endpoints[0].url = proxy.url.clone();
+    let unlock = c.unlock_via(endpoints, &params, "pw of gus").unwrap();
+    assert_eq!(unlock.secret.expose_secret(), &secret[..]);
+    assert_eq!(unlock.excluded, vec![c.endpoints[0].id]);
+    assert_eq!(unlock.confirmed, vec![c.endpoints[1].id, c.endpoints[2].id]);
+    assert_eq!(
+        proxy.confirms.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the realm that answered garbage was sent no tag"
+    );
+}
+
+#[test]
+fn a_connection_dropped_mid_evaluate_is_replaced_and_the_realm_still_confirmed() {
+    let c = Cluster::start("tvr-dropped");
+    let (params, secret) = c.register("han", "pw of han");
+    let proxy = ForgingProxy::start_with(&c.realms[0].url, Tamper::Drop);
+    let mut endpoints = c.endpoints.clone();
+    endpoints[0].url = proxy.url.clone();
+    let unlock = c.unlock_via(endpoints, &params, "pw of han").unwrap();
+    assert_eq!(unlock.secret.expose_secret(), &secret[..]);
+    assert!(
+        unlock.excluded.is_empty(),
+        "a lost connection proves nothing false"
+    );
+    assert_eq!(unlock.unavailable.len(), 1);
+    assert_eq!(unlock.unavailable[0].0, c.endpoints[0].id);
+    let mut confirmed = unlock.confirmed.clone();
+    confirmed.sort_by_key(|id| id.0);
+    let mut all: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
+    all.sort_by_key(|id| id.0);
+    assert_eq!(confirmed, all, "every realm that did not lie takes its tag");
+    assert_eq!(proxy.confirms.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// The malicious realm's operator: it holds realm 3's database and token, so it can unseal
