@@ -174,7 +174,7 @@ impl Realms {
         });
         let mut acknowledged = Vec::new();
         let mut failures = Vec::new();
-        for (id, sent) in futures_join(sends).await {
+        for (id, sent) in futures::future::join_all(sends).await {
             match sent {
                 Ok(_) => acknowledged.push(id),
                 Err(e) => failures.push(format!("realm {id}: {e}")),
@@ -309,7 +309,7 @@ impl Realms {
                     })
                 });
                 let mut confirmed = Vec::new();
-                for (id, r) in futures_join(confirms).await {
+                for (id, r) in futures::future::join_all(confirms).await {
                     match r {
                         Ok(_) => confirmed.push(id),
                         Err(e) => {
@@ -350,32 +350,6 @@ impl Realms {
             }
         }
     }
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 fn parse_evaluation(r: &proto::TvrEvaluateReply) -> Option<Evaluation> {
