@@ -137,8 +137,9 @@ pub struct TvrEvaluateReply {
     pub session: String,
 }
 
-/// `POST /v1/tvr/confirm`: the password was right; reset this realm's count.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+/// `POST /v1/tvr/confirm`: the password was right; reset this realm's count. Its `Debug`
+/// leaves the tag out: whoever holds a realm's tag can reset that realm's count.
+#[derive(Serialize, Deserialize, Clone)]
 pub struct TvrConfirm {
     /// The account.
     pub account: String,
@@ -152,6 +153,17 @@ pub struct TvrConfirm {
     pub tag: Vec<u8>,
     /// The evaluation's session, from [`TvrEvaluateReply`].
     pub session: String,
+}
+
+impl std::fmt::Debug for TvrConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TvrConfirm")
+            .field("account", &self.account)
+            .field("version", &self.version)
+            .field("tag", &"<redacted>")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /v1/tvr/delete`: destroy this realm's share for the account.
@@ -474,4 +486,21 @@ pub fn carries_prf_result(credential: &serde_json::Value) -> bool {
         .iter()
         .filter_map(|place| credential.get(place))
         .any(|ext| NAMES.iter().any(|name| ext.get(name).is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_confirm_debug_leaves_the_tag_out() {
+        let confirm = super::TvrConfirm {
+            account: "alice".into(),
+            proof: String::new(),
+            version: vec![1; 16],
+            tag: vec![0xab; 32],
+            session: "tvr-eval.x".into(),
+        };
+        let shown = format!("{confirm:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("171"), "the tag's bytes are shown: {shown}");
+    }
 }
