@@ -238,29 +238,27 @@ impl Realms {
         }
         while let Some(done) = running.join_next().await {
             let (id, reply) = done.map_err(|e| VaultError::Protocol(format!("realm task: {e}")))?;
-            let accepted = match reply {
-                Ok(Some(r)) => match parse_evaluation(&r) {
-                    Some(answer) => match recovery.accept(id, &answer, r.guesses_left) {
-                        Ok(()) => {
-                            sessions.push((id, r.session));
-                            true
-                        }
-                        Err(e) => {
-                            tracing::warn!(realm = %id, "realm excluded: its evaluation proof failed");
-                            excluded.push(id);
-                            unavailable.push((id, e.to_string()));
-                            false
-                        }
-                    },
-                    None => {
-                        recovery.reject(id);
+            // A reply that is no evaluation (empty, wrong lengths) is treated like a failed
+            // proof: the realm is excluded and gets no tag.
+            let answer = reply.map(|r| r.and_then(|r| Some((parse_evaluation(&r)?, r))));
+            let accepted = match answer {
+                Ok(Some((answer, r))) => match recovery.accept(id, &answer, r.guesses_left) {
+                    Ok(()) => {
+                        sessions.push((id, r.session));
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(realm = %id, "realm excluded: its evaluation proof failed");
                         excluded.push(id);
-                        unavailable.push((id, "malformed evaluation".into()));
+                        unavailable.push((id, e.to_string()));
                         false
                     }
                 },
                 Ok(None) => {
-                    unavailable.push((id, "empty reply".into()));
+                    tracing::warn!(realm = %id, "realm excluded: its reply is not an evaluation");
+                    recovery.reject(id);
+                    excluded.push(id);
+                    unavailable.push((id, "its reply is not an evaluation".into()));
                     false
                 }
                 Err(e) => {
