@@ -48,6 +48,18 @@ fn ids(c: &Cluster) -> Vec<VaultId> {
     c.realms.iter().map(|r| r.id).collect()
 }
 
+/// A slot of account "alice" in REPO/SLOT with a cheap stretch.
+fn new_slot(threshold: u8, limit: u16) -> NewSlot<'static> {
+    NewSlot {
+        repo: REPO,
+        slot: SLOT,
+        account: "alice",
+        threshold,
+        limit,
+        argon2: CHEAP,
+    }
+}
+
 /// Registers and has every realm open its share.
 fn register(
     c: &Cluster,
@@ -55,14 +67,7 @@ fn register(
     password: &[u8],
     dealing: Dealing,
 ) -> (TvrParams, Vec<u8>, Vec<RealmRecord>) {
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: t,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(t, 5);
     let reg = Registration::start_with(&new, password, &c.realms, dealing).unwrap();
     let records: Vec<RealmRecord> = reg
         .requests()
@@ -317,14 +322,7 @@ fn a_share_swapped_in_the_slot_fails_its_proof() {
 #[test]
 fn registration_fails_closed_unless_every_realm_acknowledged() {
     let c = cluster(3);
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(2, 5);
     let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let two = &ids(&c)[..2];
     assert_eq!(
@@ -339,14 +337,7 @@ fn registration_fails_closed_unless_every_realm_acknowledged() {
 fn registration_refuses_bad_thresholds_and_limits() {
     let c = cluster(4);
     for (t, limit) in [(2u8, 5u16), (1, 5), (5, 5), (3, 0), (3, 101)] {
-        let new = NewSlot {
-            repo: REPO,
-            slot: SLOT,
-            account: "alice",
-            threshold: t,
-            limit,
-            argon2: CHEAP,
-        };
+        let new = new_slot(t, limit);
         let r = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1));
         assert!(
             matches!(r, Err(TvrError::Invalid(_))),
@@ -358,14 +349,7 @@ fn registration_refuses_bad_thresholds_and_limits() {
 #[test]
 fn a_share_opens_only_for_its_realm_account_and_fields() {
     let c = cluster(3);
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(2, 5);
     let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let r = reg.requests()[0].clone();
     assert!(c.keys[0].open_share(r.realm, "alice", &r).is_ok());
