@@ -1057,21 +1057,9 @@ fn post_raw(
     })
 }
 
-fn expect_wrong(r: Result<sealback_vault_client::realms::RealmUnlock, VaultError>) -> u32 {
-    match r {
-        Err(VaultError::WrongPassword { remaining }) => remaining,
-        other => panic!("expected a wrong password, got {:?}", other.map(|_| ())),
-    }
-}
-
-/// Finding 1: whoever logged a registration's request bodies (a TLS-terminating proxy that
-/// logs bodies, say) and holds a `register` proof replays them: the realm stores the same share
-/// again and storing a record resets its count, so the password gets fresh guesses without the
-/// tag. Safe: re-registering the version a realm already holds changes nothing.
-#[test]
-fn a_replayed_registration_does_not_refund_guesses() {
-    let c = Cluster::start("tvr-replay");
-    let account = "hal";
+/// A registration of `account` dealt to the cluster's realms (threshold 2, limit 5), not sent:
+/// the replay tests send (and resend) its requests themselves.
+fn deal(c: &Cluster, account: &str, password: &[u8]) -> sealback_tvr::Registration {
     let new = NewSlot {
         repo: REPO,
         slot: SLOT,
@@ -1088,35 +1076,44 @@ fn a_replayed_registration_does_not_refund_guesses() {
             share_key: e.share_key,
         })
         .collect();
-    let reg = sealback_tvr::Registration::start(
-        &new,
-        b"hal's password",
-        &realms,
-        &mut rand08::rngs::OsRng,
-    )
-    .unwrap();
-    let bodies: Vec<serde_json::Value> = reg
-        .requests()
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "account": account,
-                "index": r.index,
-                "threshold": r.threshold,
-                "limit": r.limit,
-                "version": b64(&r.version),
-                "enc": b64(&r.enc),
-                "sealed": b64(&r.sealed),
-            })
-        })
-        .collect();
-    let send = |i: usize, body: &serde_json::Value| {
-        let mut body = body.clone();
-        body["proof"] = c.proof(account, c.endpoints[i].id, Scope::Register).into();
-        post_raw(&c, i, "/v1/tvr/register", &body).0
-    };
-    for (i, body) in bodies.iter().enumerate() {
-        assert_eq!(send(i, body), 204);
+    sealback_tvr::Registration::start(&new, password, &realms, &mut rand08::rngs::OsRng).unwrap()
+}
+
+/// `POST /v1/tvr/register` of request `r` at realm `i` as a plain HTTP client (what a proxy
+/// that logged the body could send), with a fresh `register` proof; the status.
+fn register_raw(c: &Cluster, i: usize, account: &str, r: &sealback_tvr::ShareRequest) -> u16 {
+    let body = serde_json::json!({
+        "account": account,
+        "proof": c.proof(account, c.endpoints[i].id, Scope::Register),
+        "index": r.index,
+        "threshold": r.threshold,
+        "limit": r.limit,
+        "version": b64(&r.version),
+        "enc": b64(&r.enc),
+        "sealed": b64(&r.sealed),
+    });
+    post_raw(c, i, "/v1/tvr/register", &body).0
+}
+
+fn expect_wrong(r: Result<sealback_vault_client::realms::RealmUnlock, VaultError>) -> u32 {
+    match r {
+        Err(VaultError::WrongPassword { remaining }) => remaining,
+        other => panic!("expected a wrong password, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Finding 1: whoever logged a registration's request bodies (a TLS-terminating proxy that
+/// logs bodies, say) and holds a `register` proof replays them: the realm stores the same share
+/// again and storing a record resets its count, so the password gets fresh guesses without the
+/// tag. Safe: re-registering the version a realm already holds changes nothing.
+#[test]
+fn a_replayed_registration_does_not_refund_guesses() {
+    let c = Cluster::start("tvr-replay");
+    let account = "hal";
+    let reg = deal(&c, account, b"hal's password");
+    let requests = reg.requests().to_vec();
+    for (i, r) in requests.iter().enumerate() {
+        assert_eq!(register_raw(&c, i, account, r), 204);
     }
     let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
     let (params, _) = reg.finish(&ids).unwrap();
@@ -1124,8 +1121,8 @@ fn a_replayed_registration_does_not_refund_guesses() {
         assert_eq!(expect_wrong(c.unlock(&params, "wrong")), left);
     }
     // The replay, with a fresh `register` proof but the logged bodies.
-    for (i, body) in bodies.iter().enumerate() {
-        let status = send(i, body);
+    for (i, r) in requests.iter().enumerate() {
+        let status = register_raw(&c, i, account, r);
         assert_ne!(status, 429, "rate limited: the test proves nothing");
     }
     assert_eq!(
@@ -1235,40 +1232,9 @@ fn the_drive_cannot_steer_tags_with_an_unconfigured_realm_or_lower_the_threshold
 fn a_registration_replayed_after_the_last_evaluation_refunds_nothing() {
     let c = Cluster::start("tvr-replay2");
     let account = "lou";
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account,
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
-    let realms: Vec<sealback_tvr::Realm> = c
-        .endpoints
-        .iter()
-        .map(|e| sealback_tvr::Realm {
-            id: e.id,
-            share_key: e.share_key,
-        })
-        .collect();
-    let reg =
-        sealback_tvr::Registration::start(&new, b"lou's pw", &realms, &mut rand08::rngs::OsRng)
-            .unwrap();
-    let send = |i: usize, r: &sealback_tvr::ShareRequest| {
-        let body = serde_json::json!({
-            "account": account,
-            "proof": c.proof(account, c.endpoints[i].id, Scope::Register),
-            "index": r.index,
-            "threshold": r.threshold,
-            "limit": r.limit,
-            "version": b64(&r.version),
-            "enc": b64(&r.enc),
-            "sealed": b64(&r.sealed),
-        });
-        post_raw(&c, i, "/v1/tvr/register", &body).0
-    };
+    let reg = deal(&c, account, b"lou's pw");
     for (i, r) in reg.requests().iter().enumerate() {
-        assert_eq!(send(i, r), 204);
+        assert_eq!(register_raw(&c, i, account, r), 204);
     }
     let requests = reg.requests().to_vec();
     let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
@@ -1277,7 +1243,11 @@ fn a_registration_replayed_after_the_last_evaluation_refunds_nothing() {
         assert_eq!(expect_wrong(c.unlock(&params, "wrong")), left);
     }
     for (i, r) in requests.iter().enumerate() {
-        assert_ne!(send(i, r), 429, "rate limited: the test proves nothing");
+        assert_ne!(
+            register_raw(&c, i, account, r),
+            429,
+            "rate limited: the test proves nothing"
+        );
     }
     if let Err(VaultError::WrongPassword { remaining }) = c.unlock(&params, "wrong") {
         panic!("a replayed registration refunded guesses: {remaining} left after the limit");
