@@ -331,35 +331,7 @@ async fn run(
             (latencies, errors, first_error)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
-    for t in tasks {
-        let (l, e, f) = t.await?;
-        all.extend(l);
-        errors += e;
-        if first_error.is_none() {
-            first_error = f;
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        all[i].as_secs_f64() * 1000.0
-    };
-    Ok(Report {
-        logins: all.len(),
-        errors,
-        first_error,
-        seconds,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        max_ms: pct(1.0),
-    })
+    report(tasks, started).await
 }
 
 /// Closed-loop recoveries of a realm password through `endpoints` (see the crate doc).
@@ -428,6 +400,17 @@ async fn run_realms(
             (latencies, errors, first_error)
         }));
     }
+    report(tasks, started).await
+}
+
+/// What one closed-loop client measured: its latencies, its errors and the first one's text.
+type ClientRun = (Vec<Duration>, usize, Option<String>);
+
+/// Gathers the clients' runs into a [`Report`] (both loops, password and realm, end here).
+async fn report(
+    tasks: Vec<tokio::task::JoinHandle<ClientRun>>,
+    started: Instant,
+) -> Result<Report> {
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;

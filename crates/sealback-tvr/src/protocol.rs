@@ -326,16 +326,14 @@ impl RealmKey {
         if plaintext.len() != 64 {
             return Err(TvrError::BadShare);
         }
-        let record = RealmRecord {
-            version: request.version,
-            index: request.index,
-            threshold: request.threshold,
-            limit: request.limit,
-            key_share: Zeroizing::new(plaintext[..32].try_into().expect("32 bytes")),
-            tag: Zeroizing::new(plaintext[32..].try_into().expect("32 bytes")),
-        };
-        record.server()?;
-        Ok(record)
+        RealmRecord::new(
+            request.version,
+            request.index,
+            request.threshold,
+            request.limit,
+            Zeroizing::new(plaintext[..32].try_into().expect("32 bytes")),
+            Zeroizing::new(plaintext[32..].try_into().expect("32 bytes")),
+        )
     }
 }
 
@@ -351,6 +349,10 @@ pub struct RealmRecord {
     pub limit: u16,
     key_share: Zeroizing<[u8; 32]>,
     tag: Zeroizing<[u8; 32]>,
+    /// `k_i` as the VOPRF server (with `P_i`), checked and built once per record rather than
+    /// once more per evaluation. Zeroized on drop by `voprf`; its derived `Debug` would print
+    /// the key, which is why this struct's `Debug` is written by hand.
+    server: VoprfServer<Ristretto255>,
 }
 
 impl core::fmt::Debug for RealmRecord {
@@ -386,27 +388,41 @@ impl RealmRecord {
         let mut r = Reader::new(b, "tvr realm record");
         let bad = |_| TvrError::Invalid("realm record");
         r.version_u8(RECORD_VERSION).map_err(bad)?;
-        let record = Self {
-            version: r.array().map_err(bad)?,
-            index: r.u8().map_err(bad)?,
-            threshold: r.u8().map_err(bad)?,
-            limit: r.u16().map_err(bad)?,
-            key_share: Zeroizing::new(r.array().map_err(bad)?),
-            tag: Zeroizing::new(r.array().map_err(bad)?),
-        };
+        let version = r.array().map_err(bad)?;
+        let index = r.u8().map_err(bad)?;
+        let threshold = r.u8().map_err(bad)?;
+        let limit = r.u16().map_err(bad)?;
+        let key_share = Zeroizing::new(r.array().map_err(bad)?);
+        let tag = Zeroizing::new(r.array().map_err(bad)?);
         r.finish().map_err(bad)?;
-        record.server()?;
-        Ok(record)
+        Self::new(version, index, threshold, limit, key_share, tag)
     }
 
-    fn server(&self) -> Result<VoprfServer<Ristretto255>, TvrError> {
-        VoprfServer::new_with_key(&self.key_share[..])
-            .map_err(|_| TvrError::Invalid("a key share is not a non-zero canonical scalar"))
+    /// A record whose key share is a non-zero canonical scalar.
+    fn new(
+        version: [u8; 16],
+        index: u8,
+        threshold: u8,
+        limit: u16,
+        key_share: Zeroizing<[u8; 32]>,
+        tag: Zeroizing<[u8; 32]>,
+    ) -> Result<Self, TvrError> {
+        let server = VoprfServer::new_with_key(&key_share[..])
+            .map_err(|_| TvrError::Invalid("a key share is not a non-zero canonical scalar"))?;
+        Ok(Self {
+            version,
+            index,
+            threshold,
+            limit,
+            key_share,
+            tag,
+            server,
+        })
     }
 
     /// `P_i`, the public key share.
     pub fn public_share(&self) -> Result<[u8; 32], TvrError> {
-        Ok(self.server()?.get_public_key().compress().to_bytes())
+        Ok(self.server.get_public_key().compress().to_bytes())
     }
 
     /// Evaluates the blinded element `b` with this share, with a DLEQ proof (RFC 9497 §3.3.2
@@ -416,7 +432,7 @@ impl RealmRecord {
         blinded: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Evaluation, TvrError> {
-        evaluate_with(&self.server()?, blinded, rng)
+        evaluate_with(&self.server, blinded, rng)
     }
 
     /// Whether `tag` is this record's unlock tag (constant time).
@@ -628,6 +644,14 @@ impl Recovery {
                 self.excluded.push(realm);
                 Err(TvrError::BadProof { realm })
             }
+        }
+    }
+
+    /// Excludes realm `realm` whose reply was not an evaluation at all (a body of the wrong
+    /// shape): like a realm whose proof failed, it is not combined and gets no tag.
+    pub fn reject(&mut self, realm: VaultId) {
+        if !self.excluded.contains(&realm) {
+            self.excluded.push(realm);
         }
     }
 

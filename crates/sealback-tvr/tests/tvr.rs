@@ -48,6 +48,18 @@ fn ids(c: &Cluster) -> Vec<VaultId> {
     c.realms.iter().map(|r| r.id).collect()
 }
 
+/// A slot of account "alice" in REPO/SLOT with a cheap stretch.
+fn new_slot(threshold: u8, limit: u16) -> NewSlot<'static> {
+    NewSlot {
+        repo: REPO,
+        slot: SLOT,
+        account: "alice",
+        threshold,
+        limit,
+        argon2: CHEAP,
+    }
+}
+
 /// Registers and has every realm open its share.
 fn register(
     c: &Cluster,
@@ -55,14 +67,7 @@ fn register(
     password: &[u8],
     dealing: Dealing,
 ) -> (TvrParams, Vec<u8>, Vec<RealmRecord>) {
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: t,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(t, 5);
     let reg = Registration::start_with(&new, password, &c.realms, dealing).unwrap();
     let records: Vec<RealmRecord> = reg
         .requests()
@@ -248,6 +253,53 @@ fn a_forged_proof_excludes_the_realm_and_it_gets_no_tag() {
 }
 
 #[test]
+fn a_proof_for_another_blinded_element_fails() {
+    // Realm 2 answers honestly, with a valid proof, but for a blinded element of its choosing
+    // (an earlier request, say): the proof binds the element this recovery sent.
+    let c = cluster(3);
+    let (params, _, records) = register(&c, 2, b"pw", dealing(2, 4));
+    let mut rng = StdRng::seed_from_u64(6);
+    let earlier = Recovery::start(params.clone(), REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    let mut rec = Recovery::start(params, REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    assert_ne!(earlier.blinded_element(), rec.blinded_element());
+    let stale = records[1]
+        .evaluate(&earlier.blinded_element(), &mut rng)
+        .unwrap();
+    assert_eq!(
+        rec.accept(c.realms[1].id, &stale, 5),
+        Err(TvrError::BadProof {
+            realm: c.realms[1].id
+        })
+    );
+    assert_eq!(rec.verified(), 0);
+}
+
+#[test]
+fn a_realm_whose_reply_is_not_an_evaluation_gets_no_tag() {
+    let c = cluster(3);
+    let (params, secret, records) = register(&c, 2, b"pw", dealing(2, 5));
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut rec = Recovery::start(params, REPO, SLOT, b"pw", &ids(&c), &mut rng).unwrap();
+    let b = rec.blinded_element();
+    rec.reject(c.realms[0].id);
+    for i in [1, 2] {
+        let answer = records[i].evaluate(&b, &mut rng).unwrap();
+        rec.accept(c.realms[i].id, &answer, 5).unwrap();
+    }
+    match rec.finish() {
+        Outcome::Unlocked {
+            secret: s,
+            confirmations,
+        } => {
+            assert_eq!(s.expose_secret(), &secret[..]);
+            let told: Vec<VaultId> = confirmations.iter().map(|(id, _)| *id).collect();
+            assert_eq!(told, vec![c.realms[1].id, c.realms[2].id]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_share_swapped_in_the_slot_fails_its_proof() {
     // Whoever writes the drive replaces P_2 with a key of its own: realm 2's honest answer no
     // longer verifies, so the client never sends it a tag nor combines its answer.
@@ -270,14 +322,7 @@ fn a_share_swapped_in_the_slot_fails_its_proof() {
 #[test]
 fn registration_fails_closed_unless_every_realm_acknowledged() {
     let c = cluster(3);
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(2, 5);
     let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let two = &ids(&c)[..2];
     assert_eq!(
@@ -292,14 +337,7 @@ fn registration_fails_closed_unless_every_realm_acknowledged() {
 fn registration_refuses_bad_thresholds_and_limits() {
     let c = cluster(4);
     for (t, limit) in [(2u8, 5u16), (1, 5), (5, 5), (3, 0), (3, 101)] {
-        let new = NewSlot {
-            repo: REPO,
-            slot: SLOT,
-            account: "alice",
-            threshold: t,
-            limit,
-            argon2: CHEAP,
-        };
+        let new = new_slot(t, limit);
         let r = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1));
         assert!(
             matches!(r, Err(TvrError::Invalid(_))),
@@ -311,14 +349,7 @@ fn registration_refuses_bad_thresholds_and_limits() {
 #[test]
 fn a_share_opens_only_for_its_realm_account_and_fields() {
     let c = cluster(3);
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account: "alice",
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
+    let new = new_slot(2, 5);
     let reg = Registration::start(&new, b"pw", &c.realms, &mut StdRng::seed_from_u64(1)).unwrap();
     let r = reg.requests()[0].clone();
     assert!(c.keys[0].open_share(r.realm, "alice", &r).is_ok());

@@ -108,9 +108,6 @@ pub enum VaultError {
         /// The configured vault's address.
         configured_url: String,
     },
-    /// A realm holds another registration of the account than the slot names.
-    #[error("the realm holds another version of this key (a registration that did not finish, or a newer one)")]
-    VersionMismatch,
     /// Threshold realms: the password was not added or cannot be used, and why.
     #[error("{0}")]
     Realms(String),
@@ -399,7 +396,6 @@ impl VaultClient {
             "unauthorized" => VaultError::Unauthorized(err.message),
             "not_configured" | "not_found" => VaultError::NotAvailable(err.message),
             "passkey_refused" => VaultError::PasskeyRefused(err.message),
-            "version_mismatch" => VaultError::VersionMismatch,
             _ => VaultError::Protocol(err.message),
         })
     }

@@ -174,7 +174,7 @@ impl Realms {
         });
         let mut acknowledged = Vec::new();
         let mut failures = Vec::new();
-        for (id, sent) in futures_join(sends).await {
+        for (id, sent) in futures::future::join_all(sends).await {
             match sent {
                 Ok(_) => acknowledged.push(id),
                 Err(e) => failures.push(format!("realm {id}: {e}")),
@@ -238,28 +238,27 @@ impl Realms {
         }
         while let Some(done) = running.join_next().await {
             let (id, reply) = done.map_err(|e| VaultError::Protocol(format!("realm task: {e}")))?;
-            let accepted = match reply {
-                Ok(Some(r)) => match parse_evaluation(&r) {
-                    Some(answer) => match recovery.accept(id, &answer, r.guesses_left) {
-                        Ok(()) => {
-                            sessions.push((id, r.session));
-                            true
-                        }
-                        Err(e) => {
-                            tracing::warn!(realm = %id, "realm excluded: its evaluation proof failed");
-                            excluded.push(id);
-                            unavailable.push((id, e.to_string()));
-                            false
-                        }
-                    },
-                    None => {
+            // A reply that is no evaluation (empty, wrong lengths) is treated like a failed
+            // proof: the realm is excluded and gets no tag.
+            let answer = reply.map(|r| r.and_then(|r| Some((parse_evaluation(&r)?, r))));
+            let accepted = match answer {
+                Ok(Some((answer, r))) => match recovery.accept(id, &answer, r.guesses_left) {
+                    Ok(()) => {
+                        sessions.push((id, r.session));
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(realm = %id, "realm excluded: its evaluation proof failed");
                         excluded.push(id);
-                        unavailable.push((id, "malformed evaluation".into()));
+                        unavailable.push((id, e.to_string()));
                         false
                     }
                 },
                 Ok(None) => {
-                    unavailable.push((id, "empty reply".into()));
+                    tracing::warn!(realm = %id, "realm excluded: its reply is not an evaluation");
+                    recovery.reject(id);
+                    excluded.push(id);
+                    unavailable.push((id, "its reply is not an evaluation".into()));
                     false
                 }
                 Err(e) => {
@@ -308,7 +307,7 @@ impl Realms {
                     })
                 });
                 let mut confirmed = Vec::new();
-                for (id, r) in futures_join(confirms).await {
+                for (id, r) in futures::future::join_all(confirms).await {
                     match r {
                         Ok(_) => confirmed.push(id),
                         Err(e) => {
@@ -349,32 +348,6 @@ impl Realms {
             }
         }
     }
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 fn parse_evaluation(r: &proto::TvrEvaluateReply) -> Option<Evaluation> {

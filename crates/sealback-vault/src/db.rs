@@ -234,25 +234,19 @@ impl Db {
         sealed: Vec<u8>,
         now: i64,
     ) -> Result<(), DbError> {
-        self.put_record_of(account, RecordKind::Password, sealed, now)
-            .await
-    }
-    /// Creates or replaces an account's record of `kind` (a password or realm record; a
-    /// passkey record has [`Db::put_passkey_record`]) and resets its guess count.
-    pub async fn put_record_of(
-        &self,
-        account: String,
-        kind: RecordKind,
-        sealed: Vec<u8>,
-        now: i64,
-    ) -> Result<(), DbError> {
         match self {
-            Db::Sqlite(d) => d.put_record(account, kind, sealed, now).await,
-            Db::Postgres(d) => d.put_record(&account, kind, &sealed, now).await,
+            Db::Sqlite(d) => {
+                d.put_record(account, RecordKind::Password, sealed, now)
+                    .await
+            }
+            Db::Postgres(d) => {
+                d.put_record(&account, RecordKind::Password, &sealed, now)
+                    .await
+            }
         }
     }
     /// Stores a realm record of registration `version` (resetting its count, as
-    /// [`Db::put_record_of`]) unless this realm has ever stored that version for the account:
+    /// [`Db::put_record`]) unless this realm has ever stored that version for the account:
     /// then nothing changes and the answer is `false`. Versions are kept for good
     /// (`tvr_versions`, through deletion and destruction), so replaying a logged registration,
     /// of the current version or an older one, never refunds guesses (SPEC §7f.3).

@@ -30,7 +30,6 @@ impl IntoResponse for VaultError {
             VaultError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             VaultError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             VaultError::Integrity(_) => (StatusCode::CONFLICT, "integrity", Some(0)),
-            VaultError::VersionMismatch => (StatusCode::CONFLICT, "version_mismatch", None),
             VaultError::TagRefused => (StatusCode::UNAUTHORIZED, "tag_refused", None),
             VaultError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None)

@@ -103,22 +103,11 @@ impl Vault {
         now: i64,
     ) -> Result<(), VaultError> {
         valid_account(account)?;
-        if self.options.dev_accounts {
-            return Ok(());
-        }
-        match proof::verify(
-            token,
-            &self.options.operator_keys,
-            self.id(),
-            account,
-            wanted,
-            now,
-        ) {
-            Ok(claims) if claims.aud.is_some() => Ok(()),
-            Ok(_) => Err(VaultError::Unauthorized(
+        match self.verify_proof(account, token, wanted, now)? {
+            Some(claims) if claims.aud.is_none() => Err(VaultError::Unauthorized(
                 "a realm accepts only proofs that name it as their audience".into(),
             )),
-            Err(e) => Err(VaultError::Unauthorized(e.to_string())),
+            _ => Ok(()),
         }
     }
 
@@ -156,22 +145,9 @@ impl Vault {
         // Storing a record resets its count. A registration this realm has seen before (a
         // retry, a replay of logged bytes, an older version after a rotation) must not: it is
         // acknowledged and changes nothing, wherever the record is now (in its table, held by
-        // the last allowed evaluation, or destroyed). Records from before `tvr_versions` have
-        // no row there: the version in the table is checked too.
-        if let Some(held) = self
-            .db
-            .record(req.account.clone(), RecordKind::Realm)
-            .await?
-        {
-            if self
-                .open_realm_record(&req.account, &held)
-                .is_ok_and(|r| r.version == record.version)
-            {
-                tracing::info!("realm share already registered; count unchanged");
-                return Ok(());
-            }
-        }
-        let sealed = self.db_integrity()?.seal_record(
+        // the last allowed evaluation, or destroyed). `tvr_versions` keeps every version ever
+        // stored, in the same transaction as the record, so it alone answers that.
+        let sealed = self.integrity().seal_record(
             RecordKind::Realm,
             &req.account,
             &new_generation(),
@@ -311,13 +287,9 @@ impl Vault {
 
     fn open_realm_record(&self, account: &str, sealed: &[u8]) -> Result<RealmRecord, VaultError> {
         let plain = self
-            .db_integrity()?
+            .integrity()
             .open_record(RecordKind::Realm, account, sealed)
             .ok_or_else(|| VaultError::Integrity("a realm record does not open".into()))?;
         RealmRecord::decode(&plain).map_err(|e| VaultError::Internal(e.to_string()))
-    }
-
-    fn db_integrity(&self) -> Result<crate::integrity::Integrity, VaultError> {
-        Ok(crate::integrity::Integrity::new(self.sealer.clone()))
     }
 }

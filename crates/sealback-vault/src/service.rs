@@ -91,10 +91,6 @@ pub enum VaultError {
     /// operator looks at the audit trail.
     #[error("this account's stored key failed its integrity check, so the vault refuses to use it; the operator must look at the vault's audit trail (event \"integrity\") before anything else is tried")]
     Integrity(String),
-    /// A realm holds another registration of this account than the one the client asked
-    /// about (the evaluation was counted).
-    #[error("this realm holds another version of the account's key share")]
-    VersionMismatch,
     /// A realm confirm carried a wrong unlock tag; nothing changed.
     #[error("the unlock tag is not this realm's")]
     TagRefused,
@@ -539,12 +535,24 @@ impl Vault {
         wanted: Scope,
         now: i64,
     ) -> Result<(), VaultError> {
+        self.verify_proof(account, token, wanted, now).map(drop)
+    }
+
+    /// An operator's account proof for this vault, verified: its claims, or `None` when the
+    /// vault runs with development accounts (no proof is needed).
+    pub(crate) fn verify_proof(
+        &self,
+        account: &str,
+        token: &str,
+        wanted: Scope,
+        now: i64,
+    ) -> Result<Option<proof::Claims>, VaultError> {
         if self.options.dev_accounts {
-            return Ok(());
+            return Ok(None);
         }
         let keys = &self.options.operator_keys;
         proof::verify(token, keys, self.id, account, wanted, now)
-            .map(|_| ())
+            .map(Some)
             .map_err(|e| VaultError::Unauthorized(e.to_string()))
     }
 

@@ -456,8 +456,19 @@ fn unb64_len(v: &serde_json::Value, field: &str) -> usize {
     unb64(v).len()
 }
 
-/// A proxy in front of a realm that flips a bit of every evaluation proof, and counts the
-/// confirms it sees.
+/// What a [`ForgingProxy`] does to a realm's evaluations.
+#[derive(Clone, Copy)]
+enum Tamper {
+    /// Flips a bit of the proof (a forged proof).
+    FlipProof,
+    /// Cuts the proof short (a reply that is no evaluation at all).
+    TruncateProof,
+    /// Closes the connection without forwarding the request (a realm lost mid-evaluate).
+    Drop,
+}
+
+/// A proxy in front of a realm that tampers with every evaluation, and counts the confirms it
+/// sees.
 struct ForgingProxy {
     url: String,
     confirms: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -465,6 +476,10 @@ struct ForgingProxy {
 
 impl ForgingProxy {
     fn start(upstream: &str) -> Self {
+        Self::start_with(upstream, Tamper::FlipProof)
+    }
+
+    fn start_with(upstream: &str, tamper: Tamper) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.strip_prefix("http://").unwrap().to_string();
@@ -473,7 +488,7 @@ impl ForgingProxy {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, seen) = (upstream.clone(), seen.clone());
-                std::thread::spawn(move || forward(stream, &upstream, &seen));
+                std::thread::spawn(move || forward(stream, &upstream, &seen, tamper));
             }
         });
         Self { url, confirms }
@@ -507,11 +522,15 @@ fn forward(
     mut client: std::net::TcpStream,
     upstream: &str,
     confirms: &std::sync::atomic::AtomicUsize,
+    tamper: Tamper,
 ) {
     while let Some((head, body)) = read_http(&mut client) {
         let first = head.lines().next().unwrap_or_default().to_string();
         if first.contains("/v1/tvr/confirm") {
             confirms.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if first.contains("/v1/tvr/evaluate") && matches!(tamper, Tamper::Drop) {
+            return;
         }
         let mut up = std::net::TcpStream::connect(upstream).unwrap();
         let (method_path, _) = first.rsplit_once(' ').unwrap();
@@ -526,7 +545,11 @@ fn forward(
         if first.contains("/v1/tvr/evaluate") && rhead.starts_with("HTTP/1.1 200") {
             let mut v: serde_json::Value = serde_json::from_slice(&rbody).unwrap();
             let mut proof = unb64(&v["proof"]);
-            proof[0] ^= 1;
+            match tamper {
+                Tamper::FlipProof => proof[0] ^= 1,
+                Tamper::TruncateProof => proof.truncate(10),
+                Tamper::Drop => unreachable!("dropped before forwarding"),
+            }
             v["proof"] = b64(&proof).into();
             rbody = serde_json::to_vec(&v).unwrap();
         }
@@ -561,6 +584,47 @@ fn a_forged_evaluation_proof_excludes_the_realm_and_it_gets_no_tag() {
         0,
         "the realm whose proof failed was sent no tag"
     );
+}
+
+#[test]
+fn a_realm_answering_garbage_is_excluded_and_gets_no_tag() {
+    let c = Cluster::start("tvr-garbage");
+    let (params, secret) = c.register("gus", "pw of gus");
+    let proxy = ForgingProxy::start_with(&c.realms[0].url, Tamper::TruncateProof);
+    let mut endpoints = c.endpoints.clone();
+    endpoints[0].url = proxy.url.clone();
+    let unlock = c.unlock_via(endpoints, &params, "pw of gus").unwrap();
+    assert_eq!(unlock.secret.expose_secret(), &secret[..]);
+    assert_eq!(unlock.excluded, vec![c.endpoints[0].id]);
+    assert_eq!(unlock.confirmed, vec![c.endpoints[1].id, c.endpoints[2].id]);
+    assert_eq!(
+        proxy.confirms.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the realm that answered garbage was sent no tag"
+    );
+}
+
+#[test]
+fn a_connection_dropped_mid_evaluate_is_replaced_and_the_realm_still_confirmed() {
+    let c = Cluster::start("tvr-dropped");
+    let (params, secret) = c.register("han", "pw of han");
+    let proxy = ForgingProxy::start_with(&c.realms[0].url, Tamper::Drop);
+    let mut endpoints = c.endpoints.clone();
+    endpoints[0].url = proxy.url.clone();
+    let unlock = c.unlock_via(endpoints, &params, "pw of han").unwrap();
+    assert_eq!(unlock.secret.expose_secret(), &secret[..]);
+    assert!(
+        unlock.excluded.is_empty(),
+        "a lost connection proves nothing false"
+    );
+    assert_eq!(unlock.unavailable.len(), 1);
+    assert_eq!(unlock.unavailable[0].0, c.endpoints[0].id);
+    let mut confirmed = unlock.confirmed.clone();
+    confirmed.sort_by_key(|id| id.0);
+    let mut all: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
+    all.sort_by_key(|id| id.0);
+    assert_eq!(confirmed, all, "every realm that did not lie takes its tag");
+    assert_eq!(proxy.confirms.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// The malicious realm's operator: it holds realm 3's database and token, so it can unseal
@@ -993,21 +1057,9 @@ fn post_raw(
     })
 }
 
-fn expect_wrong(r: Result<sealback_vault_client::realms::RealmUnlock, VaultError>) -> u32 {
-    match r {
-        Err(VaultError::WrongPassword { remaining }) => remaining,
-        other => panic!("expected a wrong password, got {:?}", other.map(|_| ())),
-    }
-}
-
-/// Finding 1: whoever logged a registration's request bodies (a TLS-terminating proxy that
-/// logs bodies, say) and holds a `register` proof replays them: the realm stores the same share
-/// again and `put_record_of` resets its count, so the password gets fresh guesses without the
-/// tag. Safe: re-registering the version a realm already holds changes nothing.
-#[test]
-fn a_replayed_registration_does_not_refund_guesses() {
-    let c = Cluster::start("tvr-replay");
-    let account = "hal";
+/// A registration of `account` dealt to the cluster's realms (threshold 2, limit 5), not sent:
+/// the replay tests send (and resend) its requests themselves.
+fn deal(c: &Cluster, account: &str, password: &[u8]) -> sealback_tvr::Registration {
     let new = NewSlot {
         repo: REPO,
         slot: SLOT,
@@ -1024,35 +1076,44 @@ fn a_replayed_registration_does_not_refund_guesses() {
             share_key: e.share_key,
         })
         .collect();
-    let reg = sealback_tvr::Registration::start(
-        &new,
-        b"hal's password",
-        &realms,
-        &mut rand08::rngs::OsRng,
-    )
-    .unwrap();
-    let bodies: Vec<serde_json::Value> = reg
-        .requests()
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "account": account,
-                "index": r.index,
-                "threshold": r.threshold,
-                "limit": r.limit,
-                "version": b64(&r.version),
-                "enc": b64(&r.enc),
-                "sealed": b64(&r.sealed),
-            })
-        })
-        .collect();
-    let send = |i: usize, body: &serde_json::Value| {
-        let mut body = body.clone();
-        body["proof"] = c.proof(account, c.endpoints[i].id, Scope::Register).into();
-        post_raw(&c, i, "/v1/tvr/register", &body).0
-    };
-    for (i, body) in bodies.iter().enumerate() {
-        assert_eq!(send(i, body), 204);
+    sealback_tvr::Registration::start(&new, password, &realms, &mut rand08::rngs::OsRng).unwrap()
+}
+
+/// `POST /v1/tvr/register` of request `r` at realm `i` as a plain HTTP client (what a proxy
+/// that logged the body could send), with a fresh `register` proof; the status.
+fn register_raw(c: &Cluster, i: usize, account: &str, r: &sealback_tvr::ShareRequest) -> u16 {
+    let body = serde_json::json!({
+        "account": account,
+        "proof": c.proof(account, c.endpoints[i].id, Scope::Register),
+        "index": r.index,
+        "threshold": r.threshold,
+        "limit": r.limit,
+        "version": b64(&r.version),
+        "enc": b64(&r.enc),
+        "sealed": b64(&r.sealed),
+    });
+    post_raw(c, i, "/v1/tvr/register", &body).0
+}
+
+fn expect_wrong(r: Result<sealback_vault_client::realms::RealmUnlock, VaultError>) -> u32 {
+    match r {
+        Err(VaultError::WrongPassword { remaining }) => remaining,
+        other => panic!("expected a wrong password, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Finding 1: whoever logged a registration's request bodies (a TLS-terminating proxy that
+/// logs bodies, say) and holds a `register` proof replays them: the realm stores the same share
+/// again and storing a record resets its count, so the password gets fresh guesses without the
+/// tag. Safe: re-registering the version a realm already holds changes nothing.
+#[test]
+fn a_replayed_registration_does_not_refund_guesses() {
+    let c = Cluster::start("tvr-replay");
+    let account = "hal";
+    let reg = deal(&c, account, b"hal's password");
+    let requests = reg.requests().to_vec();
+    for (i, r) in requests.iter().enumerate() {
+        assert_eq!(register_raw(&c, i, account, r), 204);
     }
     let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
     let (params, _) = reg.finish(&ids).unwrap();
@@ -1060,8 +1121,8 @@ fn a_replayed_registration_does_not_refund_guesses() {
         assert_eq!(expect_wrong(c.unlock(&params, "wrong")), left);
     }
     // The replay, with a fresh `register` proof but the logged bodies.
-    for (i, body) in bodies.iter().enumerate() {
-        let status = send(i, body);
+    for (i, r) in requests.iter().enumerate() {
+        let status = register_raw(&c, i, account, r);
         assert_ne!(status, 429, "rate limited: the test proves nothing");
     }
     assert_eq!(
@@ -1171,40 +1232,9 @@ fn the_drive_cannot_steer_tags_with_an_unconfigured_realm_or_lower_the_threshold
 fn a_registration_replayed_after_the_last_evaluation_refunds_nothing() {
     let c = Cluster::start("tvr-replay2");
     let account = "lou";
-    let new = NewSlot {
-        repo: REPO,
-        slot: SLOT,
-        account,
-        threshold: 2,
-        limit: 5,
-        argon2: CHEAP,
-    };
-    let realms: Vec<sealback_tvr::Realm> = c
-        .endpoints
-        .iter()
-        .map(|e| sealback_tvr::Realm {
-            id: e.id,
-            share_key: e.share_key,
-        })
-        .collect();
-    let reg =
-        sealback_tvr::Registration::start(&new, b"lou's pw", &realms, &mut rand08::rngs::OsRng)
-            .unwrap();
-    let send = |i: usize, r: &sealback_tvr::ShareRequest| {
-        let body = serde_json::json!({
-            "account": account,
-            "proof": c.proof(account, c.endpoints[i].id, Scope::Register),
-            "index": r.index,
-            "threshold": r.threshold,
-            "limit": r.limit,
-            "version": b64(&r.version),
-            "enc": b64(&r.enc),
-            "sealed": b64(&r.sealed),
-        });
-        post_raw(&c, i, "/v1/tvr/register", &body).0
-    };
+    let reg = deal(&c, account, b"lou's pw");
     for (i, r) in reg.requests().iter().enumerate() {
-        assert_eq!(send(i, r), 204);
+        assert_eq!(register_raw(&c, i, account, r), 204);
     }
     let requests = reg.requests().to_vec();
     let ids: Vec<VaultId> = c.endpoints.iter().map(|e| e.id).collect();
@@ -1213,7 +1243,11 @@ fn a_registration_replayed_after_the_last_evaluation_refunds_nothing() {
         assert_eq!(expect_wrong(c.unlock(&params, "wrong")), left);
     }
     for (i, r) in requests.iter().enumerate() {
-        assert_ne!(send(i, r), 429, "rate limited: the test proves nothing");
+        assert_ne!(
+            register_raw(&c, i, account, r),
+            429,
+            "rate limited: the test proves nothing"
+        );
     }
     if let Err(VaultError::WrongPassword { remaining }) = c.unlock(&params, "wrong") {
         panic!("a replayed registration refunded guesses: {remaining} left after the limit");
