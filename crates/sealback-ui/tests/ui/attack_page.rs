@@ -606,3 +606,33 @@ async fn attack_a_port_taken_after_the_ui_stops_does_not_learn_the_label() {
         "the squatter learned the label:\n{request}"
     );
 }
+
+/// Finding 3: a folder that is not a sealback repository but holds a file named `config` and
+/// no `keys` (a `.git` folder, `~/.ssh`, a mistyped `--repo`) was taken for a half-done
+/// turn-off: the page offered to "finish deleting it", and typing the phrase deleted the
+/// person's `config` and everything under `packs/`, `index/`, `snapshots/` there. Only a
+/// config that reads as a sealback repository's is a half-done turn-off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_folder_with_a_foreign_config_is_not_finished_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("not-a-repo");
+    std::fs::create_dir_all(folder.join("packs")).unwrap();
+    std::fs::write(folder.join("config"), "[core]\n\tbare = false\n").unwrap();
+    std::fs::write(folder.join("packs").join("notes.txt"), "mine").unwrap();
+    let before = files_under(&folder);
+    let ui = start(&folder, vec![]).await;
+    let (_, status) = ui.get("/api/status").await;
+    assert_eq!(status["half_off"], false, "{status}");
+    let (code, out) = ui
+        .post(
+            "/api/settings/turn-off/finish",
+            json!({"confirm": "delete my backups"}),
+        )
+        .await;
+    assert_ne!(code, 200, "{out}");
+    assert_eq!(
+        files_under(&folder),
+        before,
+        "the person's files were deleted"
+    );
+}
