@@ -622,7 +622,8 @@ async fn attack_a_folder_with_a_foreign_config_is_not_finished_off() {
     let before = files_under(&folder);
     let ui = start(&folder, vec![]).await;
     let (_, status) = ui.get("/api/status").await;
-    assert_eq!(status["half_off"], false, "{status}");
+    // (The status may as well refuse the folder outright: it is not a repository.)
+    assert_ne!(status["half_off"], true, "{status}");
     let (code, out) = ui
         .post(
             "/api/settings/turn-off/finish",
