@@ -637,3 +637,56 @@ async fn attack_a_folder_with_a_foreign_config_is_not_finished_off() {
         "the person's files were deleted"
     );
 }
+
+/// Finding 4: with a repository whose passkey slots name a label, this installation's label
+/// file was read leniently: content that is not a label (damaged, or unreadable for any other
+/// reason than being missing) counted as "no label yet", and the drive's label was written
+/// over it. The installation's own label (and the RP of every passkey made here) was then
+/// replaced by one the drive's operator chose, with no word said. Without a repository label
+/// the same file is refused with a clear error; it must be here too, and left as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_damaged_label_file_is_not_replaced_by_the_drives_label() {
+    use base64::Engine as _;
+    use sealback_core::keyslot::KeySlotFile;
+    use sealback_core::passkey::PasskeyParams;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive");
+    {
+        let ui = start(&drive, vec![]).await;
+        let (_, begin) = ui
+            .post("/api/passkey/create/begin", json!({"purpose": "setup"}))
+            .await;
+        let (code, e) = ui
+            .post(
+                "/api/passkey/create/finish",
+                json!({"ceremony": begin["ceremony"], "credential_id": b64.encode([7u8; 20]),
+                       "prf_output": b64.encode([42u8; 32])}),
+            )
+            .await;
+        assert_eq!(code, 200, "{e}");
+    }
+    let mut file = KeySlotFile::decode(&std::fs::read(drive.join("keys")).unwrap()).unwrap();
+    for slot in &mut file.slots {
+        if let Ok(mut p) = PasskeyParams::decode(&slot.params) {
+            p.rp_id = "sb-attackerxyz2.localhost".into();
+            slot.params = p.encode();
+        }
+    }
+    std::fs::write(drive.join("keys"), file.encode()).unwrap();
+    let label_file = dir.path().join("data").join("page-label");
+    std::fs::create_dir_all(label_file.parent().unwrap()).unwrap();
+    let damaged = "ownlabelxyz2 but damaged\n";
+    std::fs::write(&label_file, damaged).unwrap();
+    let mut config = super::config(&drive, vec![]);
+    config.label_file = Some(label_file.clone());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = sealback_ui::UiServer::bind("127.0.0.1:0".parse().unwrap(), config).await;
+    assert_eq!(
+        std::fs::read_to_string(&label_file).unwrap(),
+        damaged,
+        "the installation's label file was replaced by the drive's label"
+    );
+    let err = started.err().expect("a damaged label file is refused");
+    assert!(err.contains("page-label"), "{err}");
+}
