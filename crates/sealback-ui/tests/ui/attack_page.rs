@@ -687,6 +687,6 @@ async fn attack_a_damaged_label_file_is_not_replaced_by_the_drives_label() {
         damaged,
         "the installation's label file was replaced by the drive's label"
     );
-    let err = started.err().expect("a damaged label file is refused");
+    let err = started.expect_err("a damaged label file is refused");
     assert!(err.contains("page-label"), "{err}");
 }
