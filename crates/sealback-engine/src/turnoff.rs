@@ -95,7 +95,7 @@ pub async fn finish_turn_off(store: &Store, typed: &str) -> Result<TurnedOff> {
             "this backup still has its keys: unlock it to turn it off".into(),
         ));
     }
-    if !store.exists(layout::CONFIG).await? {
+    if !has_repository_config(store).await? {
         return Err(Error::NotARepository(store.location().to_string()));
     }
     refuse_while_locked(store).await?;
@@ -141,7 +141,18 @@ async fn refuse_while_locked(store: &Store) -> Result<()> {
 
 /// Whether `store` holds what an interrupted turn-off left: a config without a keys file.
 pub async fn is_half_turned_off(store: &Store) -> Result<bool> {
-    Ok(store.exists(layout::CONFIG).await? && !store.exists(layout::KEYS).await?)
+    Ok(!store.exists(layout::KEYS).await? && has_repository_config(store).await?)
+}
+
+/// Whether the location holds a sealback repository's config: a folder that merely has a
+/// file named `config` (a `.git` folder, `~/.ssh`, a mistyped path) is not a repository
+/// whose turn-off stopped halfway, and nothing in it is deleted.
+async fn has_repository_config(store: &Store) -> Result<bool> {
+    match store.read(layout::CONFIG).await {
+        Ok(bytes) => Ok(sealback_core::config::RepoConfig::decode(&bytes).is_ok()),
+        Err(sealback_store::StoreError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes in the order of the module docs; returns how many objects went.

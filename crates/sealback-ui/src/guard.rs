@@ -237,11 +237,14 @@ pub async fn check(State(guard): State<Guard>, mut request: Request<Body>, next:
     }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
     if changes_state {
-        // The origin must be the one the Host names: a page at one of the UI's origins
-        // never acts at the other.
-        let origin_ok = header_str(headers, header::ORIGIN)
-            .and_then(|o| guard.page_origin_of_origin(o))
-            == Some(page_origin);
+        // The origin must be the very one the Host names (not just another spelling of the
+        // same address, as 127.0.0.1 is of localhost): a page at one of the UI's origins
+        // never acts at another.
+        let origin_ok = header_str(headers, header::ORIGIN).is_some_and(|o| {
+            guard.page_origin_of_origin(o) == Some(page_origin)
+                && header_str(headers, header::HOST)
+                    .is_some_and(|h| o.strip_prefix("http://") == Some(h))
+        });
         let site_ok = header_str(headers, "sec-fetch-site").is_none_or(|s| s == "same-origin");
         let json = header_str(headers, header::CONTENT_TYPE)
             .is_some_and(|c| c.starts_with("application/json"));

@@ -68,10 +68,7 @@ async fn page_label(config: &UiConfig) -> Result<PageLabel, String> {
     };
     let kept = match &config.label_file {
         Some(path) if from_repo.is_none() => Some(OriginLabel::load_or_create(path)?),
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => OriginLabel::parse(text.trim()),
-            Err(_) => None,
-        },
+        Some(path) => OriginLabel::load(path)?,
         None => None,
     };
     Ok(match (from_repo, kept) {

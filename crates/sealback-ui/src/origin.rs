@@ -73,19 +73,29 @@ impl OriginLabel {
     /// Reads the label kept at `path`, or makes one and keeps it there (mode 0600, in a
     /// folder made 0700 if missing).
     pub fn load_or_create(path: &Path) -> Result<Self, String> {
+        match Self::load(path)? {
+            Some(label) => Ok(label),
+            None => {
+                let label = Self::random();
+                label.save(path)?;
+                Ok(label)
+            }
+        }
+    }
+
+    /// Reads the label kept at `path`: `None` only if there is no such file. A file that
+    /// cannot be read or holds no label is an error, never taken for "no label yet" (which
+    /// would have another label written over this installation's).
+    pub fn load(path: &Path) -> Result<Option<Self>, String> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(text.trim()).ok_or_else(|| {
+            Ok(text) => Self::parse(text.trim()).map(Some).ok_or_else(|| {
                 format!(
                     "{} does not hold a sealback page label (12 characters a-z, 2-7); \
                      remove it to make a new one (passkeys made for the old one then stop working here)",
                     path.display()
                 )
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let label = Self::random();
-                label.save(path)?;
-                Ok(label)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
     }

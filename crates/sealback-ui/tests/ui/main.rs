@@ -3,6 +3,8 @@
 //! unlock, restore), with every refusal changing nothing. The browser side is tested in
 //! Chromium by ui-tests/ (run by ./scripts/test).
 
+mod attack_page;
+
 use sealback_ui::{UiConfig, UiServer, VaultSettings};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
